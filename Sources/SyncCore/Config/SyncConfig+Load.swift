@@ -1,0 +1,291 @@
+public import Foundation
+import Yams
+
+extension SyncConfig {
+    /// Reads a configuration file.
+    /// - Parameters:
+    ///   - path: the YAML file.
+    ///   - environment: values for `${VAR}` references (default: the process environment).
+    /// - Throws: ``ConfigError`` naming the key, for a missing file, bad YAML or a bad value.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SyncConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(path: "", message: "cannot read \(path) (run `erp-sync init` to write a sample)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(path: "", message: "\(path) is not UTF-8 text")
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try load(yaml: text, environment: environment, relativeTo: base)
+    }
+
+    /// Parses configuration text.
+    /// - Parameters:
+    ///   - yaml: the YAML document (shape in SPEC.md "Config shape").
+    ///   - environment: values for `${VAR}` and `${VAR:-default}`.
+    ///   - relativeTo: folder that relative file paths (`destination.path`, `passwordFile`, sqlite `path`)
+    ///     are resolved against; `nil` keeps them as written.
+    /// - Throws: ``ConfigError``.
+    public static func load(yaml: String, environment: [String: String] = [:], relativeTo base: String? = nil) throws -> SyncConfig {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else { throw ConfigError(path: "", message: "the file is empty") }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigError(path: "", message: "not valid YAML: \(error)")
+        }
+        let reader = ConfigReader(base: base)
+        return try reader.config(ConfigNode(node: root, path: "", environment: environment))
+    }
+}
+
+/// Turns YAML nodes into typed configuration, one function per section.
+private struct ConfigReader {
+    let base: String?
+
+    func resolve(_ path: String) -> String {
+        guard let base, !path.hasPrefix("/"), !base.isEmpty else { return path }
+        return URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    func config(_ node: ConfigNode) throws -> SyncConfig {
+        var destination = DestinationConfig.sqlite(path: resolve("./audit.sqlite"))
+        var defaults = SyncOptions()
+        var sources: [SourceConfig] = []
+        var sawSources = false
+        for (key, value) in try node.requireMapping(allowed: ["destination", "defaults", "sources"]) {
+            switch key {
+            case "destination": destination = try self.destination(value)
+            case "defaults": defaults = try options(value)
+            default:
+                sawSources = true
+                sources = try value.sequence().map(source)
+            }
+        }
+        guard sawSources, !sources.isEmpty else { throw ConfigError(path: "sources", message: "at least one source is required") }
+        var seen: Set<String> = []
+        for (index, source) in sources.enumerated() where !seen.insert(source.name).inserted {
+            throw ConfigError(path: "sources[\(index)].name", message: "duplicate source name '\(source.name)'")
+        }
+        return SyncConfig(destination: destination, defaults: defaults, sources: sources)
+    }
+
+    func destination(_ node: ConfigNode) throws -> DestinationConfig {
+        let entries = try node.requireMapping(allowed: ["type", "path", "url"])
+        let type = try node.child("type")?.string() ?? "sqlite"
+        switch type {
+        case "sqlite":
+            if entries.contains(where: { $0.0 == "url" }) { throw node.child("url")!.error("'url' is for postgresql; sqlite takes 'path'") }
+            return .sqlite(path: resolve(try node.child("path")?.string() ?? "./audit.sqlite"))
+        case "postgresql":
+            guard let url = try node.child("url")?.string() else { throw node.error("postgresql needs 'url' (postgres://user:pass@host:5432/db)") }
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw node.child("url")!.error("expected a postgres:// URL")
+            }
+            return .postgresql(url: url)
+        default:
+            throw node.child("type")!.error("'\(type)' is not a destination type (sqlite, postgresql)")
+        }
+    }
+
+    func options(_ node: ConfigNode) throws -> SyncOptions {
+        var options = SyncOptions()
+        let keys: Set<String> = ["batchSize", "maxRecords", "daysBack", "lookback", "deduplication", "maxRetries",
+                                 "retryDelayMs", "maxRetryDelayMs", "validation"]
+        for (key, value) in try node.requireMapping(allowed: keys) {
+            switch key {
+            case "batchSize": options.batchSize = try value.int(in: 100...10_000)
+            case "maxRecords": options.maxRecords = try value.int(in: 1...100_000_000)
+            case "daysBack": options.daysBack = try value.int(in: 0...36_500)
+            case "lookback": options.lookback = try lookback(value)
+            case "maxRetries": options.maxRetries = try value.int(in: 0...20)
+            case "retryDelayMs": options.retryDelayMs = try value.int(in: 0...600_000)
+            case "maxRetryDelayMs": options.maxRetryDelayMs = try value.int(in: 0...3_600_000)
+            case "deduplication": options.deduplication = try deduplication(value)
+            default: options.validation = try validation(value)
+            }
+        }
+        return options
+    }
+
+    func lookback(_ node: ConfigNode) throws -> Lookback {
+        let text = try node.string()
+        if let units = Int64(text), units >= 0 { return .units(units) }
+        guard let seconds = Self.durationSeconds(text) else {
+            throw node.error("expected a duration such as 30s, 5m, 2h, 1d (or a number of cursor units for integer cursors), got '\(text)'")
+        }
+        return .seconds(seconds)
+    }
+
+    /// `90s`, `5m`, `2h`, `1d` → seconds.
+    static func durationSeconds(_ text: String) -> Int64? {
+        guard let unit = text.last, let value = Int64(text.dropLast()), value >= 0 else { return nil }
+        switch unit {
+        case "s": return value
+        case "m": return value * 60
+        case "h": return value * 3600
+        case "d": return value * 86_400
+        default: return nil
+        }
+    }
+
+    func deduplication(_ node: ConfigNode) throws -> DeduplicationOptions {
+        var options = DeduplicationOptions()
+        for (key, value) in try node.requireMapping(allowed: ["enabled", "windowMinutes", "action"]) {
+            switch key {
+            case "enabled": options.enabled = try value.bool()
+            case "windowMinutes": options.windowMinutes = try value.int(in: 0...1440)
+            default: options.action = try value.oneOf(DeduplicationOptions.Action.self)
+            }
+        }
+        return options
+    }
+
+    func validation(_ node: ConfigNode) throws -> ValidationOptions {
+        var options = ValidationOptions()
+        for (key, value) in try node.requireMapping(allowed: ["signRules", "maxFuture"]) {
+            if key == "maxFuture" {
+                let text = try value.string()
+                guard let seconds = Self.durationSeconds(text) else { throw value.error("expected a duration such as 1d or 12h, got '\(text)'") }
+                options.maxFutureSeconds = seconds
+            } else {
+                var rules: [TransactionType: ValidationOptions.Sign] = [:]
+                for (typeName, sign) in try value.requireMapping(allowed: Set(TransactionType.allCases.map(\.rawValue))) {
+                    rules[TransactionType(rawValue: typeName)!] = try sign.oneOf(ValidationOptions.Sign.self)
+                }
+                options.signRules = rules
+            }
+        }
+        return options
+    }
+
+    func source(_ node: ConfigNode) throws -> SourceConfig {
+        let keys: Set<String> = ["name", "type", "host", "port", "database", "path", "username", "password", "passwordFile",
+                                 "ssl", "timezone", "currency", "stream"]
+        let entries = try node.requireMapping(allowed: keys)
+        guard let nameNode = node.child("name") else { throw node.error("'name' is required") }
+        let name = try nameNode.string()
+        guard !name.isEmpty, name.count <= 64,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw nameNode.error("'\(name)' must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+        guard let typeNode = node.child("type") else { throw node.error("'type' is required (\(DatabaseType.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        var source = SourceConfig(name: name, type: try typeNode.oneOf(DatabaseType.self))
+        for (key, value) in entries {
+            switch key {
+            case "host": source.host = try value.string()
+            case "port": source.port = try value.int(in: 1...65_535)
+            case "database": source.database = try value.string()
+            case "path": source.path = resolve(try value.string())
+            case "username": source.username = try value.string()
+            case "password": source.password = Secret(try value.string())
+            case "passwordFile":
+                let file = resolve(try value.string())
+                guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+                    throw value.error("cannot read password file \(file)")
+                }
+                source.password = Secret(text.trimmingCharacters(in: .newlines))
+            case "ssl": source.ssl = try value.oneOf(SSLMode.self)
+            case "timezone":
+                let zoneName = try value.string()
+                guard let zone = TimeZone(identifier: zoneName) else {
+                    throw value.error("'\(zoneName)' is not an IANA time zone name (e.g. America/Sao_Paulo, UTC)")
+                }
+                source.timezone = zone
+            case "currency":
+                let code = try value.string().uppercased()
+                guard code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) else { throw value.error("expected an ISO 4217 code such as BRL") }
+                source.currency = code
+            case "stream": source.stream = try stream(value)
+            default: break
+            }
+        }
+        if entries.contains(where: { $0.0 == "password" }) && entries.contains(where: { $0.0 == "passwordFile" }) {
+            throw node.error("give either 'password' or 'passwordFile', not both")
+        }
+        if source.type == .sqlite {
+            guard source.path != nil else { throw node.error("a sqlite source needs 'path' (the ERP database file)") }
+        } else if source.type != .odbc {
+            guard source.host != nil else { throw node.error("a \(source.type.rawValue) source needs 'host'") }
+            guard source.database != nil else { throw node.error("a \(source.type.rawValue) source needs 'database'") }
+        }
+        return source
+    }
+
+    func stream(_ node: ConfigNode) throws -> StreamConfig {
+        let entries = try node.requireMapping(allowed: ["table", "query", "primaryKey", "cursor", "fields", "typeMap", "deleted"])
+        var stream = StreamConfig.seedDefault
+        let table = try node.child("table")?.string()
+        let query = try node.child("query")?.string()
+        switch (table, query) {
+        case (.some, .some): throw node.error("give either 'table' or 'query', not both")
+        case (let table?, nil):
+            guard !table.isEmpty else { throw node.child("table")!.error("must not be empty") }
+            stream.from = .table(table)
+        case (nil, let query?):
+            let upper = query.uppercased()
+            guard upper.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("SELECT")
+                    || upper.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("WITH") else {
+                throw node.child("query")!.error("must be a SELECT (or WITH … SELECT) statement")
+            }
+            if upper.contains(";") { throw node.child("query")!.error("must be one statement, without ';'") }
+            stream.from = .query(query)
+        case (nil, nil): break
+        }
+        for (key, value) in entries {
+            switch key {
+            case "primaryKey":
+                if case .sequence = value.node {
+                    stream.primaryKey = try value.sequence().map { try $0.string() }
+                } else {
+                    stream.primaryKey = [try value.string()]
+                }
+                guard !stream.primaryKey.isEmpty, !stream.primaryKey.contains("") else { throw value.error("needs at least one column") }
+            case "cursor":
+                for (cursorKey, cursorValue) in try value.requireMapping(allowed: ["column", "kind"]) {
+                    if cursorKey == "column" { stream.cursor.column = try cursorValue.string() } else { stream.cursor.kind = try cursorValue.oneOf(StreamConfig.Cursor.Kind.self) }
+                }
+            case "fields":
+                var fields = stream.fields
+                for (fieldName, mapping) in try value.requireMapping(allowed: Set(StreamConfig.Field.allCases.map(\.rawValue))) {
+                    fields[StreamConfig.Field(rawValue: fieldName)!] = try self.mapping(mapping)
+                }
+                stream.fields = fields
+            case "typeMap":
+                var map: [String: TransactionType] = [:]
+                guard case .mapping(let mapping) = value.node else { throw value.error("expected ERP value: canonical type pairs") }
+                for (k, v) in mapping {
+                    let child = ConfigNode(node: v, path: "\(value.path).\(k.string ?? "?")", environment: value.environment)
+                    map[(k.string ?? "").trimmingSpaces().lowercased()] = try child.oneOf(TransactionType.self)
+                }
+                stream.typeMap = map
+            case "deleted": stream.deleted = try mapping(value)
+            default: break
+            }
+        }
+        if stream.fields[.externalId] == nil && stream.primaryKey.count == 1 {
+            stream.fields[.externalId] = .column(stream.primaryKey[0])
+        }
+        for required in [StreamConfig.Field.pdv, .operator, .amount, .occurredAt, .type] where stream.fields[required] == nil {
+            throw ConfigError(path: "\(node.path).fields.\(required.rawValue)", message: "is required", line: node.line)
+        }
+        if case .query = stream.from, node.child("primaryKey") == nil {
+            throw node.error("a query stream needs 'primaryKey' (the columns that identify a row of the query)")
+        }
+        return stream
+    }
+
+    func mapping(_ node: ConfigNode) throws -> StreamConfig.Mapping {
+        if case .mapping = node.node {
+            let entries = try node.requireMapping(allowed: ["sql", "column"])
+            guard entries.count == 1 else { throw node.error("give exactly one of 'column' or 'sql'") }
+            let text = try entries[0].1.string()
+            guard !text.isEmpty else { throw entries[0].1.error("must not be empty") }
+            return entries[0].0 == "sql" ? .sql(text) : .column(text)
+        }
+        let column = try node.string()
+        guard !column.isEmpty else { throw node.error("must name a column, or be { sql: <expression> }") }
+        return .column(column)
+    }
+}

@@ -1,0 +1,242 @@
+public import Foundation
+
+/// The whole configuration file: where to write, run defaults, and the sources.
+///
+/// Shape and defaults are the contract in SPEC.md ("Config shape"); ``load(yaml:environment:)`` reads it.
+public struct SyncConfig: Sendable {
+    /// The audit database.
+    public var destination: DestinationConfig
+    /// Run options shared by all sources (the seed's `SyncOptions`).
+    public var defaults: SyncOptions
+    /// The ERP sources, names unique.
+    public var sources: [SourceConfig]
+
+    /// Creates a configuration.
+    public init(destination: DestinationConfig, defaults: SyncOptions = SyncOptions(), sources: [SourceConfig]) {
+        self.destination = destination
+        self.defaults = defaults
+        self.sources = sources
+    }
+
+    /// The source called `name`.
+    public func source(named name: String) -> SourceConfig? { sources.first { $0.name == name } }
+}
+
+/// Where the audit tables live.
+public enum DestinationConfig: Sendable, Equatable {
+    /// An embedded SQLite file (the default, `./audit.sqlite`), opened in WAL mode.
+    case sqlite(path: String)
+    /// A PostgreSQL server, `postgres://user:pass@host:port/db?sslmode=prefer`.
+    case postgresql(url: String)
+
+    /// `sqlite` or `postgresql`.
+    public var typeName: String {
+        switch self {
+        case .sqlite: "sqlite"
+        case .postgresql: "postgresql"
+        }
+    }
+}
+
+/// Run options: the seed's `SyncOptions` with the same names and defaults, plus `lookback`.
+public struct SyncOptions: Sendable, Equatable {
+    /// Rows per fetch + load + checkpoint transaction, 100 ... 10000 (default 1000).
+    public var batchSize: Int = 1000
+    /// Rows per run (default 50000); a run that stops there reports `hasMore = true`.
+    public var maxRecords: Int = 50000
+    /// Where the first incremental run (no checkpoint yet) starts: now − `daysBack` days, in the source's
+    /// time zone (default 30). `0` means the whole history.
+    public var daysBack: Int = 30
+    /// How far behind the checkpoint an incremental run starts re-reading, to catch rows committed late.
+    public var lookback: Lookback = .seconds(300)
+    /// Cross-source duplicate detection.
+    public var deduplication: DeduplicationOptions = DeduplicationOptions()
+    /// Retries of a failing batch for transient errors (default 3).
+    public var maxRetries: Int = 3
+    /// First retry delay in ms (default 1000); the n-th retry waits `retryDelayMs * 2^(n-1)`, capped at
+    /// ``maxRetryDelayMs``, with jitter.
+    public var retryDelayMs: Int = 1000
+    /// Upper bound of one retry delay in ms (default 30000).
+    public var maxRetryDelayMs: Int = 30000
+    /// Row validation rules.
+    public var validation: ValidationOptions = ValidationOptions()
+
+    /// The seed's defaults.
+    public init() {}
+}
+
+/// The re-read window behind the checkpoint.
+public enum Lookback: Sendable, Equatable {
+    /// For timestamp cursors: seconds of cursor time (`5m`, `30s`, `2h`).
+    case seconds(Int64)
+    /// For integer cursors: cursor units (a plain number, e.g. `1000` ids back).
+    case units(Int64)
+}
+
+/// Deduplication across sources (SPEC.md "Deduplication across ERPs").
+public struct DeduplicationOptions: Sendable, Equatable {
+    /// What happens to a detected duplicate.
+    public enum Action: String, Sendable, CaseIterable {
+        /// Keep the row and set `duplicate_of` (default).
+        case flag
+        /// Keep it out of `tb_sales`; it is recorded in `tb_sync_errors` with reason `DUPLICATE`.
+        case skip
+    }
+    /// Default `true`.
+    public var enabled = true
+    /// Two records are duplicates when |Δ occurredAt| ≤ this many minutes (default 5).
+    public var windowMinutes = 5
+    /// Default ``Action/flag``.
+    public var action: Action = .flag
+
+    /// The defaults: enabled, 5 minutes, flag.
+    public init() {}
+}
+
+/// Validation rules applied to every mapped record.
+public struct ValidationOptions: Sendable, Equatable {
+    /// The sign an amount may have for a type.
+    public enum Sign: String, Sendable, CaseIterable {
+        /// ≥ 0.
+        case nonNegative
+        /// ≤ 0.
+        case nonPositive
+        /// Either.
+        case any
+    }
+    /// Sign rule per type; types not listed accept any sign. Default: `sale` and `discount` … only `sale`
+    /// must be ≥ 0; cancellations and refunds are legitimate with either sign (ERPs differ).
+    public var signRules: [TransactionType: Sign] = [.sale: .nonNegative]
+    /// How far in the future `occurredAt` may lie, in seconds (default 86400: a day of clock skew).
+    public var maxFutureSeconds: Int64 = 86_400
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Database engines a source can be.
+public enum DatabaseType: String, Sendable, CaseIterable, Codable {
+    case postgresql, mysql, sqlserver, oracle, sqlite, odbc
+}
+
+/// One ERP database and the stream read from it.
+public struct SourceConfig: Sendable {
+    /// The id used everywhere (CLI, API, `tb_sales.source_id`); letters, digits, `-`, `_`, `.`.
+    public var name: String
+    public var type: DatabaseType
+    public var host: String?
+    public var port: Int?
+    public var database: String?
+    /// For `sqlite` sources: the database file.
+    public var path: String?
+    public var username: String?
+    /// Never printed; from `${ENV}` or `passwordFile`.
+    public var password: Secret?
+    /// `disable`, `prefer` (default) or `require`.
+    public var ssl: SSLMode
+    /// How naive ERP timestamps are read (IANA name; default UTC).
+    public var timezone: TimeZone
+    /// Currency when the stream maps none (default `BRL`).
+    public var currency: String
+    /// What to read and how it maps.
+    public var stream: StreamConfig
+
+    /// Creates a source; `stream` defaults to the seed's `sale_transactions` table.
+    public init(name: String, type: DatabaseType, host: String? = nil, port: Int? = nil, database: String? = nil,
+                path: String? = nil, username: String? = nil, password: Secret? = nil, ssl: SSLMode = .prefer,
+                timezone: TimeZone = TimeZone(identifier: "UTC")!, currency: String = "BRL",
+                stream: StreamConfig = .seedDefault) {
+        self.name = name
+        self.type = type
+        self.host = host
+        self.port = port
+        self.database = database
+        self.path = path
+        self.username = username
+        self.password = password
+        self.ssl = ssl
+        self.timezone = timezone
+        self.currency = currency
+        self.stream = stream
+    }
+}
+
+/// TLS use towards a source.
+public enum SSLMode: String, Sendable, CaseIterable {
+    case disable, prefer, require
+}
+
+/// A secret value that never shows in descriptions or logs.
+public struct Secret: Sendable, Equatable, CustomStringConvertible {
+    /// The secret itself; read it only to hand it to a driver.
+    public let value: String
+    /// Wraps a secret.
+    public init(_ value: String) { self.value = value }
+    /// Always `******`.
+    public var description: String { "******" }
+}
+
+/// Which table or query holds the transactions and how its columns become a ``SaleTransaction``.
+public struct StreamConfig: Sendable, Equatable {
+    /// A table (optionally `schema.table`) or a `SELECT` without `ORDER BY`/`LIMIT`.
+    public enum From: Sendable, Equatable {
+        case table(String)
+        case query(String)
+    }
+    /// A canonical field's origin: a column of the table/query, or an SQL expression in the source's dialect.
+    public enum Mapping: Sendable, Equatable {
+        case column(String)
+        case sql(String)
+    }
+    /// The position column and its kind.
+    public struct Cursor: Sendable, Equatable {
+        public enum Kind: String, Sendable, CaseIterable {
+            /// A date-time column, e.g. `updated_at` / `write_date`.
+            case timestamp
+            /// A monotonically increasing number, e.g. a record number.
+            case integer
+        }
+        public var column: String
+        public var kind: Kind
+        /// Creates a cursor definition.
+        public init(column: String, kind: Kind) {
+            self.column = column
+            self.kind = kind
+        }
+    }
+    /// Canonical fields that can be mapped.
+    public enum Field: String, Sendable, CaseIterable {
+        case externalId, pdv, `operator`, amount, currency, occurredAt, type, reference, sourceUpdatedAt
+    }
+
+    public var from: From
+    /// Columns that identify a row; the keyset tie-breaker after the cursor.
+    public var primaryKey: [String]
+    public var cursor: Cursor
+    /// Mapping per canonical field; `externalId` defaults to the primary key, `currency` and
+    /// `sourceUpdatedAt` are optional.
+    public var fields: [Field: Mapping]
+    /// ERP type value (case-insensitive) → canonical type; values already canonical need no entry.
+    public var typeMap: [String: TransactionType]
+    /// Optional SQL condition (or column) that is true for rows deleted at the source.
+    public var deleted: Mapping?
+
+    /// Creates a stream definition.
+    public init(from: From, primaryKey: [String], cursor: Cursor, fields: [Field: Mapping],
+                typeMap: [String: TransactionType] = [:], deleted: Mapping? = nil) {
+        self.from = from
+        self.primaryKey = primaryKey
+        self.cursor = cursor
+        self.fields = fields
+        self.typeMap = typeMap
+        self.deleted = deleted
+    }
+
+    /// The seed's table: `sale_transactions(id, pdv, operator, amount, timestamp, type, reference)`,
+    /// cursor `(timestamp, id)`.
+    public static let seedDefault = StreamConfig(
+        from: .table("sale_transactions"), primaryKey: ["id"], cursor: Cursor(column: "timestamp", kind: .timestamp),
+        fields: [.externalId: .column("id"), .pdv: .column("pdv"), .operator: .column("operator"),
+                 .amount: .column("amount"), .occurredAt: .column("timestamp"), .type: .column("type"),
+                 .reference: .column("reference")])
+}

@@ -1,0 +1,137 @@
+/// The audit database: `tb_sales`, the checkpoints, the audit trail and the quarantine.
+///
+/// One ``commit(_:)`` is one transaction: the batch's rows, its rejected rows, the new checkpoint and the
+/// run's counters become durable together or not at all (SPEC.md "Loading the destination correctly").
+public protocol Destination: Sendable {
+    /// Creates or migrates the schema (versioned migrations, idempotent).
+    func migrate() async throws
+
+    /// Claims the run lock of a source.
+    /// - Returns: `nil` when it was claimed, or a description of the run that holds it.
+    func acquireLock(source: String, syncId: String) async throws -> String?
+
+    /// Releases a lock taken by ``acquireLock(source:syncId:)``.
+    func releaseLock(source: String, syncId: String) async throws
+
+    /// The saved checkpoints of a source.
+    func loadState(source: String) async throws -> SyncState
+
+    /// Writes the `RUNNING` audit row of a run.
+    func beginRun(_ run: RunRecord) async throws
+
+    /// Loads one batch atomically and returns how its records were classified.
+    func commit(_ batch: BatchCommit) async throws -> BatchOutcome
+
+    /// Ends a full pass: rows of `source` not seen by pass `passId` and not yet deleted are marked
+    /// deleted at the source (never removed); the incremental checkpoint moves to `checkpoint`.
+    /// - Returns: how many rows were marked.
+    func finishFullPass(source: String, passId: String, syncId: String, checkpoint: Checkpoint?) async throws -> Int
+
+    /// Writes the final audit row (status, end time, duration, errors).
+    func finishRun(_ result: ErpSyncResult) async throws
+
+    /// Closes connections. Safe to call more than once.
+    func close() async
+}
+
+/// The checkpoints of one source.
+public struct SyncState: Sendable, Equatable, Codable {
+    /// Where the next incremental run continues (the last committed position of a forward read).
+    public var checkpoint: Checkpoint?
+    /// An unfinished full pass that a later `--full` run continues.
+    public var fullPass: FullPass?
+
+    /// Creates a state.
+    public init(checkpoint: Checkpoint? = nil, fullPass: FullPass? = nil) {
+        self.checkpoint = checkpoint
+        self.fullPass = fullPass
+    }
+
+    /// A full pass in progress.
+    public struct FullPass: Sendable, Equatable, Codable {
+        /// The syncId of the run that started the pass; rows read by the pass are stamped with it.
+        public var passId: String
+        /// The last committed position of the pass.
+        public var position: Checkpoint?
+
+        /// Creates a pass record.
+        public init(passId: String, position: Checkpoint?) {
+            self.passId = passId
+            self.position = position
+        }
+    }
+}
+
+/// The start of a run, as written to `tb_erp_sync_audit` with status `RUNNING`.
+public struct RunRecord: Sendable {
+    public var syncId: String
+    public var source: String
+    public var databaseType: DatabaseType
+    public var syncType: SyncType
+    public var startTime: Instant
+    public var cursorFrom: String?
+    /// Who asked: `cli`, `api:<user>`, `scheduler`.
+    public var triggeredBy: String
+    public var isManual: Bool
+
+    /// Creates a run record.
+    public init(syncId: String, source: String, databaseType: DatabaseType, syncType: SyncType, startTime: Instant,
+                cursorFrom: String?, triggeredBy: String, isManual: Bool) {
+        self.syncId = syncId
+        self.source = source
+        self.databaseType = databaseType
+        self.syncType = syncType
+        self.startTime = startTime
+        self.cursorFrom = cursorFrom
+        self.triggeredBy = triggeredBy
+        self.isManual = isManual
+    }
+}
+
+/// One batch to load in one transaction.
+public struct BatchCommit: Sendable {
+    /// The run.
+    public var syncId: String
+    public var source: String
+    /// 1-based batch number within the run.
+    public var batchNumber: Int
+    /// Valid records.
+    public var records: [SaleTransaction]
+    /// Rows rejected by validation.
+    public var rejected: [RejectedRow]
+    /// Rows fetched from the source for this batch (valid + rejected).
+    public var fetched: Int
+    /// The state to save with the batch, or `nil` to keep the saved one (lookback re-reads).
+    public var state: SyncState?
+    /// During a full pass: its id, stamped on every row seen (also the external ids of rejected rows).
+    public var fullPassId: String?
+    /// Cross-source duplicate detection.
+    public var deduplication: DeduplicationOptions
+
+    /// Creates a batch.
+    public init(syncId: String, source: String, batchNumber: Int, records: [SaleTransaction], rejected: [RejectedRow],
+                fetched: Int, state: SyncState?, fullPassId: String?, deduplication: DeduplicationOptions) {
+        self.syncId = syncId
+        self.source = source
+        self.batchNumber = batchNumber
+        self.records = records
+        self.rejected = rejected
+        self.fetched = fetched
+        self.state = state
+        self.fullPassId = fullPassId
+        self.deduplication = deduplication
+    }
+}
+
+/// How a committed batch's records were classified.
+public struct BatchOutcome: Sendable, Equatable {
+    public var inserted = 0
+    public var updated = 0
+    public var unchanged = 0
+    /// Duplicates of another source's record (flagged or skipped).
+    public var skipped = 0
+    public var rejected = 0
+
+    /// All zero.
+    public init() {}
+}

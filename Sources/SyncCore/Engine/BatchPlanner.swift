@@ -1,0 +1,131 @@
+/// What the destination already holds for a record key.
+public struct ExistingRecord: Sendable, Equatable {
+    public var contentHash: String
+    /// `true` when the row was marked deleted because it vanished from the source.
+    public var isMarkedVanished: Bool
+    /// `true` when the record was a skipped duplicate (held outside `tb_sales`).
+    public var isSkippedDuplicate: Bool
+
+    /// Creates a description of a stored record.
+    public init(contentHash: String, isMarkedVanished: Bool = false, isSkippedDuplicate: Bool = false) {
+        self.contentHash = contentHash
+        self.isMarkedVanished = isMarkedVanished
+        self.isSkippedDuplicate = isSkippedDuplicate
+    }
+}
+
+/// A stored record of another source that a new record may duplicate.
+public struct DedupCandidate: Sendable, Equatable {
+    public var source: String
+    public var externalId: String
+    public var pdv: String
+    public var `operator`: String
+    /// Canonical amount text (`"19.90"`), compared together with the currency.
+    public var amount: String
+    public var currency: String
+    public var occurredAt: Instant
+    /// Keys (`source|externalId`) of records that already claimed this one as their original.
+    public var claimedBy: Set<String>
+
+    /// Creates a candidate.
+    public init(source: String, externalId: String, pdv: String, operator: String, amount: String, currency: String,
+                occurredAt: Instant, claimedBy: Set<String> = []) {
+        self.source = source
+        self.externalId = externalId
+        self.pdv = pdv
+        self.operator = `operator`
+        self.amount = amount
+        self.currency = currency
+        self.occurredAt = occurredAt
+        self.claimedBy = claimedBy
+    }
+
+    /// `source|externalId`, the value stored in `duplicate_of`.
+    public var key: String { "\(source)|\(externalId)" }
+}
+
+/// The write plan of one batch: the pure core of the idempotent upsert and the cross-source dedup.
+public struct BatchPlan: Sendable, Equatable {
+    /// A record to insert, with the original it duplicates (flag action) if any.
+    public var inserts: [(record: SaleTransaction, duplicateOf: String?)]
+    /// Records whose content changed (or that reappeared after being marked vanished).
+    public var updates: [SaleTransaction]
+    /// Records identical to what is stored.
+    public var unchanged: [SaleTransaction]
+    /// Duplicates held out of `tb_sales` (skip action), with their original; also re-reads of such records.
+    public var skippedDuplicates: [(record: SaleTransaction, duplicateOf: String)]
+    /// Number of duplicates detected in this batch (flagged + skipped).
+    public var duplicatesDetected: Int
+
+    public static func == (lhs: BatchPlan, rhs: BatchPlan) -> Bool {
+        lhs.inserts.map(\.record) == rhs.inserts.map(\.record) && lhs.inserts.map(\.duplicateOf) == rhs.inserts.map(\.duplicateOf)
+            && lhs.updates == rhs.updates && lhs.unchanged == rhs.unchanged
+            && lhs.skippedDuplicates.map(\.record) == rhs.skippedDuplicates.map(\.record)
+            && lhs.duplicatesDetected == rhs.duplicatesDetected
+    }
+
+    /// Classifies a batch.
+    ///
+    /// - New records are matched against `candidates` with a *sliding* window: a candidate of another
+    ///   source with the same pdv, operator, amount and currency and |Δ occurredAt| ≤ `windowMinutes` is
+    ///   the original (the nearest in time wins; each original is claimed by at most one record per
+    ///   source, so two real sales of one source are never both folded onto one). Records of the same
+    ///   source are never duplicates of each other.
+    /// - Known records are unchanged when the content hash matches, else updated.
+    /// - Parameters:
+    ///   - records: the batch's valid records (one source).
+    ///   - existing: stored state by external id.
+    ///   - candidates: stored records of other sources near the batch in time.
+    ///   - options: the dedup settings.
+    public static func plan(records: [SaleTransaction], existing: [String: ExistingRecord], candidates: [DedupCandidate],
+                            options: DeduplicationOptions) -> BatchPlan {
+        var plan = BatchPlan(inserts: [], updates: [], unchanged: [], skippedDuplicates: [], duplicatesDetected: 0)
+        var claimed: Set<String> = []
+        let windowMicros = Int64(options.windowMinutes) * 60_000_000
+        var byGroup: [String: [DedupCandidate]] = [:]
+        for candidate in candidates {
+            byGroup[groupKey(candidate.pdv, candidate.operator, candidate.amount, candidate.currency), default: []].append(candidate)
+        }
+        for record in records {
+            if let stored = existing[record.externalId] {
+                if stored.isSkippedDuplicate {
+                    if stored.contentHash == record.contentHash { plan.unchanged.append(record) } else { plan.updates.append(record) }
+                } else if stored.contentHash == record.contentHash && !stored.isMarkedVanished {
+                    plan.unchanged.append(record)
+                } else {
+                    plan.updates.append(record)
+                }
+                continue
+            }
+            var original: DedupCandidate?
+            if options.enabled {
+                let selfKey = "\(record.sourceId)|\(record.externalId)"
+                let group = byGroup[groupKey(record.pdv, record.operator, record.amount.description, record.currency)] ?? []
+                var bestDistance = Int64.max
+                for candidate in group where candidate.source != record.sourceId && !claimed.contains(candidate.key) {
+                    let othersClaim = candidate.claimedBy.contains { $0 != selfKey && $0.hasPrefix(record.sourceId + "|") }
+                    guard !othersClaim else { continue }
+                    let distance = abs(candidate.occurredAt.epochMicroseconds - record.occurredAt.epochMicroseconds)
+                    if distance <= windowMicros && distance < bestDistance {
+                        bestDistance = distance
+                        original = candidate
+                    }
+                }
+            }
+            if let original {
+                claimed.insert(original.key)
+                plan.duplicatesDetected += 1
+                if options.action == .skip {
+                    plan.skippedDuplicates.append((record, original.key))
+                    continue
+                }
+            }
+            plan.inserts.append((record, original?.key))
+        }
+        return plan
+    }
+
+    private static func groupKey(_ pdv: String, _ op: String, _ amount: String, _ currency: String) -> String {
+        "\(pdv)\u{1F}\(op)\u{1F}\(amount)\u{1F}\(currency)"
+    }
+}

@@ -1,0 +1,78 @@
+/// `FULL` (re-read the whole stream, detect deletions) or `INCREMENTAL` (from the checkpoint).
+public enum SyncType: String, Sendable, Codable, CaseIterable {
+    case full = "FULL"
+    case incremental = "INCREMENTAL"
+}
+
+/// Final state of a run (`RUNNING` only while it lasts, in `tb_erp_sync_audit`).
+public enum SyncStatus: String, Sendable, Codable, CaseIterable {
+    case running = "RUNNING"
+    /// Every batch loaded.
+    case success = "SUCCESS"
+    /// Some batches loaded, then one failed; the checkpoint stays at the last loaded batch.
+    case partial = "PARTIAL"
+    /// Nothing loaded (or the run could not start).
+    case failed = "FAILED"
+}
+
+/// One error of a run, as reported in ``ErpSyncResult/errors`` (the seed's `SyncError`).
+public struct SyncErrorInfo: Sendable, Codable, Equatable {
+    /// Machine code, e.g. `SOURCE_UNAVAILABLE`, `BATCH_FAILED`, `LOCKED`.
+    public var code: String
+    public var message: String
+    /// `error` (the run stopped or a batch failed) or `warning`.
+    public var severity: String
+    /// The 1-based batch number, when the error belongs to one.
+    public var batch: Int?
+    /// Whether retrying later may succeed.
+    public var retryable: Bool
+
+    /// Creates an error entry.
+    public init(code: String, message: String, severity: String = "error", batch: Int? = nil, retryable: Bool) {
+        self.code = code
+        self.message = message
+        self.severity = severity
+        self.batch = batch
+        self.retryable = retryable
+    }
+}
+
+/// The outcome of one sync run of one source: the seed's `ErpSyncResult`, extended as SPEC.md "Result
+/// shape" describes. Encoded as JSON by `erp-sync sync --json` and the API.
+public struct ErpSyncResult: Sendable, Codable, Equatable {
+    /// UUID of the run.
+    public var syncId: String
+    /// Source name.
+    public var source: String
+    public var databaseType: DatabaseType
+    public var syncType: SyncType
+    public var status: SyncStatus
+    /// `status == SUCCESS`.
+    public var success: Bool
+    /// ISO 8601 UTC.
+    public var startTime: String
+    /// ISO 8601 UTC.
+    public var endTime: String
+    /// Milliseconds.
+    public var duration: Int
+    /// Rows read from the source (valid + rejected), re-reads included.
+    public var recordsFetched: Int
+    /// Rows that passed validation.
+    public var recordsProcessed: Int
+    public var recordsInserted: Int
+    public var recordsUpdated: Int
+    public var recordsUnchanged: Int
+    /// Cross-source duplicates detected (flagged rows are also in `recordsInserted`).
+    public var recordsSkipped: Int
+    /// Rows quarantined in `tb_sync_errors`.
+    public var recordsRejected: Int
+    /// Rows marked deleted at the source by a full sync.
+    public var recordsDeleted: Int
+    /// `true` when `maxRecords` stopped the run before the end of the stream.
+    public var hasMore: Bool
+    /// The position the run started from (`nil` = the beginning).
+    public var cursorFrom: String?
+    /// The last committed position.
+    public var cursorTo: String?
+    public var errors: [SyncErrorInfo]
+}

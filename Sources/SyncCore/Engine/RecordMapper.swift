@@ -1,0 +1,241 @@
+import Foundation
+
+/// A source row that could not become a record: kept in `tb_sync_errors` with its reason and raw values.
+public struct RejectedRow: Error, Sendable, Hashable {
+    /// Why a row was rejected; the code is stored in `tb_sync_errors.reason_code`.
+    public enum Reason: String, Sendable, Codable, CaseIterable {
+        /// A required field (pdv, operator, amount, occurredAt, type, externalId) is NULL or empty.
+        case missingField = "MISSING_FIELD"
+        /// `0000-00-00`-style zero date, or a zero month/day (MySQL under `sql_mode=''`).
+        case zeroDate = "ZERO_DATE"
+        /// A timestamp that is not a valid date-time.
+        case invalidTimestamp = "INVALID_TIMESTAMP"
+        /// `occurredAt` further in the future than `validation.maxFuture`.
+        case futureTimestamp = "FUTURE_TIMESTAMP"
+        /// The cursor column is NULL: the row has no position in the stream.
+        case nullCursor = "NULL_CURSOR"
+        /// Not a number, or not finite.
+        case invalidAmount = "INVALID_AMOUNT"
+        /// More fraction digits than the currency has (e.g. `1.005` BRL) in an exact column.
+        case amountScale = "AMOUNT_SCALE"
+        /// The sign breaks the type's sign rule (e.g. a negative `sale`).
+        case signMismatch = "SIGN_MISMATCH"
+        /// A text value longer than its destination column.
+        case tooLong = "TOO_LONG"
+        /// Bytes that are not valid UTF-8 text.
+        case invalidEncoding = "INVALID_ENCODING"
+    }
+
+    public var reason: Reason
+    /// Human-readable detail naming the field: `occurredAt: zero date '0000-00-00 00:00:00'`.
+    public var message: String
+    /// The ERP's key for the row when it could be read.
+    public var externalId: String?
+    /// The row's values by select-list column name, JSON-ready (exact text, NULL as `nil`).
+    public var raw: [String: String?]
+
+    /// Creates a rejection.
+    public init(reason: Reason, message: String, externalId: String?, raw: [String: String?]) {
+        self.reason = reason
+        self.message = message
+        self.externalId = externalId
+        self.raw = raw
+    }
+
+    /// The raw values as a JSON object with sorted keys.
+    public var rawJSON: String {
+        let object = raw.mapValues { $0 ?? NSNull() as Any }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A stable fingerprint of the row and reason, so re-reading the same bad row updates its quarantine
+    /// entry instead of adding another.
+    public var fingerprint: String { ContentHash.of([reason.rawValue, externalId, rawJSON]) }
+}
+
+/// Turns one source row into a ``SaleTransaction`` or a ``RejectedRow``: normalization (time zone to UTC,
+/// exact decimals, trimmed text, canonical types) then validation (SPEC.md "Loading the destination
+/// correctly", "Validation").
+public struct RecordMapper: Sendable {
+    /// Longest accepted text per field, in characters (the destination's column sizes).
+    public static let maxLengths: [StreamConfig.Field: Int] = [
+        .externalId: 128, .pdv: 64, .operator: 64, .currency: 3, .type: 64, .reference: 256,
+    ]
+
+    let sourceId: String
+    let stream: StreamConfig
+    let timezone: TimeZone
+    let currency: String
+    let validation: ValidationOptions
+    let columnIndex: [String: Int]
+    let columns: [String]
+
+    /// Creates a mapper for rows laid out as `query.columns`.
+    public init(source: SourceConfig, query: StreamQuery, validation: ValidationOptions) {
+        sourceId = source.name
+        stream = source.stream
+        timezone = source.timezone
+        currency = source.currency
+        self.validation = validation
+        columns = query.columns
+        columnIndex = Dictionary(uniqueKeysWithValues: query.columns.enumerated().map { ($1, $0) })
+    }
+
+    /// The stream position of a row (its cursor and key values).
+    public func position(of row: [SourceValue]) -> Checkpoint {
+        Checkpoint(cursor: row[0], key: Array(row[1...stream.primaryKey.count]))
+    }
+
+    /// The ERP key of a row as text (`externalId` mapping, or the primary key values joined with `|`).
+    public func externalId(of row: [SourceValue]) -> String? {
+        if let index = columnIndex[StreamConfig.Field.externalId.rawValue] { return row[index].text?.trimmingSpaces() }
+        let parts = row[1...stream.primaryKey.count].map { $0.text?.trimmingSpaces() }
+        guard parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.map { $0! }.joined(separator: "|")
+    }
+
+    /// Maps and validates one row.
+    /// - Parameters:
+    ///   - row: values in ``StreamQuery/columns`` order.
+    ///   - now: the current instant, for the future-timestamp rule.
+    public func map(_ row: [SourceValue], now: Instant) -> Result<SaleTransaction, RejectedRow> {
+        Result { () throws(RejectedRow) in try record(row, now: now) }
+    }
+
+    private func record(_ row: [SourceValue], now: Instant) throws(RejectedRow) -> SaleTransaction {
+        let externalId = externalId(of: row)
+        func reject(_ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
+            var raw: [String: String?] = [:]
+            for (index, name) in columns.enumerated() { raw[name] = row[index].jsonValue }
+            return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw)
+        }
+        func value(_ field: StreamConfig.Field) -> SourceValue {
+            columnIndex[field.rawValue].map { row[$0] } ?? .null
+        }
+        func text(_ field: StreamConfig.Field, required: Bool) throws(RejectedRow) -> String? {
+            let raw = value(field)
+            if case .bytes(let data) = raw, String(validating: data, as: UTF8.self) == nil {
+                throw reject(.invalidEncoding, "\(field.rawValue): not valid UTF-8")
+            }
+            let trimmed = raw.text?.trimmingSpaces()
+            if required && (trimmed?.isEmpty ?? true) {
+                throw reject(.missingField, "\(field.rawValue): required, got \(trimmed == nil ? "NULL" : "an empty value")")
+            }
+            if let trimmed, let max = Self.maxLengths[field], trimmed.count > max {
+                throw reject(.tooLong, "\(field.rawValue): \(trimmed.count) characters, at most \(max)")
+            }
+            return trimmed
+        }
+
+        if row[0].isNull { throw reject(.nullCursor, "cursor \(stream.cursor.column): NULL, the row has no stream position") }
+        if stream.cursor.kind == .timestamp {
+            switch instant(row[0]) {
+            case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "cursor \(stream.cursor.column): \(describe(error, row[0]))")
+            case .success: break
+            }
+        }
+        guard let externalId, !externalId.isEmpty else { throw reject(.missingField, "externalId: required, got NULL") }
+        if externalId.count > Self.maxLengths[.externalId]! {
+            throw reject(.tooLong, "externalId: \(externalId.count) characters, at most \(Self.maxLengths[.externalId]!)")
+        }
+        let pdv = try text(.pdv, required: true)
+        let op = try text(.operator, required: true)
+        let typeText = try text(.type, required: true)
+        let reference = try text(.reference, required: false)
+        let currencyText = try text(.currency, required: false)
+        let currency = (currencyText?.isEmpty == false ? currencyText! : self.currency).uppercased()
+
+        let occurredRaw = value(.occurredAt)
+        if occurredRaw.isNull { throw reject(.missingField, "occurredAt: required, got NULL") }
+        let occurredAt: Instant
+        switch instant(occurredRaw) {
+        case .success(let v): occurredAt = v
+        case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "occurredAt: \(describe(error, occurredRaw))")
+        }
+        if occurredAt.seconds > now.seconds + validation.maxFutureSeconds {
+            throw reject(.futureTimestamp, "occurredAt: \(occurredAt) is more than \(validation.maxFutureSeconds) s in the future")
+        }
+
+        let amount: Amount
+        let amountRaw = value(.amount)
+        let scale = CurrencyScale.scale(of: currency)
+        switch amountRaw {
+        case .null: throw reject(.missingField, "amount: required, got NULL")
+        case .double(let v):
+            guard v.isFinite else { throw reject(.invalidAmount, "amount: \(v) is not finite") }
+            // FLOAT money: the shortest decimal text that round-trips, rounded half-even to the currency scale.
+            guard let parsed = try? Amount(parsing: v.description, scale: scale, rounding: .halfEven) else {
+                throw reject(.invalidAmount, "amount: \(v) is out of range")
+            }
+            amount = parsed
+        default:
+            let textValue = amountRaw.text ?? ""
+            do {
+                amount = try Amount(parsing: textValue, scale: scale)
+            } catch .tooManyFractionDigits {
+                throw reject(.amountScale, "amount: '\(textValue)' has more than \(scale) decimal places for \(currency)")
+            } catch {
+                throw reject(.invalidAmount, "amount: '\(textValue)' is not a decimal number")
+            }
+        }
+
+        let typeRaw = typeText!
+        let type = stream.typeMap[typeRaw.lowercased()] ?? TransactionType(rawValue: typeRaw.lowercased()) ?? .other
+        let rule = validation.signRules[type] ?? .any
+        if (rule == .nonNegative && amount.isNegative) || (rule == .nonPositive && amount.minorUnits > 0) {
+            throw reject(.signMismatch, "amount: \(amount) breaks the sign rule '\(rule.rawValue)' for type \(type.rawValue)")
+        }
+
+        var sourceUpdatedAt: Instant?
+        if stream.fields[.sourceUpdatedAt] != nil {
+            let raw = value(.sourceUpdatedAt)
+            if !raw.isNull {
+                switch instant(raw) {
+                case .success(let v): sourceUpdatedAt = v
+                case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "sourceUpdatedAt: \(describe(error, raw))")
+                }
+            }
+        } else if stream.cursor.kind == .timestamp, case .success(let v) = instant(row[0]) {
+            sourceUpdatedAt = v
+        }
+
+        let deleted: Bool
+        if let index = columnIndex["deleted"] {
+            switch row[index] {
+            case .null: deleted = false
+            case .bool(let v): deleted = v
+            case .integer(let v): deleted = v != 0
+            case let other: deleted = ["1", "t", "true", "y", "yes", "s", "sim"].contains(other.text?.trimmingSpaces().lowercased() ?? "")
+            }
+        } else {
+            deleted = false
+        }
+
+        return SaleTransaction(
+            sourceId: sourceId, externalId: externalId, pdv: pdv!, operator: op!, amount: amount, currency: currency,
+            occurredAt: occurredAt, type: type, typeRaw: typeRaw, reference: (reference?.isEmpty ?? true) ? nil : reference,
+            sourceUpdatedAt: sourceUpdatedAt, isDeletedAtSource: deleted)
+    }
+
+    /// A source timestamp as an instant: naive values are read in the source's time zone.
+    func instant(_ value: SourceValue) -> Result<Instant, LocalDateTime.ParseError> {
+        switch value {
+        case .instant(let v): return .success(v)
+        case .localDateTime(let v): return .success(v.instant(in: timezone))
+        case .integer, .decimal, .double, .bool, .null: return .failure(.invalid)
+        default:
+            guard let text = value.text else { return .failure(.invalid) }
+            do {
+                return .success(try LocalDateTime(parsing: text).instant(in: timezone))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    private func describe(_ error: LocalDateTime.ParseError, _ value: SourceValue) -> String {
+        let shown = value.jsonValue ?? "NULL"
+        return error == .zeroDate ? "zero date '\(shown)'" : "'\(shown)' is not a valid date-time"
+    }
+}

@@ -1,0 +1,395 @@
+import Foundation
+public import Logging
+
+/// What to run: one source, one sync type, with resolved options.
+public struct SyncRequest: Sendable {
+    public var source: SourceConfig
+    public var syncType: SyncType
+    public var options: SyncOptions
+    /// `cli`, `api:<user>`, `scheduler` …
+    public var triggeredBy: String
+    public var isManual: Bool
+    /// Read, map and validate only: nothing is written, no lock is taken, the checkpoint stays.
+    public var isDryRun: Bool
+
+    /// Creates a request.
+    public init(source: SourceConfig, syncType: SyncType, options: SyncOptions, triggeredBy: String = "cli",
+                isManual: Bool = true, isDryRun: Bool = false) {
+        self.source = source
+        self.syncType = syncType
+        self.options = options
+        self.triggeredBy = triggeredBy
+        self.isManual = isManual
+        self.isDryRun = isDryRun
+    }
+}
+
+/// Live figures of a running sync, reported after each batch.
+public struct SyncProgress: Sendable, Equatable {
+    public var syncId: String
+    public var source: String
+    /// Rows fetched so far in this run.
+    public var fetched: Int
+    /// Rows the run expects to read (count query, capped by `maxRecords`), when known.
+    public var expected: Int?
+    public var inserted: Int
+    public var updated: Int
+    public var rejected: Int
+    /// Batches committed so far.
+    public var batches: Int
+    /// Seconds since the run started.
+    public var elapsed: Double
+}
+
+/// The sync engine: reads a source in keyset batches, maps and validates rows, and commits each batch with
+/// its checkpoint in one destination transaction (SPEC.md "Reading a source correctly", "Loading the
+/// destination correctly", "Failure handling").
+///
+/// A run never throws: it returns an ``ErpSyncResult`` whose status and errors tell what happened. A batch
+/// that fails after its retries ends the run (`PARTIAL` or `FAILED`) with the checkpoint at the last
+/// committed batch.
+public struct SyncEngine: Sendable {
+    /// Called after each committed batch with its 1-based number. Throwing stops the run right there, as a
+    /// crash between two batches would (the run ends `PARTIAL`); shutdown handling and tests use it.
+    public typealias AfterCommit = @Sendable (Int) async throws -> Void
+
+    let destination: any Destination
+    let logger: Logger
+    let afterCommit: AfterCommit?
+
+    /// Creates an engine writing to `destination`.
+    public init(destination: any Destination, logger: Logger = Logger(label: "erp-sync"), afterCommit: AfterCommit? = nil) {
+        self.destination = destination
+        self.logger = logger
+        self.afterCommit = afterCommit
+    }
+
+    /// Runs one sync of `request.source` through `source`.
+    /// - Parameter onProgress: receives live figures after every batch.
+    public func run(_ request: SyncRequest, source: any Source,
+                    onProgress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async -> ErpSyncResult {
+        var run = RunState(request: request, syncId: UUID().uuidString.lowercased())
+        var logger = logger
+        logger[metadataKey: "syncId"] = .string(run.syncId)
+        logger[metadataKey: "source"] = .string(request.source.name)
+
+        if !request.isDryRun {
+            do {
+                if let holder = try await destination.acquireLock(source: request.source.name, syncId: run.syncId) {
+                    run.fail(code: "LOCKED", message: "source '\(request.source.name)' is already being synced (\(holder))", retryable: true)
+                    return run.result()
+                }
+            } catch {
+                run.fail(error, code: "DESTINATION_FAILED")
+                return run.result()
+            }
+        }
+        let result = await locked(&run, source: source, logger: logger, onProgress: onProgress)
+        if !request.isDryRun {
+            do {
+                try await destination.finishRun(result)
+            } catch {
+                logger.error("could not write the final audit row", metadata: ["error": "\(error)"])
+            }
+            try? await destination.releaseLock(source: request.source.name, syncId: run.syncId)
+        }
+        return result
+    }
+
+    private func locked(_ run: inout RunState, source: any Source, logger: Logger,
+                        onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
+        let request = run.request
+        let options = request.options
+        let retry = RetryPolicy(maxRetries: options.maxRetries, baseDelayMs: options.retryDelayMs, maxDelayMs: options.maxRetryDelayMs)
+        let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
+        let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
+
+        let state: SyncState
+        do {
+            state = request.isDryRun ? try await destination.loadState(source: request.source.name)
+                : try await retry.run { try await destination.loadState(source: request.source.name) }
+        } catch {
+            run.fail(error, code: "DESTINATION_FAILED")
+            return run.result()
+        }
+
+        // Plan the reads: an optional lookback re-read up to the checkpoint, then the forward read.
+        var reread: (from: StreamQuery.Bound, upTo: Checkpoint)?
+        var forward: StreamQuery.Bound
+        let fullPassId: String?
+        switch request.syncType {
+        case .full:
+            let pass = state.fullPass ?? SyncState.FullPass(passId: run.syncId, position: nil)
+            fullPassId = pass.passId
+            forward = pass.position.map { .after($0) } ?? .start
+            run.cursorFrom = pass.position?.summary
+        case .incremental:
+            fullPassId = nil
+            if let checkpoint = state.checkpoint {
+                forward = .after(checkpoint)
+                run.cursorFrom = checkpoint.summary
+                if let start = lookbackStart(checkpoint.cursor, request.source.stream.cursor.kind, options.lookback) {
+                    reread = (.cursorAtLeast(start), checkpoint)
+                }
+            } else if request.source.stream.cursor.kind == .timestamp && options.daysBack > 0 {
+                let start = Instant.now.local(in: request.source.timezone).adding(seconds: -Int64(options.daysBack) * 86_400)
+                forward = .cursorAtLeast(.localDateTime(start))
+                run.cursorFrom = start.description
+            } else {
+                forward = .start
+            }
+        }
+        if !request.isDryRun {
+            let record = RunRecord(syncId: run.syncId, source: request.source.name, databaseType: request.source.type,
+                                   syncType: request.syncType, startTime: run.start, cursorFrom: run.cursorFrom,
+                                   triggeredBy: request.triggeredBy, isManual: request.isManual)
+            do {
+                try await retry.run { try await destination.beginRun(record) }
+            } catch {
+                run.fail(error, code: "DESTINATION_FAILED")
+                return run.result()
+            }
+        }
+        logger.info("sync started", metadata: ["type": "\(request.syncType.rawValue)", "from": "\(run.cursorFrom ?? "start")"])
+
+        let expected = try? await source.fetch(query.count(from: forward)).first?.first.flatMap { $0.text.flatMap(Int.init) }
+        run.expected = expected.map { min($0, options.maxRecords) }
+
+        var batch = BatchLoop(run: run, engine: self, source: source, query: query, mapper: mapper, retry: retry,
+                              logger: logger, onProgress: onProgress)
+        defer { run = batch.run }
+
+        // Rows with a NULL cursor have no stream position: sweep them into quarantine, never stopping the cursor.
+        var afterKey: [SourceValue]?
+        var swept = 0
+        while swept < options.maxRecords {
+            guard let rows = await batch.fetch(query.nullCursorPage(afterKey: afterKey, limit: options.batchSize)) else { return batch.run.result() }
+            if rows.isEmpty { break }
+            swept += rows.count
+            afterKey = mapper.position(of: rows[rows.count - 1]).key
+            guard await batch.load(rows, state: nil, fullPassId: fullPassId) else { return batch.run.result() }
+            if rows.count < options.batchSize { break }
+        }
+
+        if let reread {
+            var bound = reread.from
+            while true {
+                guard let rows = await batch.fetch(query.page(from: bound, upTo: reread.upTo, limit: options.batchSize)) else { return batch.run.result() }
+                if rows.isEmpty { break }
+                bound = .after(mapper.position(of: rows[rows.count - 1]))
+                guard await batch.load(rows, state: nil, fullPassId: nil) else { return batch.run.result() }
+                if rows.count < options.batchSize { break }
+            }
+        }
+
+        var budget = options.maxRecords
+        var lastPosition: Checkpoint? = if case .after(let p) = forward { p } else { nil }
+        var exhausted = false
+        while budget > 0 {
+            let limit = min(options.batchSize, budget)
+            guard let rows = await batch.fetch(query.page(from: forward, limit: limit)) else { return batch.run.result() }
+            if rows.isEmpty {
+                exhausted = true
+                break
+            }
+            let position = mapper.position(of: rows[rows.count - 1])
+            let newState: SyncState = switch request.syncType {
+            case .full: SyncState(checkpoint: state.checkpoint, fullPass: .init(passId: fullPassId!, position: position))
+            case .incremental: SyncState(checkpoint: position, fullPass: state.fullPass)
+            }
+            guard await batch.load(rows, state: newState, fullPassId: fullPassId) else { return batch.run.result() }
+            forward = .after(position)
+            lastPosition = position
+            batch.run.cursorTo = position.summary
+            budget -= rows.count
+            if rows.count < limit {
+                exhausted = true
+                break
+            }
+        }
+        batch.run.hasMore = !exhausted
+        if request.syncType == .full && exhausted && !request.isDryRun {
+            do {
+                let checkpoint = lastPosition ?? state.checkpoint
+                batch.run.deleted = try await retry.run {
+                    try await destination.finishFullPass(source: request.source.name, passId: fullPassId!, syncId: batch.run.syncId, checkpoint: checkpoint)
+                }
+            } catch {
+                batch.run.fail(error, code: "DESTINATION_FAILED")
+            }
+        }
+        if batch.run.cursorTo == nil { batch.run.cursorTo = batch.run.cursorFrom }
+        logger.info("sync finished", metadata: ["fetched": "\(batch.run.fetched)", "inserted": "\(batch.run.outcome.inserted)",
+                                                 "updated": "\(batch.run.outcome.updated)", "rejected": "\(batch.run.outcome.rejected)"])
+        return batch.run.result()
+    }
+
+    /// The cursor value where the lookback re-read starts, or `nil` when there is no lookback.
+    func lookbackStart(_ cursor: SourceValue, _ kind: StreamConfig.Cursor.Kind, _ lookback: Lookback) -> SourceValue? {
+        switch (kind, lookback) {
+        case (.integer, .units(let units)) where units > 0:
+            guard case .integer(let value) = cursor else { return nil }
+            return .integer(value - units)
+        case (.timestamp, .seconds(let seconds)) where seconds > 0, (.timestamp, .units(let seconds)) where seconds > 0:
+            switch cursor {
+            case .instant(let instant): return .instant(Instant(seconds: instant.seconds - seconds, microsecond: instant.microsecond))
+            case .localDateTime(let local): return .localDateTime(local.adding(seconds: -seconds))
+            default:
+                guard let text = cursor.text, let local = try? LocalDateTime(parsing: text) else { return nil }
+                return .localDateTime(local.adding(seconds: -seconds))
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+/// The counters and outcome of a run in progress.
+struct RunState {
+    let request: SyncRequest
+    let syncId: String
+    let start = Instant.now
+    let clock = ContinuousClock.now
+    var cursorFrom: String?
+    var cursorTo: String?
+    var expected: Int?
+    var fetched = 0
+    var batches = 0
+    var outcome = BatchOutcome()
+    var deleted = 0
+    var hasMore = false
+    var errors: [SyncErrorInfo] = []
+    var failed = false
+
+    init(request: SyncRequest, syncId: String) {
+        self.request = request
+        self.syncId = syncId
+    }
+
+    mutating func fail(code: String, message: String, retryable: Bool, batch: Int? = nil) {
+        failed = true
+        errors.append(SyncErrorInfo(code: code, message: message, batch: batch, retryable: retryable))
+    }
+
+    mutating func fail(_ error: any Error, code: String, batch: Int? = nil) {
+        if let failure = error as? SyncFailure {
+            fail(code: failure.code, message: failure.message, retryable: failure.isTransient, batch: batch)
+        } else if error is CancellationError {
+            fail(code: "CANCELLED", message: "the run was stopped", retryable: true, batch: batch)
+        } else {
+            fail(code: code, message: "\(error)", retryable: false, batch: batch)
+        }
+    }
+
+    func result() -> ErpSyncResult {
+        let end = Instant.now
+        let status: SyncStatus = failed ? (batches > 0 ? .partial : .failed) : .success
+        let elapsed = ContinuousClock.now - clock
+        return ErpSyncResult(
+            syncId: syncId, source: request.source.name, databaseType: request.source.type, syncType: request.syncType,
+            status: status, success: status == .success, startTime: start.isoMillis, endTime: end.isoMillis,
+            duration: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+            recordsFetched: fetched, recordsProcessed: fetched - outcome.rejected, recordsInserted: outcome.inserted,
+            recordsUpdated: outcome.updated, recordsUnchanged: outcome.unchanged, recordsSkipped: outcome.skipped,
+            recordsRejected: outcome.rejected, recordsDeleted: deleted, hasMore: failed ? true : hasMore,
+            cursorFrom: cursorFrom, cursorTo: cursorTo, errors: errors)
+    }
+}
+
+/// Fetch and load with retries, counting into the run.
+struct BatchLoop {
+    var run: RunState
+    let engine: SyncEngine
+    let source: any Source
+    let query: StreamQuery
+    let mapper: RecordMapper
+    let retry: RetryPolicy
+    let logger: Logger
+    let onProgress: @Sendable (SyncProgress) -> Void
+
+    init(run: RunState, engine: SyncEngine, source: any Source, query: StreamQuery, mapper: RecordMapper, retry: RetryPolicy,
+         logger: Logger, onProgress: @escaping @Sendable (SyncProgress) -> Void) {
+        self.run = run
+        self.engine = engine
+        self.source = source
+        self.query = query
+        self.mapper = mapper
+        self.retry = retry
+        self.logger = logger
+        self.onProgress = onProgress
+    }
+
+    /// Runs a read with retries; `nil` (and the run marked failed) when it still fails.
+    mutating func fetch(_ statement: SQLStatement) async -> [[SourceValue]]? {
+        do {
+            return try await retry.run({ try await source.fetch(statement) }, onRetry: { [logger] attempt, delay, error in
+                logger.warning("source read failed, retrying", metadata: ["attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+            })
+        } catch {
+            run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
+            return nil
+        }
+    }
+
+    /// Maps, validates and commits rows; `false` (and the run marked failed) when the batch could not be loaded.
+    mutating func load(_ rows: [[SourceValue]], state: SyncState?, fullPassId: String?) async -> Bool {
+        let now = Instant.now
+        var records: [SaleTransaction] = []
+        var rejected: [RejectedRow] = []
+        records.reserveCapacity(rows.count)
+        var seen: Set<String> = []
+        for row in rows {
+            switch mapper.map(row, now: now) {
+            case .success(let record):
+                // A row read twice within one batch (a query stream without a unique key) loads once.
+                if seen.insert(record.externalId).inserted { records.append(record) }
+            case .failure(let rejection): rejected.append(rejection)
+            }
+        }
+        let number = run.batches + 1
+        var outcome = BatchOutcome()
+        if run.request.isDryRun {
+            outcome.rejected = rejected.count
+        } else {
+            let commit = BatchCommit(syncId: run.syncId, source: run.request.source.name, batchNumber: number, records: records,
+                                     rejected: rejected, fetched: rows.count, state: state, fullPassId: fullPassId,
+                                     deduplication: run.request.options.deduplication)
+            do {
+                outcome = try await retry.run({ try await engine.destination.commit(commit) }, onRetry: { [logger] attempt, delay, error in
+                    logger.warning("batch commit failed, retrying", metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+                })
+            } catch {
+                run.fail(error, code: "BATCH_FAILED", batch: number)
+                logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
+                return false
+            }
+        }
+        run.batches = number
+        run.fetched += rows.count
+        run.outcome.inserted += outcome.inserted
+        run.outcome.updated += outcome.updated
+        run.outcome.unchanged += outcome.unchanged
+        run.outcome.skipped += outcome.skipped
+        run.outcome.rejected += outcome.rejected
+        onProgress(SyncProgress(syncId: run.syncId, source: run.request.source.name, fetched: run.fetched, expected: run.expected,
+                                inserted: run.outcome.inserted, updated: run.outcome.updated, rejected: run.outcome.rejected,
+                                batches: run.batches, elapsed: Double((ContinuousClock.now - run.clock).components.seconds)))
+        if let afterCommit = engine.afterCommit {
+            do {
+                try await afterCommit(number)
+            } catch {
+                run.fail(error, code: "INTERRUPTED", batch: number)
+                return false
+            }
+        }
+        return true
+    }
+}
+
+extension Instant {
+    /// ISO 8601 with milliseconds, `2024-01-15T10:30:00.000Z` (JavaScript's `Date.toISOString()` form).
+    public var isoMillis: String {
+        let text = description
+        return String(text.dropLast(4)) + "Z"
+    }
+}

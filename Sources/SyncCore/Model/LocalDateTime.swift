@@ -1,0 +1,220 @@
+public import Foundation
+
+/// A wall-clock date and time without a zone, as ERPs store it (`DATETIME`, `timestamp without time zone`).
+///
+/// Parsed from `YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]]` or a bare `YYYY-MM-DD` (midnight). It becomes an
+/// instant only through ``instant(in:)`` with the source's declared time zone.
+public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public var year: Int
+    public var month: Int
+    public var day: Int
+    public var hour: Int
+    public var minute: Int
+    public var second: Int
+    /// Microseconds, 0 ... 999_999.
+    public var microsecond: Int
+
+    /// Creates a value from its fields; no range checks (use ``init(parsing:)`` for text).
+    public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0) {
+        (self.year, self.month, self.day, self.hour, self.minute, self.second, self.microsecond) =
+            (year, month, day, hour, minute, second, microsecond)
+    }
+
+    /// Why text is not a usable local date-time.
+    public enum ParseError: Error, Equatable, Sendable {
+        /// MySQL's zero date or a partial zero date (`0000-00-00 00:00:00`, `2024-00-10`): month or day 0.
+        case zeroDate
+        /// Not in a recognised layout, or a field out of range (`2024-02-30`, `25:00`).
+        case invalid
+    }
+
+    /// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM`, `YYYY-MM-DD HH:MM:SS` with an optional `.f` up to 9
+    /// digits (truncated to microseconds), and `T` instead of the space. Years 1 ... 9999; `0009-12-04` is
+    /// a real (if odd) date, only a zero month or day makes a zero date (MySQL's `NO_ZERO_DATE` rule).
+    /// - Throws: ``ParseError``.
+    public init(parsing text: String) throws(ParseError) {
+        let bytes = Array(text.trimmingSpaces().utf8)
+        var index = 0
+        func number(_ width: Int) throws(ParseError) -> Int {
+            guard index + width <= bytes.count else { throw .invalid }
+            var value = 0
+            for b in bytes[index..<index + width] {
+                guard b >= 48 && b <= 57 else { throw .invalid }
+                value = value * 10 + Int(b - 48)
+            }
+            index += width
+            return value
+        }
+        func expect(_ c: UInt8) throws(ParseError) {
+            guard index < bytes.count, bytes[index] == c else { throw .invalid }
+            index += 1
+        }
+        let year = try number(4)
+        try expect(UInt8(ascii: "-"))
+        let month = try number(2)
+        try expect(UInt8(ascii: "-"))
+        let day = try number(2)
+        var hour = 0, minute = 0, second = 0, micro = 0
+        if index < bytes.count {
+            guard bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "T") else { throw .invalid }
+            index += 1
+            hour = try number(2)
+            try expect(UInt8(ascii: ":"))
+            minute = try number(2)
+            if index < bytes.count {
+                try expect(UInt8(ascii: ":"))
+                second = try number(2)
+                if index < bytes.count {
+                    try expect(UInt8(ascii: "."))
+                    var digits = 0
+                    while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                        if digits < 6 { micro = micro * 10 + Int(bytes[index] - 48) }
+                        digits += 1
+                        index += 1
+                    }
+                    guard digits > 0, digits <= 9, index == bytes.count else { throw .invalid }
+                    for _ in digits..<max(digits, 6) { micro *= 10 }
+                }
+            }
+        }
+        if month == 0 || day == 0 { throw .zeroDate }
+        guard year >= 1, (1...12).contains(month), day <= Self.daysIn(month: month, year: year),
+              hour <= 23, minute <= 59, second <= 59 else { throw .invalid }
+        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, microsecond: micro)
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Seconds since 1970-01-01T00:00:00 as if this wall time were UTC (proleptic Gregorian calendar).
+    var secondsAsUTC: Int64 {
+        // Days from civil, Howard Hinnant's algorithm (public domain), valid for all years.
+        let y = Int64(month <= 2 ? year - 1 : year)
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let m = Int64(month)
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return days * 86_400 + Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)
+    }
+
+    /// The wall time of `seconds` since the epoch read as UTC.
+    init(secondsAsUTC seconds: Int64, microsecond: Int = 0) {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secs = seconds - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        self.init(year: Int(y), month: Int(m), day: Int(d), hour: Int(secs / 3600), minute: Int(secs % 3600 / 60),
+                  second: Int(secs % 60), microsecond: microsecond)
+    }
+
+    /// This wall time shifted by whole seconds (wall-clock arithmetic, no zone involved).
+    public func adding(seconds: Int64) -> LocalDateTime {
+        LocalDateTime(secondsAsUTC: secondsAsUTC + seconds, microsecond: microsecond)
+    }
+
+    /// The instant this wall time denotes in `zone`.
+    ///
+    /// Deterministic at DST transitions, following java.time's `ZonedDateTime.ofLocal` default:
+    /// - in a gap (the clock jumps forward, the wall time never happened) the offset in force *before*
+    ///   the transition is used, so the result lands after the gap by the gap's length
+    ///   (`2018-11-04 00:30` in America/Sao_Paulo → `03:30Z`, i.e. `01:30-02:00`);
+    /// - in an overlap (the clock falls back, the wall time happened twice) the *earlier* instant is used
+    ///   (`2019-02-16 23:30` in America/Sao_Paulo → `01:30Z` the next day, i.e. `23:30-02:00`).
+    public func instant(in zone: TimeZone) -> Instant {
+        let wall = secondsAsUTC
+        let before = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(wall - 86_400))))
+        let after = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(wall + 86_400))))
+        let candidates = Set([before, after]).filter { offset in
+            Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(wall - offset)))) == offset
+        }
+        let seconds: Int64
+        if let earliest = candidates.map({ wall - $0 }).min() {
+            seconds = earliest
+        } else {
+            seconds = wall - before
+        }
+        return Instant(seconds: seconds, microsecond: microsecond)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS`, plus `.ffffff` when the microseconds are not zero.
+    public var description: String {
+        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
+        if microsecond != 0 { text += "." + pad(microsecond, 6) }
+        return text
+    }
+
+    public static func < (lhs: LocalDateTime, rhs: LocalDateTime) -> Bool {
+        (lhs.secondsAsUTC, lhs.microsecond) < (rhs.secondsAsUTC, rhs.microsecond)
+    }
+}
+
+/// An instant on the UTC time line with microsecond precision (the precision of PostgreSQL and MySQL
+/// `DATETIME(6)`).
+public struct Instant: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// Whole seconds since 1970-01-01T00:00:00Z.
+    public var seconds: Int64
+    /// Microseconds within the second, 0 ... 999_999.
+    public var microsecond: Int
+
+    /// Creates an instant from seconds since the epoch and microseconds.
+    public init(seconds: Int64, microsecond: Int = 0) {
+        self.seconds = seconds
+        self.microsecond = microsecond
+    }
+
+    /// The instant of a Foundation `Date`, truncated to microseconds.
+    public init(_ date: Date) {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        microsecond = Int(micros - seconds * 1_000_000)
+    }
+
+    /// Parses the ``description`` form (`2005-05-24T22:53:30.000000Z`) or any `…Z` ISO 8601 UTC text.
+    public init?(iso8601 text: String) {
+        guard text.hasSuffix("Z"), let local = try? LocalDateTime(parsing: String(text.dropLast())) else { return nil }
+        self.init(seconds: local.secondsAsUTC, microsecond: local.microsecond)
+    }
+
+    /// The Foundation `Date` of this instant.
+    public var date: Date { Date(timeIntervalSince1970: Double(seconds) + Double(microsecond) / 1_000_000) }
+
+    /// Microseconds since the epoch.
+    public var epochMicroseconds: Int64 { seconds * 1_000_000 + Int64(microsecond) }
+
+    /// ISO 8601 in UTC with six fraction digits, `2005-05-24T22:53:30.000000Z`: fixed width, so text order is
+    /// time order (the destination stores instants this way).
+    public var description: String {
+        let local = LocalDateTime(secondsAsUTC: seconds)
+        return "\(pad(local.year, 4))-\(pad(local.month, 2))-\(pad(local.day, 2))T\(pad(local.hour, 2)):\(pad(local.minute, 2)):\(pad(local.second, 2)).\(pad(microsecond, 6))Z"
+    }
+
+    /// The wall time of this instant in `zone`.
+    public func local(in zone: TimeZone) -> LocalDateTime {
+        let offset = Int64(zone.secondsFromGMT(for: date))
+        return LocalDateTime(secondsAsUTC: seconds + offset, microsecond: microsecond)
+    }
+
+    /// The current instant.
+    public static var now: Instant { Instant(Date()) }
+
+    public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.epochMicroseconds < rhs.epochMicroseconds }
+}
+
+func pad(_ value: Int, _ width: Int) -> String {
+    let text = String(value)
+    return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+}

@@ -1,0 +1,64 @@
+/// The canonical kind of a point-of-sale transaction.
+///
+/// ERP-specific states and flags map to these through a stream's `typeMap`; the ERP's own value is
+/// kept beside it in ``SaleTransaction/typeRaw``.
+public enum TransactionType: String, Sendable, Codable, CaseIterable {
+    case sale, cancel, refund, void, discount, other
+}
+
+/// The canonical record written to `tb_sales`: one POS transaction of one source.
+///
+/// Identity is `(sourceId, externalId)`; ``contentHash`` covers every field that comes from the
+/// source, so a re-read with the same content is recognised as unchanged.
+public struct SaleTransaction: Sendable, Hashable {
+    /// The source's configured name.
+    public var sourceId: String
+    /// The ERP's primary key, as text (composite keys joined with `|`).
+    public var externalId: String
+    /// Point of sale (PDV, terminal or store).
+    public var pdv: String
+    /// Cashier / operator id.
+    public var `operator`: String
+    /// Exact amount at the currency's scale.
+    public var amount: Amount
+    /// ISO 4217 code, `BRL` unless mapped.
+    public var currency: String
+    /// When the transaction happened, as a UTC instant.
+    public var occurredAt: Instant
+    /// Canonical type.
+    public var type: TransactionType
+    /// The ERP's own type value (before `typeMap`), trimmed.
+    public var typeRaw: String
+    /// Optional business reference (coupon, rental, order number).
+    public var reference: String?
+    /// When the ERP last changed the row, if known (from a timestamp cursor or a mapped field).
+    public var sourceUpdatedAt: Instant?
+    /// `true` when the source marks the row deleted (the stream's `deleted` expression).
+    public var isDeletedAtSource: Bool
+
+    /// Creates a record; ``contentHash`` is computed from the fields.
+    public init(sourceId: String, externalId: String, pdv: String, operator: String, amount: Amount,
+                currency: String, occurredAt: Instant, type: TransactionType, typeRaw: String,
+                reference: String?, sourceUpdatedAt: Instant?, isDeletedAtSource: Bool) {
+        self.sourceId = sourceId
+        self.externalId = externalId
+        self.pdv = pdv
+        self.operator = `operator`
+        self.amount = amount
+        self.currency = currency
+        self.occurredAt = occurredAt
+        self.type = type
+        self.typeRaw = typeRaw
+        self.reference = reference
+        self.sourceUpdatedAt = sourceUpdatedAt
+        self.isDeletedAtSource = isDeletedAtSource
+    }
+
+    /// SHA-256 (hex) of the source-derived fields in a fixed, unambiguous encoding.
+    public var contentHash: String {
+        ContentHash.of([
+            externalId, pdv, `operator`, amount.description, currency, occurredAt.description,
+            type.rawValue, typeRaw, reference, sourceUpdatedAt?.description, isDeletedAtSource ? "1" : "0",
+        ])
+    }
+}

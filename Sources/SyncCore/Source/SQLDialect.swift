@@ -1,0 +1,85 @@
+/// How one database family spells identifiers, parameters and row limits.
+///
+/// The dialects follow each server's documented syntax: double-quoted identifiers (SQL standard,
+/// PostgreSQL, SQLite, Oracle), backticks (MySQL/MariaDB), brackets (SQL Server); `$n` parameters for
+/// PostgreSQL, `:n` for Oracle, `?` elsewhere; `LIMIT n` (PostgreSQL, MySQL, SQLite), `FETCH FIRST n ROWS
+/// ONLY` (Oracle 12c+) and `TOP (n)` (SQL Server), never combined with `OFFSET`.
+public struct SQLDialect: Sendable, Equatable {
+    /// How identifiers are quoted.
+    public enum Quoting: Sendable, Equatable {
+        case doubleQuotes, backticks, brackets
+    }
+    /// How a statement is limited to n rows.
+    public enum RowLimit: Sendable, Equatable {
+        case limit, fetchFirst, top
+    }
+    /// How parameters are written.
+    public enum Parameters: Sendable, Equatable {
+        case questionMark, dollarNumbered, colonNumbered
+    }
+
+    /// A short name for messages (`postgresql`).
+    public var name: String
+    public var quoting: Quoting
+    public var rowLimit: RowLimit
+    public var parameters: Parameters
+    /// Whether `(a, b) > (?, ?)` row-value comparison is supported and index-friendly.
+    public var supportsRowValues: Bool
+
+    /// Creates a dialect.
+    public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool) {
+        self.name = name
+        self.quoting = quoting
+        self.rowLimit = rowLimit
+        self.parameters = parameters
+        self.supportsRowValues = supportsRowValues
+    }
+
+    public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true)
+    public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered, supportsRowValues: true)
+    /// MySQL/MariaDB: row constructors are legal but were not index-optimised before MySQL 8.0.x, so the
+    /// expanded OR form is used.
+    public static let mysql = SQLDialect(name: "mysql", quoting: .backticks, rowLimit: .limit, parameters: .questionMark, supportsRowValues: false)
+    public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false)
+    public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false)
+
+    /// Quotes one identifier, doubling the quote character inside it; `schema.table` is quoted part by part.
+    public func quote(_ name: String) -> String {
+        name.split(separator: ".", omittingEmptySubsequences: false).map { part in
+            let (open, close): (Character, Character) = switch quoting {
+            case .doubleQuotes: ("\"", "\"")
+            case .backticks: ("`", "`")
+            case .brackets: ("[", "]")
+            }
+            var quoted = String(open)
+            for character in part {
+                quoted.append(character)
+                if character == close { quoted.append(character) }
+            }
+            quoted.append(close)
+            return quoted
+        }.joined(separator: ".")
+    }
+
+    /// The text of the n-th (1-based) parameter.
+    public func placeholder(_ index: Int) -> String {
+        switch parameters {
+        case .questionMark: "?"
+        case .dollarNumbered: "$\(index)"
+        case .colonNumbered: ":\(index)"
+        }
+    }
+}
+
+/// SQL text and its bound values, kept apart: values from config, checkpoints or API requests only ever
+/// travel as parameters.
+public struct SQLStatement: Sendable, Equatable {
+    public var sql: String
+    public var binds: [SourceValue]
+
+    /// Creates a statement.
+    public init(sql: String, binds: [SourceValue] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+}
