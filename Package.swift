@@ -46,6 +46,7 @@ let package = Package(
             dependencies: [
                 "SyncCore",
                 "SQLiteConnector",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -59,7 +60,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SQLiteConnectorTests",
-            dependencies: ["SyncCore", "SQLiteConnector"],
+            dependencies: ["SyncCore", "SQLiteConnector", .product(name: "SQLiteNIO", package: "sqlite-nio")],
             swiftSettings: swiftSettings
         ),
     ]

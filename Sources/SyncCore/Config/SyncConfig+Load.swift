@@ -118,16 +118,20 @@ private struct ConfigReader {
         return .seconds(seconds)
     }
 
-    /// `90s`, `5m`, `2h`, `1d` → seconds.
+    /// `90s`, `5m`, `2h`, `1d` → seconds; `nil` for anything else, including values too large to count in
+    /// seconds (a typo must be a config error, not an arithmetic overflow trap).
     static func durationSeconds(_ text: String) -> Int64? {
         guard let unit = text.last, let value = Int64(text.dropLast()), value >= 0 else { return nil }
+        let factor: Int64
         switch unit {
-        case "s": return value
-        case "m": return value * 60
-        case "h": return value * 3600
-        case "d": return value * 86_400
+        case "s": factor = 1
+        case "m": factor = 60
+        case "h": factor = 3600
+        case "d": factor = 86_400
         default: return nil
         }
+        let (seconds, overflow) = value.multipliedReportingOverflow(by: factor)
+        return overflow ? nil : seconds
     }
 
     func deduplication(_ node: ConfigNode) throws -> DeduplicationOptions {

@@ -135,3 +135,88 @@ public struct BatchOutcome: Sendable, Equatable {
     /// All zero.
     public init() {}
 }
+
+/// Read access to the audit trail, for `status`, `history`, `errors` and the API.
+public protocol AuditLog: Sendable {
+    /// The latest runs, newest first, optionally of one source.
+    func history(source: String?, limit: Int) async throws -> [AuditEntry]
+
+    /// Quarantined rows and run errors, newest first, optionally of one source.
+    func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry]
+
+    /// What `tb_sales` holds for a source: row counts and exact amount sums.
+    func totals(source: String) async throws -> SourceTotals
+
+    /// The holder of a source's run lock, if any (`syncId` and owner description).
+    func lockHolder(source: String) async throws -> String?
+}
+
+/// One `tb_erp_sync_audit` row.
+public struct AuditEntry: Sendable, Codable, Equatable {
+    /// The run as reported (counters as committed; `RUNNING` runs show progress so far).
+    public var result: ErpSyncResult
+    public var triggeredBy: String
+    public var isManual: Bool
+
+    /// Creates an entry.
+    public init(result: ErpSyncResult, triggeredBy: String, isManual: Bool) {
+        self.result = result
+        self.triggeredBy = triggeredBy
+        self.isManual = isManual
+    }
+}
+
+/// One `tb_sync_errors` row: a quarantined source row (`kind == "record"`) or a run error (`"run"`).
+public struct QuarantineEntry: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var kind: String
+    public var syncId: String
+    public var source: String
+    public var externalId: String?
+    /// A ``RejectedRow/Reason`` code, `DUPLICATE`, or a run error code.
+    public var reasonCode: String
+    public var message: String
+    /// The row's raw values as JSON (records only).
+    public var rawJSON: String?
+    /// ISO 8601 UTC.
+    public var firstSeenAt: String
+    public var lastSeenAt: String
+    /// How many runs met this same row with this same reason.
+    public var occurrences: Int
+
+    /// Creates an entry.
+    public init(id: Int64, kind: String, syncId: String, source: String, externalId: String?, reasonCode: String, message: String,
+                rawJSON: String?, firstSeenAt: String, lastSeenAt: String, occurrences: Int) {
+        self.id = id
+        self.kind = kind
+        self.syncId = syncId
+        self.source = source
+        self.externalId = externalId
+        self.reasonCode = reasonCode
+        self.message = message
+        self.rawJSON = rawJSON
+        self.firstSeenAt = firstSeenAt
+        self.lastSeenAt = lastSeenAt
+        self.occurrences = occurrences
+    }
+}
+
+/// Row counts and sums of a source in `tb_sales`.
+public struct SourceTotals: Sendable, Codable, Equatable {
+    /// All rows, deleted ones included.
+    public var rows: Int
+    /// Rows marked deleted at the source.
+    public var deleted: Int
+    /// Rows flagged as duplicates of another source.
+    public var duplicates: Int
+    /// Exact sum of `amount` per currency, over all rows (`"67416.51"`).
+    public var amountByCurrency: [String: String]
+
+    /// Creates totals.
+    public init(rows: Int, deleted: Int, duplicates: Int, amountByCurrency: [String: String]) {
+        self.rows = rows
+        self.deleted = deleted
+        self.duplicates = duplicates
+        self.amountByCurrency = amountByCurrency
+    }
+}

@@ -75,4 +75,32 @@ public struct ErpSyncResult: Sendable, Codable, Equatable {
     /// The last committed position.
     public var cursorTo: String?
     public var errors: [SyncErrorInfo]
+
+    /// Creates a result.
+    public init(syncId: String, source: String, databaseType: DatabaseType, syncType: SyncType, status: SyncStatus, success: Bool,
+                startTime: String, endTime: String, duration: Int, recordsFetched: Int, recordsProcessed: Int, recordsInserted: Int,
+                recordsUpdated: Int, recordsUnchanged: Int, recordsSkipped: Int, recordsRejected: Int, recordsDeleted: Int,
+                hasMore: Bool, cursorFrom: String?, cursorTo: String?, errors: [SyncErrorInfo]) {
+        self.syncId = syncId
+        self.source = source
+        self.databaseType = databaseType
+        self.syncType = syncType
+        self.status = status
+        self.success = success
+        self.startTime = startTime
+        self.endTime = endTime
+        self.duration = duration
+        self.recordsFetched = recordsFetched
+        self.recordsProcessed = recordsProcessed
+        self.recordsInserted = recordsInserted
+        self.recordsUpdated = recordsUpdated
+        self.recordsUnchanged = recordsUnchanged
+        self.recordsSkipped = recordsSkipped
+        self.recordsRejected = recordsRejected
+        self.recordsDeleted = recordsDeleted
+        self.hasMore = hasMore
+        self.cursorFrom = cursorFrom
+        self.cursorTo = cursorTo
+        self.errors = errors
+    }
 }

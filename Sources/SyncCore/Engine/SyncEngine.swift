@@ -64,9 +64,12 @@ public struct SyncEngine: Sendable {
         self.afterCommit = afterCommit
     }
 
-    /// Runs one sync of `request.source` through `source`.
-    /// - Parameter onProgress: receives live figures after every batch.
-    public func run(_ request: SyncRequest, source: any Source,
+    /// Runs one sync of `request.source`.
+    /// - Parameters:
+    ///   - openSource: connects to the source; called once the run is recorded, so a source that cannot be
+    ///     reached still leaves a `FAILED` audit row. The engine closes the source at the end.
+    ///   - onProgress: receives live figures after every batch.
+    public func run(_ request: SyncRequest, openSource: @Sendable () async throws -> any Source,
                     onProgress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async -> ErpSyncResult {
         var run = RunState(request: request, syncId: UUID().uuidString.lowercased())
         var logger = logger
@@ -84,7 +87,7 @@ public struct SyncEngine: Sendable {
                 return run.result()
             }
         }
-        let result = await locked(&run, source: source, logger: logger, onProgress: onProgress)
+        let result = await locked(&run, openSource: openSource, logger: logger, onProgress: onProgress)
         if !request.isDryRun {
             do {
                 try await destination.finishRun(result)
@@ -96,14 +99,11 @@ public struct SyncEngine: Sendable {
         return result
     }
 
-    private func locked(_ run: inout RunState, source: any Source, logger: Logger,
+    private func locked(_ run: inout RunState, openSource: @Sendable () async throws -> any Source, logger: Logger,
                         onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
         let request = run.request
         let options = request.options
         let retry = RetryPolicy(maxRetries: options.maxRetries, baseDelayMs: options.retryDelayMs, maxDelayMs: options.maxRetryDelayMs)
-        let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
-        let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
-
         let state: SyncState
         do {
             state = request.isDryRun ? try await destination.loadState(source: request.source.name)
@@ -115,7 +115,7 @@ public struct SyncEngine: Sendable {
 
         // Plan the reads: an optional lookback re-read up to the checkpoint, then the forward read.
         var reread: (from: StreamQuery.Bound, upTo: Checkpoint)?
-        var forward: StreamQuery.Bound
+        let forward: StreamQuery.Bound
         let fullPassId: String?
         switch request.syncType {
         case .full:
@@ -151,6 +151,28 @@ public struct SyncEngine: Sendable {
             }
         }
         logger.info("sync started", metadata: ["type": "\(request.syncType.rawValue)", "from": "\(run.cursorFrom ?? "start")"])
+        let source: any Source
+        do {
+            source = try await retry.run { try await openSource() }
+        } catch {
+            run.fail(error, code: "SOURCE_UNAVAILABLE")
+            return run.result()
+        }
+        let result = await read(&run, source: source, state: state, reread: reread, forward: forward, fullPassId: fullPassId,
+                                retry: retry, logger: logger, onProgress: onProgress)
+        await source.close()
+        return result
+    }
+
+    /// The reads of a run: NULL-cursor sweep, lookback re-read, forward read, end of a full pass.
+    private func read(_ run: inout RunState, source: any Source, state: SyncState, reread: (from: StreamQuery.Bound, upTo: Checkpoint)?,
+                      forward: StreamQuery.Bound, fullPassId: String?, retry: RetryPolicy, logger: Logger,
+                      onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
+        let request = run.request
+        let options = request.options
+        var forward = forward
+        let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
+        let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
 
         let expected = try? await source.fetch(query.count(from: forward)).first?.first.flatMap { $0.text.flatMap(Int.init) }
         run.expected = expected.map { min($0, options.maxRecords) }

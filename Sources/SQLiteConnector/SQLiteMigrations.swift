@@ -1,0 +1,114 @@
+/// The audit schema for SQLite, as versioned migrations applied in order and recorded in
+/// `tb_schema_migrations`. Never edit a shipped migration: add the next version.
+enum SQLiteMigrations {
+    static let all: [(version: Int, statements: [String])] = [
+        (1, [
+            """
+            CREATE TABLE tb_sales (
+                source_id TEXT NOT NULL,
+                external_id TEXT NOT NULL,
+                pdv TEXT NOT NULL,
+                operator TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                occurred_at TEXT NOT NULL,
+                type TEXT NOT NULL,
+                type_raw TEXT NOT NULL,
+                reference TEXT,
+                source_updated_at TEXT,
+                content_hash TEXT NOT NULL,
+                duplicate_of TEXT,
+                deleted_at_source TEXT,
+                deleted_reason TEXT,
+                sync_id TEXT NOT NULL,
+                first_sync_id TEXT NOT NULL,
+                last_seen_pass TEXT,
+                ingested_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (source_id, external_id)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX tb_sales_dedup ON tb_sales (pdv, occurred_at)",
+            "CREATE INDEX tb_sales_occurred ON tb_sales (occurred_at)",
+            """
+            CREATE TABLE tb_sync_duplicates (
+                source_id TEXT NOT NULL,
+                external_id TEXT NOT NULL,
+                duplicate_of TEXT NOT NULL,
+                action TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                record_json TEXT NOT NULL,
+                sync_id TEXT NOT NULL,
+                detected_at TEXT NOT NULL,
+                PRIMARY KEY (source_id, external_id)
+            )
+            """,
+            "CREATE INDEX tb_sync_duplicates_original ON tb_sync_duplicates (duplicate_of)",
+            """
+            CREATE TABLE tb_erp_sync_audit (
+                sync_id TEXT PRIMARY KEY,
+                source_id TEXT NOT NULL,
+                database_type TEXT NOT NULL,
+                sync_type TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                ended_at TEXT,
+                duration_ms INTEGER,
+                cursor_from TEXT,
+                cursor_to TEXT,
+                records_fetched INTEGER NOT NULL DEFAULT 0,
+                records_processed INTEGER NOT NULL DEFAULT 0,
+                records_inserted INTEGER NOT NULL DEFAULT 0,
+                records_updated INTEGER NOT NULL DEFAULT 0,
+                records_unchanged INTEGER NOT NULL DEFAULT 0,
+                records_skipped INTEGER NOT NULL DEFAULT 0,
+                records_rejected INTEGER NOT NULL DEFAULT 0,
+                records_deleted INTEGER NOT NULL DEFAULT 0,
+                has_more INTEGER NOT NULL DEFAULT 0,
+                error_count INTEGER NOT NULL DEFAULT 0,
+                error_details TEXT,
+                triggered_by TEXT NOT NULL,
+                is_manual INTEGER NOT NULL
+            )
+            """,
+            "CREATE INDEX tb_erp_sync_audit_source ON tb_erp_sync_audit (source_id, started_at)",
+            """
+            CREATE TABLE tb_sync_errors (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL,
+                sync_id TEXT NOT NULL,
+                source_id TEXT NOT NULL,
+                external_id TEXT,
+                reason_code TEXT NOT NULL,
+                message TEXT NOT NULL,
+                raw_json TEXT,
+                fingerprint TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                batch INTEGER,
+                first_seen_at TEXT NOT NULL,
+                last_seen_at TEXT NOT NULL,
+                occurrences INTEGER NOT NULL DEFAULT 1,
+                UNIQUE (source_id, fingerprint)
+            )
+            """,
+            """
+            CREATE TABLE tb_sync_state (
+                source_id TEXT PRIMARY KEY,
+                state_json TEXT NOT NULL,
+                sync_id TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE tb_sync_lock (
+                source_id TEXT PRIMARY KEY,
+                sync_id TEXT NOT NULL,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                acquired_at TEXT NOT NULL,
+                heartbeat_at TEXT NOT NULL
+            )
+            """,
+        ]),
+    ]
+}

@@ -1,0 +1,60 @@
+import Foundation
+import SQLiteNIO
+import SyncCore
+
+extension SourceValue {
+    /// The SQLite value bound for this source value: timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]` text (the
+    /// form SQLite's date functions and text comparison use), decimals as text, booleans as 0/1.
+    var sqliteData: SQLiteData {
+        switch self {
+        case .null: .null
+        case .integer(let v): .integer(Int(v))
+        case .double(let v): .float(v)
+        case .bool(let v): .integer(v ? 1 : 0)
+        case .bytes(let v): .blob(ByteBuffer(bytes: v))
+        case .decimal(let v), .text(let v): .text(v)
+        case .localDateTime(let v): .text(v.description)
+        case .instant(let v): .text(v.description)
+        }
+    }
+
+    /// The source value of an SQLite cell, as stored (SQLite's dynamic typing: INTEGER, REAL, TEXT, BLOB, NULL).
+    init(_ data: SQLiteData) {
+        switch data {
+        case .null: self = .null
+        case .integer(let v): self = .integer(Int64(v))
+        case .float(let v): self = .double(v)
+        case .text(let v): self = .text(v)
+        case .blob(var buffer): self = .bytes(Data(buffer.readBytes(length: buffer.readableBytes) ?? []))
+        }
+    }
+}
+
+extension SyncFailure {
+    /// Classifies an SQLite error: `SQLITE_BUSY` / `SQLITE_LOCKED` are transient (another writer holds the
+    /// database, see https://sqlite.org/rescode.html#busy), everything else is permanent.
+    static func sqlite(_ error: any Error, code: String, context: String) -> SyncFailure {
+        if let failure = error as? SyncFailure { return failure }
+        guard let sqliteError = error as? SQLiteError else {
+            return SyncFailure(code: code, message: "\(context): \(error)", isTransient: false)
+        }
+        switch sqliteError.reason {
+        case .busy, .locked:
+            return SyncFailure(code: code, message: "\(context): database is busy (\(sqliteError.message))", isTransient: true)
+        default:
+            return SyncFailure(code: code, message: "\(context): \(sqliteError.message)", isTransient: false)
+        }
+    }
+}
+
+/// Opens an SQLite file, failing (instead of creating an empty database) when `mustExist` and it is missing.
+func openSQLite(path: String, mustExist: Bool, code: String) async throws -> SQLiteConnection {
+    if mustExist && !FileManager.default.fileExists(atPath: path) {
+        throw SyncFailure(code: code, message: "SQLite database \(path) does not exist", isTransient: false)
+    }
+    do {
+        return try await SQLiteConnection.open(storage: .file(path: path))
+    } catch {
+        throw SyncFailure.sqlite(error, code: code, context: "cannot open \(path)")
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import SyncCore
+
+/// `erp-sync errors`: quarantined rows and run errors from `tb_sync_errors`.
+struct ErrorsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "errors",
+        abstract: "List quarantined rows (with their reason and raw values) and run errors, newest first."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .shortAndLong, help: "Only errors of this source.")
+    var source: String?
+
+    @Option(name: .shortAndLong, help: "How many entries, 1...10000.")
+    var limit = 50
+
+    func validate() throws {
+        guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
+    }
+
+    func run() async throws {
+        let config = try global.loadConfig()
+        let destination = try await global.openDestination(config)
+        let entries = try await destination.quarantine(source: source, limit: limit)
+        await destination.close()
+        if global.json { return try printJSON(entries) }
+        if entries.isEmpty { return print("no quarantined rows or run errors") }
+        var rows = [["last seen", "source", "kind", "reason", "externalId", "seen", "message", "raw"]]
+        for entry in entries {
+            rows.append([entry.lastSeenAt, entry.source, entry.kind, entry.reasonCode, entry.externalId ?? "-", "\(entry.occurrences)x",
+                         entry.message, entry.rawJSON ?? ""])
+        }
+        print(Output.table(rows))
+    }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+import SyncCore
+
+/// The documented exit codes (sysexits.h numbers for usage, unavailable, temporary failure, config).
+enum ExitCodes {
+    static let failed = ExitCode(1)
+    static let partial = ExitCode(2)
+    static let unavailable = ExitCode(69)
+    static let locked = ExitCode(75)
+    static let config = ExitCode(78)
+
+    /// The exit code for a set of run results: the worst of them.
+    static func code(for results: [ErpSyncResult]) -> ExitCode {
+        if results.contains(where: { $0.errors.contains { $0.code == "LOCKED" } }) { return locked }
+        if results.contains(where: { $0.status == .failed }) { return failed }
+        if results.contains(where: { $0.status == .partial }) { return partial }
+        return .success
+    }
+}

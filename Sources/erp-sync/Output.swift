@@ -1,0 +1,95 @@
+import Foundation
+import SyncCore
+
+/// Human-readable tables for the terminal.
+enum Output {
+    /// Prints a run result and, when `audit` is given, what `tb_sales` now holds for the source.
+    static func printResult(_ result: ErpSyncResult, audit: (any AuditLog)?) async {
+        let seconds = String(format: "%.2f", Double(result.duration) / 1000)
+        let rate = result.duration > 0 ? " (\(Int(Double(result.recordsFetched) * 1000 / Double(result.duration))) rows/s)" : ""
+        print("\(result.source)  \(result.syncType.rawValue)  \(result.status.rawValue)  \(seconds) s\(rate)  syncId \(result.syncId)")
+        print(table([
+            ["fetched", "processed", "inserted", "updated", "unchanged", "skipped", "rejected", "deleted", "hasMore"],
+            [result.recordsFetched, result.recordsProcessed, result.recordsInserted, result.recordsUpdated, result.recordsUnchanged,
+             result.recordsSkipped, result.recordsRejected, result.recordsDeleted].map { $0.formatted() } + [result.hasMore ? "yes" : "no"],
+        ], indent: 2))
+        print("  cursor: \(result.cursorFrom ?? "(start)") -> \(result.cursorTo ?? "(start)")")
+        for error in result.errors {
+            let batch = error.batch.map { " (batch \($0))" } ?? ""
+            print("  \(error.severity) \(error.code)\(batch): \(error.message)\(error.retryable ? " [retryable]" : "")")
+        }
+        if result.recordsRejected > 0 {
+            print("  rejected rows are kept in tb_sync_errors: erp-sync errors --source \(result.source)")
+        }
+        if let audit, let totals = try? await audit.totals(source: result.source) {
+            let sums = totals.amountByCurrency.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("  tb_sales now holds \(totals.rows.formatted()) rows of \(result.source) (amount \(sums.isEmpty ? "0" : sums); \(totals.deleted) deleted at source, \(totals.duplicates) flagged duplicates)")
+        }
+    }
+
+    /// Left-aligned columns separated by two spaces.
+    static func table(_ rows: [[String]], indent: Int = 0) -> String {
+        guard let width = rows.map(\.count).max() else { return "" }
+        let widths = (0..<width).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            String(repeating: " ", count: indent) + row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
+
+extension Int {
+    /// Digits grouped by thousands with commas: `16,049`.
+    func formatted() -> String {
+        let digits = String(abs(self))
+        var out = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(character)
+        }
+        return self < 0 ? "-" + out : out
+    }
+}
+
+/// A progress bar on stderr when it is a terminal (rows, rows/s, ETA from the count query), plain lines
+/// every few seconds otherwise.
+final class ProgressDisplay: @unchecked Sendable {
+    private let source: String
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private let lock = NSLock()
+    private var lastLine = Date.distantPast
+    private var drawn = false
+    private let started = Date()
+
+    init(source: String) { self.source = source }
+
+    func update(_ progress: SyncProgress) {
+        lock.withLock {
+            let now = Date()
+            let elapsed = max(now.timeIntervalSince(started), 0.001)
+            let rate = Double(progress.fetched) / elapsed
+            var line = "\(source): \(progress.fetched.formatted()) rows, \(Int(rate).formatted()) rows/s"
+            if let expected = progress.expected, expected > 0 {
+                let fraction = min(1, Double(progress.fetched) / Double(expected))
+                let filled = Int(fraction * 30)
+                let eta = rate > 0 ? Double(max(0, expected - progress.fetched)) / rate : 0
+                line = "\(source) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))% "
+                    + "\(progress.fetched.formatted())/\(expected.formatted()) rows, \(Int(rate).formatted()) rows/s, ETA \(Int(eta.rounded())) s"
+            }
+            if isTerminal {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+                drawn = true
+            } else if now.timeIntervalSince(lastLine) >= 5 {
+                FileHandle.standardError.write(Data("\(line)\n".utf8))
+                lastLine = now
+            }
+        }
+    }
+
+    func finish() {
+        lock.withLock {
+            if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+/// Configuration texts written by `init` and `demo`.
+enum SampleConfig {
+    /// The commented sample that `erp-sync init` writes (the contract in SPEC.md "Config shape").
+    static let text = """
+        # erp-sync configuration. Reference: README.md, "Configuration".
+        # Secrets: ${ENV_VAR} (or ${ENV_VAR:-default}) anywhere, or passwordFile per source. Never commit passwords.
+
+        destination:
+          type: sqlite                      # embedded default; postgresql comes with the PostgreSQL connector
+          path: ./audit.sqlite              # relative paths are relative to this file
+
+        defaults:                           # the seed's SyncOptions, same names and defaults
+          batchSize: 1000                   # rows per fetch + load + checkpoint transaction, 100..10000
+          maxRecords: 50000                 # per run; the run then ends with hasMore = true and the next run continues
+          daysBack: 30                      # first incremental run (no checkpoint) starts at now - daysBack; 0 = whole history
+          lookback: 5m                      # re-read window behind the checkpoint (late commits); a number of ids for integer cursors
+          deduplication: { enabled: true, windowMinutes: 5, action: flag }   # flag | skip
+          maxRetries: 3                     # retries of a failing batch, transient errors only
+          retryDelayMs: 1000                # retry n waits retryDelayMs * 2^(n-1) (capped by maxRetryDelayMs), with jitter
+          # validation: { maxFuture: 1d, signRules: { sale: nonNegative, refund: any } }
+
+        sources:
+          - name: loja-centro               # the id used everywhere (CLI, API, tb_sales.source_id)
+            type: sqlite                    # postgresql | mysql | sqlserver | oracle | sqlite | odbc
+            path: ./erp.sqlite              # sqlite sources: the ERP database file
+            # host: 127.0.0.1               # server sources: host, port, database, username, password / passwordFile, ssl
+            # port: 3306
+            # database: erp
+            # username: sync_user
+            # password: ${ERP_CENTRO_PASSWORD}
+            # ssl: prefer                   # disable | prefer | require
+            timezone: America/Sao_Paulo     # how naive ERP timestamps are read
+            currency: BRL
+            # Without `stream`, the seed's table is read:
+            #   sale_transactions(id, pdv, operator, amount, timestamp, type, reference), cursor (timestamp, id)
+            stream:
+              table: sale_transactions      # or  query: "SELECT ... FROM ..."  (no ORDER BY / LIMIT)
+              primaryKey: [id]
+              cursor: { column: timestamp, kind: timestamp }   # kind: timestamp | integer
+              fields:                       # canonical field -> column name, or { sql: <expression> }
+                externalId: id
+                pdv: pdv
+                operator: operator
+                amount: amount
+                occurredAt: timestamp
+                type: type
+                reference: reference
+              typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
+              # deleted: { sql: "status = 'X'" }   # rows that count as deleted at the source
+
+        """
+
+    /// The demo's configuration: the Sakila payments ERP into the embedded destination.
+    static let demo = """
+        # erp-sync demo: Sakila payments (BSD-2-Clause sample data) as a POS ERP, synced into SQLite.
+        destination:
+          type: sqlite
+          path: ./audit.sqlite
+
+        defaults:
+          batchSize: 1000
+          daysBack: 0                       # the Sakila sales are from 2005-2006: read the whole history on the first run
+          lookback: 5m
+
+        sources:
+          - name: sakila
+            type: sqlite
+            path: ./sakila-erp.sqlite
+            timezone: America/Sao_Paulo
+            currency: USD
+            stream:
+              query: >-
+                SELECT p.payment_id, s.store_id, p.staff_id, p.amount, p.payment_date, p.rental_id
+                FROM payment p JOIN staff s ON s.staff_id = p.staff_id
+              primaryKey: [payment_id]
+              cursor: { column: payment_date, kind: timestamp }
+              fields:
+                externalId: payment_id
+                pdv: { sql: "'store-' || store_id" }
+                operator: staff_id
+                amount: amount
+                occurredAt: payment_date
+                type: { sql: "'payment'" }
+                reference: rental_id
+              typeMap: { payment: sale }
+
+        """
+}

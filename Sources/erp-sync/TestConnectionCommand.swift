@@ -1,0 +1,45 @@
+import ArgumentParser
+import SyncCore
+
+/// `erp-sync test-connection`: connects to sources and reads one row of each stream.
+struct TestConnectionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test-connection",
+        abstract: "Connect to a source (or all) and read one row of its stream, to catch a bad password or a missing table/column now."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .shortAndLong, help: "The source to test; all sources when omitted.")
+    var source: String?
+
+    /// One source's answer.
+    struct Outcome: Encodable {
+        var source: String
+        var success: Bool
+        var message: String
+    }
+
+    func run() async throws {
+        let config = try global.loadConfig()
+        let names = source.map { [$0] } ?? config.sources.map(\.name)
+        var outcomes: [Outcome] = []
+        for name in names {
+            guard let sourceConfig = config.source(named: name) else {
+                printError("no source named '\(name)' in \(global.config)")
+                throw ExitCodes.config
+            }
+            do {
+                outcomes.append(Outcome(source: name, success: true, message: try await SyncService.testConnection(sourceConfig, makeSource: Connectors.source)))
+            } catch {
+                outcomes.append(Outcome(source: name, success: false, message: "\(error)"))
+            }
+        }
+        if global.json {
+            try printJSON(outcomes)
+        } else {
+            for outcome in outcomes { print("\(outcome.success ? "ok    " : "FAILED") \(outcome.source): \(outcome.message)") }
+        }
+        if outcomes.contains(where: { !$0.success }) { throw ExitCodes.unavailable }
+    }
+}

@@ -1,0 +1,216 @@
+@testable import SyncCore
+import Testing
+
+/// Keyset SQL per dialect (SPEC.md "Reading a source correctly", "Seed flaws we fix": no OFFSET, Oracle
+/// `FETCH FIRST`, SQL Server `TOP`, values only as parameters).
+@Suite struct KeysetQueryTests {
+    static let vendas = StreamConfig(
+        from: .table("vendas"), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+        fields: [.pdv: .column("pdv"), .operator: .column("operador"), .amount: .column("valor"),
+                 .occurredAt: .column("data"), .type: .column("tipo")])
+
+    static var composite: StreamConfig {
+        var stream = vendas
+        stream.primaryKey = ["loja", "nr"]
+        return stream
+    }
+
+    /// The select list of ``vendas``, quoted with `open`/`close`.
+    static func selectList(_ open: String, _ close: String) -> String {
+        ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "src.\(open)\($0)\(close)" }.joined(separator: ", ")
+    }
+
+    let dq = Self.selectList("\"", "\"")
+    let bt = Self.selectList("`", "`")
+    let br = Self.selectList("[", "]")
+    let position = Checkpoint(cursor: .text("2024-03-10 14:00:00"), key: [.integer(1001)])
+    let upper = Checkpoint(cursor: .text("2024-03-10 15:00:00"), key: [.integer(2002)])
+
+    func query(_ dialect: SQLDialect, _ stream: StreamConfig = Self.vendas) -> StreamQuery { StreamQuery(stream: stream, dialect: dialect) }
+
+    @Test func columnsNameTheSelectList() {
+        #expect(query(.sqlite).columns == ["cursor", "key.0", "pdv", "operator", "amount", "occurredAt", "type"])
+        #expect(query(.sqlite, Self.composite).columns.prefix(3) == ["cursor", "key.0", "key.1"])
+    }
+
+    @Test func sqliteStartPage() {
+        let statement = query(.sqlite).page(from: .start, limit: 1000)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL ORDER BY src."updated_at", src."id" LIMIT 1000"#)
+        #expect(statement.binds.isEmpty)
+    }
+
+    @Test func sqliteRowValuePage() {
+        let statement = query(.sqlite).page(from: .after(position), limit: 500)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND (src."updated_at", src."id") > (?, ?) ORDER BY src."updated_at", src."id" LIMIT 500"#)
+        #expect(statement.binds == [.text("2024-03-10 14:00:00"), .integer(1001)])
+    }
+
+    @Test func postgresqlNumberedPlaceholdersWithInclusiveUpperBound() {
+        let statement = query(.postgresql).page(from: .after(position), upTo: upper, limit: 1000)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND (src."updated_at", src."id") > ($1, $2) AND (src."updated_at", src."id") <= ($3, $4) ORDER BY src."updated_at", src."id" LIMIT 1000"#)
+        #expect(statement.binds == [.text("2024-03-10 14:00:00"), .integer(1001), .text("2024-03-10 15:00:00"), .integer(2002)])
+    }
+
+    @Test func lookbackPageStartsAtACursorValue() {
+        let statement = query(.postgresql).page(from: .cursorAtLeast(.text("2024-03-10 13:55:00")), upTo: upper, limit: 100)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND src."updated_at" >= $1 AND (src."updated_at", src."id") <= ($2, $3) ORDER BY src."updated_at", src."id" LIMIT 100"#)
+        #expect(statement.binds == [.text("2024-03-10 13:55:00"), .text("2024-03-10 15:00:00"), .integer(2002)])
+    }
+
+    @Test func mysqlExpandedOrFormWithBackticks() {
+        let statement = query(.mysql).page(from: .after(position), limit: 1000)
+        #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` > ?) OR (src.`updated_at` = ? AND src.`id` > ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 1000")
+        #expect(statement.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
+    }
+
+    @Test func mysqlInclusiveUpperBound() {
+        let statement = query(.mysql).page(from: .start, upTo: upper, limit: 10)
+        #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` < ?) OR (src.`updated_at` = ? AND src.`id` < ?) OR (src.`updated_at` = ? AND src.`id` = ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 10")
+        #expect(statement.binds == [.text("2024-03-10 15:00:00"), .text("2024-03-10 15:00:00"), .integer(2002),
+                                    .text("2024-03-10 15:00:00"), .integer(2002)])
+    }
+
+    @Test func mysqlCompositeKey() {
+        let statement = query(.mysql, Self.composite).page(from: .after(Checkpoint(cursor: .integer(77), key: [.integer(3), .text("A-9")])), limit: 1000)
+        #expect(statement.sql.contains("WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` > ?) OR (src.`updated_at` = ? AND src.`loja` > ?) OR (src.`updated_at` = ? AND src.`loja` = ? AND src.`nr` > ?)) ORDER BY src.`updated_at`, src.`loja`, src.`nr` LIMIT 1000"))
+        #expect(statement.binds == [.integer(77), .integer(77), .integer(3), .integer(77), .integer(3), .text("A-9")])
+    }
+
+    @Test func oracleFetchFirstWithColonPlaceholders() {
+        let statement = query(.oracle).page(from: .after(position), upTo: upper, limit: 1000)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3)) AND ((src."updated_at" < :4) OR (src."updated_at" = :5 AND src."id" < :6) OR (src."updated_at" = :7 AND src."id" = :8)) ORDER BY src."updated_at", src."id" FETCH FIRST 1000 ROWS ONLY"#)
+        #expect(statement.binds.count == 8)
+        #expect(!statement.sql.contains("ROWNUM"))
+    }
+
+    @Test func sqlServerTopWithoutOffset() {
+        let statement = query(.sqlserver).page(from: .after(position), limit: 250)
+        #expect(statement.sql == "SELECT TOP (250) \(br) FROM [vendas] src WHERE src.[updated_at] IS NOT NULL AND ((src.[updated_at] > ?) OR (src.[updated_at] = ? AND src.[id] > ?)) ORDER BY src.[updated_at], src.[id]")
+        #expect(statement.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
+    }
+
+    @Test func nullCursorPage() {
+        let first = query(.sqlite).nullCursorPage(afterKey: nil, limit: 200)
+        #expect(first.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NULL ORDER BY src."id" LIMIT 200"#)
+        #expect(first.binds.isEmpty)
+
+        let next = query(.sqlite).nullCursorPage(afterKey: [.integer(5)], limit: 200)
+        #expect(next.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NULL AND src."id" > ? ORDER BY src."id" LIMIT 200"#)
+        #expect(next.binds == [.integer(5)])
+
+        let composite = query(.postgresql, Self.composite).nullCursorPage(afterKey: [.integer(3), .text("A-9")], limit: 50)
+        #expect(composite.sql.hasSuffix(#"WHERE src."updated_at" IS NULL AND (src."loja", src."nr") > ($1, $2) ORDER BY src."loja", src."nr" LIMIT 50"#))
+        #expect(composite.binds == [.integer(3), .text("A-9")])
+
+        let sqlserver = query(.sqlserver).nullCursorPage(afterKey: [.integer(5)], limit: 50)
+        #expect(sqlserver.sql == "SELECT TOP (50) \(br) FROM [vendas] src WHERE src.[updated_at] IS NULL AND ((src.[id] > ?)) ORDER BY src.[id]")
+    }
+
+    @Test func countForProgress() {
+        let all = query(.sqlite).count(from: .start)
+        #expect(all.sql == #"SELECT COUNT(*) FROM "vendas" src WHERE src."updated_at" IS NOT NULL"#)
+        let after = query(.oracle).count(from: .after(position))
+        #expect(after.sql == #"SELECT COUNT(*) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3))"#)
+        #expect(after.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
+        let since = query(.postgresql).count(from: .cursorAtLeast(.integer(9)))
+        #expect(since.sql == #"SELECT COUNT(*) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND src."updated_at" >= $1"#)
+        #expect(since.binds == [.integer(9)])
+    }
+
+    @Test func identifierQuotingDoublesEmbeddedQuotes() {
+        #expect(SQLDialect.sqlite.quote(#"we"ird"#) == #""we""ird""#)
+        #expect(SQLDialect.oracle.quote(#"a""b"#) == #""a""""b""#)
+        #expect(SQLDialect.mysql.quote("we`ird") == "`we``ird`")
+        #expect(SQLDialect.mysql.quote(#"we"ird"#) == #"`we"ird`"#)
+        #expect(SQLDialect.sqlserver.quote("a]b") == "[a]]b]")
+        #expect(SQLDialect.sqlserver.quote("a[b") == "[a[b]")
+        #expect(SQLDialect.postgresql.quote("erp.vendas") == #""erp"."vendas""#)
+        #expect(SQLDialect.sqlserver.quote("dbo.vendas") == "[dbo].[vendas]")
+
+        var weird = Self.vendas
+        weird.from = .table(#"we"ird"#)
+        weird.fields[.amount] = .column(#"valor" FROM x; DROP TABLE vendas; --"#)
+        let sqlite = query(.sqlite, weird).page(from: .start, limit: 1)
+        #expect(sqlite.sql.contains(#"FROM "we""ird" src"#))
+        #expect(sqlite.sql.contains(#"src."valor"" FROM x; DROP TABLE vendas; --""#))
+
+        weird.from = .table("we`ird")
+        #expect(query(.mysql, weird).page(from: .start, limit: 1).sql.contains("FROM `we``ird` src"))
+    }
+
+    @Test func valuesTravelOnlyAsBinds() {
+        let hostile = Checkpoint(cursor: .text("2024-01-01' OR '1'='1"), key: [.text("x'); DROP TABLE vendas; --")])
+        for dialect in [SQLDialect.sqlite, .postgresql, .mysql, .oracle, .sqlserver] {
+            let statements = [
+                query(dialect).page(from: .after(hostile), upTo: hostile, limit: 10),
+                query(dialect).page(from: .cursorAtLeast(hostile.cursor), limit: 10),
+                query(dialect).nullCursorPage(afterKey: hostile.key, limit: 10),
+                query(dialect).count(from: .after(hostile)),
+            ]
+            for statement in statements {
+                #expect(!statement.sql.contains("DROP"), "\(dialect.name): \(statement.sql)")
+                #expect(!statement.sql.contains("'"), "\(dialect.name): \(statement.sql)")
+                #expect(!statement.sql.contains("2024-01-01"), "\(dialect.name): \(statement.sql)")
+                #expect(statement.binds.contains(hostile.cursor) || statement.binds == hostile.key)
+                #expect(placeholderCount(statement.sql, dialect) == statement.binds.count, "\(dialect.name): \(statement.sql)")
+            }
+        }
+    }
+
+    @Test(arguments: [SQLDialect.sqlite, .postgresql, .mysql, .oracle, .sqlserver])
+    func noOffsetAnywhere(dialect: SQLDialect) {
+        let q = query(dialect, Self.composite)
+        let checkpoint = Checkpoint(cursor: .integer(1), key: [.integer(2), .integer(3)])
+        let statements = [
+            q.page(from: .start, limit: 1000), q.page(from: .after(checkpoint), limit: 1000),
+            q.page(from: .cursorAtLeast(.integer(1)), upTo: checkpoint, limit: 1000),
+            q.nullCursorPage(afterKey: nil, limit: 1000), q.nullCursorPage(afterKey: [.integer(2), .integer(3)], limit: 1000),
+            q.count(from: .after(checkpoint)),
+        ]
+        for statement in statements {
+            let sql = statement.sql.uppercased()
+            #expect(!sql.contains("OFFSET"), "\(sql)")
+            #expect(!sql.contains("ROWNUM"))
+            #expect(sql.contains(" LIMIT ") == (dialect.rowLimit == .limit && !sql.hasPrefix("SELECT COUNT")))
+            #expect(sql.contains("TOP (") == (dialect == .sqlserver && !sql.hasPrefix("SELECT COUNT")))
+            #expect(sql.contains("FETCH FIRST") == (dialect == .oracle && !sql.hasPrefix("SELECT COUNT")))
+        }
+    }
+
+    @Test func queryStreamsAndExpressions() {
+        var stream = Self.vendas
+        stream.from = .query("SELECT v.*, c.operador FROM vendas v JOIN caixas c ON c.id = v.caixa")
+        stream.fields[.occurredAt] = .sql("CAST(v.data || ' ' || v.hora AS TEXT)")
+        stream.deleted = .sql("v.status = 'X'")
+        let q = query(.sqlite, stream)
+        #expect(q.columns.last == "deleted")
+        #expect(q.columns.count == 8)
+        let sql = q.page(from: .start, limit: 5).sql
+        #expect(sql.contains("(CAST(v.data || ' ' || v.hora AS TEXT))"))
+        #expect(sql.contains(", (v.status = 'X') FROM (SELECT v.*, c.operador FROM vendas v JOIN caixas c ON c.id = v.caixa) src WHERE"))
+    }
+
+    @Test func placeholderSpelling() {
+        #expect(SQLDialect.postgresql.placeholder(3) == "$3")
+        #expect(SQLDialect.oracle.placeholder(12) == ":12")
+        #expect(SQLDialect.mysql.placeholder(3) == "?")
+        #expect(SQLDialect.sqlserver.placeholder(3) == "?")
+    }
+
+    /// Distinct parameters referenced by the SQL text.
+    func placeholderCount(_ sql: String, _ dialect: SQLDialect) -> Int {
+        switch dialect.parameters {
+        case .questionMark: return sql.filter { $0 == "?" }.count
+        case .dollarNumbered, .colonNumbered:
+            let marker: Character = dialect.parameters == .dollarNumbered ? "$" : ":"
+            var highest = 0
+            var index = sql.startIndex
+            while let found = sql[index...].firstIndex(of: marker) {
+                let digits = sql[sql.index(after: found)...].prefix { $0.isNumber }
+                highest = max(highest, Int(digits) ?? 0)
+                index = sql.index(after: found)
+            }
+            return highest
+        }
+    }
+}

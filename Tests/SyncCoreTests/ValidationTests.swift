@@ -1,0 +1,216 @@
+import Foundation
+@testable import SyncCore
+import Testing
+
+/// Validation rules of ``RecordMapper/map(_:now:)`` (SPEC.md "Validation"): every rejection carries a reason
+/// code and the raw values.
+@Suite struct ValidationTests {
+    let fixture = MapperFixture(typeMap: ["venda": .sale, "cancelamento": .cancel, "devolucao": .refund])
+
+    func rejection(_ overrides: [String: SourceValue], fixture: MapperFixture? = nil) throws -> RejectedRow {
+        let fixture = fixture ?? self.fixture
+        switch fixture.mapper.map(fixture.row(overrides), now: fixture.now) {
+        case .success(let record): throw Unexpected(record: record)
+        case .failure(let rejected): return rejected
+        }
+    }
+
+    func record(_ overrides: [String: SourceValue], fixture: MapperFixture? = nil) throws -> SaleTransaction {
+        let fixture = fixture ?? self.fixture
+        return try fixture.mapper.map(fixture.row(overrides), now: fixture.now).get()
+    }
+
+    struct Unexpected: Error { var record: SaleTransaction }
+
+    @Test func columnsFollowTheSeedLayout() {
+        #expect(fixture.query.columns == ["cursor", "key.0", "externalId", "pdv", "operator", "amount", "occurredAt", "type", "reference"])
+    }
+
+    @Test func validRowBecomesACanonicalRecord() throws {
+        let record = try record([:])
+        #expect(record.sourceId == "loja-centro")
+        #expect(record.externalId == "1001")
+        #expect(record.pdv == "PDV01")
+        #expect(record.operator == "op-7")
+        #expect(record.amount.description == "19.90")
+        #expect(record.currency == "BRL")
+        #expect(record.occurredAt.description == "2024-03-10T17:00:00.000000Z")
+        #expect(record.type == .sale)
+        #expect(record.typeRaw == "venda")
+        #expect(record.reference == "CUPOM-55")
+        // A timestamp cursor doubles as the source's update time.
+        #expect(record.sourceUpdatedAt?.description == "2024-03-10T17:00:00.000000Z")
+        #expect(record.isDeletedAtSource == false)
+        #expect(fixture.mapper.position(of: fixture.row()) == Checkpoint(cursor: .text("2024-03-10 14:00:00"), key: [.integer(1001)]))
+    }
+
+    @Test(arguments: [SourceValue.null, .text(""), .text("     ")])
+    func missingPdv(value: SourceValue) throws {
+        let rejected = try rejection(["pdv": value])
+        #expect(rejected.reason == .missingField)
+        #expect(rejected.message.hasPrefix("pdv:"))
+        #expect(rejected.externalId == "1001")
+    }
+
+    @Test func missingOtherRequiredFields() throws {
+        #expect(try rejection(["operator": .null]).reason == .missingField)
+        #expect(try rejection(["type": .text("")]).reason == .missingField)
+        #expect(try rejection(["amount": .null]).message.hasPrefix("amount:"))
+        #expect(try rejection(["occurredAt": .null]).message.hasPrefix("occurredAt:"))
+        let noKey = try rejection(["externalId": .null])
+        #expect(noKey.reason == .missingField)
+        #expect(noKey.externalId == nil)
+    }
+
+    @Test func zeroDates() throws {
+        let occurred = try rejection(["occurredAt": .text("0000-00-00 00:00:00")])
+        #expect(occurred.reason == .zeroDate)
+        #expect(occurred.message.hasPrefix("occurredAt:"))
+        #expect(try rejection(["occurredAt": .text("2024-00-10")]).reason == .zeroDate)
+        let cursor = try rejection(["cursor": .text("0000-00-00 00:00:00")])
+        #expect(cursor.reason == .zeroDate)
+        #expect(cursor.message.contains("cursor timestamp"))
+    }
+
+    @Test func invalidTimestamp() throws {
+        #expect(try rejection(["occurredAt": .text("2024-02-30 10:00:00")]).reason == .invalidTimestamp)
+        #expect(try rejection(["occurredAt": .integer(1_710_000_000)]).reason == .invalidTimestamp)
+        #expect(try rejection(["cursor": .text("yesterday")]).reason == .invalidTimestamp)
+        // Year 9 is odd but real: it maps.
+        #expect(try record(["occurredAt": .text("0009-12-04 00:00:00")]).occurredAt.description.hasPrefix("0009-12-04T"))
+    }
+
+    @Test func nullCursor() throws {
+        let rejected = try rejection(["cursor": .null])
+        #expect(rejected.reason == .nullCursor)
+        #expect(rejected.raw["cursor"] == .some(nil))
+    }
+
+    @Test func futureTimestamp() throws {
+        // now = 2024-03-11T00:00:00Z; default tolerance one day.
+        let tooFar = try rejection(["occurredAt": .instant(Instant(seconds: fixture.now.seconds + 86_401))])
+        #expect(tooFar.reason == .futureTimestamp)
+        let edge = try record(["occurredAt": .instant(Instant(seconds: fixture.now.seconds + 86_400))])
+        #expect(edge.occurredAt.seconds == fixture.now.seconds + 86_400)
+        // Naive text: 2024-03-12 22:00 in São Paulo is 2024-03-13T01:00Z, 49 h ahead.
+        #expect(try rejection(["occurredAt": .text("2024-03-12 22:00:00")]).reason == .futureTimestamp)
+
+        var strict = ValidationOptions()
+        strict.maxFutureSeconds = 60
+        let strictFixture = MapperFixture(validation: strict)
+        #expect(try rejection(["occurredAt": .instant(Instant(seconds: strictFixture.now.seconds + 61))], fixture: strictFixture).reason == .futureTimestamp)
+    }
+
+    @Test func negativeSaleIsASignMismatchButNegativeCancelIsAccepted() throws {
+        let sale = try rejection(["amount": .decimal("-19.90")])
+        #expect(sale.reason == .signMismatch)
+        #expect(sale.message.contains("sale"))
+
+        let cancel = try record(["amount": .decimal("-19.90"), "type": .text("cancelamento")])
+        #expect(cancel.type == .cancel)
+        #expect(cancel.typeRaw == "cancelamento")
+        #expect(cancel.amount.description == "-19.90")
+        // Positive cancellations exist too (ERPs differ), and unknown types map to `other`.
+        #expect(try record(["amount": .decimal("19.90"), "type": .text("Cancelamento")]).type == .cancel)
+        #expect(try record(["amount": .decimal("-1.00"), "type": .text("estorno-x")]).type == .other)
+        // An unmapped value that is already canonical needs no entry.
+        #expect(try record(["amount": .decimal("-1.00"), "type": .text("REFUND")]).type == .refund)
+        // Zero is non-negative.
+        #expect(try record(["amount": .decimal("0.00")]).amount.minorUnits == 0)
+    }
+
+    @Test func configurableSignRules() throws {
+        var rules = ValidationOptions()
+        rules.signRules = [.sale: .nonNegative, .cancel: .nonPositive]
+        let strict = MapperFixture(typeMap: ["cancelamento": .cancel], validation: rules)
+        #expect(try rejection(["amount": .decimal("5.00"), "type": .text("cancelamento")], fixture: strict).reason == .signMismatch)
+        #expect(try record(["amount": .decimal("-5.00"), "type": .text("cancelamento")], fixture: strict).type == .cancel)
+    }
+
+    @Test func amountScale() throws {
+        let rejected = try rejection(["amount": .decimal("1.005")])
+        #expect(rejected.reason == .amountScale)
+        #expect(rejected.message.contains("BRL"))
+        #expect(try record(["amount": .decimal("1.000")]).amount.description == "1.00")
+        #expect(try record(["amount": .text(" 19.9 ")]).amount.description == "19.90")
+        #expect(try rejection(["amount": .text("abc")]).reason == .invalidAmount)
+        #expect(try rejection(["amount": .text("NaN")]).reason == .invalidAmount)
+
+        let yen = MapperFixture(currency: "JPY")
+        let yenRecord = try record(["amount": .decimal("1500")], fixture: yen)
+        #expect(yenRecord.amount.description == "1500")
+        #expect(yenRecord.currency == "JPY")
+        #expect(try rejection(["amount": .decimal("1500.50")], fixture: yen).reason == .amountScale)
+    }
+
+    @Test func tooLongText() throws {
+        let limit = try #require(RecordMapper.maxLengths[.pdv])
+        let rejected = try rejection(["pdv": .text(String(repeating: "P", count: limit + 1))])
+        #expect(rejected.reason == .tooLong)
+        #expect(rejected.message.contains("\(limit + 1) characters"))
+        #expect(try record(["pdv": .text(String(repeating: "P", count: limit))]).pdv.count == limit)
+        // Padding does not count.
+        #expect(try record(["pdv": .text(String(repeating: "P", count: limit) + "    ")]).pdv.count == limit)
+        // Characters, not bytes: 64 × "Ç" (128 UTF-8 bytes) fits.
+        #expect(try record(["pdv": .text(String(repeating: "Ç", count: limit))]).pdv.count == limit)
+        #expect(try rejection(["externalId": .text(String(repeating: "9", count: 129))]).reason == .tooLong)
+        #expect(try rejection(["reference": .text(String(repeating: "r", count: 257))]).reason == .tooLong)
+    }
+
+    @Test func invalidUTF8IsAnEncodingError() throws {
+        let bad = Data([0x50, 0x44, 0xFF, 0xFE])
+        let rejected = try rejection(["pdv": .bytes(bad)])
+        #expect(rejected.reason == .invalidEncoding)
+        #expect(rejected.raw["pdv"] == .some("base64:" + bad.base64EncodedString()))
+        #expect(rejected.rawJSON.contains("\"pdv\":\"base64:UET//g==\""))
+        // Valid UTF-8 bytes are text.
+        #expect(try record(["pdv": .bytes(Data("PDV-Ç".utf8))]).pdv == "PDV-Ç")
+        #expect(try rejection(["operator": .bytes(Data([0xC3, 0x28]))]).reason == .invalidEncoding)
+    }
+
+    @Test func floatAmountsAreRoundedHalfEvenToTheCurrencyScale() throws {
+        #expect(try record(["amount": .double(19.9)]).amount.description == "19.90")
+        #expect(try record(["amount": .double(0.1 + 0.2)]).amount.description == "0.30")
+        #expect(try record(["amount": .double(0.125)]).amount.description == "0.12")
+        #expect(try record(["amount": .double(0.135)]).amount.description == "0.14")
+        #expect(try record(["amount": .double(2.675)]).amount.description == "2.68")
+        #expect(try record(["amount": .double(1234.5678)]).amount.description == "1234.57")
+        #expect(try record(["amount": .double(1e-9)]).amount.description == "0.00")
+        #expect(try record(["amount": .double(1e6)]).amount.description == "1000000.00")
+        #expect(try rejection(["amount": .double(.nan)]).reason == .invalidAmount)
+        #expect(try rejection(["amount": .double(.infinity)]).reason == .invalidAmount)
+        #expect(try rejection(["amount": .double(1e300)]).reason == .invalidAmount)
+        #expect(try rejection(["amount": .double(-0.5)]).reason == .signMismatch)
+    }
+
+    @Test func rejectionKeepsTheRawValues() throws {
+        let rejected = try rejection(["amount": .decimal("-19.90"), "reference": .null, "pdv": .text("PDV 07  ")])
+        #expect(rejected.reason == .signMismatch)
+        #expect(rejected.externalId == "1001")
+        #expect(rejected.raw["amount"] == .some("-19.90"))
+        #expect(rejected.raw["reference"] == .some(nil))
+        #expect(rejected.raw["pdv"] == .some("PDV 07  "))
+        #expect(rejected.raw["key.0"] == .some("1001"))
+
+        let json = rejected.rawJSON
+        #expect(json.contains("\"amount\":\"-19.90\""))
+        #expect(json.contains("\"reference\":null"))
+        #expect(json.contains("\"occurredAt\":\"2024-03-10 14:00:00\""))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == Set(fixture.query.columns))
+        #expect(object["externalId"] as? String == "1001")
+        // Sorted keys: the JSON text (and so the fingerprint) is stable.
+        #expect(json == rejected.rawJSON)
+        #expect(rejected.fingerprint == (try self.rejection(["amount": .decimal("-19.90"), "reference": .null, "pdv": .text("PDV 07  ")])).fingerprint)
+        #expect(rejected.fingerprint != (try self.rejection(["amount": .decimal("-19.91"), "reference": .null])).fingerprint)
+    }
+
+    @Test func contentHashCoversSourceFields() throws {
+        let a = try record([:])
+        #expect(a.contentHash == (try record([:])).contentHash)
+        #expect(a.contentHash.count == 64)
+        #expect(a.contentHash != (try record(["amount": .decimal("19.91")])).contentHash)
+        #expect(a.contentHash != (try record(["reference": .null])).contentHash)
+        #expect(a.contentHash != (try record(["type": .text("VENDA")])).contentHash)
+    }
+}
