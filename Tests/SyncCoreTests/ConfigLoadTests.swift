@@ -203,7 +203,7 @@ import Testing
         #expect(source.stream == .seedDefault)
         #expect(source.stream.from == .table("sale_transactions"))
         #expect(source.stream.cursor == StreamConfig.Cursor(column: "timestamp", kind: .timestamp))
-        #expect(source.timezone.identifier == "UTC")
+        #expect(source.timezone == TimeZone(identifier: "UTC"))
         #expect(source.path == "/data/erp.sqlite")
         // The defaults when the file has no `defaults`.
         #expect(config.defaults == SyncOptions())

@@ -168,6 +168,48 @@ import Testing
         #expect(try rejection(["operator": .bytes(Data([0xC3, 0x28]))]).reason == .invalidEncoding)
     }
 
+    @Test func invalidUTF8InAnyMappedFieldIsAnEncodingError() throws {
+        let bad = SourceValue.bytes(Data([0x31, 0xFF]))
+        for field in ["externalId", "amount", "occurredAt", "type", "reference"] {
+            let rejected = try rejection([field: bad])
+            #expect(rejected.reason == .invalidEncoding, "\(field): \(rejected.message)")
+            #expect(rejected.message.hasPrefix("\(field):"))
+        }
+        // A binary primary key is fine when the external id is mapped to another column.
+        #expect(try record(["key.0": bad]).externalId == "1001")
+    }
+
+    @Test func compositeKeyWithoutExternalIdMapping() throws {
+        var stream = StreamConfig.seedDefault
+        stream.primaryKey = ["loja", "nr"]
+        stream.fields[.externalId] = nil
+        let source = SourceConfig(name: "loja-norte", type: .sqlite, path: "/tmp/erp.sqlite", stream: stream)
+        let query = StreamQuery(stream: stream, dialect: .sqlite)
+        let mapper = RecordMapper(source: source, query: query, validation: ValidationOptions())
+        func row(_ key: [SourceValue]) -> [SourceValue] {
+            let values: [String: SourceValue] = [
+                "cursor": .text("2024-03-10 14:00:00"), "key.0": key[0], "key.1": key[1], "pdv": .text("PDV01"),
+                "operator": .text("op-7"), "amount": .decimal("5.00"), "occurredAt": .text("2024-03-10 14:00:00"),
+                "type": .text("sale"), "reference": .null,
+            ]
+            return query.columns.map { values[$0] ?? .null }
+        }
+        let now = Instant(seconds: 1_710_115_200)
+        #expect(try mapper.map(row([.integer(3), .text("A-9 ")]), now: now).get().externalId == "3|A-9")
+        #expect(mapper.position(of: row([.integer(3), .text("A-9")])).key == [.integer(3), .text("A-9")])
+        guard case .failure(let missing) = mapper.map(row([.integer(3), .null]), now: now) else {
+            Issue.record("a NULL key part must be rejected")
+            return
+        }
+        #expect(missing.reason == .missingField)
+        guard case .failure(let encoding) = mapper.map(row([.integer(3), .bytes(Data([0xFF]))]), now: now) else {
+            Issue.record("an undecodable key part must be rejected")
+            return
+        }
+        #expect(encoding.reason == .invalidEncoding)
+        #expect(encoding.message.hasPrefix("key.1:"))
+    }
+
     @Test func floatAmountsAreRoundedHalfEvenToTheCurrencyScale() throws {
         #expect(try record(["amount": .double(19.9)]).amount.description == "19.90")
         #expect(try record(["amount": .double(0.1 + 0.2)]).amount.description == "0.30")

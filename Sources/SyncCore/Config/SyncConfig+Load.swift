@@ -220,6 +220,7 @@ private struct ConfigReader {
     func stream(_ node: ConfigNode) throws -> StreamConfig {
         let entries = try node.requireMapping(allowed: ["table", "query", "primaryKey", "cursor", "fields", "typeMap", "deleted"])
         var stream = StreamConfig.seedDefault
+        var explicitExternalId = false
         let table = try node.child("table")?.string()
         let query = try node.child("query")?.string()
         switch (table, query) {
@@ -251,10 +252,13 @@ private struct ConfigReader {
                     if cursorKey == "column" { stream.cursor.column = try cursorValue.string() } else { stream.cursor.kind = try cursorValue.oneOf(StreamConfig.Cursor.Kind.self) }
                 }
             case "fields":
-                var fields = stream.fields
+                // An explicit mapping replaces the seed's: a custom table need not have the seed's columns
+                // (`reference`, `id`), and a required field left out is reported below.
+                var fields: [StreamConfig.Field: StreamConfig.Mapping] = [:]
                 for (fieldName, mapping) in try value.requireMapping(allowed: Set(StreamConfig.Field.allCases.map(\.rawValue))) {
                     fields[StreamConfig.Field(rawValue: fieldName)!] = try self.mapping(mapping)
                 }
+                explicitExternalId = fields[.externalId] != nil
                 stream.fields = fields
             case "typeMap":
                 var map: [String: TransactionType] = [:]
@@ -268,8 +272,9 @@ private struct ConfigReader {
             default: break
             }
         }
-        if stream.fields[.externalId] == nil && stream.primaryKey.count == 1 {
-            stream.fields[.externalId] = .column(stream.primaryKey[0])
+        if !explicitExternalId {
+            // `externalId` follows the primary key: its column, or (composite key) the key values joined with `|`.
+            stream.fields[.externalId] = stream.primaryKey.count == 1 ? .column(stream.primaryKey[0]) : nil
         }
         for required in [StreamConfig.Field.pdv, .operator, .amount, .occurredAt, .type] where stream.fields[required] == nil {
             throw ConfigError(path: "\(node.path).fields.\(required.rawValue)", message: "is required", line: node.line)

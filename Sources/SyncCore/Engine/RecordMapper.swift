@@ -135,6 +135,14 @@ public struct RecordMapper: Sendable {
             case .success: break
             }
         }
+        // Undecodable bytes in any mapped field (or in the key, when it is the external id) are an encoding
+        // problem, not a missing value, a bad number or a bad timestamp.
+        let keyColumns = columnIndex[StreamConfig.Field.externalId.rawValue] == nil ? Array(1...stream.primaryKey.count) : []
+        for index in keyColumns + StreamConfig.Field.allCases.compactMap({ columnIndex[$0.rawValue] }) {
+            if case .bytes(let data) = row[index], String(validating: data, as: UTF8.self) == nil {
+                throw reject(.invalidEncoding, "\(columns[index]): not valid UTF-8")
+            }
+        }
         guard let externalId, !externalId.isEmpty else { throw reject(.missingField, "externalId: required, got NULL") }
         if externalId.count > Self.maxLengths[.externalId]! {
             throw reject(.tooLong, "externalId: \(externalId.count) characters, at most \(Self.maxLengths[.externalId]!)")
