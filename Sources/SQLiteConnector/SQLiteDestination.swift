@@ -330,14 +330,14 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
-    public func finishFullPass(source: String, passId: String, syncId: String, checkpoint: Checkpoint?) async throws -> Int {
+    public func finishFullPass(source: String, pass: SyncState.FullPass, syncId: String, checkpoint: Checkpoint?) async throws -> Int {
         try await transaction("finishing the full sync of \(source)") {
             let now = Instant.now.description
             let marked = try await query("""
                 UPDATE tb_sales SET deleted_at_source = ?, deleted_reason = 'vanished', sync_id = ?, updated_at = ?
-                WHERE source_id = ? AND deleted_at_source IS NULL AND (last_seen_pass IS NULL OR last_seen_pass <> ?)
+                WHERE source_id = ? AND deleted_at_source IS NULL AND (last_seen_pass IS NULL OR last_seen_pass <> ?) AND updated_at < ?
                 RETURNING external_id
-                """, [.text(now), .text(syncId), .text(now), .text(source), .text(passId)]).count
+                """, [.text(now), .text(syncId), .text(now), .text(source), .text(pass.passId), .text(pass.startedAt.description)]).count
             try await saveState(SyncState(checkpoint: checkpoint, fullPass: nil), source: source, syncId: syncId)
             try await query("UPDATE tb_erp_sync_audit SET records_deleted = records_deleted + ? WHERE sync_id = ?", [.integer(marked), .text(syncId)])
             return marked

@@ -22,10 +22,11 @@ public protocol Destination: Sendable {
     /// Loads one batch atomically and returns how its records were classified.
     func commit(_ batch: BatchCommit) async throws -> BatchOutcome
 
-    /// Ends a full pass: rows of `source` not seen by pass `passId` and not yet deleted are marked
-    /// deleted at the source (never removed); the incremental checkpoint moves to `checkpoint`.
+    /// Ends a full pass: rows of `source` not seen by the pass, not written since it started and not yet
+    /// deleted are marked deleted at the source (never removed); the incremental checkpoint moves to
+    /// `checkpoint` and the pass is cleared from the state.
     /// - Returns: how many rows were marked.
-    func finishFullPass(source: String, passId: String, syncId: String, checkpoint: Checkpoint?) async throws -> Int
+    func finishFullPass(source: String, pass: SyncState.FullPass, syncId: String, checkpoint: Checkpoint?) async throws -> Int
 
     /// Writes the final audit row (status, end time, duration, errors).
     func finishRun(_ result: ErpSyncResult) async throws
@@ -53,11 +54,15 @@ public struct SyncState: Sendable, Equatable, Codable {
         public var passId: String
         /// The last committed position of the pass.
         public var position: Checkpoint?
+        /// When the pass began. Rows written after it (by incremental runs between two runs of the pass, e.g.
+        /// a late commit behind the pass's position) are known to exist and are never marked vanished by it.
+        public var startedAt: Instant
 
         /// Creates a pass record.
-        public init(passId: String, position: Checkpoint?) {
+        public init(passId: String, position: Checkpoint?, startedAt: Instant) {
             self.passId = passId
             self.position = position
+            self.startedAt = startedAt
         }
     }
 }

@@ -116,15 +116,14 @@ public struct SyncEngine: Sendable {
         // Plan the reads: an optional lookback re-read up to the checkpoint, then the forward read.
         var reread: (from: StreamQuery.Bound, upTo: Checkpoint)?
         let forward: StreamQuery.Bound
-        let fullPassId: String?
+        var fullPass: SyncState.FullPass?
         switch request.syncType {
         case .full:
-            let pass = state.fullPass ?? SyncState.FullPass(passId: run.syncId, position: nil)
-            fullPassId = pass.passId
+            let pass = state.fullPass ?? SyncState.FullPass(passId: run.syncId, position: nil, startedAt: run.start)
+            fullPass = pass
             forward = pass.position.map { .after($0) } ?? .start
             run.cursorFrom = pass.position?.summary
         case .incremental:
-            fullPassId = nil
             if let checkpoint = state.checkpoint {
                 forward = .after(checkpoint)
                 run.cursorFrom = checkpoint.summary
@@ -158,7 +157,7 @@ public struct SyncEngine: Sendable {
             run.fail(error, code: "SOURCE_UNAVAILABLE")
             return run.result()
         }
-        let result = await read(&run, source: source, state: state, reread: reread, forward: forward, fullPassId: fullPassId,
+        let result = await read(&run, source: source, state: state, reread: reread, forward: forward, fullPass: fullPass,
                                 retry: retry, logger: logger, onProgress: onProgress)
         await source.close()
         return result
@@ -166,11 +165,12 @@ public struct SyncEngine: Sendable {
 
     /// The reads of a run: NULL-cursor sweep, lookback re-read, forward read, end of a full pass.
     private func read(_ run: inout RunState, source: any Source, state: SyncState, reread: (from: StreamQuery.Bound, upTo: Checkpoint)?,
-                      forward: StreamQuery.Bound, fullPassId: String?, retry: RetryPolicy, logger: Logger,
+                      forward: StreamQuery.Bound, fullPass: SyncState.FullPass?, retry: RetryPolicy, logger: Logger,
                       onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
         let request = run.request
         let options = request.options
         var forward = forward
+        let fullPassId = fullPass?.passId
         let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
         let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
 
@@ -216,7 +216,7 @@ public struct SyncEngine: Sendable {
             }
             let position = mapper.position(of: rows[rows.count - 1])
             let newState: SyncState = switch request.syncType {
-            case .full: SyncState(checkpoint: state.checkpoint, fullPass: .init(passId: fullPassId!, position: position))
+            case .full: SyncState(checkpoint: state.checkpoint, fullPass: .init(passId: fullPass!.passId, position: position, startedAt: fullPass!.startedAt))
             case .incremental: SyncState(checkpoint: position, fullPass: state.fullPass)
             }
             guard await batch.load(rows, state: newState, fullPassId: fullPassId) else { return batch.run.result() }
@@ -234,7 +234,7 @@ public struct SyncEngine: Sendable {
             do {
                 let checkpoint = lastPosition ?? state.checkpoint
                 batch.run.deleted = try await retry.run {
-                    try await destination.finishFullPass(source: request.source.name, passId: fullPassId!, syncId: batch.run.syncId, checkpoint: checkpoint)
+                    try await destination.finishFullPass(source: request.source.name, pass: fullPass!, syncId: batch.run.syncId, checkpoint: checkpoint)
                 }
             } catch {
                 batch.run.fail(error, code: "DESTINATION_FAILED")
