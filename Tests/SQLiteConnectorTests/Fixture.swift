@@ -25,13 +25,21 @@ final class Fixture: Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         erpPath = folder.appendingPathComponent("erp.sqlite").path
         auditPath = folder.appendingPathComponent("audit.sqlite").path
-        erp = try await SQLiteConnection.open(storage: .file(path: erpPath))
+        erp = try await Self.makeERP(at: erpPath)
+        destination = try await SQLiteDestination(path: auditPath)
+        try await destination.migrate()
+    }
+
+    /// Creates an ERP file with the seed's `sale_transactions` table plus `status` and `updated_at`.
+    static func makeERP(at path: String) async throws -> SQLiteConnection {
+        let erp = try await SQLiteConnection.open(storage: .file(path: path))
+        _ = try await erp.query("PRAGMA journal_mode = WAL")
+        _ = try await erp.query("PRAGMA synchronous = OFF")  // a scratch ERP: speed over durability
         _ = try await erp.query("""
             CREATE TABLE sale_transactions (id INTEGER PRIMARY KEY, pdv TEXT, operator TEXT, amount NUMERIC(12,2), timestamp TEXT,
                 type TEXT, reference TEXT, status TEXT, updated_at TEXT)
             """)
-        destination = try await SQLiteDestination(path: auditPath)
-        try await destination.migrate()
+        return erp
     }
 
     /// Default options for tests: small batches, no lookback, no retry delay.

@@ -1,0 +1,74 @@
+import Foundation
+import SQLiteConnector
+import SQLiteNIO
+import SyncCore
+import Testing
+
+@Suite struct DedupAndLockTests {
+    /// Two ERP instances hold the same sale 4 minutes apart (clock skew): the second load flags it.
+    @Test(arguments: [DeduplicationOptions.Action.flag, .skip])
+    func theSameSaleFromTwoSourcesIsDetected(action: DeduplicationOptions.Action) async throws {
+        try await Fixture.with { f in
+            let second = f.folder.appendingPathComponent("erp2.sqlite").path
+            let other = try await Fixture.makeERP(at: second)
+            try await f.upsert([(1, "P1", "op1", "49.90", "2024-03-01 10:00:00", "venda", "2024-03-01 10:00:00"),
+                                (2, "P1", "op1", "49.90", "2024-03-01 10:20:00", "venda", "2024-03-01 10:20:00")])
+            let insert = """
+                INSERT INTO sale_transactions (id, pdv, operator, amount, timestamp, type, updated_at) VALUES
+                (901, 'P1', 'op1', '49.90', '2024-03-01 10:04:00', 'venda', '2024-03-01 10:04:00'),
+                (902, 'P1', 'op1', '49.90', '2024-03-01 10:26:00', 'venda', '2024-03-01 10:26:00')
+                """
+            let inserted = try? await other.query(insert)
+            try await other.close()
+            #expect(inserted != nil)
+            var options = Fixture.options()
+            options.deduplication.action = action
+            let sources = [f.source(name: "a"), f.source(name: "b", path: second)]
+            #expect(await f.sync(options, source: "a", sources: sources).recordsInserted == 2)
+            let result = await f.sync(options, source: "b", sources: sources)
+            #expect(result.recordsSkipped == 1)  // 901 is 4 min after 1; 902 is 6 min after 2
+            let b = try await f.sales(source: "b")
+            if action == .flag {
+                #expect(result.recordsInserted == 2)
+                #expect(b["901"]?["duplicate_of"] == "a|1")
+                #expect(b["902"]?["duplicate_of"] == "NULL")
+            } else {
+                #expect(result.recordsInserted == 1)
+                #expect(b["901"] == nil)
+                let kept = try await f.auditRows("SELECT external_id, duplicate_of, action FROM tb_sync_duplicates")
+                #expect(kept.first?["external_id"] == "901" && kept.first?["duplicate_of"] == "a|1" && kept.first?["action"] == "skip")
+            }
+            // A full re-read changes nothing and detects nothing new.
+            let rerun = await f.sync(options, source: "b", full: true, sources: sources)
+            #expect(rerun.recordsInserted == 0 && rerun.recordsSkipped == 0 && rerun.recordsUnchanged == 2)
+        }
+    }
+
+    /// While one run holds a source's lock, another run of that source reports LOCKED and loads nothing.
+    @Test func aSecondRunOfTheSameSourceIsRefusedWhileOneRuns() async throws {
+        try await Fixture.with { f in
+            let t = "2024-03-01 10:00:00"
+            try await f.upsert((1...300).map { ($0, "P1", "op\($0)", "1.00", t, "venda", t) })
+            let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
+            let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
+            let first = Task {
+                await f.sync(afterCommit: { batch in
+                    if batch == 1 {
+                        enteredContinuation.yield()
+                        for await _ in release { break }
+                    }
+                })
+            }
+            for await _ in entered { break }
+            let second = await f.sync()
+            #expect(second.status == .failed)
+            #expect(second.errors.first?.code == "LOCKED")
+            #expect(second.recordsFetched == 0)
+            releaseContinuation.yield()
+            let firstResult = await first.value
+            #expect(firstResult.status == .success)
+            #expect(firstResult.recordsInserted == 300)
+            #expect(await f.sync().status == .success)  // the lock is released at the end
+        }
+    }
+}
