@@ -59,6 +59,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CLITests",
+            dependencies: ["erp-sync"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SQLiteConnectorTests",
             dependencies: ["SyncCore", "SQLiteConnector", .product(name: "SQLiteNIO", package: "sqlite-nio")],
             swiftSettings: swiftSettings

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+/// Runs the built `erp-sync` binary as a user would and checks its output and exit codes.
+@Suite struct CLITests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// `.build/<config>/erp-sync`, next to the test bundle.
+    static let binary = Bundle.main.bundleURL.appendingPathComponent("erp-sync").path
+
+    static func run(_ arguments: [String], in folder: URL) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func scratch() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("erp-sync-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    @Test func theDemoLoadsAllSakilaPaymentsAndASecondRunInsertsNothing() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let first = try Self.run(["demo", "--json"], in: folder)
+        #expect(first.status == 0, "\(first.stderr)")
+        let result = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any]
+        #expect(result?["recordsFetched"] as? Int == 16049)
+        #expect(result?["recordsInserted"] as? Int == 16049)
+        #expect(result?["status"] as? String == "SUCCESS")
+        #expect(result?["syncType"] as? String == "INCREMENTAL")
+        let second = try Self.run(["demo"], in: folder)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("amount USD 67416.51"))
+        #expect(second.stdout.contains("match: every payment"))
+        let table = second.stdout.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("182") }
+        #expect(table?.split(separator: " ").prefix(3) == ["182", "182", "0"])  // fetched, processed, inserted
+        let history = try Self.run(["history", "--config", "demo-run/erp-sync.yaml", "--json"], in: folder)
+        let runs = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+        #expect(runs?.count == 2)
+    }
+
+    @Test func aWrongConfigExitsWith78AndNamesTheKey() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try """
+        defaults:
+          batchSize: 50
+        sources:
+          - { name: a, type: sqlite, path: ./erp.sqlite }
+        """.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
+        let run = try Self.run(["sync", "--all"], in: folder)
+        #expect(run.status == 78)
+        #expect(run.stderr.contains("defaults.batchSize"))
+        #expect(run.stderr.contains("between 100 and 10000"))
+    }
+
+    @Test func usageErrorsExitWith64() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = try Self.run(["sync"], in: folder)
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("--source NAME or --all"))
+    }
+
+    @Test func aMissingSourceDatabaseFailsTheRunWithExit1AndAnAuditRow() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let initRun = try Self.run(["init"], in: folder)
+        #expect(initRun.status == 0)
+        let run = try Self.run(["sync", "--source", "loja-centro", "--json"], in: folder)
+        #expect(run.status == 1)
+        let result = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        #expect(result?["status"] as? String == "FAILED")
+        let errors = result?["errors"] as? [[String: Any]]
+        #expect(errors?.first?["code"] as? String == "SOURCE_UNAVAILABLE")
+        let history = try Self.run(["history", "--json"], in: folder)
+        #expect(history.stdout.contains("\"FAILED\""))
+        let test = try Self.run(["test-connection"], in: folder)
+        #expect(test.status == 69)
+        #expect(test.stdout.contains("does not exist"))
+    }
+}
