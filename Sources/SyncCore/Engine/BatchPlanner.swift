@@ -106,7 +106,12 @@ public struct BatchPlan: Sendable, Equatable {
                     let othersClaim = candidate.claimedBy.contains { $0 != selfKey && $0.hasPrefix(record.sourceId + "|") }
                     guard !othersClaim else { continue }
                     let distance = abs(candidate.occurredAt.epochMicroseconds - record.occurredAt.epochMicroseconds)
-                    if distance <= windowMicros && distance < bestDistance {
+                    // Nearest first; on a tie the earlier original, then the smaller key, so the choice never
+                    // depends on the order the destination returned the candidates in.
+                    let better = distance < bestDistance || (distance == bestDistance && original.map {
+                        (candidate.occurredAt, candidate.key) < ($0.occurredAt, $0.key)
+                    } ?? true)
+                    if distance <= windowMicros && better {
                         bestDistance = distance
                         original = candidate
                     }
