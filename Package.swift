@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "erp-sync", targets: ["erp-sync"]),
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "SQLiteConnector", targets: ["SQLiteConnector"]),
+        .library(name: "PostgresConnector", targets: ["PostgresConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -41,11 +44,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "PostgresConnector",
+            dependencies: [
+                "SyncCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "erp-sync",
             dependencies: [
                 "SyncCore",
                 "SQLiteConnector",
+                "PostgresConnector",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -61,6 +75,11 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: ["erp-sync"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresConnectorTests",
+            dependencies: ["SyncCore", "SQLiteConnector", "PostgresConnector", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -106,14 +106,14 @@ import Testing
         #expect(sqlserver.sql == "SELECT TOP (50) \(br) FROM [vendas] src WHERE src.[updated_at] IS NULL AND ((src.[id] > ?)) ORDER BY src.[id]")
     }
 
-    @Test func countForProgress() {
-        let all = query(.sqlite).count(from: .start)
-        #expect(all.sql == #"SELECT COUNT(*) FROM "vendas" src WHERE src."updated_at" IS NOT NULL"#)
-        let after = query(.oracle).count(from: .after(position))
-        #expect(after.sql == #"SELECT COUNT(*) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3))"#)
+    @Test func rowsForProgress() {
+        let all = query(.sqlite).rows(from: .start)
+        #expect(all.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL"#)
+        let after = query(.oracle).rows(from: .after(position))
+        #expect(after.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3))"#)
         #expect(after.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
-        let since = query(.postgresql).count(from: .cursorAtLeast(.integer(9)))
-        #expect(since.sql == #"SELECT COUNT(*) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND src."updated_at" >= $1"#)
+        let since = query(.postgresql).rows(from: .cursorAtLeast(.integer(9)))
+        #expect(since.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND src."updated_at" >= $1"#)
         #expect(since.binds == [.integer(9)])
     }
 
@@ -145,7 +145,7 @@ import Testing
                 query(dialect).page(from: .after(hostile), upTo: hostile, limit: 10),
                 query(dialect).page(from: .cursorAtLeast(hostile.cursor), limit: 10),
                 query(dialect).nullCursorPage(afterKey: hostile.key, limit: 10),
-                query(dialect).count(from: .after(hostile)),
+                query(dialect).rows(from: .after(hostile)),
             ]
             for statement in statements {
                 #expect(!statement.sql.contains("DROP"), "\(dialect.name): \(statement.sql)")
@@ -165,15 +165,15 @@ import Testing
             q.page(from: .start, limit: 1000), q.page(from: .after(checkpoint), limit: 1000),
             q.page(from: .cursorAtLeast(.integer(1)), upTo: checkpoint, limit: 1000),
             q.nullCursorPage(afterKey: nil, limit: 1000), q.nullCursorPage(afterKey: [.integer(2), .integer(3)], limit: 1000),
-            q.count(from: .after(checkpoint)),
+            q.rows(from: .after(checkpoint)),
         ]
         for statement in statements {
             let sql = statement.sql.uppercased()
             #expect(!sql.contains("OFFSET"), "\(sql)")
             #expect(!sql.contains("ROWNUM"))
-            #expect(sql.contains(" LIMIT ") == (dialect.rowLimit == .limit && !sql.hasPrefix("SELECT COUNT")))
-            #expect(sql.contains("TOP (") == (dialect == .sqlserver && !sql.hasPrefix("SELECT COUNT")))
-            #expect(sql.contains("FETCH FIRST") == (dialect == .oracle && !sql.hasPrefix("SELECT COUNT")))
+            #expect(sql.contains(" LIMIT ") == (dialect.rowLimit == .limit && !sql.hasPrefix("SELECT 1 ")))
+            #expect(sql.contains("TOP (") == (dialect == .sqlserver && !sql.hasPrefix("SELECT 1 ")))
+            #expect(sql.contains("FETCH FIRST") == (dialect == .oracle && !sql.hasPrefix("SELECT 1 ")))
         }
     }
 

@@ -174,8 +174,8 @@ public struct SyncEngine: Sendable {
         let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
         let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
 
-        let expected = try? await source.fetch(query.count(from: forward)).first?.first.flatMap { $0.text.flatMap(Int.init) }
-        run.expected = expected.map { min($0, options.maxRecords) }
+        let expected = try? await source.estimateRows(query.rows(from: forward))
+        run.expected = expected.flatMap { $0 }.map { min($0, options.maxRecords) }
 
         var batch = BatchLoop(run: run, engine: self, source: source, query: query, mapper: mapper, retry: retry,
                               logger: logger, onProgress: onProgress)

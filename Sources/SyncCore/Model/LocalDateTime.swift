@@ -92,7 +92,7 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
     }
 
     /// Seconds since 1970-01-01T00:00:00 as if this wall time were UTC (proleptic Gregorian calendar).
-    var secondsAsUTC: Int64 {
+    public var secondsAsUTC: Int64 {
         // Days from civil, Howard Hinnant's algorithm (public domain), valid for all years.
         let y = Int64(month <= 2 ? year - 1 : year)
         let era = (y >= 0 ? y : y - 399) / 400
@@ -104,8 +104,13 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
         return days * 86_400 + Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)
     }
 
+    /// The wall time of an instant read in UTC (how drivers hand over zone-less timestamps).
+    public init(instant: Instant) {
+        self.init(secondsAsUTC: instant.seconds, microsecond: instant.microsecond)
+    }
+
     /// The wall time of `seconds` since the epoch read as UTC.
-    init(secondsAsUTC seconds: Int64, microsecond: Int = 0) {
+    public init(secondsAsUTC seconds: Int64, microsecond: Int = 0) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secs = seconds - days * 86_400
         let z = days + 719_468

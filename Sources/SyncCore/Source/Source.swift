@@ -11,11 +11,24 @@ public protocol Source: Sendable {
     /// - Throws: a ``SyncFailure`` telling transient (retry) from permanent errors.
     func fetch(_ statement: SQLStatement) async throws -> [[SourceValue]]
 
+    /// How many rows `statement` (a ``StreamQuery/rows(from:)`` statement) would return, for progress and
+    /// ETA. Sources may estimate instead of counting (PostgreSQL asks the planner), so large tables are not
+    /// scanned; `nil` when unknown.
+    func estimateRows(_ statement: SQLStatement) async throws -> Int?
+
     /// Checks that the server answers and returns a one-line description (server version).
     func testConnection() async throws -> String
 
     /// Closes the connection. Safe to call more than once.
     func close() async
+}
+
+extension Source {
+    /// Counts exactly: `SELECT COUNT(*) FROM (<statement>) n`.
+    public func estimateRows(_ statement: SQLStatement) async throws -> Int? {
+        let counted = SQLStatement(sql: "SELECT COUNT(*) FROM (\(statement.sql)) n", binds: statement.binds)
+        return try await fetch(counted).first?.first.flatMap { $0.text.flatMap(Int.init) }
+    }
 }
 
 /// A position in a stream: the cursor value and the primary key values of the last row read.

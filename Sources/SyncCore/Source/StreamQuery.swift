@@ -100,8 +100,9 @@ public struct StreamQuery: Sendable {
                        limit: limit, binds: binds)
     }
 
-    /// `SELECT COUNT(*)` of the rows from `bound` on, for progress and ETA.
-    public func count(from bound: Bound) -> SQLStatement {
+    /// `SELECT 1` for each row from `bound` on (no order, no limit): what ``Source/estimateRows(_:)`` counts
+    /// or estimates for progress and ETA.
+    public func rows(from bound: Bound) -> SQLStatement {
         var binds: [SourceValue] = []
         var condition = "\(Self.reference(stream.cursor.column, dialect)) IS NOT NULL"
         switch bound {
@@ -112,7 +113,7 @@ public struct StreamQuery: Sendable {
         case .after(let position):
             condition += " AND " + keyset(orderKey, values: [position.cursor] + position.key, strict: true, greater: true, binds: &binds)
         }
-        return SQLStatement(sql: "SELECT COUNT(*) \(fromClause) WHERE \(condition)", binds: binds)
+        return SQLStatement(sql: "SELECT 1 \(fromClause) WHERE \(condition)", binds: binds)
     }
 
     /// `(a, b) > (?, ?)`, or for dialects without row values the equivalent

@@ -1,0 +1,296 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+public import SyncCore
+
+/// Connection settings for one PostgreSQL database.
+public struct PostgresSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var username: String
+    public var password: String?
+    /// `disable`, `prefer` (TLS if the server offers it, certificate not verified, as libpq's `prefer`) or
+    /// `require` (TLS or fail; the certificate is verified only when `caFile` is given, as libpq's `require`).
+    public var ssl: SSLMode
+    /// PEM file of the CA that signed the server certificate (libpq's `sslrootcert`).
+    public var caFile: String?
+    /// Seconds to wait for a connection (default 10).
+    public var connectTimeoutSeconds: Int
+    /// Longest a statement may run, in seconds, sent as `statement_timeout` (default 300; 0 = none).
+    public var statementTimeoutSeconds: Int
+
+    /// Creates settings.
+    public init(host: String, port: Int = 5432, database: String, username: String, password: String?, ssl: SSLMode = .prefer,
+                caFile: String? = nil, connectTimeoutSeconds: Int = 10, statementTimeoutSeconds: Int = 300) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.username = username
+        self.password = password
+        self.ssl = ssl
+        self.caFile = caFile
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.statementTimeoutSeconds = statementTimeoutSeconds
+    }
+
+    /// Settings of a configured source.
+    public init(source: SourceConfig) {
+        self.init(host: source.host ?? "127.0.0.1", port: source.port ?? 5432, database: source.database ?? "",
+                  username: source.username ?? "postgres", password: source.password?.value, ssl: source.ssl)
+    }
+
+    /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10`.
+    /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` naming what is wrong (never the password).
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty else {
+            throw SyncFailure(code: "DESTINATION_CONFIG", message: "expected postgres://user:password@host:port/database", isTransient: false)
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty else {
+            throw SyncFailure(code: "DESTINATION_CONFIG", message: "the postgres URL names no database (…/database)", isTransient: false)
+        }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        var ssl = SSLMode.prefer
+        if let mode = query["sslmode"] {
+            switch mode {
+            case "disable": ssl = .disable
+            case "prefer", "allow": ssl = .prefer
+            case "require", "verify-ca", "verify-full": ssl = .require
+            default: throw SyncFailure(code: "DESTINATION_CONFIG", message: "sslmode '\(mode)' is not disable, prefer or require", isTransient: false)
+            }
+        }
+        self.init(host: host, port: components.port ?? 5432, database: database, username: components.user?.removingPercentEncoding ?? "postgres",
+                  password: components.password?.removingPercentEncoding, ssl: ssl, caFile: query["sslrootcert"],
+                  connectTimeoutSeconds: Int(query["connect_timeout"] ?? "") ?? 10)
+    }
+
+    func clientConfiguration() throws -> PostgresClient.Configuration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile {
+            tls.trustRoots = .file(caFile)
+        } else {
+            tls.certificateVerification = .none
+        }
+        let mode: PostgresClient.Configuration.TLS = switch ssl {
+        case .disable: .disable
+        case .prefer: .prefer(tls)
+        case .require: .require(tls)
+        }
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: mode)
+        configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
+        configuration.options.maximumConnections = 4
+        configuration.options.keepAliveBehavior = nil
+        if statementTimeoutSeconds > 0 {
+            configuration.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutSeconds)s")]
+        }
+        configuration.options.additionalStartupParameters.append(("application_name", "erp-sync"))
+        return configuration
+    }
+}
+
+/// A `PostgresClient` whose `run()` loop lives as long as this object (closed by ``close()``).
+final class PostgresPool: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    let settings: PostgresSettings
+
+    init(settings: PostgresSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        let client = client
+        runner = Task { await client.run() }
+    }
+
+    /// Runs `body` on one leased connection, mapping driver errors to ``SyncFailure``.
+    func withConnection<T: Sendable>(_ context: String, code: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { try await body($0) }
+        } catch {
+            throw SyncFailure.postgres(error, code: code, context: context, settings: settings)
+        }
+    }
+
+    func close() async {
+        runner.cancel()
+        _ = await runner.value
+    }
+}
+
+extension SyncFailure {
+    /// Classifies a PostgreSQL error by SQLSTATE (https://www.postgresql.org/docs/15/errcodes-appendix.html):
+    /// connection exceptions (08…), serialization failure (40001), deadlock (40P01), operator intervention
+    /// such as `pg_terminate_backend` (57P01–57P03), too many connections (53300) and lost connections are
+    /// transient; authentication (28…), a missing database (3D000), table (42P01) or column (42703) and
+    /// syntax errors are permanent and named.
+    static func postgres(_ error: any Error, code: String, context: String, settings: PostgresSettings) -> SyncFailure {
+        if let failure = error as? SyncFailure { return failure }
+        if error is CancellationError { return SyncFailure(code: "CANCELLED", message: "\(context): cancelled", isTransient: false) }
+        let target = "\(settings.username)@\(settings.host):\(settings.port)/\(settings.database)"
+        guard let psql = error as? PSQLError else {
+            return SyncFailure(code: code, message: "\(context) (\(target)): \(error)", isTransient: true)
+        }
+        if let state = psql.serverInfo?[.sqlState] {
+            let message = psql.serverInfo?[.message] ?? "\(psql.code)"
+            let detail = psql.serverInfo?[.detail].map { " (\($0))" } ?? ""
+            switch state {
+            case "28P01", "28000":
+                return SyncFailure(code: "AUTH_FAILED", message: "\(context): authentication failed for \(target): \(message)", isTransient: false)
+            case "3D000":
+                return SyncFailure(code: "DATABASE_NOT_FOUND", message: "\(context): \(message) on \(settings.host):\(settings.port)", isTransient: false)
+            case "42P01":
+                return SyncFailure(code: "TABLE_NOT_FOUND", message: "\(context): \(message) in \(target)", isTransient: false)
+            case "42703":
+                return SyncFailure(code: "COLUMN_NOT_FOUND", message: "\(context): \(message) in \(target)", isTransient: false)
+            case "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03", "57014":
+                return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: state != "57014")
+            default:
+                let transient = state.hasPrefix("08")
+                return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: transient)
+            }
+        }
+        switch psql.code {
+        case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
+            let reason = psql.underlying.map { "\($0)" } ?? "\(psql.code)"
+            return SyncFailure(code: code, message: "\(context): cannot reach \(settings.host):\(settings.port): \(reason)", isTransient: true)
+        case .sslUnsupported:
+            return SyncFailure(code: code, message: "\(context): ssl is 'require' but \(settings.host):\(settings.port) does not offer TLS", isTransient: false)
+        default:
+            return SyncFailure(code: code, message: "\(context) (\(target)): \(psql.code)", isTransient: false)
+        }
+    }
+}
+
+/// `timestamp` / `timestamptz` parameters in PostgreSQL's binary form (microseconds since 2000-01-01), so
+/// naive values are compared as naive values: never shifted by the session's `TimeZone`.
+struct PostgresTimestamp: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
+    static let epochOffset: Int64 = 946_684_800
+    var microseconds: Int64
+    var zoned: Bool
+
+    static var psqlType: PostgresDataType { .timestamp }
+    static var psqlFormat: PostgresFormat { .binary }
+    var psqlType: PostgresDataType { zoned ? .timestamptz : .timestamp }
+    var psqlFormat: PostgresFormat { .binary }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeInteger(microseconds)
+    }
+}
+
+extension PostgresBindings {
+    /// Appends a source value with the PostgreSQL type it stands for.
+    mutating func append(source value: SourceValue) throws {
+        switch value {
+        case .null: appendNull()
+        case .integer(let v): append(v)
+        case .decimal(let v):
+            if let numeric = Decimal(string: v) { try append(numeric) } else { append(v) }
+        case .double(let v): append(v)
+        case .text(let v): append(v)
+        case .bool(let v): append(v)
+        case .bytes(let v): append(ByteBuffer(bytes: v))
+        case .localDateTime(let v):
+            append(PostgresTimestamp(microseconds: (v.secondsAsUTC - PostgresTimestamp.epochOffset) * 1_000_000 + Int64(v.microsecond), zoned: false))
+        case .instant(let v):
+            append(PostgresTimestamp(microseconds: (v.seconds - PostgresTimestamp.epochOffset) * 1_000_000 + Int64(v.microsecond), zoned: true))
+        }
+    }
+}
+
+extension SourceValue {
+    /// Decodes a result cell exactly: `numeric` to decimal text (digit for digit, from the binary base-10000
+    /// form), `timestamp` to a naive local date-time and `timestamptz` to an instant (both from the binary
+    /// microsecond count), `date` to midnight, integers, floats, booleans and text as such; any other type as
+    /// its text, or bytes.
+    init(postgres cell: PostgresCell) {
+        guard var buffer = cell.bytes else {
+            self = .null
+            return
+        }
+        if cell.format == .binary {
+            switch cell.dataType {
+            case .int2: self = buffer.readInteger(as: Int16.self).map { .integer(Int64($0)) } ?? .null; return
+            case .int4: self = buffer.readInteger(as: Int32.self).map { .integer(Int64($0)) } ?? .null; return
+            case .int8: self = buffer.readInteger(as: Int64.self).map { .integer($0) } ?? .null; return
+            case .float4: self = buffer.readInteger(as: UInt32.self).map { .double(Double(Float(bitPattern: $0))) } ?? .null; return
+            case .float8: self = buffer.readInteger(as: UInt64.self).map { .double(Double(bitPattern: $0)) } ?? .null; return
+            case .bool: self = buffer.readInteger(as: UInt8.self).map { .bool($0 != 0) } ?? .null; return
+            case .numeric: self = NumericText.decode(&buffer).map { .decimal($0) } ?? .null; return
+            case .timestamp, .timestamptz:
+                guard let micros = buffer.readInteger(as: Int64.self) else { self = .null; return }
+                let total = micros + PostgresTimestamp.epochOffset * 1_000_000
+                let seconds = total >= 0 ? total / 1_000_000 : (total - 999_999) / 1_000_000
+                let instant = Instant(seconds: seconds, microsecond: Int(total - seconds * 1_000_000))
+                self = cell.dataType == .timestamptz ? .instant(instant) : .localDateTime(LocalDateTime(instant: instant))
+                return
+            case .date:
+                guard let days = buffer.readInteger(as: Int32.self) else { self = .null; return }
+                self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
+                return
+            case .bytea:
+                self = .bytes(Data(buffer.readableBytesView))
+                return
+            default: break
+            }
+        }
+        if let text = try? cell.decode(String.self) {
+            self = .text(text)
+        } else {
+            self = .bytes(Data(buffer.readableBytesView))
+        }
+    }
+}
+
+/// PostgreSQL's binary `numeric`: ndigits, weight, sign, dscale, then base-10000 digits
+/// (src/backend/utils/adt/numeric.c, `numeric_send`).
+enum NumericText {
+    static func decode(_ buffer: inout ByteBuffer) -> String? {
+        guard let ndigits = buffer.readInteger(as: Int16.self), let weight = buffer.readInteger(as: Int16.self),
+              let sign = buffer.readInteger(as: UInt16.self), let dscale = buffer.readInteger(as: Int16.self) else { return nil }
+        switch sign {
+        case 0xC000: return "NaN"
+        case 0xD000: return "Infinity"
+        case 0xF000: return "-Infinity"
+        default: break
+        }
+        var groups: [Int] = []
+        for _ in 0..<max(0, Int(ndigits)) {
+            guard let group = buffer.readInteger(as: Int16.self) else { return nil }
+            groups.append(Int(group))
+        }
+        // Integer part: groups 0...weight; fraction: the rest, padded/cut to dscale digits.
+        var integer = ""
+        if weight >= 0 {
+            for index in 0...Int(weight) {
+                let group = index < groups.count ? groups[index] : 0
+                integer += index == 0 ? String(group) : pad4(group)
+            }
+        } else {
+            integer = "0"
+        }
+        var fraction = ""
+        if dscale > 0 {
+            var index = Int(weight) + 1
+            // Leading zero groups when weight < -1.
+            while fraction.count < Int(dscale) {
+                let group = index >= 0 && index < groups.count ? groups[index] : 0
+                fraction += pad4(group)
+                index += 1
+            }
+            fraction = String(fraction.prefix(Int(dscale)))
+        }
+        let body = fraction.isEmpty ? integer : integer + "." + fraction
+        return sign == 0x4000 ? "-" + body : body
+    }
+
+    private static func pad4(_ value: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, 4 - text.count)) + text
+    }
+}
