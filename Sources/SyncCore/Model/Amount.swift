@@ -125,6 +125,14 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 }
 
+extension Amount {
+    /// `text` printed at the currency's scale (`"19.9"` → `"19.90"` for BRL), or `text` unchanged when it is
+    /// not an exact amount at that scale. Destinations use it to compare stored amounts with record amounts.
+    public static func canonical(_ text: String, currency: String) -> String {
+        (try? Amount(parsing: text, scale: CurrencyScale.scale(of: currency)))?.description ?? text
+    }
+}
+
 /// Minor-unit digits per ISO 4217 currency code; codes not listed use 2.
 public enum CurrencyScale {
     private static let exceptions: [String: Int] = [

@@ -1,0 +1,113 @@
+/// The audit schema for PostgreSQL, as versioned migrations applied in order under an advisory lock and
+/// recorded in `tb_schema_migrations`. Never edit a shipped migration: add the next version.
+enum PostgresMigrations {
+    static let all: [(version: Int, statements: [String])] = [
+        (1, [
+            """
+            CREATE TABLE tb_sales (
+                source_id text NOT NULL,
+                external_id text NOT NULL,
+                pdv text NOT NULL,
+                operator text NOT NULL,
+                amount numeric NOT NULL,
+                currency char(3) NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                type text NOT NULL,
+                type_raw text NOT NULL,
+                reference text,
+                source_updated_at timestamptz,
+                content_hash text NOT NULL,
+                duplicate_of text,
+                deleted_at_source timestamptz,
+                deleted_reason text,
+                sync_id text NOT NULL,
+                first_sync_id text NOT NULL,
+                last_seen_pass text,
+                ingested_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (source_id, external_id)
+            )
+            """,
+            "CREATE INDEX tb_sales_dedup ON tb_sales (pdv, occurred_at)",
+            """
+            CREATE TABLE tb_sync_duplicates (
+                source_id text NOT NULL,
+                external_id text NOT NULL,
+                duplicate_of text NOT NULL,
+                action text NOT NULL,
+                content_hash text NOT NULL,
+                record_json jsonb NOT NULL,
+                sync_id text NOT NULL,
+                detected_at timestamptz NOT NULL,
+                PRIMARY KEY (source_id, external_id)
+            )
+            """,
+            "CREATE INDEX tb_sync_duplicates_original ON tb_sync_duplicates (duplicate_of)",
+            """
+            CREATE TABLE tb_erp_sync_audit (
+                sync_id text PRIMARY KEY,
+                source_id text NOT NULL,
+                database_type text NOT NULL,
+                sync_type text NOT NULL,
+                status text NOT NULL,
+                started_at text NOT NULL,
+                ended_at text,
+                duration_ms bigint,
+                cursor_from text,
+                cursor_to text,
+                records_fetched bigint NOT NULL DEFAULT 0,
+                records_processed bigint NOT NULL DEFAULT 0,
+                records_inserted bigint NOT NULL DEFAULT 0,
+                records_updated bigint NOT NULL DEFAULT 0,
+                records_unchanged bigint NOT NULL DEFAULT 0,
+                records_skipped bigint NOT NULL DEFAULT 0,
+                records_rejected bigint NOT NULL DEFAULT 0,
+                records_deleted bigint NOT NULL DEFAULT 0,
+                has_more boolean NOT NULL DEFAULT false,
+                error_count integer NOT NULL DEFAULT 0,
+                error_details jsonb,
+                triggered_by text NOT NULL,
+                is_manual boolean NOT NULL
+            )
+            """,
+            "CREATE INDEX tb_erp_sync_audit_source ON tb_erp_sync_audit (source_id, started_at)",
+            """
+            CREATE TABLE tb_sync_errors (
+                id bigserial PRIMARY KEY,
+                kind text NOT NULL,
+                sync_id text NOT NULL,
+                source_id text NOT NULL,
+                external_id text,
+                reason_code text NOT NULL,
+                message text NOT NULL,
+                raw_json jsonb,
+                fingerprint text NOT NULL,
+                severity text NOT NULL,
+                batch integer,
+                first_seen_at text NOT NULL,
+                last_seen_at text NOT NULL,
+                occurrences integer NOT NULL DEFAULT 1,
+                UNIQUE (source_id, fingerprint)
+            )
+            """,
+            """
+            CREATE TABLE tb_sync_state (
+                source_id text PRIMARY KEY,
+                state_json jsonb NOT NULL,
+                sync_id text NOT NULL,
+                updated_at timestamptz NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE tb_sync_lock (
+                source_id text PRIMARY KEY,
+                sync_id text NOT NULL,
+                host text NOT NULL,
+                pid integer NOT NULL,
+                acquired_at timestamptz NOT NULL,
+                heartbeat_at timestamptz NOT NULL
+            )
+            """,
+        ]),
+    ]
+}
