@@ -101,6 +101,10 @@ final class PostgresPool: Sendable {
 
     init(settings: PostgresSettings, logger: Logger) throws {
         self.settings = settings
+        // postgres-nio's own chatter (e.g. a lease asked for while `run()` is still starting) stays out of
+        // the user's log unless it is an error; our messages carry the context.
+        var logger = logger
+        logger.logLevel = max(logger.logLevel, .error)
         self.logger = logger
         client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         let client = client

@@ -55,7 +55,7 @@ public final class PostgresDestination: Destination, AuditLog {
 
     public func migrate() async throws {
         try await transaction("migrating the audit schema") { connection, logger in
-            try await connection.run("SELECT pg_advisory_xact_lock($1, 0)", [.int(Int(Self.lockClass))], logger: logger)
+            try await connection.run("SELECT pg_advisory_xact_lock($1::int4, 0)", [.int(Int(Self.lockClass))], logger: logger)
             try await connection.run("CREATE TABLE IF NOT EXISTS tb_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)", logger: logger)
             let applied = Set(try await connection.run("SELECT version FROM tb_schema_migrations", logger: logger).compactMap { $0["version"]?.text.flatMap(Int.init) })
             for migration in PostgresMigrations.all where !applied.contains(migration.version) {
@@ -74,13 +74,13 @@ public final class PostgresDestination: Destination, AuditLog {
         let task = Task {
             defer { acquiredContinuation.finish() }
             try await pool.withConnection("locking source \(source)", code: "DESTINATION_FAILED") { [logger = pool.logger] connection in
-                let rows = try await connection.run("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked",
+                let rows = try await connection.run("SELECT pg_try_advisory_lock($1::int4, hashtext($2)) AS locked",
                                                     [.int(Int(Self.lockClass)), .text(source)], logger: logger)
                 let locked = rows.first?["locked"] == .bool(true)
                 acquiredContinuation.yield(locked)
                 guard locked else { return }
                 for await _ in release { break }
-                _ = try? await connection.run("SELECT pg_advisory_unlock($1, hashtext($2))", [.int(Int(Self.lockClass)), .text(source)], logger: logger)
+                _ = try? await connection.run("SELECT pg_advisory_unlock($1::int4, hashtext($2))", [.int(Int(Self.lockClass)), .text(source)], logger: logger)
             }
         }
         var iterator = acquired.makeAsyncIterator()

@@ -1,16 +1,18 @@
+import PostgresConnector
 import SQLiteConnector
 import SyncCore
 
 /// The composition root: which connector serves which database type in this build.
 enum Connectors {
     /// Source types this build can read.
-    static let availableSources: Set<DatabaseType> = [.sqlite]
+    static let availableSources: Set<DatabaseType> = [.sqlite, .postgresql]
 
     /// Opens a source.
     /// - Throws: ``SyncFailure`` `UNSUPPORTED_SOURCE` for types without a connector in this build.
     @Sendable static func source(_ config: SourceConfig) async throws -> any Source {
         switch config.type {
         case .sqlite: try await SQLiteSource(path: config.path ?? "")
+        case .postgresql: try PostgresSource(settings: PostgresSettings(source: config))
         default: throw SyncFailure.unsupported(config.type)
         }
     }
@@ -19,7 +21,7 @@ enum Connectors {
     static func destination(_ config: DestinationConfig) async throws -> any Destination & AuditLog {
         switch config {
         case .sqlite(let path): try await SQLiteDestination(path: path)
-        case .postgresql: throw SyncFailure(code: "UNSUPPORTED_DESTINATION", message: "the postgresql destination is not available in this build", isTransient: false)
+        case .postgresql(let url): try PostgresDestination(settings: PostgresSettings(url: url))
         }
     }
 }

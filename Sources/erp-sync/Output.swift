@@ -70,7 +70,8 @@ final class ProgressDisplay: @unchecked Sendable {
             let elapsed = max(now.timeIntervalSince(started), 0.001)
             let rate = Double(progress.fetched) / elapsed
             var line = "\(source): \(progress.fetched.formatted()) rows, \(Int(rate).formatted()) rows/s"
-            if let expected = progress.expected, expected > 0 {
+            if let estimate = progress.expected, estimate > 0 {
+                let expected = max(estimate, progress.fetched)
                 let fraction = min(1, Double(progress.fetched) / Double(expected))
                 let filled = Int(fraction * 30)
                 let eta = rate > 0 ? Double(max(0, expected - progress.fetched)) / rate : 0
