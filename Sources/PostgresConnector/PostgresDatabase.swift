@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOSSL
-import PostgresNIO
+public import PostgresNIO
 public import SyncCore
+import Synchronization
 
 /// Connection settings for one PostgreSQL database.
 public struct PostgresSettings: Sendable, Equatable {
@@ -68,22 +69,20 @@ public struct PostgresSettings: Sendable, Equatable {
                   connectTimeoutSeconds: Int(query["connect_timeout"] ?? "") ?? 10)
     }
 
-    func clientConfiguration() throws -> PostgresClient.Configuration {
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile {
             tls.trustRoots = .file(caFile)
         } else {
             tls.certificateVerification = .none
         }
-        let mode: PostgresClient.Configuration.TLS = switch ssl {
+        let mode: PostgresConnection.Configuration.TLS = switch ssl {
         case .disable: .disable
-        case .prefer: .prefer(tls)
-        case .require: .require(tls)
+        case .prefer: .prefer(try NIOSSLContext(configuration: tls))
+        case .require: .require(try NIOSSLContext(configuration: tls))
         }
-        var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: mode)
-        configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
-        configuration.options.maximumConnections = 4
-        configuration.options.keepAliveBehavior = nil
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: mode)
+        configuration.options.connectTimeout = .seconds(Int64(connectTimeoutSeconds))
         if statementTimeoutSeconds > 0 {
             configuration.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutSeconds)s")]
         }
@@ -92,37 +91,67 @@ public struct PostgresSettings: Sendable, Equatable {
     }
 }
 
-/// A `PostgresClient` whose `run()` loop lives as long as this object (closed by ``close()``).
+/// A few reusable connections to one database.
+///
+/// Connections are opened on demand with `PostgresConnection.connect`, so a bad password or a missing
+/// database fails the first call at once with the server's error (a retrying pool would hide it behind a
+/// timeout); a connection that broke is dropped and the next call opens a new one. Each caller has its
+/// connection to itself for the whole closure (a transaction, a COPY, a run lock).
 final class PostgresPool: Sendable {
-    let client: PostgresClient
-    let logger: Logger
-    private let runner: Task<Void, Never>
     let settings: PostgresSettings
+    let logger: Logger
+    private let configuration: PostgresConnection.Configuration
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let nextID = Atomic<Int>(1)
 
     init(settings: PostgresSettings, logger: Logger) throws {
         self.settings = settings
-        // postgres-nio's own chatter (e.g. a lease asked for while `run()` is still starting) stays out of
-        // the user's log unless it is an error; our messages carry the context.
+        // postgres-nio's own chatter stays out of the user's log unless it is an error.
         var logger = logger
         logger.logLevel = max(logger.logLevel, .error)
         self.logger = logger
-        client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
-        let client = client
-        runner = Task { await client.run() }
+        configuration = try settings.connectionConfiguration()
     }
 
-    /// Runs `body` on one leased connection, mapping driver errors to ``SyncFailure``.
+    /// Runs `body` on a connection of its own, mapping driver errors to ``SyncFailure``.
     func withConnection<T: Sendable>(_ context: String, code: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { try await body($0) }
+            let reused = idle.withLock { $0.popLast() }
+            let connection: PostgresConnection
+            if let reused, !reused.isClosed {
+                connection = reused
+            } else {
+                connection = try await PostgresConnection.connect(configuration: configuration, id: nextID.add(1, ordering: .relaxed).oldValue, logger: logger)
+            }
+            do {
+                let value = try await body(connection)
+                release(connection)
+                return value
+            } catch {
+                release(connection)
+                throw error
+            }
         } catch {
             throw SyncFailure.postgres(error, code: code, context: context, settings: settings)
         }
     }
 
+    private func release(_ connection: PostgresConnection) {
+        guard !connection.isClosed else { return }
+        let surplus = idle.withLock { connections -> PostgresConnection? in
+            guard connections.count < 4 else { return connection }
+            connections.append(connection)
+            return nil
+        }
+        if let surplus { Task { try? await surplus.close() } }
+    }
+
     func close() async {
-        runner.cancel()
-        _ = await runner.value
+        let connections = idle.withLock { connections in
+            defer { connections.removeAll() }
+            return connections
+        }
+        for connection in connections { try? await connection.close() }
     }
 }
 
@@ -212,7 +241,7 @@ extension SourceValue {
     /// form), `timestamp` to a naive local date-time and `timestamptz` to an instant (both from the binary
     /// microsecond count), `date` to midnight, integers, floats, booleans and text as such; any other type as
     /// its text, or bytes.
-    init(postgres cell: PostgresCell) {
+    public init(postgres cell: PostgresCell) {
         guard var buffer = cell.bytes else {
             self = .null
             return

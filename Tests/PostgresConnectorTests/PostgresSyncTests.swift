@@ -1,0 +1,179 @@
+import Foundation
+import PostgresConnector
+import PostgresNIO
+import SQLiteConnector
+import SyncCore
+import Testing
+
+/// Integration tests against the real PostgreSQL server started by `.ci/run`.
+@Suite(.serialized) struct PostgresSyncTests {
+    @Test func sakilaFromPostgresIntoPostgresMatchesCountSumAndIds() async throws {
+        try await PostgresFixture.with { f in
+            let source = f.source("sakila", stream: PostgresFixture.sakilaStream, database: "erp_source")
+            let result = try await f.sync(PostgresFixture.options(), source: source)
+            #expect(result.status == .success, "\(result.errors)")
+            #expect(result.recordsInserted == 16049)
+            let expected = try await PostgresFixture.rows("erp_source", "SELECT count(*), sum(amount)::text, string_agg(payment_id::text, ',' ORDER BY payment_id) FROM payment")
+            let actual = try await PostgresFixture.rows(f.auditDB, "SELECT count(*), sum(amount)::text, string_agg(external_id, ',' ORDER BY external_id::int) FROM tb_sales")
+            #expect(actual == expected)
+            #expect(expected.first?[1] == "67416.51")
+            let again = try await f.sync(PostgresFixture.options(), source: source, full: true)
+            #expect(again.recordsInserted == 0 && again.recordsUpdated == 0 && again.recordsUnchanged == 16049 && again.recordsDeleted == 0)
+        }
+    }
+
+    @Test func sakilaFromPostgresIntoSQLite() async throws {
+        try await PostgresFixture.with { f in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pg-sqlite-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let destination = try await SQLiteDestination(path: folder.appendingPathComponent("audit.sqlite").path)
+            try await destination.migrate()
+            let source = f.source("sakila", stream: PostgresFixture.sakilaStream, database: "erp_source")
+            let service = SyncService(config: SyncConfig(destination: .sqlite(path: ""), defaults: PostgresFixture.options(), sources: [source]),
+                                      destination: destination, makeSource: { try PostgresSource(settings: PostgresSettings(source: $0)) })
+            let result = await service.sync(source: "sakila")
+            let totals = try await destination.totals(source: "sakila")
+            await destination.close()
+            #expect(result.recordsInserted == 16049)
+            #expect(totals.rows == 16049)
+            #expect(totals.amountByCurrency["BRL"] == "67416.51")
+        }
+    }
+
+    @Test func largeNumericAndBigintReferenceSurviveDigitForDigit() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
+                INSERT INTO sale_transactions VALUES
+                (9007199254740993, 'P1', 'op1', 12345678901234567.89, '2024-03-01 10:00:00.123456', 'venda', 9007199254740993, '2024-03-01 10:00:00.123456'),
+                (2, 'P1', 'op1', -0.05, '2024-03-01 10:01:00', 'cancelamento', NULL, '2024-03-01 10:01:00')
+                """])
+            let result = try await f.sync(PostgresFixture.options(), source: f.source(stream: PostgresFixture.stream))
+            #expect(result.recordsInserted == 2, "\(result.errors)")
+            let rows = try await PostgresFixture.rows(f.auditDB, """
+                SELECT external_id, amount::text, reference, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), type
+                FROM tb_sales ORDER BY external_id
+                """)
+            #expect(rows == [["2", "-0.05", nil, "2024-03-01 13:01:00.000000", "cancel"],
+                             ["9007199254740993", "12345678901234567.89", "9007199254740993", "2024-03-01 13:00:00.123456", "sale"]])
+        }
+    }
+
+    /// The source connection is killed by `pg_terminate_backend` between two batches: the next read fails
+    /// with 57P01, is retried on a new connection, and the run completes with every row exactly once.
+    @Test func aSourceConnectionTerminatedMidReadIsRetriedAndNothingIsLostOrDoubled() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
+                INSERT INTO sale_transactions SELECT g, 'P' || (g % 7), 'op' || (g % 11), (g % 500) + 0.99, timestamp '2024-03-01' + g * interval '1 second',
+                    'venda', g, timestamp '2024-03-01' + g * interval '1 second' FROM generate_series(1, 2500) g
+                """])
+            let sourceDB = f.sourceDB
+            let result = try await f.sync(PostgresFixture.options(batchSize: 100), source: f.source(stream: PostgresFixture.stream), afterCommit: { batch in
+                if batch == 5 || batch == 12 {
+                    try await PostgresFixture.execute("postgres", ["""
+                        SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(sourceDB)' AND application_name = 'erp-sync'
+                        """])
+                }
+            })
+            #expect(result.status == .success, "\(result.errors)")
+            #expect(result.recordsInserted == 2500)
+            let counts = try await PostgresFixture.rows(f.auditDB, "SELECT count(*), count(DISTINCT external_id), sum(amount)::text FROM tb_sales")
+            let expected = try await PostgresFixture.rows(f.sourceDB, "SELECT count(*), count(DISTINCT id), sum(amount)::text FROM sale_transactions")
+            #expect(counts == expected)
+        }
+    }
+
+    /// A transaction inserts a row, waits while a sync passes its timestamp, then commits: the next run's
+    /// lookback re-read picks it up.
+    @Test func aRowCommittedAfterASyncPassedItsTimestampIsPickedUpByTheNextRun() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales,
+                "INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', 1, '2024-03-01 10:00:00')"])
+            let settings = try PostgresFixture.settings(f.sourceDB)
+            let late = try await PostgresConnection.connect(
+                configuration: .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+                                     database: settings.database, tls: .disable), id: 9, logger: PostgresFixture.logger)
+            try await late.query("BEGIN", logger: PostgresFixture.logger)
+            try await late.query("INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')", logger: PostgresFixture.logger)
+            try await PostgresFixture.execute(f.sourceDB, ["INSERT INTO sale_transactions VALUES (3, 'P1', 'op1', 30.00, '2024-03-01 10:03:00', 'venda', 3, '2024-03-01 10:03:00')"])
+            let options = PostgresFixture.options(lookback: .seconds(300))
+            let first = try await f.sync(options, source: f.source(stream: PostgresFixture.stream))
+            #expect(first.recordsInserted == 2)  // 1 and 3; 2 is not committed yet
+            try await late.query("COMMIT", logger: PostgresFixture.logger)
+            try await late.close()
+            let second = try await f.sync(options, source: f.source(stream: PostgresFixture.stream))
+            #expect(second.recordsInserted == 1)
+            let ids = try await PostgresFixture.rows(f.auditDB, "SELECT string_agg(external_id, ',' ORDER BY external_id) FROM tb_sales")
+            #expect(ids == [["1,2,3"]])
+        }
+    }
+
+    /// Two runs of one source through two separate connection pools (as two processes would): the second
+    /// is refused with LOCKED while the first holds the advisory lock.
+    @Test func twoConcurrentRunsOfOneSourceOneRunsTheOtherIsLocked() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
+                INSERT INTO sale_transactions SELECT g, 'P1', 'op1', 1.00, timestamp '2024-03-01' + g * interval '1 second', 'venda', g,
+                    timestamp '2024-03-01' + g * interval '1 second' FROM generate_series(1, 300) g
+                """])
+            let source = f.source(stream: PostgresFixture.stream)
+            let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
+            let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
+            let first = Task {
+                try await f.sync(PostgresFixture.options(batchSize: 100), source: source, afterCommit: { batch in
+                    guard batch == 1 else { return }
+                    enteredContinuation.yield()
+                    for await _ in release { break }
+                })
+            }
+            for await _ in entered { break }
+            let second = try await f.sync(PostgresFixture.options(batchSize: 100), source: source)
+            #expect(second.status == .failed)
+            #expect(second.errors.first?.code == "LOCKED")
+            releaseContinuation.yield()
+            let firstResult = try await first.value
+            #expect(firstResult.status == .success && firstResult.recordsInserted == 300)
+            #expect(try await f.sync(PostgresFixture.options(), source: source).status == .success)
+        }
+    }
+
+    @Test func clearErrorsForBadPasswordMissingDatabaseTableAndColumn() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales])
+            var bad = f.source(stream: PostgresFixture.stream)
+            bad.password = Secret("wrong-secret")
+            let auth = await Self.failure(of: bad)
+            #expect(auth?.code == "AUTH_FAILED")
+            #expect(auth?.message.contains("wrong-secret") == false)
+            var missingDB = f.source(stream: PostgresFixture.stream)
+            missingDB.database = "no_such_db"
+            let database = await Self.failure(of: missingDB)
+            #expect(database?.code == "DATABASE_NOT_FOUND")
+            #expect(database?.message.contains("no_such_db") == true)
+            var stream = PostgresFixture.stream
+            stream.from = .table("vendas")
+            let table = await Self.failure(of: f.source(stream: stream))
+            #expect(table?.code == "TABLE_NOT_FOUND")
+            #expect(table?.message.contains("vendas") == true)
+            stream = PostgresFixture.stream
+            stream.fields[.pdv] = .column("loja")
+            let column = await Self.failure(of: f.source(stream: stream))
+            #expect(column?.code == "COLUMN_NOT_FOUND")
+            #expect(column?.message.contains("loja") == true)
+        }
+    }
+
+    /// The failure `test-connection` reports for a source, `nil` when it succeeds.
+    static func failure(of source: SourceConfig) async -> SyncFailure? {
+        do {
+            _ = try await SyncService.testConnection(source, makeSource: makeSource)
+            return nil
+        } catch {
+            return error as? SyncFailure
+        }
+    }
+
+    @Sendable static func makeSource(_ config: SourceConfig) async throws -> any Source {
+        try PostgresSource(settings: PostgresSettings(source: config))
+    }
+}
