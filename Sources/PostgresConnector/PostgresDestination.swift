@@ -446,6 +446,11 @@ enum CopyText {
                 buffer.writeStaticString("\\N")
                 continue
             }
+            let needsEscape = field.utf8.contains { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+            guard needsEscape else {
+                buffer.writeString(field)
+                continue
+            }
             for byte in field.utf8 {
                 switch byte {
                 case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")

@@ -204,7 +204,31 @@ public struct Instant: Sendable, Hashable, Comparable, Codable, CustomStringConv
     /// time order (the destination stores instants this way).
     public var description: String {
         let local = LocalDateTime(secondsAsUTC: seconds)
-        return "\(pad(local.year, 4))-\(pad(local.month, 2))-\(pad(local.day, 2))T\(pad(local.hour, 2)):\(pad(local.minute, 2)):\(pad(local.second, 2)).\(pad(microsecond, 6))Z"
+        // Written digit by digit: this runs for every record loaded (hash and load), so no interpolation.
+        return String(unsafeUninitializedCapacity: 27) { out in
+            func put(_ value: Int, _ width: Int, at start: Int) {
+                var rest = value
+                for index in stride(from: start + width - 1, through: start, by: -1) {
+                    out[index] = UInt8(48 + rest % 10)
+                    rest /= 10
+                }
+            }
+            put(local.year, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            put(local.month, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            put(local.day, 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            put(local.hour, 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            put(local.minute, 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            put(local.second, 2, at: 17)
+            out[19] = UInt8(ascii: ".")
+            put(microsecond, 6, at: 20)
+            out[26] = UInt8(ascii: "Z")
+            return 27
+        }
     }
 
     /// The wall time of this instant in `zone`.

@@ -8,33 +8,33 @@ public enum TransactionType: String, Sendable, Codable, CaseIterable {
 
 /// The canonical record written to `tb_sales`: one POS transaction of one source.
 ///
-/// Identity is `(sourceId, externalId)`; ``contentHash`` covers every field that comes from the
+/// Identity is `(sourceId, externalId)`; `contentHash` covers every field that comes from the
 /// source, so a re-read with the same content is recognised as unchanged.
 public struct SaleTransaction: Sendable, Hashable {
     /// The source's configured name.
-    public var sourceId: String
+    public let sourceId: String
     /// The ERP's primary key, as text (composite keys joined with `|`).
-    public var externalId: String
+    public let externalId: String
     /// Point of sale (PDV, terminal or store).
-    public var pdv: String
+    public let pdv: String
     /// Cashier / operator id.
-    public var `operator`: String
+    public let `operator`: String
     /// Exact amount at the currency's scale.
-    public var amount: Amount
+    public let amount: Amount
     /// ISO 4217 code, `BRL` unless mapped.
-    public var currency: String
+    public let currency: String
     /// When the transaction happened, as a UTC instant.
-    public var occurredAt: Instant
+    public let occurredAt: Instant
     /// Canonical type.
-    public var type: TransactionType
+    public let type: TransactionType
     /// The ERP's own type value (before `typeMap`), trimmed.
-    public var typeRaw: String
+    public let typeRaw: String
     /// Optional business reference (coupon, rental, order number).
-    public var reference: String?
+    public let reference: String?
     /// When the ERP last changed the row, if known (from a timestamp cursor or a mapped field).
-    public var sourceUpdatedAt: Instant?
+    public let sourceUpdatedAt: Instant?
     /// `true` when the source marks the row deleted (the stream's `deleted` expression).
-    public var isDeletedAtSource: Bool
+    public let isDeletedAtSource: Bool
 
     /// Creates a record; ``contentHash`` is computed from the fields.
     public init(sourceId: String, externalId: String, pdv: String, operator: String, amount: Amount,
@@ -52,13 +52,12 @@ public struct SaleTransaction: Sendable, Hashable {
         self.reference = reference
         self.sourceUpdatedAt = sourceUpdatedAt
         self.isDeletedAtSource = isDeletedAtSource
-    }
-
-    /// SHA-256 (hex) of the source-derived fields in a fixed, unambiguous encoding.
-    public var contentHash: String {
-        ContentHash.of([
+        contentHash = ContentHash.of([
             externalId, pdv, `operator`, amount.description, currency, occurredAt.description,
             type.rawValue, typeRaw, reference, sourceUpdatedAt?.description, isDeletedAtSource ? "1" : "0",
         ])
     }
+
+    /// SHA-256 (hex) of the source-derived fields in a fixed, unambiguous encoding.
+    public let contentHash: String
 }

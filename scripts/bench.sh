@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Benchmark: erp-sync PostgreSQL -> PostgreSQL against the raw psql COPY pipe, on the same rows and the same
+# destination table shape, in one run. Prints rows/s, our peak RSS and the ratios.
+#
+#   bash scripts/bench.sh [N ...]          default N = 1000000; e.g. bash scripts/bench.sh 100000 1000000
+#
+# Needs the test server (bash scripts/postgres-server.sh) and GNU time. Builds erp-sync in release mode.
+# Rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds. Env: ERP_SYNC_PG_URL as in .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PGOPTIONS='--client-min-messages=warning'
+BASE="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:5432}"
+SIZES=("${@:-1000000}")
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+
+swift build -c release --scratch-path .build-release --product erp-sync >/dev/null
+BIN="$(swift build -c release --scratch-path .build-release --show-bin-path)/erp-sync"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+q() { psql "$BASE/$1" -X -q -v ON_ERROR_STOP=1 -At -c "$2"; }
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# The source rows as the audit table holds them, for the raw pipe (same columns, types and key as tb_sales).
+PIPE_SELECT="SELECT 'bench', id::text, pdv, operator, amount, 'BRL', (timestamp AT TIME ZONE 'America/Sao_Paulo'),
+  CASE type WHEN 'venda' THEN 'sale' WHEN 'cancelamento' THEN 'cancel' ELSE 'refund' END, type, reference,
+  (updated_at AT TIME ZONE 'America/Sao_Paulo'), md5(id::text || pdv || operator || amount::text), NULL, NULL, NULL,
+  'pipe', 'pipe', NULL, now(), now() FROM sale_transactions"
+COLUMNS="source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
+  content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass, ingested_at, updated_at"
+
+generate() { # $1 first id, $2 last id, $3 total N (spreads the N rows over 90 days)
+  q bench_src "INSERT INTO sale_transactions
+    SELECT g, 'PDV-' || (g % 200), 'OP-' || (g * 7919 % 2000), round((1 + (g * 104729 % 50000) / 100.0)::numeric, 2), ts,
+      CASE WHEN g % 100 < 3 THEN 'cancelamento' WHEN g % 100 < 5 THEN 'devolucao' ELSE 'venda' END, 'R' || g, ts
+    FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT timestamp '2026-06-01' + (g * 7776000.0 / $3) * interval '1 second' AS ts) t"
+}
+
+for N in "${SIZES[@]}"; do
+  echo "== N = $N rows"
+  for db in bench_src bench_audit; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
+  q bench_src "CREATE TABLE sale_transactions (id bigint PRIMARY KEY, pdv text NOT NULL, operator text NOT NULL, amount numeric(12,2) NOT NULL,
+    timestamp timestamp NOT NULL, type text NOT NULL, reference text, updated_at timestamp NOT NULL)"
+  generate 1 "$N" "$N"
+  q bench_src "CREATE INDEX ON sale_transactions (updated_at, id); ANALYZE sale_transactions"
+  cat > "$WORK/bench.yaml" <<YAML
+destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
+defaults: { batchSize: 10000, maxRecords: 100000000, daysBack: 0, lookback: 5m }
+sources:
+  - name: bench
+    type: postgresql
+    host: $(echo "$BASE" | sed -E 's#.*@([^:/]+).*#\1#')
+    port: $(echo "$BASE" | sed -E 's#.*:([0-9]+)$#\1#')
+    database: bench_src
+    username: $(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#')
+    password: $(echo "$BASE" | sed -E 's#^postgres(ql)?://[^:]+:([^@]+)@.*#\2#')
+    ssl: disable
+    timezone: America/Sao_Paulo
+    stream:
+      table: sale_transactions
+      primaryKey: [id]
+      cursor: { column: updated_at, kind: timestamp }
+      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference }
+      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
+YAML
+  "$BIN" status --config "$WORK/bench.yaml" >/dev/null   # creates the audit schema outside the timing
+  q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
+
+  t0=$(now); /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/full.json"; t1=$(now)
+  ours=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'); rss_kb=$(cat "$WORK/rss")
+  inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/full.json" | grep -o '[0-9]*$')
+  t0=$(now)
+  psql "$BASE/bench_src" -X -q -c "\\copy ($PIPE_SELECT) TO STDOUT" | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($COLUMNS) FROM STDIN"
+  t1=$(now); pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  echo "full sync     ours: $inserted rows in ${ours}s = $(rate "$inserted" "$ours") rows/s, peak RSS $((rss_kb / 1024)) MiB"
+  echo "full sync     pipe: $N rows in ${pipe}s = $(rate "$N" "$pipe") rows/s"
+  echo "full sync     ratio ours/pipe (throughput): $(ratio "$pipe" "$ours")"
+
+  watermark=$(q bench_src "SELECT max(updated_at) FROM sale_transactions")
+  generate $((N + 1)) $((N + 10000)) "$N"
+  q bench_src "UPDATE sale_transactions SET updated_at = timestamp '$watermark' + (id - $N) * interval '1 millisecond' WHERE id > $N"
+  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/inc.json"; t1=$(now)
+  inc=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  inc_inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/inc.json" | grep -o '[0-9]*$')
+  t0=$(now)
+  psql "$BASE/bench_src" -X -q -c "\\copy ($PIPE_SELECT WHERE updated_at > timestamp '$watermark') TO STDOUT" \
+    | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($COLUMNS) FROM STDIN"
+  t1=$(now); inc_pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  echo "incremental   ours: $inc_inserted new rows in ${inc}s (into $N rows); pipe: 10000 rows in ${inc_pipe}s; time ratio ours/pipe: $(ratio "$inc" "$inc_pipe")"
+
+  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/rerun.json"; t1=$(now)
+  rerun=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  echo "rerun         ours: $(grep -o '"recordsInserted" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') inserted, $(grep -o '"recordsUpdated" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') updated in ${rerun}s"
+done
