@@ -169,7 +169,6 @@ public struct SyncEngine: Sendable {
                       onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
         let request = run.request
         let options = request.options
-        var forward = forward
         let fullPassId = fullPass?.passId
         let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
         let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
@@ -177,57 +176,71 @@ public struct SyncEngine: Sendable {
         let expected = try? await source.estimateRows(query.rows(from: forward))
         run.expected = expected.flatMap { $0 }.map { min($0, options.maxRecords) }
 
-        var batch = BatchLoop(run: run, engine: self, source: source, query: query, mapper: mapper, retry: retry,
-                              logger: logger, onProgress: onProgress)
+        let reader = PageReader(source: source, mapper: mapper, retry: retry, logger: logger)
+        var batch = BatchLoop(run: run, engine: self, reader: reader, retry: retry, logger: logger, onProgress: onProgress)
         defer { run = batch.run }
 
         // Rows with a NULL cursor have no stream position: sweep them into quarantine, never stopping the cursor.
         var afterKey: [SourceValue]?
         var swept = 0
         while swept < options.maxRecords {
-            guard let rows = await batch.fetch(query.nullCursorPage(afterKey: afterKey, limit: options.batchSize)) else { return batch.run.result() }
-            if rows.isEmpty { break }
-            swept += rows.count
-            afterKey = mapper.position(of: rows[rows.count - 1]).key
-            guard await batch.load(rows, state: nil, fullPassId: fullPassId) else { return batch.run.result() }
-            if rows.count < options.batchSize { break }
+            guard let page = await batch.fetch(query.nullCursorPage(afterKey: afterKey, limit: options.batchSize)) else { return batch.run.result() }
+            guard let last = page.last else { break }
+            swept += page.rowCount
+            afterKey = last.key
+            guard await batch.load(page, state: nil, fullPassId: fullPassId) else { return batch.run.result() }
+            if page.rowCount < options.batchSize { break }
         }
 
         if let reread {
             var bound = reread.from
             while true {
-                guard let rows = await batch.fetch(query.page(from: bound, upTo: reread.upTo, limit: options.batchSize)) else { return batch.run.result() }
-                if rows.isEmpty { break }
-                bound = .after(mapper.position(of: rows[rows.count - 1]))
-                guard await batch.load(rows, state: nil, fullPassId: nil) else { return batch.run.result() }
-                if rows.count < options.batchSize { break }
+                guard let page = await batch.fetch(query.page(from: bound, upTo: reread.upTo, limit: options.batchSize)) else { return batch.run.result() }
+                guard let last = page.last else { break }
+                bound = .after(last)
+                guard await batch.load(page, state: nil, fullPassId: nil) else { return batch.run.result() }
+                if page.rowCount < options.batchSize { break }
             }
         }
 
+        // Forward read, pipelined: page n+1 is read and mapped while page n commits.
         var budget = options.maxRecords
         var lastPosition: Checkpoint? = if case .after(let p) = forward { p } else { nil }
         var exhausted = false
-        while budget > 0 {
-            let limit = min(options.batchSize, budget)
-            guard let rows = await batch.fetch(query.page(from: forward, limit: limit)) else { return batch.run.result() }
-            if rows.isEmpty {
+        var limit = min(options.batchSize, budget)
+        var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
+            ? Task { [reader, forward, limit] in await reader.read(query.page(from: forward, limit: limit)) } : nil
+        while let current = pending {
+            pending = nil
+            let page: PreparedBatch
+            switch await current.value {
+            case .success(let value): page = value
+            case .failure(let error):
+                batch.run.fail(error, code: "SOURCE_FAILED", batch: batch.run.batches + 1)
+                return batch.run.result()
+            }
+            guard let position = page.last else {
                 exhausted = true
                 break
             }
-            let position = mapper.position(of: rows[rows.count - 1])
+            budget -= page.rowCount
+            let isFull = page.rowCount == limit
+            if isFull && budget > 0 {
+                let nextLimit = min(options.batchSize, budget)
+                pending = Task { [reader] in await reader.read(query.page(from: .after(position), limit: nextLimit)) }
+                limit = nextLimit
+            }
             let newState: SyncState = switch request.syncType {
             case .full: SyncState(checkpoint: state.checkpoint, fullPass: .init(passId: fullPass!.passId, position: position, startedAt: fullPass!.startedAt))
             case .incremental: SyncState(checkpoint: position, fullPass: state.fullPass)
             }
-            guard await batch.load(rows, state: newState, fullPassId: fullPassId) else { return batch.run.result() }
-            forward = .after(position)
+            guard await batch.load(page, state: newState, fullPassId: fullPassId) else {
+                pending?.cancel()
+                return batch.run.result()
+            }
             lastPosition = position
             batch.run.cursorTo = position.summary
-            budget -= rows.count
-            if rows.count < limit {
-                exhausted = true
-                break
-            }
+            if !isFull { exhausted = true }
         }
         batch.run.hasMore = !exhausted
         if request.syncType == .full && exhausted && !request.isDryRun {
@@ -318,43 +331,35 @@ struct RunState {
     }
 }
 
-/// Fetch and load with retries, counting into the run.
-struct BatchLoop {
-    var run: RunState
-    let engine: SyncEngine
+/// A page read from the source and mapped: records, rejected rows and the page's last position.
+struct PreparedBatch: Sendable {
+    var rowCount: Int
+    var records: [SaleTransaction]
+    var rejected: [RejectedRow]
+    /// Position of the page's last row (`nil` for an empty page).
+    var last: Checkpoint?
+}
+
+/// Reads and maps pages; free of run state, so the next page can be read while the current one commits.
+struct PageReader: Sendable {
     let source: any Source
-    let query: StreamQuery
     let mapper: RecordMapper
     let retry: RetryPolicy
     let logger: Logger
-    let onProgress: @Sendable (SyncProgress) -> Void
 
-    init(run: RunState, engine: SyncEngine, source: any Source, query: StreamQuery, mapper: RecordMapper, retry: RetryPolicy,
-         logger: Logger, onProgress: @escaping @Sendable (SyncProgress) -> Void) {
-        self.run = run
-        self.engine = engine
-        self.source = source
-        self.query = query
-        self.mapper = mapper
-        self.retry = retry
-        self.logger = logger
-        self.onProgress = onProgress
-    }
-
-    /// Runs a read with retries; `nil` (and the run marked failed) when it still fails.
-    mutating func fetch(_ statement: SQLStatement) async -> [[SourceValue]]? {
+    /// Runs a read with retries and maps its rows.
+    func read(_ statement: SQLStatement) async -> Result<PreparedBatch, any Error> {
         do {
-            return try await retry.run({ try await source.fetch(statement) }, onRetry: { [logger] attempt, delay, error in
+            let rows = try await retry.run({ try await source.fetch(statement) }, onRetry: { [logger] attempt, delay, error in
                 logger.warning("source read failed, retrying", metadata: ["attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
             })
+            return .success(prepare(rows))
         } catch {
-            run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
-            return nil
+            return .failure(error)
         }
     }
 
-    /// Maps, validates and commits rows; `false` (and the run marked failed) when the batch could not be loaded.
-    mutating func load(_ rows: [[SourceValue]], state: SyncState?, fullPassId: String?) async -> Bool {
+    func prepare(_ rows: [[SourceValue]]) -> PreparedBatch {
         let now = Instant.now
         var records: [SaleTransaction] = []
         var rejected: [RejectedRow] = []
@@ -368,13 +373,50 @@ struct BatchLoop {
             case .failure(let rejection): rejected.append(rejection)
             }
         }
+        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: rows.last.map(mapper.position(of:)))
+    }
+}
+
+/// Fetch and load with retries, counting into the run.
+struct BatchLoop {
+    var run: RunState
+    let engine: SyncEngine
+    let reader: PageReader
+    let retry: RetryPolicy
+    let logger: Logger
+    let onProgress: @Sendable (SyncProgress) -> Void
+
+    init(run: RunState, engine: SyncEngine, reader: PageReader, retry: RetryPolicy, logger: Logger,
+         onProgress: @escaping @Sendable (SyncProgress) -> Void) {
+        self.run = run
+        self.engine = engine
+        self.reader = reader
+        self.retry = retry
+        self.logger = logger
+        self.onProgress = onProgress
+    }
+
+    /// Reads a page and maps it (with retries); `nil` (and the run marked failed) when the read still fails.
+    mutating func fetch(_ statement: SQLStatement) async -> PreparedBatch? {
+        switch await reader.read(statement) {
+        case .success(let batch): return batch
+        case .failure(let error):
+            run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
+            return nil
+        }
+    }
+
+    /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
+    mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
+        let records = prepared.records
+        let rejected = prepared.rejected
         let number = run.batches + 1
         var outcome = BatchOutcome()
         if run.request.isDryRun {
             outcome.rejected = rejected.count
         } else {
             let commit = BatchCommit(syncId: run.syncId, source: run.request.source.name, batchNumber: number, records: records,
-                                     rejected: rejected, fetched: rows.count, state: state, fullPassId: fullPassId,
+                                     rejected: rejected, fetched: prepared.rowCount, state: state, fullPassId: fullPassId,
                                      deduplication: run.request.options.deduplication)
             do {
                 outcome = try await retry.run({ try await engine.destination.commit(commit) }, onRetry: { [logger] attempt, delay, error in
@@ -387,7 +429,7 @@ struct BatchLoop {
             }
         }
         run.batches = number
-        run.fetched += rows.count
+        run.fetched += prepared.rowCount
         run.outcome.inserted += outcome.inserted
         run.outcome.updated += outcome.updated
         run.outcome.unchanged += outcome.unchanged
