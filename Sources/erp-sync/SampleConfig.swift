@@ -6,8 +6,10 @@ enum SampleConfig {
         # Secrets: ${ENV_VAR} (or ${ENV_VAR:-default}) anywhere, or passwordFile per source. Never commit passwords.
 
         destination:
-          type: sqlite                      # embedded default; postgresql comes with the PostgreSQL connector
+          type: sqlite                      # embedded default
           path: ./audit.sqlite              # relative paths are relative to this file
+          # type: postgresql                # production audit database
+          # url: postgres://audit:${AUDIT_DB_PASSWORD}@127.0.0.1:5432/audit?sslmode=prefer
 
         defaults:                           # the seed's SyncOptions, same names and defaults
           batchSize: 1000                   # rows per fetch + load + checkpoint transaction, 100..10000
