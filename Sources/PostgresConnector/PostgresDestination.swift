@@ -206,12 +206,8 @@ public final class PostgresDestination: Destination, AuditLog {
                 ? try await Self.dedupCandidates(for: fresh, window: batch.deduplication.windowMinutes, on: connection, logger: logger) : []
             let plan = BatchPlan.plan(records: batch.records, existing: existing, candidates: candidates, options: batch.deduplication)
 
-            let skippedIds = Set(existing.filter(\.value.isSkippedDuplicate).map(\.key))
-            let upserts = plan.inserts.map { ($0.record, $0.duplicateOf) }
-                + plan.updates.filter { !skippedIds.contains($0.externalId) }.map { ($0, nil as String?) }
-            try await Self.upsert(upserts, syncId: batch.syncId, passId: batch.fullPassId, on: connection, logger: logger)
-            let duplicates = plan.inserts.compactMap { pair in pair.duplicateOf.map { (pair.record, $0, "flag") } }
-                + (plan.skippedDuplicates + plan.updates.filter { skippedIds.contains($0.externalId) }.map { ($0, "") }).map { ($0.0, $0.1, "skip") }
+            try await Self.upsert(plan.salesWrites(existing: existing), syncId: batch.syncId, passId: batch.fullPassId, on: connection, logger: logger)
+            let duplicates = plan.duplicateWrites(existing: existing)
             for (record, original, action) in duplicates {
                 try await connection.run("""
                     INSERT INTO tb_sync_duplicates (source_id, external_id, duplicate_of, action, content_hash, record_json, sync_id, detected_at)
@@ -219,8 +215,8 @@ public final class PostgresDestination: Destination, AuditLog {
                     ON CONFLICT (source_id, external_id) DO UPDATE SET content_hash = excluded.content_hash, record_json = excluded.record_json,
                         sync_id = excluded.sync_id, duplicate_of = CASE WHEN excluded.duplicate_of = '' THEN tb_sync_duplicates.duplicate_of
                             ELSE excluded.duplicate_of END
-                    """, [.text(record.sourceId), .text(record.externalId), .text(original), .text(action), .text(record.contentHash),
-                          .text(DuplicateJSON.of(record)), .text(batch.syncId)], logger: logger)
+                    """, [.text(record.sourceId), .text(record.externalId), .text(original), .text(action.rawValue), .text(record.contentHash),
+                          .text(record.json), .text(batch.syncId)], logger: logger)
             }
             if let passId = batch.fullPassId {
                 let seen = plan.unchanged.map(\.externalId) + batch.rejected.compactMap(\.externalId)
@@ -240,12 +236,7 @@ public final class PostgresDestination: Destination, AuditLog {
                           .text(row.rawJSON), .text(row.fingerprint), .int(batch.batchNumber), .text(now)], logger: logger)
             }
             if let state = batch.state { try await Self.saveState(state, source: batch.source, syncId: batch.syncId, on: connection, logger: logger) }
-            var outcome = BatchOutcome()
-            outcome.inserted = plan.inserts.count
-            outcome.updated = plan.updates.count
-            outcome.unchanged = plan.unchanged.count
-            outcome.skipped = plan.duplicatesDetected
-            outcome.rejected = batch.rejected.count
+            let outcome = plan.outcome(rejected: batch.rejected.count)
             try await connection.run("""
                 UPDATE tb_erp_sync_audit SET records_fetched = records_fetched + $1, records_processed = records_processed + $2,
                     records_inserted = records_inserted + $3, records_updated = records_updated + $4, records_unchanged = records_unchanged + $5,
@@ -282,7 +273,7 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     /// `COPY`s the records into a temporary staging table, then merges them into `tb_sales` in one statement.
-    private static func upsert(_ records: [(SaleTransaction, String?)], syncId: String, passId: String?, on connection: PostgresConnection, logger: Logger) async throws {
+    private static func upsert(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?, on connection: PostgresConnection, logger: Logger) async throws {
         guard !records.isEmpty else { return }
         try await connection.run("""
             CREATE TEMP TABLE IF NOT EXISTS erp_sync_stage (LIKE tb_sales INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
@@ -493,17 +484,5 @@ enum PostgresArrayText {
         }
         if !current.isEmpty || wasQuoted, wasQuoted || current != "NULL" { items.append(current) }
         return items
-    }
-}
-
-/// The JSON kept for a duplicate in `tb_sync_duplicates.record_json`.
-enum DuplicateJSON {
-    static func of(_ record: SaleTransaction) -> String {
-        let object: [String: Any] = [
-            "externalId": record.externalId, "pdv": record.pdv, "operator": record.operator, "amount": record.amount.description,
-            "currency": record.currency, "occurredAt": record.occurredAt.description, "type": record.type.rawValue,
-            "typeRaw": record.typeRaw, "reference": record.reference ?? NSNull(),
-        ]
-        return String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

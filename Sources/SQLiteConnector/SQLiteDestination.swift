@@ -187,12 +187,8 @@ public actor SQLiteDestination: Destination, AuditLog {
                 : []
             let plan = BatchPlan.plan(records: batch.records, existing: existing, candidates: candidates, options: batch.deduplication)
 
-            let skippedIds = Set(existing.filter(\.value.isSkippedDuplicate).map(\.key))
-            let upserts = plan.inserts.map { ($0.record, $0.duplicateOf) } + plan.updates.filter { !skippedIds.contains($0.externalId) }.map { ($0, nil as String?) }
-            try await upsert(upserts, syncId: batch.syncId, passId: batch.fullPassId, now: now)
-            let skipped = plan.skippedDuplicates + plan.updates.filter { skippedIds.contains($0.externalId) }.map { ($0, "") }
-            try await recordDuplicates(plan.inserts.compactMap { pair in pair.duplicateOf.map { (pair.record, $0, "flag") } }
-                                       + skipped.map { ($0.0, $0.1, "skip") }, syncId: batch.syncId, now: now)
+            try await upsert(plan.salesWrites(existing: existing), syncId: batch.syncId, passId: batch.fullPassId, now: now)
+            try await recordDuplicates(plan.duplicateWrites(existing: existing), syncId: batch.syncId, now: now)
             if let passId = batch.fullPassId {
                 try await markSeen(source: batch.source, externalIds: plan.unchanged.map(\.externalId) + batch.rejected.compactMap(\.externalId), passId: passId)
             }
@@ -206,12 +202,7 @@ public actor SQLiteDestination: Destination, AuditLog {
                           .text(row.message), .text(row.rawJSON), .text(row.fingerprint), .integer(batch.batchNumber), .text(now), .text(now)])
             }
             if let state = batch.state { try await saveState(state, source: batch.source, syncId: batch.syncId) }
-            var outcome = BatchOutcome()
-            outcome.inserted = plan.inserts.count
-            outcome.updated = plan.updates.count
-            outcome.unchanged = plan.unchanged.count
-            outcome.skipped = plan.duplicatesDetected
-            outcome.rejected = batch.rejected.count
+            let outcome = plan.outcome(rejected: batch.rejected.count)
             try await query("""
                 UPDATE tb_erp_sync_audit SET records_fetched = records_fetched + ?, records_processed = records_processed + ?,
                     records_inserted = records_inserted + ?, records_updated = records_updated + ?, records_unchanged = records_unchanged + ?,
@@ -271,7 +262,7 @@ public actor SQLiteDestination: Destination, AuditLog {
         return Array(byKey.values)
     }
 
-    private func upsert(_ records: [(SaleTransaction, String?)], syncId: String, passId: String?, now: String) async throws {
+    private func upsert(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?, now: String) async throws {
         let columns = 19
         for chunk in records.chunks(of: 400) {
             var binds: [SQLiteData] = []
@@ -305,21 +296,16 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
-    private func recordDuplicates(_ duplicates: [(SaleTransaction, String, String)], syncId: String, now: String) async throws {
+    private func recordDuplicates(_ duplicates: [(record: SaleTransaction, duplicateOf: String, action: DeduplicationOptions.Action)], syncId: String, now: String) async throws {
         for (record, original, action) in duplicates {
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: [
-                "externalId": record.externalId, "pdv": record.pdv, "operator": record.operator, "amount": record.amount.description,
-                "currency": record.currency, "occurredAt": record.occurredAt.description, "type": record.type.rawValue,
-                "typeRaw": record.typeRaw, "reference": record.reference ?? NSNull(),
-            ] as [String: Any], options: [.sortedKeys]), as: UTF8.self)
             try await query("""
                 INSERT INTO tb_sync_duplicates (source_id, external_id, duplicate_of, action, content_hash, record_json, sync_id, detected_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (source_id, external_id) DO UPDATE SET content_hash = excluded.content_hash, record_json = excluded.record_json,
                     sync_id = excluded.sync_id, duplicate_of = CASE WHEN excluded.duplicate_of = '' THEN tb_sync_duplicates.duplicate_of
                         ELSE excluded.duplicate_of END
-                """, [.text(record.sourceId), .text(record.externalId), .text(original), .text(action), .text(record.contentHash),
-                      .text(json), .text(syncId), .text(now)])
+                """, [.text(record.sourceId), .text(record.externalId), .text(original), .text(action.rawValue), .text(record.contentHash),
+                      .text(record.json), .text(syncId), .text(now)])
         }
     }
 

@@ -134,3 +134,30 @@ public struct BatchPlan: Sendable, Equatable {
         "\(pdv)\u{1F}\(op)\u{1F}\(amount)\u{1F}\(currency)"
     }
 }
+
+extension BatchPlan {
+    /// Records to write into `tb_sales` (inserts and updates; updates of skipped duplicates stay out), with
+    /// the original of each flagged duplicate.
+    public func salesWrites(existing: [String: ExistingRecord]) -> [(record: SaleTransaction, duplicateOf: String?)] {
+        inserts + updates.filter { existing[$0.externalId]?.isSkippedDuplicate != true }.map { ($0, nil) }
+    }
+
+    /// Entries for `tb_sync_duplicates`: flagged inserts, skipped duplicates, and changed re-reads of skipped
+    /// duplicates (with an empty original, meaning "keep the stored one").
+    public func duplicateWrites(existing: [String: ExistingRecord]) -> [(record: SaleTransaction, duplicateOf: String, action: DeduplicationOptions.Action)] {
+        inserts.compactMap { pair in pair.duplicateOf.map { (pair.record, $0, .flag) } }
+            + skippedDuplicates.map { ($0.record, $0.duplicateOf, .skip) }
+            + updates.filter { existing[$0.externalId]?.isSkippedDuplicate == true }.map { ($0, "", .skip) }
+    }
+
+    /// The batch's counters.
+    public func outcome(rejected: Int) -> BatchOutcome {
+        var outcome = BatchOutcome()
+        outcome.inserted = inserts.count
+        outcome.updated = updates.count
+        outcome.unchanged = unchanged.count
+        outcome.skipped = duplicatesDetected
+        outcome.rejected = rejected
+        return outcome
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The canonical kind of a point-of-sale transaction.
 ///
 /// ERP-specific states and flags map to these through a stream's `typeMap`; the ERP's own value is
@@ -60,4 +62,19 @@ public struct SaleTransaction: Sendable, Hashable {
 
     /// SHA-256 (hex) of the source-derived fields in a fixed, unambiguous encoding.
     public let contentHash: String
+}
+
+extension SaleTransaction {
+    /// The record as a JSON object with sorted keys (amount and instants as text), as kept for skipped
+    /// duplicates in `tb_sync_duplicates.record_json`.
+    public var json: String {
+        let object: [String: Any] = [
+            "sourceId": sourceId, "externalId": externalId, "pdv": pdv, "operator": `operator`, "amount": amount.description,
+            "currency": currency, "occurredAt": occurredAt.description, "type": type.rawValue, "typeRaw": typeRaw,
+            "reference": reference ?? NSNull(), "sourceUpdatedAt": sourceUpdatedAt?.description ?? NSNull(),
+            "deletedAtSource": isDeletedAtSource,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
 }
