@@ -266,6 +266,9 @@ extension SourceValue {
                 guard let days = buffer.readInteger(as: Int32.self) else { self = .null; return }
                 self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
                 return
+            case .text, .varchar, .bpchar, .name:
+                self = .text(buffer.readString(length: buffer.readableBytes) ?? "")
+                return
             case .bytea:
                 self = .bytes(Data(buffer.readableBytesView))
                 return

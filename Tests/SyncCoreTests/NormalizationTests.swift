@@ -152,3 +152,19 @@ import Testing
         #expect(record.reference == nil)
     }
 }
+
+@Suite struct ZoneConverterTests {
+    /// The cached converter gives the same instant as the direct rule for every 7-minute step across both
+    /// São Paulo DST transitions of 2018/2019 (the gap and the overlap), the second call hitting the cache.
+    @Test func cachedOffsetsMatchTheDirectRuleAcrossTransitions() throws {
+        let zone = try #require(TimeZone(identifier: "America/Sao_Paulo"))
+        let converter = ZoneConverter(zone: zone)
+        for start in [LocalDateTime(year: 2018, month: 11, day: 3, hour: 20), LocalDateTime(year: 2019, month: 2, day: 16, hour: 20)] {
+            for step in 0..<120 {
+                let local = start.adding(seconds: Int64(step) * 7 * 60 + Int64(step % 60))
+                #expect(converter.instant(local) == local.instant(in: zone), "\(local)")
+                #expect(converter.instant(local) == local.instant(in: zone), "\(local) (cached)")
+            }
+        }
+    }
+}

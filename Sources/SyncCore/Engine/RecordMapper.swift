@@ -65,7 +65,7 @@ public struct RecordMapper: Sendable {
 
     let sourceId: String
     let stream: StreamConfig
-    let timezone: TimeZone
+    let zone: ZoneConverter
     let currency: String
     let validation: ValidationOptions
     let columnIndex: [String: Int]
@@ -75,7 +75,7 @@ public struct RecordMapper: Sendable {
     public init(source: SourceConfig, query: StreamQuery, validation: ValidationOptions) {
         sourceId = source.name
         stream = source.stream
-        timezone = source.timezone
+        zone = ZoneConverter(zone: source.timezone)
         currency = source.currency
         self.validation = validation
         columns = query.columns
@@ -230,12 +230,12 @@ public struct RecordMapper: Sendable {
     func instant(_ value: SourceValue) -> Result<Instant, LocalDateTime.ParseError> {
         switch value {
         case .instant(let v): return .success(v)
-        case .localDateTime(let v): return .success(v.instant(in: timezone))
+        case .localDateTime(let v): return .success(zone.instant(v))
         case .integer, .decimal, .double, .bool, .null: return .failure(.invalid)
         default:
             guard let text = value.text else { return .failure(.invalid) }
             do {
-                return .success(try LocalDateTime(parsing: text).instant(in: timezone))
+                return .success(zone.instant(try LocalDateTime(parsing: text)))
             } catch {
                 return .failure(error)
             }

@@ -1,0 +1,35 @@
+public import Foundation
+import Synchronization
+
+/// Converts wall times of one time zone to instants, remembering the offset chosen per wall-clock minute.
+///
+/// `TimeZone.secondsFromGMT(for:)` goes through ICU and costs microseconds; a sync converts two timestamps per
+/// row. The offset rule of ``LocalDateTime/instant(in:)`` depends only on the wall time, and tzdata
+/// transitions fall on whole minutes, so every wall time within one minute gets the same offset.
+public final class ZoneConverter: Sendable {
+    /// The zone.
+    public let zone: TimeZone
+    private let offsets = Mutex<[Int64: Int64]>([:])
+    private static let capacity = 200_000
+
+    /// Creates a converter for `zone`.
+    public init(zone: TimeZone) {
+        self.zone = zone
+    }
+
+    /// The instant `local` denotes in the zone (same result as ``LocalDateTime/instant(in:)``).
+    public func instant(_ local: LocalDateTime) -> Instant {
+        let wall = local.secondsAsUTC
+        let minute = wall >= 0 ? wall / 60 : (wall - 59) / 60
+        if let offset = offsets.withLock({ $0[minute] }) {
+            return Instant(seconds: wall - offset, microsecond: local.microsecond)
+        }
+        let instant = local.instant(in: zone)
+        let offset = wall - instant.seconds
+        offsets.withLock { cache in
+            if cache.count >= Self.capacity { cache.removeAll(keepingCapacity: true) }
+            cache[minute] = offset
+        }
+        return instant
+    }
+}
