@@ -95,3 +95,55 @@ import Testing
         #expect(test.stdout.contains("does not exist"))
     }
 }
+
+/// Two real `erp-sync sync` processes on one PostgreSQL-backed source (needs the server `scripts/test.sh` starts).
+@Suite struct CLIPostgresLockTests {
+    static let base = ProcessInfo.processInfo.environment["ERP_SYNC_PG_URL"] ?? "postgres://erp_sync:erp_sync@127.0.0.1:5432"
+
+    @Test func twoConcurrentSyncProcessesOneRunsTheOtherReportsItIsLocked() throws {
+        let folder = try CLITests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = URL(string: Self.base)!
+        let config = """
+            destination: { type: postgresql, url: "\(Self.base)/erp_audit?sslmode=disable" }
+            defaults: { daysBack: 0, batchSize: 100 }
+            sources:
+              - name: cli-lock-\(UUID().uuidString.prefix(8).lowercased())
+                type: postgresql
+                host: \(url.host!)
+                port: \(url.port ?? 5432)
+                database: erp_source
+                username: \(url.user!)
+                password: \(url.password!)
+                ssl: disable
+                stream:
+                  query: "SELECT payment_id, staff_id, amount, payment_date FROM payment WHERE payment_id <= 400"
+                  primaryKey: [payment_id]
+                  cursor: { column: payment_date, kind: timestamp }
+                  fields:
+                    pdv: { sql: "'store-' || staff_id || substr(pg_sleep(0.005)::text, 1, 0)" }
+                    operator: staff_id
+                    amount: amount
+                    occurredAt: payment_date
+                    type: { sql: "'sale'" }
+            """
+        try config.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: CLITests.binary)
+        first.arguments = ["sync", "--all", "--json"]
+        first.currentDirectoryURL = folder
+        let firstOut = Pipe()
+        first.standardOutput = firstOut
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        Thread.sleep(forTimeInterval: 0.8)  // the first run is inside its batches (5 ms per row)
+        let second = try CLITests.run(["sync", "--all"], in: folder)
+        let firstOutput = String(decoding: firstOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        first.waitUntilExit()
+        #expect(second.status == 75, "\(second.stdout)\(second.stderr)")
+        #expect(second.stdout.contains("LOCKED"))
+        #expect(second.stdout.contains("already being synced"))
+        #expect(first.terminationStatus == 0, "\(firstOutput)")
+        #expect(firstOutput.contains("\"recordsInserted\" : 400"))
+    }
+}

@@ -10,7 +10,7 @@ public final class ZoneConverter: Sendable {
     /// The zone.
     public let zone: TimeZone
     private let offsets = Mutex<[Int64: Int64]>([:])
-    private static let capacity = 200_000
+    private static let capacity = 4096  // rows come in cursor order, so recent minutes are the ones asked for
 
     /// Creates a converter for `zone`.
     public init(zone: TimeZone) {
