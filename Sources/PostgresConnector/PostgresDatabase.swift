@@ -43,7 +43,8 @@ public struct PostgresSettings: Sendable, Equatable {
                   username: source.username ?? "postgres", password: source.password?.value, ssl: source.ssl)
     }
 
-    /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10`.
+    /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10&statement_timeout=300`
+    /// (timeouts in seconds).
     /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` naming what is wrong (never the password).
     public init(url: String) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
@@ -66,7 +67,8 @@ public struct PostgresSettings: Sendable, Equatable {
         }
         self.init(host: host, port: components.port ?? 5432, database: database, username: components.user?.removingPercentEncoding ?? "postgres",
                   password: components.password?.removingPercentEncoding, ssl: ssl, caFile: query["sslrootcert"],
-                  connectTimeoutSeconds: Int(query["connect_timeout"] ?? "") ?? 10)
+                  connectTimeoutSeconds: Int(query["connect_timeout"] ?? "") ?? 10,
+                  statementTimeoutSeconds: Int(query["statement_timeout"] ?? "") ?? 300)
     }
 
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
@@ -114,7 +116,25 @@ final class PostgresPool: Sendable {
     }
 
     /// Runs `body` on a connection of its own, mapping driver errors to ``SyncFailure``.
-    func withConnection<T: Sendable>(_ context: String, code: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    ///
+    /// The call is also bounded by a client-side deadline (the statement timeout + 30 s): when the server
+    /// kills a connection at an unlucky instant, postgres-nio 1.33.2 can leave a call waiting forever; past the
+    /// deadline the call fails as transient (the transaction never committed, the connection is dropped) and
+    /// the engine retries on a new connection.
+    /// `bounded: false` (a run lock held for the whole run) waives the deadline.
+    func withConnection<T: Sendable>(_ context: String, code: String, bounded: Bool = true,
+                                     _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let deadline = settings.statementTimeoutSeconds > 0 ? settings.statementTimeoutSeconds + 30 : 3600
+        do {
+            return bounded ? try await Deadline.run(seconds: deadline) { try await self.leased(body) } : try await leased(body)
+        } catch let failure as Deadline.Expired {
+            throw SyncFailure(code: code, message: "\(context): no answer from \(settings.host):\(settings.port) within \(failure.seconds) s", isTransient: true)
+        } catch {
+            throw SyncFailure.postgres(error, code: code, context: context, settings: settings)
+        }
+    }
+
+    private func leased<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             let reused = idle.withLock { $0.popLast() }
             let connection: PostgresConnection
@@ -131,8 +151,6 @@ final class PostgresPool: Sendable {
                 release(connection)
                 throw error
             }
-        } catch {
-            throw SyncFailure.postgres(error, code: code, context: context, settings: settings)
         }
     }
 
@@ -151,7 +169,7 @@ final class PostgresPool: Sendable {
             defer { connections.removeAll() }
             return connections
         }
-        for connection in connections { try? await connection.close() }
+        for connection in connections { _ = try? await Deadline.run(seconds: 5) { try await connection.close() } }
     }
 }
 
@@ -328,5 +346,36 @@ enum NumericText {
     private static func pad4(_ value: Int) -> String {
         let text = String(value)
         return String(repeating: "0", count: max(0, 4 - text.count)) + text
+    }
+}
+
+/// Runs an operation with a deadline, abandoning it (not waiting for it) when the deadline passes.
+enum Deadline {
+    /// The deadline passed.
+    struct Expired: Error {
+        var seconds: Int
+    }
+
+    static func run<T: Sendable>(seconds: Int, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let resumed = Mutex(false)
+        let claim: @Sendable () -> Bool = { resumed.withLock { done in defer { done = true }; return !done } }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let timer = Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                if !Task.isCancelled && claim() {
+                    continuation.resume(throwing: Expired(seconds: seconds))
+                }
+            }
+            Task {
+                do {
+                    let value = try await operation()
+                    timer.cancel()
+                    if claim() { continuation.resume(returning: value) }
+                } catch {
+                    timer.cancel()
+                    if claim() { continuation.resume(throwing: error) }
+                }
+            }
+        }
     }
 }

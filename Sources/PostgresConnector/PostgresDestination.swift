@@ -7,8 +7,8 @@ public import SyncCore
 
 /// The production audit database on PostgreSQL.
 ///
-/// Each batch is one transaction on one leased connection: the batch's records are `COPY`ed into a
-/// temporary staging table and merged into `tb_sales` with one `INSERT … ON CONFLICT DO UPDATE`, together with
+/// Each batch is one transaction on one connection: the batch's records are bound as column arrays and
+/// merged into `tb_sales` with one `INSERT … SELECT … FROM unnest(…) ON CONFLICT DO UPDATE`, together with
 /// the quarantined rows, the checkpoint and the run's counters. The run lock is a session-level advisory lock
 /// (`pg_try_advisory_lock`) held on a dedicated connection for the whole run, so two processes — on any
 /// machines sharing this database — never sync one source at once; `tb_sync_lock` shows the holder.
@@ -37,7 +37,7 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     @discardableResult
-    private func transaction<T: Sendable>(_ context: String, _ body: @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    private func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         try await pool.withConnection(context, code: "DESTINATION_FAILED") { [logger = pool.logger] connection in
             try await connection.run("BEGIN", logger: logger)
             do {
@@ -73,7 +73,7 @@ public final class PostgresDestination: Destination, AuditLog {
         let pool = pool
         let task = Task {
             defer { acquiredContinuation.finish() }
-            try await pool.withConnection("locking source \(source)", code: "DESTINATION_FAILED") { [logger = pool.logger] connection in
+            try await pool.withConnection("locking source \(source)", code: "DESTINATION_FAILED", bounded: false) { [logger = pool.logger] connection in
                 let rows = try await connection.run("SELECT pg_try_advisory_lock($1::int4, hashtext($2)) AS locked",
                                                     [.int(Int(Self.lockClass)), .text(source)], logger: logger)
                 let locked = rows.first?["locked"] == .bool(true)
@@ -113,7 +113,9 @@ public final class PostgresDestination: Destination, AuditLog {
         if let held {
             held.release.yield()
             held.release.finish()
-            _ = try? await held.task.value
+            // The unlock runs on the lock's own connection; if the server killed it, the session's locks are
+            // already gone and the call may never answer, so it is not waited for long.
+            _ = try? await Deadline.run(seconds: 5) { try await held.task.value }
         }
     }
 
@@ -272,30 +274,31 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
-    /// `COPY`s the records into a temporary staging table, then merges them into `tb_sales` in one statement.
+    /// Merges the records into `tb_sales` with one set-based statement: each column travels as one bound
+    /// `text[]` array, expanded by `unnest` and upserted with `INSERT … ON CONFLICT DO UPDATE`.
+    ///
+    /// Not `COPY`: postgres-nio 1.33.2's `copyFrom` never returns when the connection is terminated just
+    /// before it starts ("leaked its continuation", seen with `pg_terminate_backend`), which would hang the
+    /// run; a bound statement fails cleanly and the batch is retried on a new connection.
     private static func upsert(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?, on connection: PostgresConnection, logger: Logger) async throws {
         guard !records.isEmpty else { return }
-        try await connection.run("""
-            CREATE TEMP TABLE IF NOT EXISTS erp_sync_stage (LIKE tb_sales INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
-            """, logger: logger)
         let now = Instant.now.description
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(records.count * 300)
+        // NULL travels as '' (NULLIF below): none of the nullable columns can hold an empty string.
+        var columns = Array(repeating: [String](), count: SalesColumns.names.count)
+        for index in columns.indices { columns[index].reserveCapacity(records.count) }
         for (record, duplicateOf) in records {
-            CopyText.row(into: &buffer, [
+            let values: [String] = [
                 record.sourceId, record.externalId, record.pdv, record.operator, record.amount.description, record.currency,
-                record.occurredAt.description, record.type.rawValue, record.typeRaw, record.reference, record.sourceUpdatedAt?.description,
-                record.contentHash, duplicateOf, record.isDeletedAtSource ? now : nil, record.isDeletedAtSource ? "soft" : nil,
-                syncId, syncId, passId, now, now,
-            ])
-        }
-        let stagedBuffer = buffer
-        try await connection.copyFrom(table: "erp_sync_stage", columns: CopyText.salesColumns, logger: logger) { writer in
-            try await writer.write(stagedBuffer)
+                record.occurredAt.description, record.type.rawValue, record.typeRaw, record.reference ?? "", record.sourceUpdatedAt?.description ?? "",
+                record.contentHash, duplicateOf ?? "", record.isDeletedAtSource ? now : "", record.isDeletedAtSource ? "soft" : "",
+                syncId, syncId, passId ?? "", now, now,
+            ]
+            for (index, value) in values.enumerated() { columns[index].append(value) }
         }
         try await connection.run("""
-            INSERT INTO tb_sales (\(CopyText.salesColumns.joined(separator: ", ")))
-            SELECT \(CopyText.salesColumns.joined(separator: ", ")) FROM erp_sync_stage
+            INSERT INTO tb_sales (\(SalesColumns.names.joined(separator: ", ")))
+            SELECT \(SalesColumns.select) FROM unnest(\(SalesColumns.names.indices.map { "$\($0 + 1)::text[]" }.joined(separator: ", ")))
+                AS staged(\(SalesColumns.names.joined(separator: ", ")))
             ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator, amount = excluded.amount,
                 currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type, type_raw = excluded.type_raw,
                 reference = excluded.reference, source_updated_at = excluded.source_updated_at, content_hash = excluded.content_hash,
@@ -303,8 +306,7 @@ public final class PostgresDestination: Destination, AuditLog {
                 deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
                     ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
                 deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
-            """, logger: logger)
-        try await connection.run("TRUNCATE erp_sync_stage", logger: logger)
+            """, columns.map { .texts($0) }, logger: logger)
     }
 
     public func finishFullPass(source: String, pass: SyncState.FullPass, syncId: String, checkpoint: Checkpoint?) async throws -> Int {
@@ -386,7 +388,7 @@ public final class PostgresDestination: Destination, AuditLog {
         }
         for lock in held {
             lock.release.finish()
-            _ = try? await lock.task.value
+            _ = try? await Deadline.run(seconds: 5) { try await lock.task.value }
         }
         await pool.close()
     }
@@ -423,37 +425,17 @@ extension PostgresConnection {
     }
 }
 
-/// PostgreSQL `COPY … FROM STDIN` text format: tab-separated, `\N` for NULL, backslash escapes for
-/// backslash, tab, newline and carriage return (https://www.postgresql.org/docs/15/sql-copy.html).
-enum CopyText {
-    static let salesColumns = ["source_id", "external_id", "pdv", "operator", "amount", "currency", "occurred_at", "type", "type_raw",
-                               "reference", "source_updated_at", "content_hash", "duplicate_of", "deleted_at_source", "deleted_reason",
-                               "sync_id", "first_sync_id", "last_seen_pass", "ingested_at", "updated_at"]
-
-    static func row(into buffer: inout ByteBuffer, _ fields: [String?]) {
-        for (index, field) in fields.enumerated() {
-            if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-            guard let field else {
-                buffer.writeStaticString("\\N")
-                continue
-            }
-            let needsEscape = field.utf8.contains { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
-            guard needsEscape else {
-                buffer.writeString(field)
-                continue
-            }
-            for byte in field.utf8 {
-                switch byte {
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                default: buffer.writeInteger(byte)
-                }
-            }
-        }
-        buffer.writeInteger(UInt8(ascii: "\n"))
-    }
+/// The `tb_sales` columns written by a batch, and how each staged text value becomes the column's type.
+enum SalesColumns {
+    static let names = ["source_id", "external_id", "pdv", "operator", "amount", "currency", "occurred_at", "type", "type_raw",
+                        "reference", "source_updated_at", "content_hash", "duplicate_of", "deleted_at_source", "deleted_reason",
+                        "sync_id", "first_sync_id", "last_seen_pass", "ingested_at", "updated_at"]
+    static let select = """
+        source_id, external_id, pdv, operator, amount::numeric, currency, occurred_at::timestamptz, type, type_raw,
+        NULLIF(reference, ''), NULLIF(source_updated_at, '')::timestamptz, content_hash, NULLIF(duplicate_of, ''),
+        NULLIF(deleted_at_source, '')::timestamptz, NULLIF(deleted_reason, ''), sync_id, first_sync_id, NULLIF(last_seen_pass, ''),
+        ingested_at::timestamptz, updated_at::timestamptz
+        """
 }
 
 /// Reads PostgreSQL's text form of a `text[]` (`{a,"b c",NULL}`).
