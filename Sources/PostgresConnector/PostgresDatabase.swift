@@ -206,9 +206,13 @@ extension SyncFailure {
             }
         }
         switch psql.code {
-        case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
-            let reason = psql.underlying.map { "\($0)" } ?? "\(psql.code)"
-            return SyncFailure(code: code, message: "\(context): cannot reach \(settings.host):\(settings.port): \(reason)", isTransient: true)
+        case .connectionError:
+            // Could not connect at all (refused, unreachable, timed out): transient, but named as unavailability.
+            let reason = "\(psql.underlying.map { "\($0)" } ?? "")".contains("refused") ? "connection refused" : "no connection"
+            let unavailable = code.hasPrefix("SOURCE") ? "SOURCE_UNAVAILABLE" : "DESTINATION_UNAVAILABLE"
+            return SyncFailure(code: unavailable, message: "\(context): cannot reach \(settings.host):\(settings.port) (\(reason))", isTransient: true)
+        case .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
+            return SyncFailure(code: code, message: "\(context): the connection to \(settings.host):\(settings.port) was closed", isTransient: true)
         case .sslUnsupported:
             return SyncFailure(code: code, message: "\(context): ssl is 'require' but \(settings.host):\(settings.port) does not offer TLS", isTransient: false)
         default:

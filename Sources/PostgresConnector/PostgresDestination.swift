@@ -98,6 +98,11 @@ public final class PostgresDestination: Destination, AuditLog {
                 ON CONFLICT (source_id) DO UPDATE SET sync_id = excluded.sync_id, host = excluded.host, pid = excluded.pid,
                     acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at
                 """, [.text(source), .text(syncId), .text(host), .int(pid)], logger: logger)
+            // Runs still RUNNING now that we hold the lock died without finishing (kill -9, power loss).
+            try await connection.run("""
+                UPDATE tb_erp_sync_audit SET status = 'FAILED', ended_at = $1, error_count = error_count + 1, error_details = $2::jsonb
+                WHERE source_id = $3 AND status = 'RUNNING' AND sync_id <> $4
+                """, [.text(Instant.now.isoMillis), .text(AbandonedRun.errorJSON), .text(source), .text(syncId)], logger: logger)
         }
         return nil
     }

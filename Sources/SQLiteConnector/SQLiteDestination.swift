@@ -92,6 +92,11 @@ public actor SQLiteDestination: Destination, AuditLog {
             }
             try await query("INSERT OR REPLACE INTO tb_sync_lock (source_id, sync_id, host, pid, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
                             [.text(source), .text(syncId), .text(host), .integer(pid), .text(now.description), .text(now.description)])
+            // Runs still RUNNING now that we hold the lock died without finishing (kill -9, power loss).
+            try await query("""
+                UPDATE tb_erp_sync_audit SET status = 'FAILED', ended_at = ?, error_count = error_count + 1, error_details = ?
+                WHERE source_id = ? AND status = 'RUNNING' AND sync_id <> ?
+                """, [.text(now.isoMillis), .text(AbandonedRun.errorJSON), .text(source), .text(syncId)])
             return nil
         }
     }

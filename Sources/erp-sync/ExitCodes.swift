@@ -9,9 +9,13 @@ enum ExitCodes {
     static let locked = ExitCode(75)
     static let config = ExitCode(78)
 
+    /// Error codes meaning the source database could not be reached or logged into.
+    static let unreachable: Set<String> = ["SOURCE_UNAVAILABLE", "AUTH_FAILED", "DATABASE_NOT_FOUND"]
+
     /// The exit code for a set of run results: the worst of them.
     static func code(for results: [ErpSyncResult]) -> ExitCode {
         if results.contains(where: { $0.errors.contains { $0.code == "LOCKED" } }) { return locked }
+        if results.contains(where: { $0.status == .failed && $0.errors.contains { unreachable.contains($0.code) } }) { return unavailable }
         if results.contains(where: { $0.status == .failed }) { return failed }
         if results.contains(where: { $0.status == .partial }) { return partial }
         return .success

@@ -54,6 +54,7 @@ struct SyncCommand: AsyncParsableCommand {
             try printJSON(all ? AnyEncodableResults.many(results) : AnyEncodableResults.one(results[0]))
         } else {
             for result in results { await Output.printResult(result, audit: dryRun ? nil : destination) }
+            if dryRun { print("dry run: rows were read and validated; nothing was written") }
         }
         await destination.close()
         let code = ExitCodes.code(for: results)

@@ -77,13 +77,13 @@ import Testing
         #expect(run.stderr.contains("--source NAME or --all"))
     }
 
-    @Test func aMissingSourceDatabaseFailsTheRunWithExit1AndAnAuditRow() throws {
+    @Test func aMissingSourceDatabaseFailsTheRunWithExit69AndAnAuditRow() throws {
         let folder = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
         let initRun = try Self.run(["init"], in: folder)
         #expect(initRun.status == 0)
         let run = try Self.run(["sync", "--source", "loja-centro", "--json"], in: folder)
-        #expect(run.status == 1)
+        #expect(run.status == 69)
         let result = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         #expect(result?["status"] as? String == "FAILED")
         let errors = result?["errors"] as? [[String: Any]]

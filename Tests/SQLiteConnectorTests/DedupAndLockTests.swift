@@ -71,4 +71,24 @@ import Testing
             #expect(await f.sync().status == .success)  // the lock is released at the end
         }
     }
+
+    /// A run that died (its audit row still RUNNING, its lock row left behind by a dead process) is closed as
+    /// FAILED with ABANDONED by the next run of the source, which takes over the lock.
+    @Test func aRunThatDiedIsMarkedAbandonedByTheNextRun() async throws {
+        try await Fixture.with { f in
+            let t = "2024-03-01 10:00:00"
+            try await f.upsert([(1, "P1", "op1", "1.00", t, "venda", t)])
+            try await f.destination.beginRun(RunRecord(syncId: "dead-run", source: "erp", databaseType: .sqlite, syncType: .incremental,
+                                                       startTime: .now, cursorFrom: nil, triggeredBy: "cli", isManual: true))
+            let audit = try await SQLiteConnection.open(storage: .file(path: f.auditPath))
+            _ = try await audit.query("INSERT INTO tb_sync_lock VALUES ('erp', 'dead-run', ?, 999999999, '2024-01-01T00:00:00.000000Z', '2024-01-01T00:00:00.000000Z')",
+                                      [.text(ProcessInfo.processInfo.hostName)])
+            try await audit.close()
+            let result = await f.sync()
+            #expect(result.status == .success)
+            let rows = try await f.auditRows("SELECT status, error_details FROM tb_erp_sync_audit WHERE sync_id = 'dead-run'")
+            #expect(rows.first?["status"] == "FAILED")
+            #expect(rows.first?["error_details"]?.contains("ABANDONED") == true)
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `FULL` (re-read the whole stream, detect deletions) or `INCREMENTAL` (from the checkpoint).
 public enum SyncType: String, Sendable, Codable, CaseIterable {
     case full = "FULL"
@@ -102,5 +104,16 @@ public struct ErpSyncResult: Sendable, Codable, Equatable {
         self.cursorFrom = cursorFrom
         self.cursorTo = cursorTo
         self.errors = errors
+    }
+}
+
+/// How destinations close the audit row of a run that died without finishing (found `RUNNING` by the next
+/// run of its source, which holds the lock).
+public enum AbandonedRun {
+    /// `error_details` of such a row: one `ABANDONED` error.
+    public static var errorJSON: String {
+        let error = SyncErrorInfo(code: "ABANDONED", message: "the process ended before the run finished; batches it committed are kept",
+                                  retryable: true)
+        return String(decoding: (try? JSONEncoder().encode([error])) ?? Data("[]".utf8), as: UTF8.self)
     }
 }

@@ -253,7 +253,6 @@ public struct SyncEngine: Sendable {
                 batch.run.fail(error, code: "DESTINATION_FAILED")
             }
         }
-        if batch.run.cursorTo == nil { batch.run.cursorTo = batch.run.cursorFrom }
         logger.info("sync finished", metadata: ["fetched": "\(batch.run.fetched)", "inserted": "\(batch.run.outcome.inserted)",
                                                  "updated": "\(batch.run.outcome.updated)", "rejected": "\(batch.run.outcome.rejected)"])
         return batch.run.result()
@@ -327,7 +326,7 @@ struct RunState {
             recordsFetched: fetched, recordsProcessed: fetched - outcome.rejected, recordsInserted: outcome.inserted,
             recordsUpdated: outcome.updated, recordsUnchanged: outcome.unchanged, recordsSkipped: outcome.skipped,
             recordsRejected: outcome.rejected, recordsDeleted: deleted, hasMore: failed ? true : hasMore,
-            cursorFrom: cursorFrom, cursorTo: cursorTo, errors: errors)
+            cursorFrom: cursorFrom, cursorTo: cursorTo ?? cursorFrom, errors: errors)
     }
 }
 
