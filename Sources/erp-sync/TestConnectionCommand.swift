@@ -5,7 +5,7 @@ import SyncCore
 struct TestConnectionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "test-connection",
-        abstract: "Connect to a source (or all) and read one row of its stream, to catch a bad password or a missing table/column now."
+        abstract: "Connect to the destination and to a source (or all), reading one row of each stream, to catch a bad password or a missing table/column now."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -13,7 +13,7 @@ struct TestConnectionCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The source to test; all sources when omitted.")
     var source: String?
 
-    /// One source's answer.
+    /// One database's answer (`source` is `destination` for the audit database).
     struct Outcome: Encodable {
         var source: String
         var success: Bool
@@ -24,6 +24,19 @@ struct TestConnectionCommand: AsyncParsableCommand {
         let config = try global.loadConfig()
         let names = source.map { [$0] } ?? config.sources.map(\.name)
         var outcomes: [Outcome] = []
+        do {
+            let destination = try await Connectors.destination(config.destination)
+            do {
+                try await destination.migrate()
+                await destination.close()
+            } catch {
+                await destination.close()
+                throw error
+            }
+            outcomes.append(Outcome(source: "destination", success: true, message: "\(config.destination.typeName) audit database reachable, schema up to date"))
+        } catch {
+            outcomes.append(Outcome(source: "destination", success: false, message: "\(error)"))
+        }
         for name in names {
             guard let sourceConfig = config.source(named: name) else {
                 printError("no source named '\(name)' in \(global.config)")

@@ -92,7 +92,16 @@ import Testing
         #expect(history.stdout.contains("\"FAILED\""))
         let test = try Self.run(["test-connection"], in: folder)
         #expect(test.status == 69)
-        #expect(test.stdout.contains("does not exist"))
+        #expect(test.stdout.contains("ok     destination: sqlite audit database reachable"))
+        #expect(test.stdout.contains("FAILED loja-centro") && test.stdout.contains("does not exist"))
+        try """
+            destination: { type: postgresql, url: "postgres://nobody:x@127.0.0.1:1/audit?sslmode=disable" }
+            sources:
+              - { name: a, type: sqlite, path: ./erp.sqlite }
+            """.write(to: folder.appendingPathComponent("bad-destination.yaml"), atomically: true, encoding: .utf8)
+        let badDestination = try Self.run(["test-connection", "--config", "bad-destination.yaml"], in: folder)
+        #expect(badDestination.status == 69)
+        #expect(badDestination.stdout.contains("FAILED destination: DESTINATION_UNAVAILABLE"))
     }
 }
 
