@@ -338,21 +338,7 @@ public final class PostgresDestination: Destination, AuditLog {
                 FROM tb_erp_sync_audit WHERE ($1::text IS NULL OR source_id = $1) ORDER BY started_at DESC LIMIT $2
                 """, [.text(source), .int(limit)], logger: logger)
         }
-        return rows.map { row in
-            func int(_ name: String) -> Int { row[name]?.text.flatMap(Int.init) ?? 0 }
-            let status = SyncStatus(rawValue: row["status"]?.text ?? "") ?? .failed
-            let errors = row["error_details"]?.text.flatMap { try? JSONDecoder().decode([SyncErrorInfo].self, from: Data($0.utf8)) } ?? []
-            let result = ErpSyncResult(
-                syncId: row["sync_id"]?.text ?? "", source: row["source_id"]?.text ?? "",
-                databaseType: DatabaseType(rawValue: row["database_type"]?.text ?? "") ?? .postgresql,
-                syncType: SyncType(rawValue: row["sync_type"]?.text ?? "") ?? .incremental, status: status, success: status == .success,
-                startTime: row["started_at"]?.text ?? "", endTime: row["ended_at"]?.text ?? "", duration: int("duration_ms"),
-                recordsFetched: int("records_fetched"), recordsProcessed: int("records_processed"), recordsInserted: int("records_inserted"),
-                recordsUpdated: int("records_updated"), recordsUnchanged: int("records_unchanged"), recordsSkipped: int("records_skipped"),
-                recordsRejected: int("records_rejected"), recordsDeleted: int("records_deleted"), hasMore: row["has_more"] == .bool(true),
-                cursorFrom: row["cursor_from"]?.text, cursorTo: row["cursor_to"]?.text, errors: errors)
-            return AuditEntry(result: result, triggeredBy: row["triggered_by"]?.text ?? "", isManual: row["is_manual"] == .bool(true))
-        }
+        return rows.map { row in AuditEntry(auditRow: { row[$0]?.text }) }
     }
 
     public func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry] {
@@ -362,12 +348,7 @@ public final class PostgresDestination: Destination, AuditLog {
                 FROM tb_sync_errors WHERE ($1::text IS NULL OR source_id = $1) ORDER BY last_seen_at DESC, id DESC LIMIT $2
                 """, [.text(source), .int(limit)], logger: logger)
         }
-        return rows.map { row in
-            QuarantineEntry(id: Int64(row["id"]?.text ?? "") ?? 0, kind: row["kind"]?.text ?? "", syncId: row["sync_id"]?.text ?? "",
-                            source: row["source_id"]?.text ?? "", externalId: row["external_id"]?.text, reasonCode: row["reason_code"]?.text ?? "",
-                            message: row["message"]?.text ?? "", rawJSON: row["raw_json"]?.text, firstSeenAt: row["first_seen_at"]?.text ?? "",
-                            lastSeenAt: row["last_seen_at"]?.text ?? "", occurrences: Int(row["occurrences"]?.text ?? "") ?? 0)
-        }
+        return rows.map { row in QuarantineEntry(errorRow: { row[$0]?.text }) }
     }
 
     public func totals(source: String) async throws -> SourceTotals {

@@ -341,34 +341,14 @@ public actor SQLiteDestination: Destination, AuditLog {
         let rows = try await query("""
             SELECT * FROM tb_erp_sync_audit WHERE (? IS NULL OR source_id = ?) ORDER BY started_at DESC, rowid DESC LIMIT ?
             """, [source.map { .text($0) } ?? .null, source.map { .text($0) } ?? .null, .integer(limit)])
-        return rows.map { row in
-            func int(_ name: String) -> Int { row.column(name)?.integer ?? 0 }
-            func text(_ name: String) -> String? { row.column(name)?.string }
-            let errors = (text("error_details")).flatMap { try? JSONDecoder().decode([SyncErrorInfo].self, from: Data($0.utf8)) } ?? []
-            let status = SyncStatus(rawValue: text("status") ?? "") ?? .failed
-            let result = ErpSyncResult(
-                syncId: text("sync_id") ?? "", source: text("source_id") ?? "", databaseType: DatabaseType(rawValue: text("database_type") ?? "") ?? .sqlite,
-                syncType: SyncType(rawValue: text("sync_type") ?? "") ?? .incremental, status: status, success: status == .success,
-                startTime: text("started_at") ?? "", endTime: text("ended_at") ?? "", duration: int("duration_ms"),
-                recordsFetched: int("records_fetched"), recordsProcessed: int("records_processed"), recordsInserted: int("records_inserted"),
-                recordsUpdated: int("records_updated"), recordsUnchanged: int("records_unchanged"), recordsSkipped: int("records_skipped"),
-                recordsRejected: int("records_rejected"), recordsDeleted: int("records_deleted"), hasMore: int("has_more") != 0,
-                cursorFrom: text("cursor_from"), cursorTo: text("cursor_to"), errors: errors)
-            return AuditEntry(result: result, triggeredBy: text("triggered_by") ?? "", isManual: int("is_manual") != 0)
-        }
+        return rows.map { row in AuditEntry(auditRow: { row.column($0)?.string }) }
     }
 
     public func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry] {
         let rows = try await query("""
             SELECT * FROM tb_sync_errors WHERE (? IS NULL OR source_id = ?) ORDER BY last_seen_at DESC, id DESC LIMIT ?
             """, [source.map { .text($0) } ?? .null, source.map { .text($0) } ?? .null, .integer(limit)])
-        return rows.map { row in
-            QuarantineEntry(id: Int64(row.column("id")?.integer ?? 0), kind: row.column("kind")?.string ?? "", syncId: row.column("sync_id")?.string ?? "",
-                            source: row.column("source_id")?.string ?? "", externalId: row.column("external_id")?.string,
-                            reasonCode: row.column("reason_code")?.string ?? "", message: row.column("message")?.string ?? "",
-                            rawJSON: row.column("raw_json")?.string, firstSeenAt: row.column("first_seen_at")?.string ?? "",
-                            lastSeenAt: row.column("last_seen_at")?.string ?? "", occurrences: row.column("occurrences")?.integer ?? 0)
-        }
+        return rows.map { row in QuarantineEntry(errorRow: { row.column($0)?.string }) }
     }
 
     public func totals(source: String) async throws -> SourceTotals {

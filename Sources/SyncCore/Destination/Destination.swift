@@ -1,3 +1,5 @@
+import Foundation
+
 /// The audit database: `tb_sales`, the checkpoints, the audit trail and the quarantine.
 ///
 /// One ``commit(_:)`` is one transaction: the batch's rows, its rejected rows, the new checkpoint and the
@@ -223,5 +225,36 @@ public struct SourceTotals: Sendable, Codable, Equatable {
         self.deleted = deleted
         self.duplicates = duplicates
         self.amountByCurrency = amountByCurrency
+    }
+}
+
+extension AuditEntry {
+    /// Reads a `tb_erp_sync_audit` row from its columns as text (`column("status")`): counters as digits,
+    /// booleans as `1`/`0` or `true`/`false`, `error_details` as JSON, NULL as `nil`. Both destinations use it.
+    public init(auditRow column: (String) -> String?) {
+        func int(_ name: String) -> Int { column(name).flatMap { Int($0) } ?? 0 }
+        func bool(_ name: String) -> Bool { ["1", "true", "t"].contains(column(name) ?? "") }
+        let status = SyncStatus(rawValue: column("status") ?? "") ?? .failed
+        let errors = column("error_details").flatMap { try? JSONDecoder().decode([SyncErrorInfo].self, from: Data($0.utf8)) } ?? []
+        let result = ErpSyncResult(
+            syncId: column("sync_id") ?? "", source: column("source_id") ?? "",
+            databaseType: DatabaseType(rawValue: column("database_type") ?? "") ?? .sqlite,
+            syncType: SyncType(rawValue: column("sync_type") ?? "") ?? .incremental, status: status, success: status == .success,
+            startTime: column("started_at") ?? "", endTime: column("ended_at") ?? "", duration: int("duration_ms"),
+            recordsFetched: int("records_fetched"), recordsProcessed: int("records_processed"), recordsInserted: int("records_inserted"),
+            recordsUpdated: int("records_updated"), recordsUnchanged: int("records_unchanged"), recordsSkipped: int("records_skipped"),
+            recordsRejected: int("records_rejected"), recordsDeleted: int("records_deleted"), hasMore: bool("has_more"),
+            cursorFrom: column("cursor_from"), cursorTo: column("cursor_to"), errors: errors)
+        self.init(result: result, triggeredBy: column("triggered_by") ?? "", isManual: bool("is_manual"))
+    }
+}
+
+extension QuarantineEntry {
+    /// Reads a `tb_sync_errors` row from its columns as text (`raw_json` as JSON text, NULL as `nil`).
+    public init(errorRow column: (String) -> String?) {
+        self.init(id: column("id").flatMap { Int64($0) } ?? 0, kind: column("kind") ?? "", syncId: column("sync_id") ?? "",
+                  source: column("source_id") ?? "", externalId: column("external_id"), reasonCode: column("reason_code") ?? "",
+                  message: column("message") ?? "", rawJSON: column("raw_json"), firstSeenAt: column("first_seen_at") ?? "",
+                  lastSeenAt: column("last_seen_at") ?? "", occurrences: column("occurrences").flatMap { Int($0) } ?? 0)
     }
 }
