@@ -181,26 +181,16 @@ public struct SyncEngine: Sendable {
         defer { run = batch.run }
 
         // Rows with a NULL cursor have no stream position: sweep them into quarantine, never stopping the cursor.
-        var afterKey: [SourceValue]?
-        var swept = 0
-        while swept < options.maxRecords {
-            guard let page = await batch.fetch(query.nullCursorPage(afterKey: afterKey, limit: options.batchSize)) else { return batch.run.result() }
-            guard let last = page.last else { break }
-            swept += page.rowCount
-            afterKey = last.key
-            guard await batch.load(page, state: nil, fullPassId: fullPassId) else { return batch.run.result() }
-            if page.rowCount < options.batchSize { break }
+        let swept = await batch.drain(pageSize: options.batchSize, maxRows: options.maxRecords, fullPassId: fullPassId) { last in
+            query.nullCursorPage(afterKey: last?.key, limit: options.batchSize)
         }
+        guard swept else { return batch.run.result() }
 
         if let reread {
-            var bound = reread.from
-            while true {
-                guard let page = await batch.fetch(query.page(from: bound, upTo: reread.upTo, limit: options.batchSize)) else { return batch.run.result() }
-                guard let last = page.last else { break }
-                bound = .after(last)
-                guard await batch.load(page, state: nil, fullPassId: nil) else { return batch.run.result() }
-                if page.rowCount < options.batchSize { break }
+            let reread = await batch.drain(pageSize: options.batchSize, maxRows: .max, fullPassId: nil) { last in
+                query.page(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo, limit: options.batchSize)
             }
+            guard reread else { return batch.run.result() }
         }
 
         // Forward read, pipelined: page n+1 is read and mapped while page n commits.
@@ -403,6 +393,24 @@ struct BatchLoop {
             run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
             return nil
         }
+    }
+
+    /// Reads and loads pages that do not move the checkpoint (the NULL-cursor sweep, the lookback re-read)
+    /// until a short page or `maxRows` rows.
+    /// - Parameter statement: the read after the previous page's last position (`nil` for the first page).
+    /// - Returns: `false` (and the run marked failed) when a page could not be read or loaded.
+    mutating func drain(pageSize: Int, maxRows: Int, fullPassId: String?, _ statement: (Checkpoint?) -> SQLStatement) async -> Bool {
+        var last: Checkpoint?
+        var rows = 0
+        while rows < maxRows {
+            guard let page = await fetch(statement(last)) else { return false }
+            guard let position = page.last else { return true }
+            rows += page.rowCount
+            last = position
+            guard await load(page, state: nil, fullPassId: fullPassId) else { return false }
+            if page.rowCount < pageSize { return true }
+        }
+        return true
     }
 
     /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
