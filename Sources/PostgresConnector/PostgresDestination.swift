@@ -51,6 +51,13 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
+    /// Runs read-only statements on one connection, without a transaction around them.
+    private func read<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        try await pool.withConnection(context, code: "DESTINATION_FAILED") { [logger = pool.logger] connection in
+            try await body(connection, logger)
+        }
+    }
+
     // MARK: schema
 
     public func migrate() async throws {
@@ -125,7 +132,7 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     public func lockHolder(source: String) async throws -> String? {
-        try await transaction("reading the lock of \(source)") { connection, logger in
+        try await read("reading the lock of \(source)") { connection, logger in
             try await connection.run("SELECT sync_id, pid, host FROM tb_sync_lock WHERE source_id = $1", [.text(source)], logger: logger).first.map {
                 "run \($0["sync_id"]?.text ?? "?") by pid \($0["pid"]?.text ?? "?") on \($0["host"]?.text ?? "?")"
             }
@@ -135,7 +142,7 @@ public final class PostgresDestination: Destination, AuditLog {
     // MARK: state and audit
 
     public func loadState(source: String) async throws -> SyncState {
-        let json = try await transaction("reading the checkpoint of \(source)") { connection, logger in
+        let json = try await read("reading the checkpoint of \(source)") { connection, logger in
             try await connection.run("SELECT state_json::text AS state FROM tb_sync_state WHERE source_id = $1", [.text(source)], logger: logger).first?["state"]?.text
         }
         guard let json else { return SyncState() }
@@ -330,7 +337,7 @@ public final class PostgresDestination: Destination, AuditLog {
     // MARK: audit log
 
     public func history(source: String?, limit: Int) async throws -> [AuditEntry] {
-        let rows = try await transaction("reading the history") { connection, logger in
+        let rows = try await read("reading the history") { connection, logger in
             try await connection.run("""
                 SELECT sync_id, source_id, database_type, sync_type, status, started_at, ended_at, duration_ms, cursor_from, cursor_to,
                     records_fetched, records_processed, records_inserted, records_updated, records_unchanged, records_skipped,
@@ -342,7 +349,7 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     public func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry] {
-        let rows = try await transaction("reading the quarantine") { connection, logger in
+        let rows = try await read("reading the quarantine") { connection, logger in
             try await connection.run("""
                 SELECT id, kind, sync_id, source_id, external_id, reason_code, message, raw_json::text AS raw_json, first_seen_at, last_seen_at, occurrences
                 FROM tb_sync_errors WHERE ($1::text IS NULL OR source_id = $1) ORDER BY last_seen_at DESC, id DESC LIMIT $2
@@ -352,7 +359,7 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     public func totals(source: String) async throws -> SourceTotals {
-        try await transaction("summing \(source)") { connection, logger in
+        try await read("summing \(source)") { connection, logger in
             let counts = try await connection.run("""
                 SELECT count(*) AS n, count(deleted_at_source) AS deleted, count(duplicate_of) AS dups FROM tb_sales WHERE source_id = $1
                 """, [.text(source)], logger: logger).first
