@@ -238,6 +238,98 @@ struct PostgresTimestamp: PostgresNonThrowingEncodable, PostgresDynamicTypeEncod
     }
 }
 
+extension PostgresTimestamp {
+    /// The binary form of an instant (`timestamptz`).
+    init(_ instant: Instant) {
+        self.init(microseconds: (instant.seconds - Self.epochOffset) * 1_000_000 + Int64(instant.microsecond), zoned: true)
+    }
+}
+
+/// A one-dimensional array parameter built element by element straight into PostgreSQL's binary array form
+/// (`array_recv` in src/backend/utils/adt/arrayfuncs.c: dimensions, flags, element type, then each element
+/// as a length-prefixed value, length -1 for NULL), so a batch's column goes to the server without an
+/// intermediate `[String]` or a text round trip for timestamps.
+struct PostgresArrayColumn: PostgresDynamicTypeEncodable, Sendable {
+    /// The element types a batch column can hold.
+    enum Element: Sendable {
+        case text, timestamptz, bool
+
+        var oid: PostgresDataType {
+            switch self {
+            case .text: .text
+            case .timestamptz: .timestamptz
+            case .bool: .bool
+            }
+        }
+
+        var arrayOid: PostgresDataType {
+            switch self {
+            case .text: .textArray
+            case .timestamptz: .timestamptzArray
+            case .bool: .boolArray
+            }
+        }
+    }
+
+    let element: Element
+    private(set) var count = 0
+    private var hasNull = false
+    private var elements: ByteBuffer
+
+    /// An empty column with room for `capacity` elements of about 16 bytes.
+    init(_ element: Element, capacity: Int) {
+        self.element = element
+        elements = ByteBufferAllocator().buffer(capacity: capacity * 16)
+    }
+
+    var psqlType: PostgresDataType { element.arrayOid }
+    var psqlFormat: PostgresFormat { .binary }
+
+    /// Appends text (NULL for `nil`); only for `.text` columns.
+    mutating func append(_ value: String?) {
+        precondition(element == .text, "text appended to a \(element) column")
+        guard let value else { return appendNull() }
+        let lengthIndex = elements.writerIndex
+        elements.writeInteger(Int32(0))
+        let length = elements.writeString(value)
+        elements.setInteger(Int32(length), at: lengthIndex)
+        count += 1
+    }
+
+    /// Appends an instant (NULL for `nil`); only for `.timestamptz` columns.
+    mutating func append(_ value: Instant?) {
+        precondition(element == .timestamptz, "an instant appended to a \(element) column")
+        guard let value else { return appendNull() }
+        elements.writeInteger(Int32(8))
+        elements.writeInteger(PostgresTimestamp(value).microseconds)
+        count += 1
+    }
+
+    /// Appends a boolean; only for `.bool` columns.
+    mutating func append(_ value: Bool) {
+        precondition(element == .bool, "a boolean appended to a \(element) column")
+        elements.writeInteger(Int32(1))
+        elements.writeInteger(UInt8(value ? 1 : 0))
+        count += 1
+    }
+
+    private mutating func appendNull() {
+        elements.writeInteger(Int32(-1))
+        hasNull = true
+        count += 1
+    }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeInteger(Int32(count == 0 ? 0 : 1))  // dimensions
+        byteBuffer.writeInteger(Int32(hasNull ? 1 : 0))
+        byteBuffer.writeInteger(element.oid.rawValue)
+        guard count > 0 else { return }
+        byteBuffer.writeInteger(Int32(count))  // length of the dimension
+        byteBuffer.writeInteger(Int32(1))  // lower bound
+        byteBuffer.writeImmutableBuffer(elements)
+    }
+}
+
 extension PostgresBindings {
     /// Appends a source value with the PostgreSQL type it stands for.
     mutating func append(source value: SourceValue) throws {

@@ -286,31 +286,45 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
-    /// Merges the records into `tb_sales` with one set-based statement: each column travels as one bound
-    /// `text[]` array, expanded by `unnest` and upserted with `INSERT … ON CONFLICT DO UPDATE`.
+    /// Merges the records into `tb_sales` with one set-based statement: each per-record column travels as one
+    /// bound binary array (``PostgresArrayColumn``), expanded by `unnest` and upserted with
+    /// `INSERT … ON CONFLICT DO UPDATE`; the values shared by the batch (source, run, pass, time) are scalars.
     ///
     /// Not `COPY`: postgres-nio 1.33.2's `copyFrom` never returns when the connection is terminated just
     /// before it starts ("leaked its continuation", seen with `pg_terminate_backend`), which would hang the
     /// run; a bound statement fails cleanly and the batch is retried on a new connection.
     private static func upsert(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?, on connection: PostgresConnection, logger: Logger) async throws {
-        guard !records.isEmpty else { return }
-        let now = Instant.now.description
-        // NULL travels as '' (NULLIF below): none of the nullable columns can hold an empty string.
-        var columns = Array(repeating: [String](), count: SalesColumns.names.count)
-        for index in columns.indices { columns[index].reserveCapacity(records.count) }
-        for (record, duplicateOf) in records {
-            let values: [String] = [
-                record.sourceId, record.externalId, record.pdv, record.operator, record.amount.description, record.currency,
-                record.occurredAt.description, record.type.rawValue, record.typeRaw, record.reference ?? "", record.sourceUpdatedAt?.description ?? "",
-                record.contentHash, duplicateOf ?? "", record.isDeletedAtSource ? now : "", record.isDeletedAtSource ? "soft" : "",
-                syncId, syncId, passId ?? "", now, now,
-            ]
-            for (index, value) in values.enumerated() { columns[index].append(value) }
+        guard let source = records.first?.record.sourceId else { return }
+        var externalId = PostgresArrayColumn(.text, capacity: records.count), pdv = externalId, `operator` = externalId
+        var amount = externalId, currency = externalId, type = externalId, typeRaw = externalId, reference = externalId
+        var contentHash = externalId, duplicateOf = externalId
+        var occurredAt = PostgresArrayColumn(.timestamptz, capacity: records.count), sourceUpdatedAt = occurredAt
+        var deleted = PostgresArrayColumn(.bool, capacity: records.count)
+        for (record, original) in records {
+            externalId.append(record.externalId)
+            pdv.append(record.pdv)
+            `operator`.append(record.operator)
+            amount.append(record.amount.description)
+            currency.append(record.currency)
+            occurredAt.append(record.occurredAt)
+            type.append(record.type.rawValue)
+            typeRaw.append(record.typeRaw)
+            reference.append(record.reference)
+            sourceUpdatedAt.append(record.sourceUpdatedAt)
+            contentHash.append(record.contentHash)
+            duplicateOf.append(original)
+            deleted.append(record.isDeletedAtSource)
         }
         try await connection.run("""
-            INSERT INTO tb_sales (\(SalesColumns.names.joined(separator: ", ")))
-            SELECT \(SalesColumns.select) FROM unnest(\(SalesColumns.names.indices.map { "$\($0 + 1)::text[]" }.joined(separator: ", ")))
-                AS staged(\(SalesColumns.names.joined(separator: ", ")))
+            INSERT INTO tb_sales (source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference,
+                source_updated_at, content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass,
+                ingested_at, updated_at)
+            SELECT $1::text, external_id, pdv, operator, amount::numeric, currency, occurred_at, type, type_raw, reference,
+                source_updated_at, content_hash, duplicate_of, CASE WHEN deleted THEN $4::timestamptz END, CASE WHEN deleted THEN 'soft' END,
+                $2::text, $2::text, $3::text, $4::timestamptz, $4::timestamptz
+            FROM unnest($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                AS staged(external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
+                    content_hash, duplicate_of, deleted)
             ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator, amount = excluded.amount,
                 currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type, type_raw = excluded.type_raw,
                 reference = excluded.reference, source_updated_at = excluded.source_updated_at, content_hash = excluded.content_hash,
@@ -318,7 +332,10 @@ public final class PostgresDestination: Destination, AuditLog {
                 deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
                     ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
                 deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
-            """, columns.map { .texts($0) }, logger: logger)
+            """, [.text(source), .text(syncId), .text(passId), .text(Instant.now.description),
+                  .column(externalId), .column(pdv), .column(`operator`), .column(amount), .column(currency), .column(occurredAt),
+                  .column(type), .column(typeRaw), .column(reference), .column(sourceUpdatedAt), .column(contentHash),
+                  .column(duplicateOf), .column(deleted)], logger: logger)
     }
 
     public func finishFullPass(source: String, pass: SyncState.FullPass, syncId: String, checkpoint: Checkpoint?) async throws -> Int {
@@ -393,6 +410,7 @@ enum DestinationBind: Sendable {
     case int(Int)
     case bool(Bool)
     case texts([String])
+    case column(PostgresArrayColumn)
 }
 
 extension PostgresConnection {
@@ -406,6 +424,7 @@ extension PostgresConnection {
             case .int(let value): bindings.append(Int64(value))
             case .bool(let value): bindings.append(value)
             case .texts(let values): bindings.append(values)
+            case .column(let column): bindings.append(column)
             }
         }
         var rows: [[String: SourceValue]] = []
@@ -418,18 +437,6 @@ extension PostgresConnection {
     }
 }
 
-/// The `tb_sales` columns written by a batch, and how each staged text value becomes the column's type.
-enum SalesColumns {
-    static let names = ["source_id", "external_id", "pdv", "operator", "amount", "currency", "occurred_at", "type", "type_raw",
-                        "reference", "source_updated_at", "content_hash", "duplicate_of", "deleted_at_source", "deleted_reason",
-                        "sync_id", "first_sync_id", "last_seen_pass", "ingested_at", "updated_at"]
-    static let select = """
-        source_id, external_id, pdv, operator, amount::numeric, currency, occurred_at::timestamptz, type, type_raw,
-        NULLIF(reference, ''), NULLIF(source_updated_at, '')::timestamptz, content_hash, NULLIF(duplicate_of, ''),
-        NULLIF(deleted_at_source, '')::timestamptz, NULLIF(deleted_reason, ''), sync_id, first_sync_id, NULLIF(last_seen_pass, ''),
-        ingested_at::timestamptz, updated_at::timestamptz
-        """
-}
 
 /// Reads PostgreSQL's text form of a `text[]` (`{a,"b c",NULL}`).
 enum PostgresArrayText {

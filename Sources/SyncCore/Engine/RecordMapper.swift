@@ -67,19 +67,39 @@ public struct RecordMapper: Sendable {
     let stream: StreamConfig
     let zone: ZoneConverter
     let currency: String
+    /// ``CurrencyScale/scale(of:)`` of the source's currency.
+    let currencyScale: Int
     let validation: ValidationOptions
-    let columnIndex: [String: Int]
     let columns: [String]
+    /// Select-list position of each mapped field, by ``StreamConfig/Field/slot``: resolved once here, because
+    /// a name lookup per field and row costs more than the rest of the mapping.
+    private let fieldColumns: [Int?]
+    /// ``maxLengths`` by ``StreamConfig/Field/slot``.
+    private let fieldMaxLengths: [Int?]
+    /// Columns whose undecodable bytes reject the row as an encoding problem: the key (when it is the external
+    /// id) and every mapped field.
+    private let encodingChecked: [Int]
+    private let deletedColumn: Int?
+    /// ``ValidationOptions/signRules`` by ``TransactionType/slot``.
+    private let signRules: [ValidationOptions.Sign]
 
     /// Creates a mapper for rows laid out as `query.columns`.
     public init(source: SourceConfig, query: StreamQuery, validation: ValidationOptions) {
         sourceId = source.name
         stream = source.stream
         zone = ZoneConverter(zone: source.timezone)
-        currency = source.currency
+        currency = source.currency.uppercased()
+        currencyScale = CurrencyScale.scale(of: source.currency)
         self.validation = validation
         columns = query.columns
-        columnIndex = Dictionary(uniqueKeysWithValues: query.columns.enumerated().map { ($1, $0) })
+        let columnIndex = Dictionary(query.columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let fields = StreamConfig.Field.allCases.sorted { $0.slot < $1.slot }
+        fieldColumns = fields.map { columnIndex[$0.rawValue] }
+        fieldMaxLengths = fields.map { Self.maxLengths[$0] }
+        let keyColumns = columnIndex[StreamConfig.Field.externalId.rawValue] == nil ? Array(1...source.stream.primaryKey.count) : []
+        encodingChecked = keyColumns + fields.compactMap { columnIndex[$0.rawValue] }
+        deletedColumn = columnIndex["deleted"]
+        signRules = TransactionType.allCases.sorted { $0.slot < $1.slot }.map { validation.signRules[$0] ?? .any }
     }
 
     /// The stream position of a row (its cursor and key values).
@@ -89,7 +109,7 @@ public struct RecordMapper: Sendable {
 
     /// The ERP key of a row as text (`externalId` mapping, or the primary key values joined with `|`).
     public func externalId(of row: [SourceValue]) -> String? {
-        if let index = columnIndex[StreamConfig.Field.externalId.rawValue] { return row[index].text?.trimmingSpaces() }
+        if let index = fieldColumns[StreamConfig.Field.externalId.slot] { return row[index].text?.trimmingSpaces() }
         let parts = row[1...stream.primaryKey.count].map { $0.text?.trimmingSpaces() }
         guard parts.allSatisfy({ $0 != nil }) else { return nil }
         return parts.map { $0! }.joined(separator: "|")
@@ -111,7 +131,7 @@ public struct RecordMapper: Sendable {
             return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw)
         }
         func value(_ field: StreamConfig.Field) -> SourceValue {
-            columnIndex[field.rawValue].map { row[$0] } ?? .null
+            fieldColumns[field.slot].map { row[$0] } ?? .null
         }
         func text(_ field: StreamConfig.Field, required: Bool) throws(RejectedRow) -> String? {
             let raw = value(field)
@@ -122,37 +142,40 @@ public struct RecordMapper: Sendable {
             if required && (trimmed?.isEmpty ?? true) {
                 throw reject(.missingField, "\(field.rawValue): required, got \(trimmed == nil ? "NULL" : "an empty value")")
             }
-            if let trimmed, let max = Self.maxLengths[field], trimmed.count > max {
+            // A character takes at least one UTF-8 byte, so only longer byte counts need counting characters.
+            if let trimmed, let max = fieldMaxLengths[field.slot], trimmed.utf8.count > max, trimmed.count > max {
                 throw reject(.tooLong, "\(field.rawValue): \(trimmed.count) characters, at most \(max)")
             }
             return trimmed
         }
 
         if row[0].isNull { throw reject(.nullCursor, "cursor \(stream.cursor.column): NULL, the row has no stream position") }
+        var cursorInstant: Instant?
         if stream.cursor.kind == .timestamp {
             switch instant(row[0]) {
             case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "cursor \(stream.cursor.column): \(describe(error, row[0]))")
-            case .success: break
+            case .success(let v): cursorInstant = v
             }
         }
         // Undecodable bytes in any mapped field (or in the key, when it is the external id) are an encoding
         // problem, not a missing value, a bad number or a bad timestamp.
-        let keyColumns = columnIndex[StreamConfig.Field.externalId.rawValue] == nil ? Array(1...stream.primaryKey.count) : []
-        for index in keyColumns + StreamConfig.Field.allCases.compactMap({ columnIndex[$0.rawValue] }) {
+        for index in encodingChecked {
             if case .bytes(let data) = row[index], String(validating: data, as: UTF8.self) == nil {
                 throw reject(.invalidEncoding, "\(columns[index]): not valid UTF-8")
             }
         }
         guard let externalId, !externalId.isEmpty else { throw reject(.missingField, "externalId: required, got NULL") }
-        if externalId.count > Self.maxLengths[.externalId]! {
-            throw reject(.tooLong, "externalId: \(externalId.count) characters, at most \(Self.maxLengths[.externalId]!)")
+        let maxIdLength = fieldMaxLengths[StreamConfig.Field.externalId.slot]!
+        if externalId.utf8.count > maxIdLength, externalId.count > maxIdLength {
+            throw reject(.tooLong, "externalId: \(externalId.count) characters, at most \(maxIdLength)")
         }
         let pdv = try text(.pdv, required: true)
         let op = try text(.operator, required: true)
         let typeText = try text(.type, required: true)
         let reference = try text(.reference, required: false)
         let currencyText = try text(.currency, required: false)
-        let currency = (currencyText?.isEmpty == false ? currencyText! : self.currency).uppercased()
+        let hasOwnCurrency = currencyText?.isEmpty == false
+        let currency = hasOwnCurrency ? currencyText!.uppercased() : self.currency
 
         let occurredRaw = value(.occurredAt)
         if occurredRaw.isNull { throw reject(.missingField, "occurredAt: required, got NULL") }
@@ -167,7 +190,7 @@ public struct RecordMapper: Sendable {
 
         let amount: Amount
         let amountRaw = value(.amount)
-        let scale = CurrencyScale.scale(of: currency)
+        let scale = hasOwnCurrency ? CurrencyScale.scale(of: currency) : currencyScale
         switch amountRaw {
         case .null: throw reject(.missingField, "amount: required, got NULL")
         case .double(let v):
@@ -189,27 +212,28 @@ public struct RecordMapper: Sendable {
         }
 
         let typeRaw = typeText!
-        let type = stream.typeMap[typeRaw.lowercased()] ?? TransactionType(rawValue: typeRaw.lowercased()) ?? .other
-        let rule = validation.signRules[type] ?? .any
+        let typeKey = typeRaw.lowercased()
+        let type = stream.typeMap[typeKey] ?? TransactionType(rawValue: typeKey) ?? .other
+        let rule = signRules[type.slot]
         if (rule == .nonNegative && amount.isNegative) || (rule == .nonPositive && amount.minorUnits > 0) {
             throw reject(.signMismatch, "amount: \(amount) breaks the sign rule '\(rule.rawValue)' for type \(type.rawValue)")
         }
 
         var sourceUpdatedAt: Instant?
-        if stream.fields[.sourceUpdatedAt] != nil {
-            let raw = value(.sourceUpdatedAt)
+        if let index = fieldColumns[StreamConfig.Field.sourceUpdatedAt.slot] {
+            let raw = row[index]
             if !raw.isNull {
                 switch instant(raw) {
                 case .success(let v): sourceUpdatedAt = v
                 case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "sourceUpdatedAt: \(describe(error, raw))")
                 }
             }
-        } else if stream.cursor.kind == .timestamp, case .success(let v) = instant(row[0]) {
-            sourceUpdatedAt = v
+        } else {
+            sourceUpdatedAt = cursorInstant
         }
 
         let deleted: Bool
-        if let index = columnIndex["deleted"] {
+        if let index = deletedColumn {
             switch row[index] {
             case .null: deleted = false
             case .bool(let v): deleted = v
@@ -245,5 +269,36 @@ public struct RecordMapper: Sendable {
     private func describe(_ error: LocalDateTime.ParseError, _ value: SourceValue) -> String {
         let shown = value.jsonValue ?? "NULL"
         return error == .zeroDate ? "zero date '\(shown)'" : "'\(shown)' is not a valid date-time"
+    }
+}
+
+extension StreamConfig.Field {
+    /// Position among the fields (declaration order), for per-field tables.
+    var slot: Int {
+        switch self {
+        case .externalId: 0
+        case .pdv: 1
+        case .operator: 2
+        case .amount: 3
+        case .currency: 4
+        case .occurredAt: 5
+        case .type: 6
+        case .reference: 7
+        case .sourceUpdatedAt: 8
+        }
+    }
+}
+
+extension TransactionType {
+    /// Position among the types (declaration order), for per-type tables.
+    var slot: Int {
+        switch self {
+        case .sale: 0
+        case .cancel: 1
+        case .refund: 2
+        case .void: 3
+        case .discount: 4
+        case .other: 5
+        }
     }
 }

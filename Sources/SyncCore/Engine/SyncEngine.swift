@@ -354,6 +354,7 @@ struct PageReader: Sendable {
         var rejected: [RejectedRow] = []
         records.reserveCapacity(rows.count)
         var seen: Set<String> = []
+        seen.reserveCapacity(rows.count)
         for row in rows {
             switch mapper.map(row, now: now) {
             case .success(let record):

@@ -146,10 +146,14 @@ public enum CurrencyScale {
 }
 
 extension String {
-    /// The string without leading and trailing spaces, tabs, CR, LF and NUL (CHAR padding).
+    /// The string without leading and trailing spaces, tabs, CR, LF and NUL (CHAR padding). Works on the
+    /// UTF-8 bytes: the pads are ASCII, so cutting at them keeps every other character whole.
     func trimmingSpaces() -> String {
-        let isPad: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\0" }
-        guard let start = firstIndex(where: { !isPad($0) }), let end = lastIndex(where: { !isPad($0) }) else { return "" }
-        return String(self[start...end])
+        func isPad(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x00 }
+        let bytes = utf8
+        guard let first = bytes.first, let last = bytes.last else { return self }
+        if !isPad(first) && !isPad(last) { return self }
+        guard let start = bytes.firstIndex(where: { !isPad($0) }), let end = bytes.lastIndex(where: { !isPad($0) }) else { return "" }
+        return String(decoding: bytes[start...end], as: UTF8.self)
     }
 }
