@@ -205,8 +205,13 @@ public final class PostgresDestination: Destination, AuditLog {
             var existing: [String: ExistingRecord] = [:]
             if !batch.records.isEmpty {
                 let ids = batch.records.map(\.externalId)
+                // One index probe per key (LATERAL … LIMIT 1 keeps the nested loop): `external_id = ANY($2)` lets the
+                // planner pick a sequential scan while a first load outgrows the table's statistics, which makes each
+                // batch cost as much as the whole table.
                 for row in try await connection.run("""
-                    SELECT external_id, content_hash, deleted_reason, false AS skipped FROM tb_sales WHERE source_id = $1 AND external_id = ANY($2)
+                    SELECT k.external_id, s.content_hash, s.deleted_reason, false AS skipped FROM unnest($2::text[]) AS k(external_id)
+                        CROSS JOIN LATERAL (SELECT content_hash, deleted_reason FROM tb_sales
+                            WHERE source_id = $1 AND external_id = k.external_id LIMIT 1) AS s
                     UNION ALL
                     SELECT external_id, content_hash, NULL, true FROM tb_sync_duplicates WHERE action = 'skip' AND source_id = $1 AND external_id = ANY($2)
                     """, [.text(batch.source), .texts(ids)], logger: logger) {
