@@ -225,7 +225,10 @@ public final class PostgresDestination: Destination, AuditLog {
                 ? try await Self.dedupCandidates(for: fresh, window: batch.deduplication.windowMinutes, on: connection, logger: logger) : []
             let plan = BatchPlan.plan(records: batch.records, existing: existing, candidates: candidates, options: batch.deduplication)
 
-            try await Self.upsert(plan.salesWrites(existing: existing), syncId: batch.syncId, passId: batch.fullPassId, on: connection, logger: logger)
+            let writes = plan.salesWrites(existing: existing)
+            try await Self.write(writes.new, isNew: true, syncId: batch.syncId, passId: batch.fullPassId, on: connection, logger: logger)
+            try await Self.write(writes.changed.map { ($0, nil) }, isNew: false, syncId: batch.syncId, passId: batch.fullPassId,
+                                 on: connection, logger: logger)
             let duplicates = plan.duplicateWrites(existing: existing)
             for (record, original, action) in duplicates {
                 try await connection.run("""
@@ -291,14 +294,19 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
-    /// Merges the records into `tb_sales` with one set-based statement: each per-record column travels as one
-    /// bound binary array (``PostgresArrayColumn``), expanded by `unnest` and upserted with
-    /// `INSERT … ON CONFLICT DO UPDATE`; the values shared by the batch (source, run, pass, time) are scalars.
+    /// Writes records into `tb_sales` with one set-based statement: each per-record column travels as one
+    /// bound binary array (``PostgresArrayColumn``), expanded by `unnest`; the values shared by the batch
+    /// (source, run, pass, time) are scalars. New records (`isNew`: no row under their key, as read in this
+    /// transaction while the run lock is held) go in with a plain `INSERT`, which costs the server about a third
+    /// less than `ON CONFLICT`'s speculative insertion; changed ones with `INSERT … ON CONFLICT DO UPDATE`.
+    /// A key stored meanwhile by a writer that ignores the run lock fails the batch (unique violation) instead
+    /// of being overwritten, and the batch's retry sees it as stored.
     ///
     /// Not `COPY`: postgres-nio 1.33.2's `copyFrom` never returns when the connection is terminated just
     /// before it starts ("leaked its continuation", seen with `pg_terminate_backend`), which would hang the
     /// run; a bound statement fails cleanly and the batch is retried on a new connection.
-    private static func upsert(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?, on connection: PostgresConnection, logger: Logger) async throws {
+    private static func write(_ records: [(record: SaleTransaction, duplicateOf: String?)], isNew: Bool, syncId: String, passId: String?,
+                              on connection: PostgresConnection, logger: Logger) async throws {
         guard let source = records.first?.record.sourceId else { return }
         var externalId = PostgresArrayColumn(.text, capacity: records.count), pdv = externalId, `operator` = externalId
         var amount = externalId, currency = externalId, type = externalId, typeRaw = externalId, reference = externalId
@@ -330,18 +338,23 @@ public final class PostgresDestination: Destination, AuditLog {
             FROM unnest($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                 AS staged(external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
                     content_hash, duplicate_of, deleted)
-            ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator, amount = excluded.amount,
-                currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type, type_raw = excluded.type_raw,
-                reference = excluded.reference, source_updated_at = excluded.source_updated_at, content_hash = excluded.content_hash,
-                sync_id = excluded.sync_id, last_seen_pass = COALESCE(excluded.last_seen_pass, tb_sales.last_seen_pass),
-                deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
-                    ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
-                deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
+            \(isNew ? "" : mergeChanged)
             """, [.text(source), .text(syncId), .text(passId), .text(Instant.now.description),
                   .column(externalId), .column(pdv), .column(`operator`), .column(amount), .column(currency), .column(occurredAt),
                   .column(type), .column(typeRaw), .column(reference), .column(sourceUpdatedAt), .column(contentHash),
                   .column(duplicateOf), .column(deleted)], logger: logger)
     }
+
+    /// The `ON CONFLICT` clause that merges a changed record into its stored row.
+    private static let mergeChanged = """
+        ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator, amount = excluded.amount,
+            currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type, type_raw = excluded.type_raw,
+            reference = excluded.reference, source_updated_at = excluded.source_updated_at, content_hash = excluded.content_hash,
+            sync_id = excluded.sync_id, last_seen_pass = COALESCE(excluded.last_seen_pass, tb_sales.last_seen_pass),
+            deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
+                ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
+            deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
+        """
 
     public func finishFullPass(source: String, pass: SyncState.FullPass, syncId: String, checkpoint: Checkpoint?) async throws -> Int {
         try await transaction("finishing the full sync of \(source)") { connection, logger in

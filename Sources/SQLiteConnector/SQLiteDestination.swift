@@ -192,7 +192,8 @@ public actor SQLiteDestination: Destination, AuditLog {
                 : []
             let plan = BatchPlan.plan(records: batch.records, existing: existing, candidates: candidates, options: batch.deduplication)
 
-            try await upsert(plan.salesWrites(existing: existing), syncId: batch.syncId, passId: batch.fullPassId, now: now)
+            let writes = plan.salesWrites(existing: existing)
+            try await upsert(writes.new + writes.changed.map { ($0, nil) }, syncId: batch.syncId, passId: batch.fullPassId, now: now)
             try await recordDuplicates(plan.duplicateWrites(existing: existing), syncId: batch.syncId, now: now)
             if let passId = batch.fullPassId {
                 try await markSeen(source: batch.source, externalIds: plan.unchanged.map(\.externalId) + batch.rejected.compactMap(\.externalId), passId: passId)

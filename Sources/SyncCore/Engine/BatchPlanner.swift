@@ -136,10 +136,11 @@ public struct BatchPlan: Sendable, Equatable {
 }
 
 extension BatchPlan {
-    /// Records to write into `tb_sales` (inserts and updates; updates of skipped duplicates stay out), with
-    /// the original of each flagged duplicate.
-    public func salesWrites(existing: [String: ExistingRecord]) -> [(record: SaleTransaction, duplicateOf: String?)] {
-        inserts + updates.filter { existing[$0.externalId]?.isSkippedDuplicate != true }.map { ($0, nil) }
+    /// Records to write into `tb_sales`, split by whether the destination holds them yet: `new` are the
+    /// inserts (with the original of each flagged duplicate), `changed` the updates (updates of skipped
+    /// duplicates stay out: they live in `tb_sync_duplicates`). Together they are all the batch writes there.
+    public func salesWrites(existing: [String: ExistingRecord]) -> (new: [(record: SaleTransaction, duplicateOf: String?)], changed: [SaleTransaction]) {
+        (inserts, updates.filter { existing[$0.externalId]?.isSkippedDuplicate != true })
     }
 
     /// Entries for `tb_sync_duplicates`: flagged inserts, skipped duplicates, and changed re-reads of skipped
