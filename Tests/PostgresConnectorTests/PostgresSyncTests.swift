@@ -41,6 +41,34 @@ import Testing
         }
     }
 
+    @Test func changedRowsAreMergedAndNewRowsInsertedInOneBatch() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
+                INSERT INTO sale_transactions VALUES
+                (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', 101, '2024-03-01 10:00:00'),
+                (2, 'P1', 'op1', 20.00, '2024-03-01 10:01:00', 'venda', 102, '2024-03-01 10:01:00'),
+                (3, 'P1', 'op1', 30.00, '2024-03-01 10:02:00', 'venda', NULL, '2024-03-01 10:02:00')
+                """])
+            let source = f.source(stream: PostgresFixture.stream)
+            let first = try await f.sync(PostgresFixture.options(), source: source)
+            #expect(first.recordsInserted == 3, "\(first.errors)")
+            try await PostgresFixture.execute(f.sourceDB, [
+                "UPDATE sale_transactions SET amount = 11.50, reference = NULL, updated_at = '2024-03-02 09:00:00' WHERE id = 1",
+                "UPDATE sale_transactions SET type = 'cancelamento', amount = -20.00, updated_at = '2024-03-02 09:00:01' WHERE id = 2",
+                "INSERT INTO sale_transactions VALUES (4, 'P2', 'op2', 40.00, '2024-03-02 09:00:02', 'venda', 104, '2024-03-02 09:00:02')",
+            ])
+            let second = try await f.sync(PostgresFixture.options(), source: source)
+            #expect(second.status == .success, "\(second.errors)")
+            #expect(second.recordsInserted == 1 && second.recordsUpdated == 2 && second.recordsUnchanged == 0)
+            let rows = try await PostgresFixture.rows(f.auditDB, """
+                SELECT external_id, amount::text, type, reference, sync_id = $$\(second.syncId)$$, first_sync_id = $$\(first.syncId)$$
+                FROM tb_sales ORDER BY external_id
+                """)
+            #expect(rows == [["1", "11.50", "sale", nil, "true", "true"], ["2", "-20.00", "cancel", "102", "true", "true"],
+                             ["3", "30.00", "sale", nil, "false", "true"], ["4", "40.00", "sale", "104", "true", "false"]])
+        }
+    }
+
     @Test func largeNumericAndBigintReferenceSurviveDigitForDigit() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
