@@ -3,6 +3,7 @@
 # destination table shape, in one run. Prints rows/s, our peak RSS and the ratios.
 #
 #   bash scripts/bench.sh [N ...]          default N = 1000000; e.g. bash scripts/bench.sh 100000 1000000
+#   BATCH=10000 bash scripts/bench.sh …    batch size of our sync (default 5000)
 #
 # Needs the test server (bash scripts/postgres-server.sh) and GNU time. Builds erp-sync in release mode.
 # Rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds. Env: ERP_SYNC_PG_URL as in .ci/run.
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 export PGOPTIONS='--client-min-messages=warning'
 BASE="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:5432}"
 SIZES=("${@:-1000000}")
+BATCH="${BATCH:-5000}"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
 swift build -c release --scratch-path .build-release --product erp-sync >/dev/null
@@ -39,7 +41,7 @@ generate() { # $1 first id, $2 last id, $3 total N (spreads the N rows over 90 d
 }
 
 for N in "${SIZES[@]}"; do
-  echo "== N = $N rows"
+  echo "== N = $N rows, batch size $BATCH"
   for db in bench_src bench_audit; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
   q bench_src "CREATE TABLE sale_transactions (id bigint PRIMARY KEY, pdv text NOT NULL, operator text NOT NULL, amount numeric(12,2) NOT NULL,
     timestamp timestamp NOT NULL, type text NOT NULL, reference text, updated_at timestamp NOT NULL)"
@@ -47,7 +49,7 @@ for N in "${SIZES[@]}"; do
   q bench_src "CREATE INDEX ON sale_transactions (updated_at, id); ANALYZE sale_transactions"
   cat > "$WORK/bench.yaml" <<YAML
 destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
-defaults: { batchSize: 10000, maxRecords: 100000000, daysBack: 0, lookback: 5m }
+defaults: { batchSize: $BATCH, maxRecords: 100000000, daysBack: 0, lookback: 5m }
 sources:
   - name: bench
     type: postgresql

@@ -5,19 +5,60 @@ public import Foundation
 /// Parsed from `YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]]` or a bare `YYYY-MM-DD` (midnight). It becomes an
 /// instant only through ``instant(in:)`` with the source's declared time zone.
 public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
-    public var year: Int
-    public var month: Int
-    public var day: Int
-    public var hour: Int
-    public var minute: Int
-    public var second: Int
-    /// Microseconds, 0 ... 999_999.
-    public var microsecond: Int
+    // Stored compactly (16 bytes instead of seven Ints): rows in flight hold one per timestamp column, and
+    // ``SourceValue`` is as large as its largest case.
+    private var year32: Int32
+    private var month8, day8, hour8, minute8, second8: UInt8
+    private var microsecond32: Int32
 
-    /// Creates a value from its fields; no range checks (use ``init(parsing:)`` for text).
+    public var year: Int { get { Int(year32) } set { year32 = Int32(newValue) } }
+    public var month: Int { get { Int(month8) } set { month8 = UInt8(newValue) } }
+    public var day: Int { get { Int(day8) } set { day8 = UInt8(newValue) } }
+    public var hour: Int { get { Int(hour8) } set { hour8 = UInt8(newValue) } }
+    public var minute: Int { get { Int(minute8) } set { minute8 = UInt8(newValue) } }
+    public var second: Int { get { Int(second8) } set { second8 = UInt8(newValue) } }
+    /// Microseconds, 0 ... 999_999.
+    public var microsecond: Int { get { Int(microsecond32) } set { microsecond32 = Int32(newValue) } }
+
+    /// Creates a value from its fields; no range checks (use ``init(parsing:)`` for text), but each must fit
+    /// its storage: year in `Int32`, month ... second in 0 ... 255, microsecond in `Int32`.
     public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0) {
-        (self.year, self.month, self.day, self.hour, self.minute, self.second, self.microsecond) =
-            (year, month, day, hour, minute, second, microsecond)
+        (year32, month8, day8, hour8, minute8, second8, microsecond32) =
+            (Int32(year), UInt8(month), UInt8(day), UInt8(hour), UInt8(minute), UInt8(second), Int32(microsecond))
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case year, month, day, hour, minute, second, microsecond
+    }
+
+    /// Decodes the field-per-key form; a field outside its storage range is a `DecodingError.dataCorrupted`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func field<T: FixedWidthInteger>(_ key: CodingKeys, as: T.Type) throws -> T {
+            let value = try c.decode(Int.self, forKey: key)
+            guard let fitted = T(exactly: value) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.rawValue) \(value) is out of range")
+            }
+            return fitted
+        }
+        year32 = try field(.year, as: Int32.self)
+        month8 = try field(.month, as: UInt8.self)
+        day8 = try field(.day, as: UInt8.self)
+        hour8 = try field(.hour, as: UInt8.self)
+        minute8 = try field(.minute, as: UInt8.self)
+        second8 = try field(.second, as: UInt8.self)
+        microsecond32 = try field(.microsecond, as: Int32.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(year, forKey: .year)
+        try c.encode(month, forKey: .month)
+        try c.encode(day, forKey: .day)
+        try c.encode(hour, forKey: .hour)
+        try c.encode(minute, forKey: .minute)
+        try c.encode(second, forKey: .second)
+        try c.encode(microsecond, forKey: .microsecond)
     }
 
     /// Why text is not a usable local date-time.
