@@ -196,7 +196,11 @@ public final class PostgresDestination: Destination, AuditLog {
     // MARK: batch commit
 
     public func commit(_ batch: BatchCommit) async throws -> BatchOutcome {
-        try await transaction("loading batch \(batch.batchNumber) of \(batch.source)") { connection, logger in
+        // The columns of every record as a new row, encoded while the probes below run: for the usual batch (all
+        // records new, no duplicates) that is exactly the insert, so the server does not wait for the encoding.
+        let allAsNew = Task { SalesColumns(batch.records.map { ($0, nil) }) }
+        defer { allAsNew.cancel() }
+        return try await transaction("loading batch \(batch.batchNumber) of \(batch.source)") { connection, logger in
             let held = try await connection.run("UPDATE tb_sync_lock SET heartbeat_at = now() WHERE source_id = $1 AND sync_id = $2 RETURNING source_id",
                                                 [.text(batch.source), .text(batch.syncId)], logger: logger)
             guard !held.isEmpty else {
@@ -226,8 +230,10 @@ public final class PostgresDestination: Destination, AuditLog {
             let plan = BatchPlan.plan(records: batch.records, existing: existing, candidates: candidates, options: batch.deduplication)
 
             let writes = plan.salesWrites(existing: existing)
-            try await Self.write(writes.new, isNew: true, syncId: batch.syncId, passId: batch.fullPassId, on: connection, logger: logger)
-            try await Self.write(writes.changed.map { ($0, nil) }, isNew: false, syncId: batch.syncId, passId: batch.fullPassId,
+            let isAllNew = writes.new.count == batch.records.count && writes.new.allSatisfy { $0.duplicateOf == nil }
+            let newColumns = isAllNew ? await allAsNew.value : SalesColumns(writes.new)
+            try await Self.write(newColumns, isNew: true, syncId: batch.syncId, passId: batch.fullPassId, on: connection, logger: logger)
+            try await Self.write(SalesColumns(writes.changed.map { ($0, nil) }), isNew: false, syncId: batch.syncId, passId: batch.fullPassId,
                                  on: connection, logger: logger)
             let duplicates = plan.duplicateWrites(existing: existing)
             for (record, original, action) in duplicates {
@@ -305,29 +311,9 @@ public final class PostgresDestination: Destination, AuditLog {
     /// Not `COPY`: postgres-nio 1.33.2's `copyFrom` never returns when the connection is terminated just
     /// before it starts ("leaked its continuation", seen with `pg_terminate_backend`), which would hang the
     /// run; a bound statement fails cleanly and the batch is retried on a new connection.
-    private static func write(_ records: [(record: SaleTransaction, duplicateOf: String?)], isNew: Bool, syncId: String, passId: String?,
+    private static func write(_ columns: SalesColumns, isNew: Bool, syncId: String, passId: String?,
                               on connection: PostgresConnection, logger: Logger) async throws {
-        guard let source = records.first?.record.sourceId else { return }
-        var externalId = PostgresArrayColumn(.text, capacity: records.count), pdv = externalId, `operator` = externalId
-        var amount = externalId, currency = externalId, type = externalId, typeRaw = externalId, reference = externalId
-        var contentHash = externalId, duplicateOf = externalId
-        var occurredAt = PostgresArrayColumn(.timestamptz, capacity: records.count), sourceUpdatedAt = occurredAt
-        var deleted = PostgresArrayColumn(.bool, capacity: records.count)
-        for (record, original) in records {
-            externalId.append(record.externalId)
-            pdv.append(record.pdv)
-            `operator`.append(record.operator)
-            amount.append(record.amount.description)
-            currency.append(record.currency)
-            occurredAt.append(record.occurredAt)
-            type.append(record.type.rawValue)
-            typeRaw.append(record.typeRaw)
-            reference.append(record.reference)
-            sourceUpdatedAt.append(record.sourceUpdatedAt)
-            contentHash.append(record.contentHash)
-            duplicateOf.append(original)
-            deleted.append(record.isDeletedAtSource)
-        }
+        guard let source = columns.sourceId else { return }
         try await connection.run("""
             INSERT INTO tb_sales (source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference,
                 source_updated_at, content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass,
@@ -340,12 +326,13 @@ public final class PostgresDestination: Destination, AuditLog {
                     content_hash, duplicate_of, deleted)
             \(isNew ? "" : mergeChanged)
             """, [.text(source), .text(syncId), .text(passId), .text(Instant.now.description),
-                  .column(externalId), .column(pdv), .column(`operator`), .column(amount), .column(currency), .column(occurredAt),
-                  .column(type), .column(typeRaw), .column(reference), .column(sourceUpdatedAt), .column(contentHash),
-                  .column(duplicateOf), .column(deleted)], logger: logger)
+                  .column(columns.externalId), .column(columns.pdv), .column(columns.operator), .column(columns.amount),
+                  .column(columns.currency), .column(columns.occurredAt), .column(columns.type), .column(columns.typeRaw),
+                  .column(columns.reference), .column(columns.sourceUpdatedAt), .column(columns.contentHash),
+                  .column(columns.duplicateOf), .column(columns.deleted)], logger: logger)
     }
 
-    /// The `ON CONFLICT` clause that merges a changed record into its stored row.
+    /// The `ON CONFLICT` clause that merges a changed record (``write(_:isNew:syncId:passId:on:logger:)``) into its stored row.
     private static let mergeChanged = """
         ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator, amount = excluded.amount,
             currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type, type_raw = excluded.type_raw,
@@ -484,5 +471,40 @@ enum PostgresArrayText {
         }
         if !current.isEmpty || wasQuoted, wasQuoted || current != "NULL" { items.append(current) }
         return items
+    }
+}
+
+/// The per-record `tb_sales` columns of a batch, each as one binary array parameter.
+struct SalesColumns: Sendable {
+    /// The source of the records; `nil` when there are none.
+    let sourceId: String?
+    var externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash, duplicateOf: PostgresArrayColumn
+    var occurredAt, sourceUpdatedAt: PostgresArrayColumn
+    var deleted: PostgresArrayColumn
+
+    /// Encodes the records (one source), each with the original it duplicates, if flagged.
+    init(_ records: [(record: SaleTransaction, duplicateOf: String?)]) {
+        sourceId = records.first?.record.sourceId
+        let text = PostgresArrayColumn(.text, capacity: records.count)
+        (externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash, duplicateOf) =
+            (text, text, text, text, text, text, text, text, text, text)
+        occurredAt = PostgresArrayColumn(.timestamptz, capacity: records.count)
+        sourceUpdatedAt = occurredAt
+        deleted = PostgresArrayColumn(.bool, capacity: records.count)
+        for (record, original) in records {
+            externalId.append(record.externalId)
+            pdv.append(record.pdv)
+            `operator`.append(record.operator)
+            amount.append(record.amount.description)
+            currency.append(record.currency)
+            occurredAt.append(record.occurredAt)
+            type.append(record.type.rawValue)
+            typeRaw.append(record.typeRaw)
+            reference.append(record.reference)
+            sourceUpdatedAt.append(record.sourceUpdatedAt)
+            contentHash.append(record.contentHash)
+            duplicateOf.append(original)
+            deleted.append(record.isDeletedAtSource)
+        }
     }
 }

@@ -98,7 +98,7 @@ public struct BatchPlan: Sendable, Equatable {
                 continue
             }
             var original: DedupCandidate?
-            if options.enabled {
+            if options.enabled && !byGroup.isEmpty {
                 let selfKey = "\(record.sourceId)|\(record.externalId)"
                 let group = byGroup[groupKey(record.pdv, record.operator, record.amount.description, record.currency)] ?? []
                 var bestDistance = Int64.max
