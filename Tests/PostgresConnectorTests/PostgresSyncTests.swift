@@ -69,6 +69,29 @@ import Testing
         }
     }
 
+    @Test func saleSeenByTwoSourcesIsFlaggedAsDuplicateOfTheFirst() async throws {
+        try await PostgresFixture.with { f in
+            let createB = PostgresFixture.createSales.replacingOccurrences(of: "sale_transactions", with: "sales_b")
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, createB, """
+                INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00')
+                """, """
+                INSERT INTO sales_b VALUES
+                (901, 'P1', 'op1', 10.00, '2024-03-01 10:02:00', 'venda', NULL, '2024-03-01 10:02:00'),
+                (902, 'P1', 'op1', 99.00, '2024-03-01 10:03:00', 'venda', NULL, '2024-03-01 10:03:00')
+                """])
+            var streamB = PostgresFixture.stream
+            streamB.from = .table("sales_b")
+            let a = try await f.sync(PostgresFixture.options(), source: f.source("a", stream: PostgresFixture.stream))
+            let b = try await f.sync(PostgresFixture.options(), source: f.source("b", stream: streamB))
+            #expect(a.recordsInserted == 1 && b.recordsInserted == 2, "\(a.errors) \(b.errors)")
+            #expect(b.recordsSkipped == 1)
+            let flagged = try await PostgresFixture.rows(f.auditDB, "SELECT external_id, duplicate_of FROM tb_sales WHERE source_id = 'b' ORDER BY external_id")
+            #expect(flagged == [["901", "a|1"], ["902", nil]])
+            let kept = try await PostgresFixture.rows(f.auditDB, "SELECT source_id, external_id, duplicate_of, action FROM tb_sync_duplicates")
+            #expect(kept == [["b", "901", "a|1", "flag"]])
+        }
+    }
+
     @Test func largeNumericAndBigintReferenceSurviveDigitForDigit() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
