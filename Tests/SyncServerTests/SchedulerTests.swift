@@ -1,5 +1,8 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import Logging
+import NIOCore
 import Synchronization
 import SyncCore
 import SyncServer
@@ -140,5 +143,52 @@ final class ManualClock: SchedulerClock {
             Issue.record("\(error)")
         }
         #expect(throws: ConfigError.self) { try Self.schedule("{ timezone: Mars/Olympus }") }
+    }
+}
+
+/// The scheduler driving the server's runner: scheduled runs share the per-source exclusion and the
+/// concurrency bound with `erp.syncNow`.
+@Suite struct ScheduledRunTests {
+    @Test func aScheduledRunStartsAtItsInstantAndASyncNowDuringItIsAConflict() async throws {
+        let gate = Gate()
+        let clock = ManualClock(Instant(iso8601: "2024-01-15T12:00:00Z")!)
+        try await ServerFixture.with(schedule: "{ interval: 15m, fullSyncAt: off, maxConcurrentRuns: 1 }", clock: clock, makeSource: { config in
+            GatedSource(base: try await ServerFixture.openSQLite(config), gate: gate)
+        }) { f in
+            let scheduler = try #require(f.server.scheduler)
+            let loop = Task { await scheduler.run() }
+            defer { loop.cancel() }
+            let due = await clock.nextDeadline()
+            #expect(due == Instant(iso8601: "2024-01-15T12:15:00Z"))
+            try await f.server.app.test(.ahc(.http)) { client in
+                let admin = ServerFixture.bearer(f.adminToken)
+                let before = try await client.execute(uri: "/trpc/erp.getStatus", method: .get, headers: admin)
+                let next = try object(try object(object(object(json(before.body))["result"])["data"])["nextScheduledSync"])
+                #expect(next["time"] as? String == "2024-01-15T12:15:00.000Z")
+                #expect(next["syncType"] as? String == "INCREMENTAL")
+                #expect(gate.arrivalsNow == 0)
+
+                clock.advance(to: due)
+                // One slot: exactly one gated source is reading; the other waits for the slot without reading.
+                #expect(try await eventually { await gate.arrivals == 1 })
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(await gate.arrivals == 1)
+                let running = await f.server.runner.activeRuns()
+                #expect(Set(running.map(\.source)).isSuperset(of: ["loja-centro", "loja-sul"]))  // loja-norte may have failed already
+                #expect(running.allSatisfy { $0.triggeredBy == "scheduler" })
+
+                let manual = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin,
+                                                      body: ByteBuffer(string: #"{"source":"loja-centro"}"#))
+                #expect(manual.status == .conflict)
+                #expect(String(buffer: manual.body).contains("started by scheduler"))
+
+                await gate.open()
+                #expect(try await eventually { await f.server.runner.activeRuns().isEmpty })
+                let history = try await f.destination.history(source: nil, limit: 10)
+                #expect(history.count == 3)
+                #expect(history.allSatisfy { !$0.isManual && $0.triggeredBy == "scheduler" })
+                #expect(Set(history.map(\.result.status)) == [.success, .failed])  // loja-norte's ERP file is missing
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ import NIOCore
 import SQLiteConnector
 import SQLiteNIO
 import SyncCore
+import Synchronization
 import SyncServer
 import Testing
 
@@ -24,10 +25,14 @@ final class ServerFixture: Sendable {
     /// Creates the fixture.
     /// - Parameters:
     ///   - rows: sales in the ERP.
-    ///   - yaml: extra top-level config sections (`api` keys go in `apiYAML`).
+    ///   - apiYAML: extra `api` keys (indented two spaces).
+    ///   - schedule: the `schedule` section (default: off).
+    ///   - yaml: extra top-level config sections.
+    ///
+    /// Sources: `loja-centro` and `loja-sul` read the scratch ERP, `loja-norte` points at a missing file.
     ///   - makeSource: how sources open (default: SQLite files); tests wrap it to slow or gate reads.
-    init(rows: Int = 250, apiYAML: String = "", yaml: String = "", clock: any SchedulerClock = SystemSchedulerClock(),
-         makeSource: SyncService.SourceFactory? = nil) async throws {
+    init(rows: Int = 250, apiYAML: String = "", schedule: String = "{ enabled: false }", yaml: String = "",
+         clock: any SchedulerClock = SystemSchedulerClock(), makeSource: SyncService.SourceFactory? = nil) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("erp-sync-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         erpPath = folder.appendingPathComponent("erp.sqlite").path
@@ -44,11 +49,12 @@ final class ServerFixture: Sendable {
                 - { name: ops, role: admin, hash: "\(admin.hash)" }
                 - { name: auditor, role: viewer, hash: "\(viewer.hash)" }
             \(apiYAML)
-            schedule: { enabled: false }
+            schedule: \(schedule)
             \(yaml)
             sources:
               - { name: loja-centro, type: sqlite, path: \(erpPath), timezone: America/Sao_Paulo }
               - { name: loja-norte, type: sqlite, path: \(folder.appendingPathComponent("missing.sqlite").path) }
+              - { name: loja-sul, type: sqlite, path: \(erpPath), timezone: America/Sao_Paulo }
             """)
         destination = try await SQLiteDestination(path: folder.appendingPathComponent("audit.sqlite").path)
         try await destination.migrate()
@@ -86,9 +92,10 @@ final class ServerFixture: Sendable {
     }
 
     /// Runs `body` with a fixture, then closes it and removes its folder.
-    static func with(rows: Int = 250, apiYAML: String = "", yaml: String = "", clock: any SchedulerClock = SystemSchedulerClock(),
-                     makeSource: SyncService.SourceFactory? = nil, _ body: (ServerFixture) async throws -> Void) async throws {
-        let fixture = try await ServerFixture(rows: rows, apiYAML: apiYAML, yaml: yaml, clock: clock, makeSource: makeSource)
+    static func with(rows: Int = 250, apiYAML: String = "", schedule: String = "{ enabled: false }", yaml: String = "",
+                     clock: any SchedulerClock = SystemSchedulerClock(), makeSource: SyncService.SourceFactory? = nil,
+                     _ body: (ServerFixture) async throws -> Void) async throws {
+        let fixture = try await ServerFixture(rows: rows, apiYAML: apiYAML, schedule: schedule, yaml: yaml, clock: clock, makeSource: makeSource)
         do {
             try await body(fixture)
         } catch {
@@ -132,9 +139,14 @@ actor Gate {
     private var isOpen = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private(set) var arrivals = 0
+    private let arrivalCount = Mutex(0)
+
+    /// ``arrivals`` without waiting for the actor.
+    nonisolated var arrivalsNow: Int { arrivalCount.withLock { $0 } }
 
     func wait() async {
         arrivals += 1
+        arrivalCount.withLock { $0 += 1 }
         if isOpen { return }
         await withCheckedContinuation { waiters.append($0) }
     }

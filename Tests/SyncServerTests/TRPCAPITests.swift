@@ -151,10 +151,10 @@ import Testing
                 #expect(try error(outOfRange).3 == "input.batchSize: must be between 100 and 10000, got 5")
 
                 let noSource = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin, body: ByteBuffer(string: "{}"))
-                #expect(try error(noSource).3 == "input.source: is required (one of: loja-centro, loja-norte)")
+                #expect(try error(noSource).3 == "input.source: is required (one of: loja-centro, loja-norte, loja-sul)")
 
                 let unknownSource = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin,
-                                                             body: ByteBuffer(string: #"{"source":"loja-sul"}"#))
+                                                             body: ByteBuffer(string: #"{"source":"loja-oeste"}"#))
                 #expect(unknownSource.status == .notFound)
 
                 let huge = ByteBuffer(string: #"{"source":"loja-centro","pad":""# + String(repeating: "x", count: 70_000) + #""}"#)
