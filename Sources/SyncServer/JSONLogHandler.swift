@@ -1,8 +1,9 @@
 public import Foundation
 public import Logging
 import Synchronization
+import SyncCore
 
-/// Writes one JSON object per log line (`erp-sync serve --log-format json`): `ts` (ISO 8601 UTC), `level`,
+/// Writes one JSON object per log line (`erp-sync serve --log-format json`): `ts` (ISO 8601 UTC, ms), `level`,
 /// `label`, `message`, then the metadata (`syncId`, `source` … as the engine sets them).
 ///
 /// Redaction, whatever a caller logs: values of keys naming a secret (`password`, `secret`, `token`,
@@ -44,7 +45,7 @@ public struct JSONLogHandler: LogHandler {
         let message = event.message
         var object: [String: String] = [:]
         for (key, value) in merged { object[key] = Self.redact(key: key, value: "\(value)") }
-        object["ts"] = ISO8601DateFormatter().string(from: Date())
+        object["ts"] = Instant.now.isoMillis
         object["level"] = level.rawValue
         object["label"] = label
         object["message"] = message.description

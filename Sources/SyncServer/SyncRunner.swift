@@ -103,6 +103,9 @@ public actor SyncRunner {
     /// Stops accepting runs, asks running ones to stop after their current batch (they end `PARTIAL` with a
     /// `CANCELLED` error, their checkpoint committed), waits for them, and ends the `/events` streams.
     public func stop() async {
+        if !inFlight.isEmpty {
+            logger.notice("stopping: running syncs end after their current batch", metadata: ["running": "\(active.keys.sorted())"])
+        }
         isStopping = true
         let waiters = slotWaiters
         slotWaiters = []
@@ -135,6 +138,11 @@ public actor SyncRunner {
                 self.progressBySource.withLock { $0[progress.source] = progress }
                 events.publish(.progress(progress))
             })
+        logger.info("sync ended", metadata: [
+            "syncId": .string(result.syncId), "source": .string(result.source), "status": .string(result.status.rawValue),
+            "type": .string(result.syncType.rawValue), "fetched": "\(result.recordsFetched)", "durationMs": "\(result.duration)",
+            "errors": .string(result.errors.map(\.code).joined(separator: ",")), "triggeredBy": .string(request.triggeredBy),
+        ])
         events.publish(.finished(result))
         onFinished(result)
         return result
