@@ -62,7 +62,8 @@ public actor SyncRunner {
     /// Creates a runner over the shared ``SyncService`` operations.
     /// - Parameters:
     ///   - maxConcurrentRuns: runs allowed at the same time (≥ 1); further runs wait for a slot.
-    ///   - onFinished: receives each result once the run has ended.
+    ///   - onFinished: receives each result once the run has ended (not for runs refused with `LOCKED` by another
+    ///     process's lock: they did not run).
     public init(config: SyncConfig, destination: any Destination, makeSource: @escaping SyncService.SourceFactory,
                 maxConcurrentRuns: Int, events: RunEventBroadcaster, logger: Logger,
                 onFinished: @escaping @Sendable (ErpSyncResult) -> Void) {
@@ -138,12 +139,20 @@ public actor SyncRunner {
                 self.progressBySource.withLock { $0[progress.source] = progress }
                 events.publish(.progress(progress))
             })
+        events.publish(.finished(result))
+        if result.errors.contains(where: { $0.code == "LOCKED" }) {
+            // Not a run: another process (another `serve` sharing the destination, a CLI sync) holds the source.
+            // No audit row was written; metrics and webhooks would report a failure that did not happen.
+            logger.notice("sync not started: the source is locked by another process", metadata: [
+                "source": .string(result.source), "holder": .string(result.errors.first { $0.code == "LOCKED" }?.message ?? ""),
+            ])
+            return result
+        }
         logger.info("sync ended", metadata: [
             "syncId": .string(result.syncId), "source": .string(result.source), "status": .string(result.status.rawValue),
             "type": .string(result.syncType.rawValue), "fetched": "\(result.recordsFetched)", "durationMs": "\(result.duration)",
             "errors": .string(result.errors.map(\.code).joined(separator: ",")), "triggeredBy": .string(request.triggeredBy),
         ])
-        events.publish(.finished(result))
         onFinished(result)
         return result
     }

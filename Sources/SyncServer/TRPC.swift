@@ -23,7 +23,6 @@ public struct TRPCError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let methodNotSupported = Code(name: "METHOD_NOT_SUPPORTED", jsonRPC: -32005, httpStatus: 405)
         public static let conflict = Code(name: "CONFLICT", jsonRPC: -32009, httpStatus: 409)
         public static let payloadTooLarge = Code(name: "PAYLOAD_TOO_LARGE", jsonRPC: -32013, httpStatus: 413)
-        public static let tooManyRequests = Code(name: "TOO_MANY_REQUESTS", jsonRPC: -32029, httpStatus: 429)
     }
 
     public var code: Code

@@ -251,4 +251,20 @@ import Testing
             }
         }
     }
+
+    @Test func aSourceLockedByAnotherProcessIsAConflictAndNoFailureIsReported() async throws {
+        try await ServerFixture.with { f in
+            // What another process (a CLI sync, another serve on the same destination) holds.
+            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "other-process-run") == nil)
+            try await f.server.app.test(.live) { client in
+                let response = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: ServerFixture.bearer(f.adminToken),
+                                                        body: ByteBuffer(string: #"{"source":"loja-centro"}"#))
+                #expect(response.status == .conflict)
+                #expect(String(buffer: response.body).contains("other-process-run"))
+                let metrics = try await client.execute(uri: "/metrics", method: .get)
+                #expect(!String(buffer: metrics.body).contains("erp_sync_runs_total"))
+            }
+            try await f.destination.releaseLock(source: "loja-centro", syncId: "other-process-run")
+        }
+    }
 }
