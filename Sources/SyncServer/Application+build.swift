@@ -119,6 +119,7 @@ func buildRouter(trpc: TRPCRouter, api: APIConfig, auditLog: any AuditLog, metri
                  events: RunEventBroadcaster) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.info))
+    if !api.corsOrigins.isEmpty { router.add(middleware: AllowedOriginsMiddleware(origins: Set(api.corsOrigins))) }
     let endpoint = TRPCEndpoint(router: trpc, authenticator: TokenAuthenticator(tokens: api.tokens), maxBodyBytes: api.maxBodyBytes)
     router.get("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .query) }
     router.post("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .mutation) }
@@ -153,6 +154,20 @@ func buildRouter(trpc: TRPCRouter, api: APIConfig, auditLog: any AuditLog, metri
                         })
     }
     return router
+}
+
+/// CORS for the configured browser origins only (`api.corsOrigins`): Hummingbird's `CORSMiddleware` answers
+/// preflights and adds the headers when the request's `Origin` is listed; other origins get no CORS headers,
+/// so browsers refuse them.
+struct AllowedOriginsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let origins: Set<String>
+    let cors = CORSMiddleware<Context>(allowOrigin: .originBased, allowHeaders: [.accept, .authorization, .contentType, .origin],
+                                       allowMethods: [.get, .post, .options], maxAge: .seconds(600))
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin], origins.contains(origin) else { return try await next(request, context) }
+        return try await cors.handle(request, context: context, next: next)
+    }
 }
 
 func jsonResponse(_ status: HTTPResponse.Status, _ body: Data) -> Response {

@@ -57,6 +57,7 @@ enum SampleConfig {
           tokens: []                        # bearer tokens as hashes; `erp-sync hash-token` prints a line such as
                                             #   - { name: ops, role: admin, hash: "sha256:<64 hex>" }   (admin | viewer)
           allowAdHocSources: false          # the seed's {host, password, …} bodies; true needs allowedHosts: [...]
+          corsOrigins: []                   # browser origins of a dashboard served from elsewhere (CORS)
         schedule:
           interval: 60m                     # incremental run of each source
           fullSyncAt: "23:00"               # daily full sync, local time (or off)

@@ -267,4 +267,28 @@ import Testing
             try await f.destination.releaseLock(source: "loja-centro", syncId: "other-process-run")
         }
     }
+
+    @Test func onlyTheConfiguredBrowserOriginGetsCORSHeaders() async throws {
+        try await ServerFixture.with(apiYAML: "  corsOrigins: [\"https://audit.example.com\"]") { f in
+            try await f.server.app.test(.live) { client in
+                var preflight = HTTPFields()
+                preflight[.origin] = "https://audit.example.com"
+                preflight[.accessControlRequestMethod] = "POST"
+                let allowed = try await client.execute(uri: "/trpc/erp.syncNow", method: .options, headers: preflight)
+                #expect(allowed.status == .noContent || allowed.status == .ok)
+                #expect(allowed.headers[.accessControlAllowOrigin] == "https://audit.example.com")
+                #expect(allowed.headers[.accessControlAllowHeaders]?.lowercased().contains("authorization") == true)
+
+                var headers = ServerFixture.bearer(f.viewerToken)
+                headers[.origin] = "https://audit.example.com"
+                let query = try await client.execute(uri: "/trpc/erp.getStatus", method: .get, headers: headers)
+                #expect(query.status == .ok)
+                #expect(query.headers[.accessControlAllowOrigin] == "https://audit.example.com")
+
+                headers[.origin] = "https://evil.example.net"
+                let other = try await client.execute(uri: "/trpc/erp.getStatus", method: .get, headers: headers)
+                #expect(other.headers[.accessControlAllowOrigin] == nil)
+            }
+        }
+    }
 }

@@ -16,6 +16,9 @@ public struct APIConfig: Sendable, Equatable {
     public var allowedHosts: [String] = []
     /// Largest accepted request body, in bytes (default 65536).
     public var maxBodyBytes = 65_536
+    /// Browser origins (`https://audit.example.com`) allowed to call the API cross-origin (CORS); default none,
+    /// for a dashboard served from another origin than the API.
+    public var corsOrigins: [String] = []
 
     /// The defaults: localhost:8080, no tokens, no ad-hoc sources.
     public init() {}

@@ -4,13 +4,21 @@ import Foundation
 extension ConfigReader {
     func api(_ node: ConfigNode) throws -> APIConfig {
         var api = APIConfig()
-        for (key, value) in try node.requireMapping(allowed: ["host", "port", "tokens", "allowAdHocSources", "allowedHosts", "maxBodyBytes"]) {
+        for (key, value) in try node.requireMapping(allowed: ["host", "port", "tokens", "allowAdHocSources", "allowedHosts", "maxBodyBytes", "corsOrigins"]) {
             switch key {
             case "host": api.host = try value.string()
             case "port": api.port = try value.int(in: 0...65_535)
             case "tokens": api.tokens = try value.sequence().map(token)
             case "allowAdHocSources": api.allowAdHocSources = try value.bool()
             case "allowedHosts": api.allowedHosts = try value.sequence().map { try $0.string().lowercased() }
+            case "corsOrigins":
+                api.corsOrigins = try value.sequence().map { node in
+                    let origin = try node.string()
+                    guard let url = URL(string: origin), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.path.isEmpty else {
+                        throw node.error("expected an origin such as https://audit.example.com (scheme, host, optional port; no path), got '\(origin)'")
+                    }
+                    return origin
+                }
             default: api.maxBodyBytes = try value.int(in: 1024...16_777_216)
             }
         }
