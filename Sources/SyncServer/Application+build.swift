@@ -140,11 +140,15 @@ func buildRouter(trpc: TRPCRouter, api: APIConfig, auditLog: any AuditLog, metri
         guard endpoint.authenticator.caller(authorization: request.headers[.authorization]) != nil else {
             return jsonResponse(.unauthorized, Data(#"{"error":"send an API token: Authorization: Bearer <token>"}"#.utf8))
         }
-        let stream = events.subscribe()
+        let stream = events.subscribe(heartbeat: .seconds(15))
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
                             try await writer.write(ByteBuffer(string: ": connected\n\n"))
                             for await event in stream {
+                                if event == .heartbeat {
+                                    try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                                    continue
+                                }
                                 var chunk = ByteBuffer(string: "event: \(event.name)\ndata: ")
                                 chunk.writeBytes(event.json())
                                 chunk.writeString("\n\n")

@@ -10,6 +10,9 @@ public enum RunEvent: Sendable, Equatable {
     case progress(SyncProgress)
     /// A run ended.
     case finished(ErpSyncResult)
+    /// A keep-alive tick of an idle subscription (written as the SSE comment `: heartbeat`), so proxies do not
+    /// close a quiet `/events` connection.
+    case heartbeat
 
     /// The SSE `event:` name.
     var name: String {
@@ -17,6 +20,7 @@ public enum RunEvent: Sendable, Equatable {
         case .started: "started"
         case .progress: "progress"
         case .finished: "finished"
+        case .heartbeat: "heartbeat"
         }
     }
 
@@ -30,6 +34,8 @@ public enum RunEvent: Sendable, Equatable {
             return (try? encoder.encode(ProgressJSON(progress))) ?? Data()
         case .finished(let result):
             return (try? encoder.encode(result)) ?? Data()
+        case .heartbeat:
+            return Data()
         }
     }
 
@@ -68,7 +74,8 @@ public final class RunEventBroadcaster: Sendable {
     public init() {}
 
     /// A stream of the events published from now on; it ends when ``finish()`` is called or the consumer stops.
-    public func subscribe() -> AsyncStream<RunEvent> {
+    /// - Parameter heartbeat: when given, a ``RunEvent/heartbeat`` is added at this interval.
+    public func subscribe(heartbeat: Duration? = nil) -> AsyncStream<RunEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: RunEvent.self, bufferingPolicy: .bufferingNewest(256))
         let id = UUID()
         let accepted = subscribers.withLock { state in
@@ -80,7 +87,13 @@ public final class RunEventBroadcaster: Sendable {
             continuation.finish()
             return stream
         }
+        let ticker = heartbeat.map { interval in
+            Task {
+                while (try? await Task.sleep(for: interval)) != nil { continuation.yield(.heartbeat) }
+            }
+        }
         continuation.onTermination = { [weak self] _ in
+            ticker?.cancel()
             self?.subscribers.withLock { _ = $0.streams.removeValue(forKey: id) }
         }
         return stream

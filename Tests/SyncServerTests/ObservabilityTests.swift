@@ -83,4 +83,22 @@ import Testing
         #expect(line["operator"] as? String == "****56")
         #expect(!String(decoding: written[0], as: UTF8.self).contains("hunter2"))
     }
+
+    @Test func anIdleSubscriptionGetsHeartbeatsAndEndsAtFinish() async throws {
+        let broadcaster = RunEventBroadcaster()
+        let stream = broadcaster.subscribe(heartbeat: .milliseconds(20))
+        var iterator = stream.makeAsyncIterator()
+        #expect(await iterator.next() == .heartbeat)
+        broadcaster.publish(.started(source: "a", syncType: .full, triggeredBy: "scheduler"))
+        var sawStarted = false
+        while !sawStarted, let event = await iterator.next() {
+            sawStarted = event == .started(source: "a", syncType: .full, triggeredBy: "scheduler")
+        }
+        #expect(sawStarted)
+        broadcaster.finish()
+        while await iterator.next() != nil {}  // ends instead of ticking forever
+        #expect(broadcaster.subscriberCount == 0)
+        var late = broadcaster.subscribe().makeAsyncIterator()
+        #expect(await late.next() == nil)  // subscribing after shutdown ends at once
+    }
 }
