@@ -17,8 +17,10 @@ public struct SystemSchedulerClock: SchedulerClock {
     /// Creates the wall clock.
     public init() {}
 
+    /// `Instant.now`.
     public var now: Instant { .now }
 
+    /// `Task.sleep` until `deadline`.
     public func sleep(until deadline: Instant) async throws {
         let microseconds = deadline.epochMicroseconds - Instant.now.epochMicroseconds
         if microseconds > 0 { try await Task.sleep(for: .microseconds(microseconds)) }
@@ -81,7 +83,9 @@ public struct SchedulePlan: Sendable {
 
 /// One run the scheduler starts.
 public struct ScheduledRun: Sendable, Equatable {
+    /// Source name.
     public var source: String
+    /// `FULL` at `fullSyncAt`, else `INCREMENTAL`.
     public var syncType: SyncType
     /// When it was due.
     public var dueAt: Instant

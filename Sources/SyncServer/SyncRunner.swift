@@ -19,16 +19,22 @@ public actor SyncRunner {
 
     /// A run in progress.
     public struct ActiveRun: Sendable, Equatable {
+        /// Source name.
         public var source: String
         public var syncType: SyncType
+        /// `api:<token name>` or `scheduler`.
         public var triggeredBy: String
+        /// When the run was accepted (it may still wait for a concurrency slot).
         public var startedAt: Instant
     }
 
     /// What to run: a configured source by name, or an ad-hoc source (allowed by `api.allowAdHocSources`).
     public struct Request: Sendable {
+        /// The configured source's name, or the ad-hoc source's.
         public var source: String
+        /// An ad-hoc source (from the API, when allowed), added to the configuration for this run only.
         public var adHocSource: SourceConfig?
+        /// Full or incremental, batch size … (the API's `fullSync`, `batchSize` …).
         public var overrides: SyncOverrides
         /// `api:<token name>` or `scheduler`.
         public var triggeredBy: String

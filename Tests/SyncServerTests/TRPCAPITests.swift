@@ -106,6 +106,12 @@ import Testing
                 let outcome = try object(object(object(json(allowed.body))["result"])["data"])
                 #expect(outcome["success"] as? Bool == false)  // no mysql connector in this test build
                 #expect((outcome["message"] as? String)?.contains("mysql") == true)
+                let adHocSync = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin, body: ByteBuffer(string: seedSync))
+                #expect(adHocSync.status == .ok)
+                let run = try object(object(object(json(adHocSync.body))["result"])["data"])
+                #expect(run["success"] as? Bool == false)
+                #expect(try object(run["data"])["source"] as? String == "adhoc-localhost-test_erp")
+                #expect(try object(run["data"])["databaseType"] as? String == "mysql")
                 let elsewhere = seedConnection.replacingOccurrences(of: "localhost", with: "169.254.169.254")
                 let refused = try await client.execute(uri: "/trpc/erp.testConnection", method: .post, headers: admin, body: ByteBuffer(string: elsewhere))
                 #expect(refused.status == .forbidden)
