@@ -51,8 +51,8 @@ struct ErpProcedures: Sendable {
 
         static let empty = SourceInput()
 
-        /// Whether the body is an ad-hoc connection config rather than a name.
-        var isAdHoc: Bool { source == nil && (type != nil || host != nil || database != nil || username != nil || password != nil) }
+        /// Whether the body carries connection fields (the seed's ad-hoc `ErpConfig`).
+        var hasConnectionFields: Bool { type != nil || host != nil || database != nil || username != nil || password != nil }
     }
 
     /// The seed sends `ssl: true`; the config uses `disable | prefer | require`.
@@ -80,7 +80,10 @@ struct ErpProcedures: Sendable {
 
     /// The source an input names, or the ad-hoc source it describes when allowed.
     func resolveSource(_ input: SourceInput) throws -> (config: SourceConfig, isAdHoc: Bool) {
-        if input.isAdHoc {
+        if input.source != nil && input.hasConnectionFields {
+            throw TRPCError(.badRequest, "input: give either source (a configured name) or an ad-hoc connection (type, host, …), not both")
+        }
+        if input.hasConnectionFields {
             guard config.api.allowAdHocSources else {
                 throw TRPCError(.forbidden, "ad-hoc connection configs are disabled on this server (api.allowAdHocSources); send {\"source\": \"<name>\"} with a configured source: \(sourceNames)")
             }

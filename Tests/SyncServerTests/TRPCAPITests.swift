@@ -159,6 +159,11 @@ import Testing
                 let noSource = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin, body: ByteBuffer(string: "{}"))
                 #expect(try error(noSource).3 == "input.source: is required (one of: loja-centro, loja-norte, loja-sul)")
 
+                let both = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin,
+                                                    body: ByteBuffer(string: #"{"source":"loja-centro","host":"10.0.0.5"}"#))
+                #expect(both.status == .badRequest)
+                #expect(try error(both).3?.hasPrefix("input: give either source") == true)
+
                 let unknownSource = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin,
                                                              body: ByteBuffer(string: #"{"source":"loja-oeste"}"#))
                 #expect(unknownSource.status == .notFound)
