@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SyncCore
+import SyncServer
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
@@ -21,8 +22,9 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Reads the configuration, exiting with 78 and the key at fault when it is wrong.
-    func loadConfig() throws -> SyncConfig {
-        bootstrapLogging()
+    /// - Parameter jsonLogs: log JSON lines (``JSONLogHandler``) instead of text.
+    func loadConfig(jsonLogs: Bool = false) throws -> SyncConfig {
+        bootstrapLogging(json: jsonLogs)
         do {
             return try SyncConfig.load(path: config)
         } catch let error as ConfigError {
@@ -31,9 +33,10 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    func bootstrapLogging() {
+    func bootstrapLogging(json: Bool = false) {
         let level = Logger.Level(rawValue: logLevel) ?? .warning
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

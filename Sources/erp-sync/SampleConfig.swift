@@ -50,6 +50,23 @@ enum SampleConfig {
               typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
               # deleted: { sql: "status = 'X'" }   # rows that count as deleted at the source
 
+        # erp-sync serve (README "serve"): the admin API, the scheduler and webhooks.
+        api:
+          host: 127.0.0.1                   # listen address
+          port: 8080                        # 0 = any free port
+          tokens: []                        # bearer tokens as hashes; `erp-sync hash-token` prints a line such as
+                                            #   - { name: ops, role: admin, hash: "sha256:<64 hex>" }   (admin | viewer)
+          allowAdHocSources: false          # the seed's {host, password, …} bodies; true needs allowedHosts: [...]
+          corsOrigins: []                   # browser origins of a dashboard served from elsewhere (CORS)
+        schedule:
+          interval: 60m                     # incremental run of each source
+          fullSyncAt: "23:00"               # daily full sync, local time (or off)
+          timezone: America/Sao_Paulo
+          maxConcurrentRuns: 2
+        # notifications:
+        #   webhooks:                       # POST of the run result, HMAC-SHA256 signed (X-ErpSync-Signature)
+        #     - { url: "https://detection.internal/hooks/erp-sync", events: [syncSucceeded, syncFailed], secretEnv: DETECTION_WEBHOOK_SECRET }
+
         """
 
     /// The demo's configuration: the Sakila payments ERP into the embedded destination.
@@ -85,6 +102,11 @@ enum SampleConfig {
                 type: { sql: "'payment'" }
                 reference: rental_id
               typeMap: { payment: sale }
+
+        # erp-sync serve --config demo-run/erp-sync.yaml: add the line `erp-sync hash-token` prints under tokens.
+        api:
+          port: 8080
+          tokens: []
 
         """
 }

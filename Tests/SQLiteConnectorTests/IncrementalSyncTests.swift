@@ -30,8 +30,10 @@ import Testing
             let interrupted = await f.sync(options, afterCommit: { batch in if batch == 1 { throw SimulatedCrash() } })
             #expect(interrupted.status == .partial)
             #expect(interrupted.recordsInserted == 4)
+            #expect(interrupted.cursorTo == "\(t) #4")  // the checkpoint the stopped run committed
             #expect(try await f.sales().count == 4)
             let rerun = await f.sync(options)
+            #expect(rerun.cursorFrom == interrupted.cursorTo)
             #expect(rerun.status == .success)
             #expect(rerun.recordsInserted == 6)
             #expect(rerun.recordsUnchanged == 0)

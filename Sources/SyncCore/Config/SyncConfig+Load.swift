@@ -40,8 +40,9 @@ extension SyncConfig {
     }
 }
 
-/// Turns YAML nodes into typed configuration, one function per section.
-private struct ConfigReader {
+/// Turns YAML nodes into typed configuration, one function per section (the `serve` sections are in
+/// `SyncConfig+LoadServe.swift`).
+struct ConfigReader {
     let base: String?
 
     func resolve(_ path: String) -> String {
@@ -54,10 +55,16 @@ private struct ConfigReader {
         var defaults = SyncOptions()
         var sources: [SourceConfig] = []
         var sawSources = false
-        for (key, value) in try node.requireMapping(allowed: ["destination", "defaults", "sources"]) {
+        var api = APIConfig()
+        var schedule = ScheduleConfig()
+        var notifications = NotificationsConfig()
+        for (key, value) in try node.requireMapping(allowed: ["destination", "defaults", "sources", "api", "schedule", "notifications"]) {
             switch key {
             case "destination": destination = try self.destination(value)
             case "defaults": defaults = try options(value)
+            case "api": api = try self.api(value)
+            case "schedule": schedule = try self.schedule(value)
+            case "notifications": notifications = try self.notifications(value)
             default:
                 sawSources = true
                 sources = try value.sequence().map(source)
@@ -68,7 +75,11 @@ private struct ConfigReader {
         for (index, source) in sources.enumerated() where !seen.insert(source.name).inserted {
             throw ConfigError(path: "sources[\(index)].name", message: "duplicate source name '\(source.name)'")
         }
-        return SyncConfig(destination: destination, defaults: defaults, sources: sources)
+        var config = SyncConfig(destination: destination, defaults: defaults, sources: sources)
+        config.api = api
+        config.schedule = schedule
+        config.notifications = notifications
+        return config
     }
 
     func destination(_ node: ConfigNode) throws -> DestinationConfig {

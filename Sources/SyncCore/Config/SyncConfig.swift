@@ -10,6 +10,12 @@ public struct SyncConfig: Sendable {
     public var defaults: SyncOptions
     /// The ERP sources, names unique.
     public var sources: [SourceConfig]
+    /// `erp-sync serve`: the HTTP API.
+    public var api = APIConfig()
+    /// `erp-sync serve`: the scheduler.
+    public var schedule = ScheduleConfig()
+    /// `erp-sync serve`: webhooks.
+    public var notifications = NotificationsConfig()
 
     /// Creates a configuration.
     public init(destination: DestinationConfig, defaults: SyncOptions = SyncOptions(), sources: [SourceConfig]) {

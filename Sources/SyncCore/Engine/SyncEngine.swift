@@ -229,7 +229,6 @@ public struct SyncEngine: Sendable {
                 return batch.run.result()
             }
             lastPosition = position
-            batch.run.cursorTo = position.summary
             if !isFull { exhausted = true }
         }
         batch.run.hasMore = !exhausted
@@ -443,6 +442,8 @@ struct BatchLoop {
         run.outcome.unchanged += outcome.unchanged
         run.outcome.skipped += outcome.skipped
         run.outcome.rejected += outcome.rejected
+        // The committed position, set before `afterCommit` so a run stopped there reports the checkpoint it saved.
+        if state != nil, let last = prepared.last { run.cursorTo = last.summary }
         onProgress(SyncProgress(syncId: run.syncId, source: run.request.source.name, fetched: run.fetched, expected: run.expected,
                                 inserted: run.outcome.inserted, updated: run.outcome.updated, rejected: run.outcome.rejected,
                                 batches: run.batches, elapsed: Double((ContinuousClock.now - run.clock).components.seconds)))

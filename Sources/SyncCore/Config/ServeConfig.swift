@@ -1,0 +1,109 @@
+public import Foundation
+
+/// The `api` section: the `erp-sync serve` HTTP API (README "serve").
+public struct APIConfig: Sendable, Equatable {
+    /// Listen address (default `127.0.0.1`).
+    public var host: String = "127.0.0.1"
+    /// Listen port (default 8080; `0` picks a free port, printed at start).
+    public var port: Int = 8080
+    /// Bearer tokens, stored as hashes only.
+    public var tokens: [APIToken] = []
+    /// Whether `erp.testConnection` / `erp.syncNow` accept the seed's ad-hoc connection config (host, password …)
+    /// in the request body. Default `false`: an API that connects wherever a caller says is an SSRF hole
+    /// (SPEC.md "Interfaces").
+    public var allowAdHocSources = false
+    /// With ``allowAdHocSources``: the only hosts an ad-hoc config may name (exact, case-insensitive).
+    public var allowedHosts: [String] = []
+    /// Largest accepted request body, in bytes (default 65536).
+    public var maxBodyBytes = 65_536
+    /// Browser origins (`https://audit.example.com`) allowed to call the API cross-origin (CORS); default none,
+    /// for a dashboard served from another origin than the API.
+    public var corsOrigins: [String] = []
+
+    /// The defaults: localhost:8080, no tokens, no ad-hoc sources.
+    public init() {}
+}
+
+/// One API bearer token: a name for logs and audit rows, a role, and the token's hash.
+public struct APIToken: Sendable, Equatable {
+    /// What a token may call.
+    public enum Role: String, Sendable, CaseIterable, Comparable {
+        /// Queries (`getStatus`, `getSyncHistory`, `getSupportedDatabases`).
+        case viewer
+        /// Queries and mutations (`testConnection`, `syncNow`).
+        case admin
+
+        /// `viewer < admin`.
+        public static func < (lhs: Role, rhs: Role) -> Bool { lhs == .viewer && rhs == .admin }
+    }
+    /// Shown in logs and as `triggeredBy: api:<name>`.
+    public var name: String
+    public var role: Role
+    /// SHA-256 of the token, 32 bytes (configured as `sha256:<64 hex digits>`).
+    public var sha256: [UInt8]
+
+    /// Creates a token entry.
+    public init(name: String, role: Role, sha256: [UInt8]) {
+        self.name = name
+        self.role = role
+        self.sha256 = sha256
+    }
+}
+
+/// The `schedule` section: the scheduler inside `erp-sync serve`.
+public struct ScheduleConfig: Sendable, Equatable {
+    /// `false` turns the scheduler off (the API still works). Default `true`.
+    public var enabled = true
+    /// Seconds between two incremental runs of a source (default 3600, from `interval: 60m`).
+    public var intervalSeconds: Int64 = 3600
+    /// Local wall time of the daily full sync (default 23:00), `nil` for none (`fullSyncAt: off`).
+    public var fullSyncAt: (hour: Int, minute: Int)? = (23, 0)
+    /// The zone of ``fullSyncAt`` (IANA name; default UTC).
+    public var timezone = TimeZone(identifier: "UTC")!
+    /// How many sources may sync at the same time (default 2).
+    public var maxConcurrentRuns = 2
+
+    /// The defaults: hourly incremental, full at 23:00 UTC, two sources at a time.
+    public init() {}
+
+    public static func == (lhs: ScheduleConfig, rhs: ScheduleConfig) -> Bool {
+        lhs.enabled == rhs.enabled && lhs.intervalSeconds == rhs.intervalSeconds && lhs.fullSyncAt?.hour == rhs.fullSyncAt?.hour
+            && lhs.fullSyncAt?.minute == rhs.fullSyncAt?.minute && lhs.timezone == rhs.timezone && lhs.maxConcurrentRuns == rhs.maxConcurrentRuns
+    }
+}
+
+/// The `notifications` section.
+public struct NotificationsConfig: Sendable, Equatable {
+    /// Webhooks called after runs.
+    public var webhooks: [WebhookConfig] = []
+
+    /// No notifications.
+    public init() {}
+}
+
+/// A webhook: an HTTP POST of a JSON run summary, signed with HMAC-SHA256.
+public struct WebhookConfig: Sendable, Equatable {
+    /// Events a webhook can subscribe to.
+    public enum Event: String, Sendable, CaseIterable {
+        /// A run ended `FAILED` or `PARTIAL`.
+        case syncFailed
+        /// A run ended `SUCCESS` (how the detection engine is triggered).
+        case syncSucceeded
+    }
+    /// `http://` or `https://` URL.
+    public var url: String
+    /// Default: both events.
+    public var events: Set<Event> = Set(Event.allCases)
+    /// The HMAC key (from `secret` or the variable named by `secretEnv`); never printed.
+    public var secret: Secret
+    /// Seconds before one delivery attempt is abandoned (default 10).
+    public var timeoutSeconds = 10
+    /// Delivery attempts before a notification is dropped (default 3; waits 1 s, 2 s, 4 s … between).
+    public var maxAttempts = 3
+
+    /// Creates a webhook subscribed to both events.
+    public init(url: String, secret: Secret) {
+        self.url = url
+        self.secret = secret
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import Logging
+import SyncCore
+
+/// The seed's five `erp.*` procedures (seed "tRPC Router Integration"), with sources referred to by name.
+///
+/// - `erp.testConnection` (mutation, admin): `{source}` → `{success, message}`.
+/// - `erp.syncNow` (mutation, admin): `{source, fullSync?, daysBack?, batchSize?, maxRecords?}` →
+///   `{success, message, data}`; `data` is the run's ``ErpSyncResult`` plus the seed's `timestamp` and `errorCount`.
+///   `CONFLICT` when the source is already syncing (here or in another process).
+/// - `erp.getStatus` (query, viewer) → `{running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources}`.
+/// - `erp.getSyncHistory` (query, viewer): `{limit?: 1...1000 (default 20), source?}` → `{syncs}`.
+/// - `erp.getSupportedDatabases` (query, viewer) → `{databases}`.
+///
+/// The seed's ad-hoc connection configs (`type`, `host`, `password` … in the body) are refused with
+/// `FORBIDDEN` unless `api.allowAdHocSources` is on, and then only for hosts in `api.allowedHosts`.
+struct ErpProcedures: Sendable {
+    let config: SyncConfig
+    let auditLog: any AuditLog
+    let runner: SyncRunner
+    let scheduler: Scheduler?
+    let makeSource: SyncService.SourceFactory
+    let availableSources: Set<DatabaseType>
+
+    func register(in router: inout TRPCRouter) {
+        router.add("erp.testConnection", .mutation, role: .admin) { input, _ in try await testConnection(input) }
+        router.add("erp.syncNow", .mutation, role: .admin) { input, caller in try await syncNow(input, caller: caller) }
+        router.add("erp.getStatus", .query, role: .viewer) { _, _ in try await status() }
+        router.add("erp.getSyncHistory", .query, role: .viewer) { input, _ in try await history(input) }
+        router.add("erp.getSupportedDatabases", .query, role: .viewer) { _, _ in
+            ["databases": SupportedDatabase.catalog(available: availableSources)]
+        }
+    }
+
+    // MARK: Inputs
+
+    /// A source by name, or the seed's ad-hoc `ErpConfig`, plus the seed's `SyncOptions` for `syncNow`.
+    struct SourceInput: Decodable {
+        var source: String?
+        var type: String?
+        var host: String?
+        var port: Int?
+        var database: String?
+        var username: String?
+        var password: String?
+        var ssl: FlexibleSSL?
+        var fullSync: Bool?
+        var daysBack: Int?
+        var batchSize: Int?
+        var maxRecords: Int?
+
+        static let empty = SourceInput()
+
+        /// Whether the body carries connection fields (the seed's ad-hoc `ErpConfig`).
+        var hasConnectionFields: Bool { type != nil || host != nil || database != nil || username != nil || password != nil }
+    }
+
+    /// The seed sends `ssl: true`; the config uses `disable | prefer | require`.
+    struct FlexibleSSL: Decodable {
+        var mode: SSLMode
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let flag = try? container.decode(Bool.self) {
+                mode = flag ? .require : .disable
+                return
+            }
+            let text = try container.decode(String.self)
+            guard let mode = SSLMode(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected true, false, disable, prefer or require, got '\(text)'")
+            }
+            self.mode = mode
+        }
+    }
+
+    struct HistoryInput: Decodable {
+        var limit: Int?
+        var source: String?
+    }
+
+    /// The source an input names, or the ad-hoc source it describes when allowed.
+    func resolveSource(_ input: SourceInput) throws -> (config: SourceConfig, isAdHoc: Bool) {
+        if input.source != nil && input.hasConnectionFields {
+            throw TRPCError(.badRequest, "input: give either source (a configured name) or an ad-hoc connection (type, host, …), not both")
+        }
+        if input.hasConnectionFields {
+            guard config.api.allowAdHocSources else {
+                throw TRPCError(.forbidden, "ad-hoc connection configs are disabled on this server (api.allowAdHocSources); send {\"source\": \"<name>\"} with a configured source: \(sourceNames)")
+            }
+            guard let host = input.host?.lowercased(), !host.isEmpty else {
+                throw TRPCError(.badRequest, "input.host: is required for an ad-hoc source")
+            }
+            guard config.api.allowedHosts.contains(host) else {
+                throw TRPCError(.forbidden, "input.host: '\(host)' is not in api.allowedHosts")
+            }
+            guard let typeName = input.type, let type = DatabaseType(rawValue: typeName), type != .sqlite else {
+                let allowed = DatabaseType.allCases.filter { $0 != .sqlite }.map(\.rawValue).joined(separator: ", ")
+                throw TRPCError(.badRequest, "input.type: expected one of \(allowed)")
+            }
+            guard let database = input.database, !database.isEmpty else { throw TRPCError(.badRequest, "input.database: is required") }
+            try TRPCInput.check(input.port, "port", in: 1...65_535)
+            let name = "adhoc-\(host)-\(database)".map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) ? $0 : "_" }
+            let source = SourceConfig(name: String(String(name).prefix(64)), type: type, host: host, port: input.port, database: database,
+                                      username: input.username, password: input.password.map(Secret.init), ssl: input.ssl?.mode ?? .prefer)
+            return (source, true)
+        }
+        guard let name = input.source else {
+            throw TRPCError(.badRequest, "input.source: is required (one of: \(sourceNames))")
+        }
+        guard let source = config.source(named: name) else {
+            throw TRPCError(.notFound, "input.source: no source named '\(name)' (known: \(sourceNames))")
+        }
+        return (source, false)
+    }
+
+    private var sourceNames: String { config.sources.map(\.name).joined(separator: ", ") }
+
+    // MARK: Procedures
+
+    struct ConnectionOutcome: Encodable {
+        var success: Bool
+        var message: String
+    }
+
+    func testConnection(_ input: Data?) async throws -> ConnectionOutcome {
+        let (source, _) = try resolveSource(try TRPCInput.decode(SourceInput.self, from: input, default: .empty))
+        do {
+            return ConnectionOutcome(success: true, message: try await SyncService.testConnection(source, makeSource: makeSource))
+        } catch {
+            return ConnectionOutcome(success: false, message: "\(error)")
+        }
+    }
+
+    /// The seed's `syncNow` output.
+    struct SyncNowOutput: Encodable {
+        var success: Bool
+        var message: String
+        var data: Merged<ErpSyncResult, SeedRunFields>
+    }
+
+    /// The seed's run fields that ``ErpSyncResult`` does not have.
+    struct SeedRunFields: Encodable {
+        /// The run's start, ISO 8601.
+        var timestamp: String
+        var errorCount: Int
+    }
+
+    func syncNow(_ input: Data?, caller: Caller) async throws -> SyncNowOutput {
+        let parsed = try TRPCInput.decode(SourceInput.self, from: input, default: .empty)
+        try TRPCInput.check(parsed.batchSize, "batchSize", in: 100...10_000)
+        try TRPCInput.check(parsed.daysBack, "daysBack", in: 0...36_500)
+        try TRPCInput.check(parsed.maxRecords, "maxRecords", in: 1...Int.max)
+        let (source, isAdHoc) = try resolveSource(parsed)
+        let overrides = SyncOverrides(isFull: parsed.fullSync ?? false, daysBack: parsed.daysBack, batchSize: parsed.batchSize,
+                                      maxRecords: parsed.maxRecords)
+        let request = SyncRunner.Request(source: source.name, adHocSource: isAdHoc ? source : nil, overrides: overrides,
+                                         triggeredBy: "api:\(caller.name)", isManual: true)
+        let result: ErpSyncResult
+        do {
+            result = try await runner.run(request)
+        } catch .alreadyRunning(let name, let triggeredBy) {
+            throw TRPCError(.conflict, "source '\(name)' is already syncing (started by \(triggeredBy)); try again when it ends")
+        } catch .shuttingDown {
+            throw TRPCError(.conflict, "the server is shutting down; no new syncs are started")
+        }
+        if let locked = result.errors.first(where: { $0.code == "LOCKED" }) {
+            throw TRPCError(.conflict, locked.message)
+        }
+        let message = "\(result.syncType.rawValue) sync of \(result.source) \(result.status.rawValue): \(result.recordsFetched) fetched, "
+            + "\(result.recordsInserted) inserted, \(result.recordsUpdated) updated, \(result.recordsRejected) rejected"
+            + (result.errors.isEmpty ? "" : "; " + result.errors.map { "\($0.code): \($0.message)" }.joined(separator: "; "))
+        return SyncNowOutput(success: result.success, message: message,
+                             data: Merged(result, SeedRunFields(timestamp: result.startTime, errorCount: result.errors.count)))
+    }
+
+    struct StatusOutput: Encodable {
+        /// The seed's last-run summary.
+        struct LastSync: Encodable {
+            var timestamp: String
+            var isManual: Bool
+            var recordsInserted: Int
+            var recordsSkipped: Int
+            var duration: Int
+            var syncId: String
+            var source: String
+            var status: SyncStatus
+        }
+        struct NextSync: Encodable {
+            /// ISO 8601.
+            var time: String
+            var description: String
+            var source: String
+            var syncType: SyncType
+        }
+        struct RunningSync: Encodable {
+            var source: String
+            var syncType: SyncType
+            var triggeredBy: String
+            var startedAt: String
+            var progress: RunEvent.ProgressJSON?
+        }
+        struct SourceStatus: Encodable {
+            var source: String
+            var databaseType: DatabaseType
+            var running: Bool
+            var lastSync: ErpSyncResult?
+            var nextScheduledSyncs: [NextSync]
+        }
+        var running: Bool
+        var runningSyncs: [RunningSync]
+        /// `null` before the first finished run (the seed's `| null`).
+        var lastSync: LastSync?
+        /// `null` when the scheduler is off.
+        var nextScheduledSync: NextSync?
+        var supportedDatabases: [DatabaseType]
+        var sources: [SourceStatus]
+
+        enum CodingKeys: String, CodingKey {
+            case running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources
+        }
+
+        /// Writes `lastSync` and `nextScheduledSync` as `null` when absent, as the seed's type declares them.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(running, forKey: .running)
+            try container.encode(runningSyncs, forKey: .runningSyncs)
+            try container.encode(lastSync, forKey: .lastSync)
+            try container.encode(nextScheduledSync, forKey: .nextScheduledSync)
+            try container.encode(supportedDatabases, forKey: .supportedDatabases)
+            try container.encode(sources, forKey: .sources)
+        }
+    }
+
+    func status() async throws -> StatusOutput {
+        let active = await runner.activeRuns()
+        let running = active.map { run in
+            StatusOutput.RunningSync(source: run.source, syncType: run.syncType, triggeredBy: run.triggeredBy, startedAt: run.startedAt.isoMillis,
+                                     progress: runner.progress(source: run.source).map(RunEvent.ProgressJSON.init))
+        }
+        let next = (scheduler?.nextRuns() ?? []).map { run in
+            StatusOutput.NextSync(time: run.dueAt.isoMillis, description: "\(run.syncType == .full ? "full" : "incremental") sync of \(run.source)",
+                                  source: run.source, syncType: run.syncType)
+        }
+        let recent = try await auditLog.history(source: nil, limit: 50)
+        let last = recent.first { $0.result.status != .running }
+        var sources: [StatusOutput.SourceStatus] = []
+        for source in config.sources {
+            let lastRun = try await auditLog.history(source: source.name, limit: 5).first { $0.result.status != .running }
+            sources.append(.init(source: source.name, databaseType: source.type, running: active.contains { $0.source == source.name },
+                                 lastSync: lastRun?.result, nextScheduledSyncs: next.filter { $0.source == source.name }))
+        }
+        return StatusOutput(
+            running: !active.isEmpty, runningSyncs: running,
+            lastSync: last.map { entry in
+                .init(timestamp: entry.result.startTime, isManual: entry.isManual, recordsInserted: entry.result.recordsInserted,
+                      recordsSkipped: entry.result.recordsSkipped, duration: entry.result.duration, syncId: entry.result.syncId,
+                      source: entry.result.source, status: entry.result.status)
+            },
+            nextScheduledSync: next.first, supportedDatabases: availableSources.sorted { $0.rawValue < $1.rawValue }, sources: sources)
+    }
+
+    /// One history row: the run's ``ErpSyncResult`` plus the seed's `timestamp`, `triggeredBy`, `isManual`.
+    struct HistoryFields: Encodable {
+        var timestamp: String
+        var triggeredBy: String
+        var isManual: Bool
+    }
+
+    func history(_ input: Data?) async throws -> [String: [Merged<ErpSyncResult, HistoryFields>]] {
+        let parsed = try TRPCInput.decode(HistoryInput.self, from: input, default: HistoryInput())
+        try TRPCInput.check(parsed.limit, "limit", in: 1...1000)
+        if let name = parsed.source, config.source(named: name) == nil {
+            throw TRPCError(.notFound, "input.source: no source named '\(name)' (known: \(sourceNames))")
+        }
+        let entries = try await auditLog.history(source: parsed.source, limit: parsed.limit ?? 20)
+        return ["syncs": entries.map { entry in
+            Merged(entry.result, HistoryFields(timestamp: entry.result.startTime, triggeredBy: entry.triggeredBy, isManual: entry.isManual))
+        }]
+    }
+}
+
+/// Two values encoded into one JSON object (the keys of both; `second` wins on a clash).
+struct Merged<First: Encodable, Second: Encodable>: Encodable {
+    var first: First
+    var second: Second
+
+    init(_ first: First, _ second: Second) {
+        self.first = first
+        self.second = second
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try first.encode(to: encoder)
+        try second.encode(to: encoder)
+    }
+}

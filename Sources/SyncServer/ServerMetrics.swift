@@ -1,0 +1,67 @@
+import Foundation
+import Metrics
+public import Prometheus
+public import SyncCore
+
+/// The Prometheus metrics of `GET /metrics`, recorded through swift-metrics into a registry of this server
+/// (no global bootstrap, so several servers can live in one test process).
+///
+/// - `erp_sync_runs_total{source,status}`: finished runs.
+/// - `erp_sync_records_total{source,outcome}`: rows by outcome (`inserted`, `updated`, `unchanged`, `skipped`,
+///   `rejected`, `deleted`).
+/// - `erp_sync_errors_total{source,code}`: run errors by code.
+/// - `erp_sync_run_duration_seconds{source,sync_type}`: run duration histogram.
+/// - `erp_sync_last_success_timestamp_seconds{source}`: Unix time of the last `SUCCESS` run's end.
+/// - `erp_sync_cursor_lag_seconds{source}`: now − the checkpoint's cursor time after the last run (timestamp
+///   cursors only).
+public struct ServerMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let zones: [String: ZoneConverter]
+
+    /// Creates the metrics of the configured `sources` (their zones read cursor times).
+    public init(sources: [SourceConfig]) {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["erp_sync_run_duration_seconds"] =
+            [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600].map { Duration.seconds($0) }
+        self.factory = factory
+        zones = Dictionary(sources.map { ($0.name, ZoneConverter(zone: $0.timezone)) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Records a finished run.
+    public func record(_ result: ErpSyncResult, now: Instant = .now) {
+        let source = ("source", result.source)
+        Counter(label: "erp_sync_runs_total", dimensions: [source, ("status", result.status.rawValue)], factory: factory).increment()
+        let outcomes = [("inserted", result.recordsInserted), ("updated", result.recordsUpdated), ("unchanged", result.recordsUnchanged),
+                        ("skipped", result.recordsSkipped), ("rejected", result.recordsRejected), ("deleted", result.recordsDeleted)]
+        for (outcome, count) in outcomes {
+            Counter(label: "erp_sync_records_total", dimensions: [source, ("outcome", outcome)], factory: factory).increment(by: count)
+        }
+        for error in result.errors {
+            Counter(label: "erp_sync_errors_total", dimensions: [source, ("code", error.code)], factory: factory).increment()
+        }
+        Metrics.Timer(label: "erp_sync_run_duration_seconds", dimensions: [source, ("sync_type", result.syncType.rawValue)], factory: factory)
+            .recordMilliseconds(result.duration)
+        if result.success, let end = Instant(iso8601: result.endTime) {
+            Gauge(label: "erp_sync_last_success_timestamp_seconds", dimensions: [source], factory: factory).record(Double(end.seconds))
+        }
+        if let cursor = Self.cursorTime(result.cursorTo, zone: zones[result.source]) {
+            Gauge(label: "erp_sync_cursor_lag_seconds", dimensions: [source], factory: factory).record(Double(now.seconds - cursor.seconds))
+        }
+    }
+
+    /// The instant of a checkpoint summary (`2006-02-14 15:16:03 #16008`) whose cursor is a wall time of the
+    /// source's zone; `nil` for integer cursors.
+    static func cursorTime(_ summary: String?, zone: ZoneConverter?) -> Instant? {
+        guard let summary, let zone else { return nil }
+        let cursor = summary.split(separator: " #", maxSplits: 1).first.map(String.init) ?? summary
+        if let instant = Instant(iso8601: cursor) { return instant }
+        guard let local = try? LocalDateTime(parsing: cursor) else { return nil }
+        return zone.instant(local)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func render() -> String { registry.emitToString() }
+}

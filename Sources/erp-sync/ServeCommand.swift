@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SyncCore
+import SyncServer
+
+/// `erp-sync serve`: the tRPC admin API, the scheduler, webhooks and metrics, until SIGTERM/SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API (tRPC wire format), the scheduler, webhooks and /metrics until SIGTERM.",
+        discussion: "Keys: api (host, port, tokens, allowAdHocSources, allowedHosts, maxBodyBytes), schedule (enabled, interval, "
+            + "fullSyncAt, timezone, maxConcurrentRuns), notifications.webhooks; see README \"serve\". On SIGTERM or SIGINT running "
+            + "syncs finish their current batch and commit it, the run is recorded PARTIAL (CANCELLED), and the process exits 0."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Listen address; overrides api.host.")
+    var host: String?
+
+    @Option(help: "Listen port (0 = any free port); overrides api.port.")
+    var port: Int?
+
+    @Option(help: "Log format on stderr: json (one object per line, for log collectors) or text.")
+    var logFormat = "json"
+
+    func validate() throws {
+        guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
+        if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+    }
+
+    func run() async throws {
+        var config = try global.loadConfig(jsonLogs: logFormat == "json")
+        if let host { config.api.host = host }
+        if let port { config.api.port = port }
+        let logger = Logger(label: "erp-sync")
+        if config.api.tokens.isEmpty {
+            logger.warning("api.tokens is empty: every /trpc call will be refused (UNAUTHORIZED); create a token with `erp-sync hash-token`")
+        }
+        let destination = try await global.openDestination(config)
+        let listenHost = config.api.host
+        let server = buildApplication(ServerDependencies(
+            config: config, destination: destination, makeSource: Connectors.source, availableSources: Connectors.availableSources,
+            logger: logger,
+            onListening: { port in
+                FileHandle.standardOutput.write(Data("erp-sync serve: listening on http://\(listenHost):\(port)\n".utf8))
+            }))
+        do {
+            try await server.run()
+        } catch {
+            await destination.close()
+            printError("the server stopped: \(error)")
+            throw ExitCodes.unavailable
+        }
+        await destination.close()
+    }
+}
