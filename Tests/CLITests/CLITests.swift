@@ -109,15 +109,12 @@ import Testing
 @Suite struct CLIPostgresLockTests {
     static let base = ProcessInfo.processInfo.environment["ERP_SYNC_PG_URL"] ?? "postgres://erp_sync:erp_sync@127.0.0.1:5432"
 
-    @Test func twoConcurrentSyncProcessesOneRunsTheOtherReportsItIsLocked() throws {
-        let folder = try CLITests.scratch()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let url = URL(string: Self.base)!
-        let config = """
-            destination: { type: postgresql, url: "\(Self.base)/erp_audit?sslmode=disable" }
-            defaults: { daysBack: 0, batchSize: 100 }
-            sources:
-              - name: cli-lock-\(UUID().uuidString.prefix(8).lowercased())
+    /// A `sources:` item (YAML, indented for a list under `sources:`) reading the Sakila payments of the test
+    /// server, slowed by `sleep` seconds per row so a run lasts long enough to be interrupted or contended.
+    static func slowSakilaSource(name: String, filter: String = "", sleep: Double) -> String {
+        let url = URL(string: base)!
+        return """
+              - name: \(name)
                 type: postgresql
                 host: \(url.host!)
                 port: \(url.port ?? 5432)
@@ -126,15 +123,26 @@ import Testing
                 password: \(url.password!)
                 ssl: disable
                 stream:
-                  query: "SELECT payment_id, staff_id, amount, payment_date FROM payment WHERE payment_id <= 400"
+                  query: "SELECT payment_id, staff_id, amount, payment_date FROM payment \(filter)"
                   primaryKey: [payment_id]
                   cursor: { column: payment_date, kind: timestamp }
                   fields:
-                    pdv: { sql: "'store-' || staff_id || substr(pg_sleep(0.005)::text, 1, 0)" }
+                    pdv: { sql: "'store-' || staff_id || substr(pg_sleep(\(sleep))::text, 1, 0)" }
                     operator: staff_id
                     amount: amount
                     occurredAt: payment_date
                     type: { sql: "'sale'" }
+            """
+    }
+
+    @Test func twoConcurrentSyncProcessesOneRunsTheOtherReportsItIsLocked() throws {
+        let folder = try CLITests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = """
+            destination: { type: postgresql, url: "\(Self.base)/erp_audit?sslmode=disable" }
+            defaults: { daysBack: 0, batchSize: 100 }
+            sources:
+            \(Self.slowSakilaSource(name: "cli-lock-\(UUID().uuidString.prefix(8).lowercased())", filter: "WHERE payment_id <= 400", sleep: 0.005))
             """
         try config.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
         let first = Process()

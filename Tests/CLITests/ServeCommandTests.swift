@@ -53,7 +53,6 @@ import Testing
         let tokenRun = try CLITests.run(["hash-token", "--name", "ops", "--json"], in: folder)
         #expect(tokenRun.status == 0)
         let token = try #require((try JSONSerialization.jsonObject(with: Data(tokenRun.stdout.utf8)) as? [String: String]))
-        let url = URL(string: CLIPostgresLockTests.base)!
         try """
             destination: { type: sqlite, path: ./audit.sqlite }
             defaults: { daysBack: 0, batchSize: 100 }
@@ -62,24 +61,7 @@ import Testing
               tokens: [{ name: ops, role: admin, hash: "\(token["hash"]!)" }]
             schedule: { enabled: false }
             sources:
-              - name: slow-sakila
-                type: postgresql
-                host: \(url.host!)
-                port: \(url.port ?? 5432)
-                database: erp_source
-                username: \(url.user!)
-                password: \(url.password!)
-                ssl: disable
-                stream:
-                  query: "SELECT payment_id, staff_id, amount, payment_date FROM payment"
-                  primaryKey: [payment_id]
-                  cursor: { column: payment_date, kind: timestamp }
-                  fields:
-                    pdv: { sql: "'store-' || staff_id || substr(pg_sleep(0.003)::text, 1, 0)" }
-                    operator: staff_id
-                    amount: amount
-                    occurredAt: payment_date
-                    type: { sql: "'sale'" }
+            \(CLIPostgresLockTests.slowSakilaSource(name: "slow-sakila", sleep: 0.003))
             """.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
 
         let serve = Process()
