@@ -15,6 +15,11 @@ let package = Package(
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "SQLiteConnector", targets: ["SQLiteConnector"]),
         .library(name: "PostgresConnector", targets: ["PostgresConnector"]),
+        .library(name: "MySQLConnector", targets: ["MySQLConnector"]),
+    ],
+    traits: [
+        .trait(name: "MySQL", description: "MySQL/MariaDB sources through MariaDB Connector/C (needs libmariadb-dev, pkg-config libmariadb)"),
+        .default(enabledTraits: ["MySQL"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -24,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
         .target(
@@ -54,12 +60,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MariaDB Connector/C (Debian libmariadb-dev). Its sources compile only with the `MySQL` trait.
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        .target(
+            name: "MySQLConnector",
+            dependencies: [
+                "SyncCore",
+                .target(name: "CMariaDB", condition: .when(traits: ["MySQL"])),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "erp-sync",
             dependencies: [
                 "SyncCore",
                 "SQLiteConnector",
                 "PostgresConnector",
+                .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,6 +103,16 @@ let package = Package(
         .testTarget(
             name: "PostgresConnectorTests",
             dependencies: ["SyncCore", "SQLiteConnector", "PostgresConnector", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MySQLConnectorTests",
+            dependencies: [
+                "SyncCore", "SQLiteConnector", "PostgresConnector",
+                .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

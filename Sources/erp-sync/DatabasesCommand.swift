@@ -20,7 +20,7 @@ struct DatabasesCommand: AsyncParsableCommand {
 
     static let all: [DatabaseInfo] = [
         DatabaseInfo(type: .postgresql, name: "PostgreSQL", description: "PostgreSQL 12+", driver: "postgres-nio", port: 5432, needsInstall: false),
-        DatabaseInfo(type: .mysql, name: "MySQL / MariaDB", description: "MySQL 5.7+, MariaDB 10.3+", driver: "MariaDB Connector/C", port: 3306, needsInstall: false),
+        DatabaseInfo(type: .mysql, name: "MySQL / MariaDB", description: "MariaDB 10.3+, MySQL 5.7+ (tested on MariaDB 10.11)", driver: "MariaDB Connector/C (libmariadb)", port: 3306, needsInstall: false),
         DatabaseInfo(type: .sqlserver, name: "SQL Server", description: "SQL Server 2012+", driver: "ODBC (msodbcsql)", port: 1433, needsInstall: true),
         DatabaseInfo(type: .oracle, name: "Oracle Database", description: "Oracle 12c+", driver: "ODBC (Oracle Instant Client)", port: 1521, needsInstall: true),
         DatabaseInfo(type: .sqlite, name: "SQLite", description: "SQLite 3 database file", driver: "sqlite-nio (embedded)", port: 0, needsInstall: false),
@@ -36,7 +36,7 @@ struct DatabasesCommand: AsyncParsableCommand {
         var rows = [["type", "name", "driver", "port", "available in this build"]]
         for info in Self.all {
             rows.append([info.type.rawValue, info.name, info.driver, info.port == 0 ? "-" : "\(info.port)",
-                         Connectors.availableSources.contains(info.type) ? "yes" : "not yet"])
+                         Connectors.availableSources.contains(info.type) ? "yes" : "not in this build"])
         }
         print(Output.table(rows))
     }
