@@ -72,7 +72,6 @@ let package = Package(
                 "SyncCore",
                 .target(name: "CMariaDB", condition: .when(traits: ["MySQL"])),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -16,8 +16,9 @@ public struct MySQLSettings: Sendable, Equatable {
     public var caFile: String?
     /// Seconds to wait for the TCP connection and handshake (`MYSQL_OPT_CONNECT_TIMEOUT`, default 10).
     public var connectTimeoutSeconds: Int
-    /// Seconds to wait for each answer of the server (`MYSQL_OPT_READ_TIMEOUT`, default 300): a server that
-    /// stops answering mid-read fails the read as transient instead of hanging the run.
+    /// Seconds to wait for each answer of the server (`MYSQL_OPT_READ_TIMEOUT`, also used as
+    /// `MYSQL_OPT_WRITE_TIMEOUT`; default 300): a server that stops answering mid-read fails the read as
+    /// transient instead of hanging the run.
     public var readTimeoutSeconds: Int
 
     /// Creates settings.

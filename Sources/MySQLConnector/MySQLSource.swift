@@ -1,5 +1,4 @@
 #if MySQL
-public import Logging
 import NIOPosix
 public import SyncCore
 import Synchronization
@@ -22,12 +21,11 @@ public final class MySQLSource: Source {
     private let settings: MySQLSettings
     private let threads: NIOThreadPool
     private let idle = Mutex<[MariaDBConnection]>([])
-    private let logger: Logger
 
-    /// Creates the source; connections open on first use.
-    public init(settings: MySQLSettings, logger: Logger = Logger(label: "erp-sync.mysql")) {
+    /// Creates the source and starts its thread pool; connections open on first use. Call ``close()`` to
+    /// close them and stop the threads.
+    public init(settings: MySQLSettings) {
         self.settings = settings
-        self.logger = logger
         threads = NIOThreadPool(numberOfThreads: 3)
         threads.start()
     }

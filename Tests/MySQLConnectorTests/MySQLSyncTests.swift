@@ -23,6 +23,11 @@ import Testing
             let sakilaIds = try await MySQLFixture.rows("erp_source", "SELECT GROUP_CONCAT(payment_id ORDER BY payment_id SEPARATOR ',') FROM (SELECT payment_id FROM payment ORDER BY payment_id LIMIT 500) p")
             let auditIds = try await f.audit("SELECT string_agg(external_id, ',' ORDER BY external_id::int) FROM (SELECT external_id FROM tb_sales ORDER BY external_id::int LIMIT 500) t")
             #expect(auditIds == sakilaIds)
+            // Progress uses the optimizer's estimate: near the real count (InnoDB samples pages), never a scan.
+            let reader = MySQLSource(settings: MySQLSettings(source: source))
+            let estimate = try await reader.estimateRows(StreamQuery(stream: MySQLFixture.sakilaStream, dialect: .mysql).rows(from: .start))
+            await reader.close()
+            #expect((8000...32000).contains(estimate ?? 0), "estimate \(String(describing: estimate))")
             let again = try await f.sync(MySQLFixture.options(), source: source, full: true)
             #expect(again.recordsInserted == 0 && again.recordsUpdated == 0 && again.recordsUnchanged == 16049 && again.recordsDeleted == 0)
         }
