@@ -36,20 +36,19 @@ public final class MySQLSource: Source {
         }
     }
 
-    /// The optimizer's row estimate (`EXPLAIN`: the product of the `rows` column over the plan's lines),
-    /// so a large table is never counted.
+    /// The optimizer's row estimate (`EXPLAIN`: the largest `rows` of the plan's lines, i.e. the biggest table
+    /// the read scans), so a large table is never counted. A join that multiplies rows is underestimated; the
+    /// figure only drives progress and ETA.
     public func estimateRows(_ statement: SQLStatement) async throws -> Int? {
         let plan = try await fetch(SQLStatement(sql: "EXPLAIN " + statement.sql, binds: statement.binds))
         // MariaDB's EXPLAIN columns: id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra.
-        let counts = plan.compactMap { $0.count > 8 ? $0[8].text.flatMap(Int.init) : nil }
-        guard !counts.isEmpty else { return nil }
-        return counts.reduce(1) { product, rows in product.multipliedReportingOverflow(by: max(rows, 1)).overflow ? Int.max : product * max(rows, 1) }
+        return plan.compactMap { $0.count > 8 ? $0[8].text.flatMap(Int.init) : nil }.max()
     }
 
     public func testConnection() async throws -> String {
         let settings = settings
         return try await withConnection { connection, _ in
-            let tls = connection.cipher.map { "TLS \($0)" } ?? "no TLS"
+            let tls = connection.cipher.map { "TLS cipher \($0)" } ?? "no TLS"
             return "MariaDB/MySQL \(connection.serverVersion), \(settings.target), \(tls)"
         }
     }
