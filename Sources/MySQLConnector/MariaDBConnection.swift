@@ -106,6 +106,11 @@ final class MariaDBConnection: @unchecked Sendable {
         }
     }
 
+    /// The select-list names of `sql` (the statement is prepared, not run; prepared statements are cached).
+    func columnNames(_ sql: String) throws(SyncFailure) -> [String] {
+        try prepare(sql).results.names
+    }
+
     /// Asks the server to stop the statement running on connection `id` (`KILL QUERY`): how a read blocked
     /// in the server (a long sort, a lock wait) is cancelled, since the blocked client call cannot be.
     func killQuery(connectionID id: UInt) throws(SyncFailure) {
@@ -118,8 +123,7 @@ final class MariaDBConnection: @unchecked Sendable {
         guard let stmt = mysql_stmt_init(handle) else {
             throw SyncFailure.mariaDB(errno: mysql_errno(handle), message: String(cString: mysql_error(handle)), context: "preparing a read", settings: settings)
         }
-        let utf8 = Array(sql.utf8)
-        guard mysql_stmt_prepare(stmt, utf8.map { CChar(bitPattern: $0) }, UInt(utf8.count)) == 0 else {
+        guard mysql_stmt_prepare(stmt, sql, UInt(sql.utf8.count)) == 0 else {
             let failure = SyncFailure.mariaDB(errno: mysql_stmt_errno(stmt), message: String(cString: mysql_stmt_error(stmt)),
                                               context: "preparing a read", settings: settings)
             mysql_stmt_close(stmt)
@@ -204,6 +208,8 @@ enum ColumnKind {
 /// and grown when a long value does not fit.
 final class ResultBuffers {
     let binds: UnsafeMutablePointer<MYSQL_BIND>
+    /// Column names (aliases), in select-list order.
+    let names: [String]
     private let count: Int
     private let kinds: [ColumnKind]
     private let lengths: UnsafeMutablePointer<UInt>
@@ -216,16 +222,19 @@ final class ResultBuffers {
     init(_ stmt: UnsafeMutablePointer<MYSQL_STMT>) {
         var kinds: [ColumnKind] = []
         var types: [enum_field_types] = []
+        var names: [String] = []
         if let metadata = mysql_stmt_result_metadata(stmt) {
             let fields = mysql_fetch_fields(metadata)!
             for index in 0..<Int(mysql_num_fields(metadata)) {
                 kinds.append(ColumnKind(field: fields[index]))
                 types.append(fields[index].type)
+                names.append(String(cString: fields[index].name))
             }
             mysql_free_result(metadata)
         }
         count = kinds.count
         self.kinds = kinds
+        self.names = names
         binds = .allocate(capacity: max(count, 1))
         binds.initialize(repeating: MYSQL_BIND(), count: max(count, 1))
         lengths = .allocate(capacity: max(count, 1))

@@ -40,9 +40,12 @@ public final class MySQLSource: Source {
     /// the read scans), so a large table is never counted. A join that multiplies rows is underestimated; the
     /// figure only drives progress and ETA.
     public func estimateRows(_ statement: SQLStatement) async throws -> Int? {
-        let plan = try await fetch(SQLStatement(sql: "EXPLAIN " + statement.sql, binds: statement.binds))
-        // MariaDB's EXPLAIN columns: id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra.
-        return plan.compactMap { $0.count > 8 ? $0[8].text.flatMap(Int.init) : nil }.max()
+        let explain = SQLStatement(sql: "EXPLAIN " + statement.sql, binds: statement.binds)
+        return try await withConnection { connection, isCancelled in
+            // The column is found by name: MySQL 8 and MariaDB order EXPLAIN's columns differently.
+            guard let rows = try connection.columnNames(explain.sql).firstIndex(of: "rows") else { return nil }
+            return try connection.query(explain, isCancelled: isCancelled).compactMap { $0[rows].text.flatMap(Int.init) }.max()
+        }
     }
 
     public func testConnection() async throws -> String {
