@@ -3,10 +3,15 @@ public import SyncCore
 
 /// Connection settings for one MySQL or MariaDB database.
 public struct MySQLSettings: Sendable, Equatable {
+    /// Host name or IP address; `localhost` makes Connector/C use the local socket, `127.0.0.1` TCP.
     public var host: String
+    /// TCP port (3306).
     public var port: Int
+    /// The schema (database) the stream's tables live in; empty for none.
     public var database: String
+    /// Login user.
     public var username: String
+    /// Login password; `nil` for none. Never part of any message.
     public var password: String?
     /// `disable` (plain TCP), `prefer` (TLS when the server offers it, certificate not verified unless
     /// `caFile` is given; plain otherwise) or `require` (TLS or fail: the connection is checked for a cipher

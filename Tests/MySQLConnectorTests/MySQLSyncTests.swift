@@ -52,8 +52,9 @@ import Testing
         #expect([["\(totals.rows)", totals.amountByCurrency["BRL"]]] == expected)
     }
 
-    /// Under `sql_mode=''` MariaDB stores `0000-00-00 00:00:00` and partial zero dates; those rows go to
-    /// quarantine as ZERO_DATE with their raw values and the rest of the batch loads.
+    /// Under `sql_mode=''` MariaDB stores `0000-00-00 00:00:00` and partial zero dates; those rows (a zero
+    /// `occurredAt` or a zero cursor) go to quarantine as ZERO_DATE with their raw values and the rest of the
+    /// batch loads.
     @Test func zeroDatesAreQuarantinedWhileTheRestOfTheBatchLoads() async throws {
         try await MySQLFixture.with { f in
             try await MySQLFixture.execute(f.sourceDB, [MySQLFixture.createSales, "SET SESSION sql_mode = ''", """
@@ -62,19 +63,21 @@ import Testing
                 (2, 'P1', 'op1', 11.00, '0000-00-00 00:00:00', 'venda', NULL, '2024-03-01 10:01:00'),
                 (3, 'P1', 'op1', 12.00, '2024-00-10 09:00:00', 'venda', NULL, '2024-03-01 10:02:00'),
                 (4, 'P1', 'op1', 13.00, '2024-03-00 09:00:00', 'venda', NULL, '2024-03-01 10:03:00'),
-                (5, 'P1', 'op1', 14.00, '2024-03-01 10:04:00.250000', 'venda', NULL, '2024-03-01 10:04:00')
+                (5, 'P1', 'op1', 14.00, '2024-03-01 10:04:00.250000', 'venda', NULL, '2024-03-01 10:04:00'),
+                (6, 'P1', 'op1', 15.00, '2024-03-01 10:05:00', 'venda', NULL, '0000-00-00 00:00:00')
                 """])
             let stored = try await MySQLFixture.rows(f.sourceDB, "SELECT CAST(`timestamp` AS CHAR) FROM sale_transactions WHERE id = 2")
             #expect(stored == [["0000-00-00 00:00:00.000000"]])
             let result = try await f.sync(MySQLFixture.options(), source: f.source(stream: MySQLFixture.stream))
             #expect(result.status == .success, "\(result.errors)")
             #expect(result.recordsInserted == 2)
-            #expect(result.recordsRejected == 3)
+            #expect(result.recordsRejected == 4)
             #expect(result.cursorTo?.hasPrefix("2024-03-01 10:04:00") == true)
             let loaded = try await f.audit("SELECT external_id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM tb_sales ORDER BY external_id")
             #expect(loaded == [["1", "2024-03-01 13:00:00.000000"], ["5", "2024-03-01 13:04:00.250000"]])
             let quarantined = try await f.audit("SELECT external_id, reason_code, raw_json->>'occurredAt' FROM tb_sync_errors WHERE kind = 'record' ORDER BY external_id")
-            #expect(quarantined == [["2", "ZERO_DATE", "0000-00-00 00:00:00"], ["3", "ZERO_DATE", "2024-00-10 09:00:00"], ["4", "ZERO_DATE", "2024-03-00 09:00:00"]])
+            #expect(quarantined == [["2", "ZERO_DATE", "0000-00-00 00:00:00"], ["3", "ZERO_DATE", "2024-00-10 09:00:00"], ["4", "ZERO_DATE", "2024-03-00 09:00:00"],
+                                 ["6", "ZERO_DATE", "2024-03-01 10:05:00"]])
         }
     }
 
