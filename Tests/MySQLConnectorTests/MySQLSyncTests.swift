@@ -81,6 +81,27 @@ import Testing
         }
     }
 
+    /// In a NOT NULL DATETIME column MariaDB answers `IS NULL` with true for a zero date (ODBC compatibility),
+    /// so such a row must not be read twice (once by the NULL-cursor sweep, once by the keyset pages): it is
+    /// quarantined once, as ZERO_DATE, and counted once.
+    @Test func aZeroDateInANotNullCursorColumnIsQuarantinedOnce() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [
+                "SET SESSION sql_mode = ''",
+                "CREATE TABLE sale_transactions (id INT PRIMARY KEY, pdv VARCHAR(20), operator VARCHAR(50), amount DECIMAL(10,2), `timestamp` DATETIME, type VARCHAR(20), reference INT, updated_at DATETIME NOT NULL, KEY (updated_at, id))",
+                """
+                INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '0000-00-00 00:00:00'),
+                    (2, 'P1', 'op1', 11.00, '2024-03-01 10:01:00', 'venda', NULL, '2024-03-01 10:01:00')
+                """,
+            ])
+            #expect(try await MySQLFixture.rows(f.sourceDB, "SELECT COUNT(*) FROM sale_transactions WHERE updated_at IS NULL") == [["1"]])
+            let result = try await f.sync(MySQLFixture.options(), source: f.source(stream: MySQLFixture.stream))
+            #expect(result.status == .success, "\(result.errors)")
+            #expect(result.recordsFetched == 2 && result.recordsInserted == 1 && result.recordsRejected == 1)
+            #expect(try await f.audit("SELECT external_id, reason_code, occurrences FROM tb_sync_errors WHERE kind = 'record'") == [["1", "ZERO_DATE", "1"]])
+        }
+    }
+
     /// TINYINT(1) is MySQL's BOOLEAN, but it holds any TINYINT: 0, 1, 2 and -1 must stay the numbers they are.
     @Test func tinyint1ValuesStayIntegers() async throws {
         try await MySQLFixture.with { f in
