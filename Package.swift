@@ -15,6 +15,11 @@ let package = Package(
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "SQLiteConnector", targets: ["SQLiteConnector"]),
         .library(name: "PostgresConnector", targets: ["PostgresConnector"]),
+        .library(name: "MySQLConnector", targets: ["MySQLConnector"]),
+    ],
+    traits: [
+        .trait(name: "MySQL", description: "MySQL/MariaDB sources through MariaDB Connector/C (needs libmariadb-dev, pkg-config libmariadb)"),
+        .default(enabledTraits: ["MySQL"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -29,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
         .target(
@@ -73,6 +79,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MariaDB Connector/C (Debian libmariadb-dev). Its sources compile only with the `MySQL` trait.
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        .target(
+            name: "MySQLConnector",
+            dependencies: [
+                "SyncCore",
+                .target(name: "CMariaDB", condition: .when(traits: ["MySQL"])),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "erp-sync",
             dependencies: [
@@ -80,6 +101,7 @@ let package = Package(
                 "SQLiteConnector",
                 "PostgresConnector",
                 "SyncServer",
+                .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -116,6 +138,16 @@ let package = Package(
         .testTarget(
             name: "PostgresConnectorTests",
             dependencies: ["SyncCore", "SQLiteConnector", "PostgresConnector", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MySQLConnectorTests",
+            dependencies: [
+                "SyncCore", "SQLiteConnector", "PostgresConnector",
+                .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Benchmark: erp-sync PostgreSQL -> PostgreSQL against the raw psql COPY pipe, on the same rows and the same
-# destination table shape, in one run. Prints rows/s, our peak RSS and the ratios.
+# Benchmark: erp-sync PostgreSQL -> PostgreSQL against the raw psql COPY pipe, and MariaDB -> PostgreSQL against
+# the raw `mariadb --batch --quick | psql \copy` pipe and pgloader, on the same rows and the same destination
+# table shape, in one run. Prints rows/s, our peak RSS and the ratios.
 #
 #   bash scripts/bench.sh [N ...]          default N = 1000000; e.g. bash scripts/bench.sh 100000 1000000
+#   BENCH_SOURCES=mysql bash scripts/bench.sh 100000     only MariaDB -> PostgreSQL (default: "postgresql mysql")
 #   BATCH=10000 bash scripts/bench.sh …    batch size of our sync (default 5000)
 #
-# Needs the test server (bash scripts/postgres-server.sh) and GNU time. Builds erp-sync in release mode.
-# Rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds. Env: ERP_SYNC_PG_URL as in .ci/run.
+# Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh) and GNU time; tries to
+# install pgloader (Debian package) and skips it if that fails. Builds erp-sync in release mode.
+# Rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds. Env: ERP_SYNC_PG_URL, ERP_SYNC_MYSQL_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PGOPTIONS='--client-min-messages=warning'
 BASE="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:5432}"
 SIZES=("${@:-1000000}")
 BATCH="${BATCH:-5000}"
+BENCH_SOURCES="${BENCH_SOURCES:-postgresql mysql}"
+MY_PORT="${ERP_SYNC_MYSQL_PORT:-3306}"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+if [[ " $BENCH_SOURCES " == *" mysql "* ]] && ! command -v pgloader >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgloader >/dev/null) || echo "pgloader not installable: skipped"
+fi
 
 swift build -c release --scratch-path .build-release --product erp-sync >/dev/null
 BIN="$(swift build -c release --scratch-path .build-release --show-bin-path)/erp-sync"
@@ -40,8 +48,9 @@ generate() { # $1 first id, $2 last id, $3 total N (spreads the N rows over 90 d
     FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT timestamp '2026-06-01' + (g * 7776000.0 / $3) * interval '1 second' AS ts) t"
 }
 
-for N in "${SIZES[@]}"; do
-  echo "== N = $N rows, batch size $BATCH"
+bench_postgresql() {
+  local N=$1
+  echo "== PostgreSQL -> PostgreSQL, N = $N rows, batch size $BATCH"
   for db in bench_src bench_audit; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
   q bench_src "CREATE TABLE sale_transactions (id bigint PRIMARY KEY, pdv text NOT NULL, operator text NOT NULL, amount numeric(12,2) NOT NULL,
     timestamp timestamp NOT NULL, type text NOT NULL, reference text, updated_at timestamp NOT NULL)"
@@ -95,4 +104,108 @@ YAML
   t0=$(now); "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/rerun.json"; t1=$(now)
   rerun=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   echo "rerun         ours: $(grep -o '"recordsInserted" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') inserted, $(grep -o '"recordsUpdated" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') updated in ${rerun}s"
+}
+
+# --- MariaDB -> PostgreSQL -------------------------------------------------------------------------------------
+my() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync "$@"; }
+
+# The same rows as the PostgreSQL benchmark, generated with MariaDB's sequence engine (seq_1_to_N).
+my_generate() { # $1 first id, $2 last id, $3 total N
+  my bench_src -e "INSERT INTO sale_transactions
+    SELECT seq, CONCAT('PDV-', seq % 200), CONCAT('OP-', seq * 7919 % 2000), ROUND(1 + (seq * 104729 % 50000) / 100.0, 2), ts,
+      CASE WHEN seq % 100 < 3 THEN 'cancelamento' WHEN seq % 100 < 5 THEN 'devolucao' ELSE 'venda' END, CONCAT('R', seq), ts
+    FROM (SELECT seq, TIMESTAMP '2026-06-01 00:00:00' + INTERVAL (seq * 7776000000000 DIV $3) MICROSECOND AS ts FROM seq_$1_to_$2) g"
+}
+
+# The source rows as the audit table holds them (Sao Paulo is UTC-3 all year since 2019: '-03' makes the instant).
+MY_PIPE_SELECT="SELECT 'bench', id, pdv, operator, amount, 'BRL', CONCAT(\`timestamp\`, '-03'),
+  CASE type WHEN 'venda' THEN 'sale' WHEN 'cancelamento' THEN 'cancel' ELSE 'refund' END, type, reference,
+  CONCAT(updated_at, '-03'), MD5(CONCAT(id, pdv, operator, amount)), 'pipe', 'pipe', NOW(), NOW() FROM sale_transactions"
+MY_COLUMNS="source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
+  content_hash, sync_id, first_sync_id, ingested_at, updated_at"
+
+bench_mysql() {
+  local N=$1
+  echo "== MariaDB -> PostgreSQL, N = $N rows, batch size $BATCH"
+  for db in bench_audit bench_pgloader; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
+  my -e "DROP DATABASE IF EXISTS bench_src; CREATE DATABASE bench_src CHARACTER SET utf8mb4"
+  my bench_src -e "CREATE TABLE sale_transactions (id BIGINT PRIMARY KEY, pdv VARCHAR(20) NOT NULL, operator VARCHAR(20) NOT NULL,
+    amount DECIMAL(12,2) NOT NULL, \`timestamp\` DATETIME(6) NOT NULL, type VARCHAR(20) NOT NULL, reference VARCHAR(20),
+    updated_at DATETIME(6) NOT NULL, KEY cursor_key (updated_at, id)) ENGINE=InnoDB"
+  my_generate 1 "$N" "$N"
+  my bench_src -e "ANALYZE TABLE sale_transactions" >/dev/null
+  cat > "$WORK/bench-my.yaml" <<YAML
+destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
+defaults: { batchSize: $BATCH, maxRecords: 100000000, daysBack: 0, lookback: 5m }
+sources:
+  - name: bench
+    type: mysql
+    host: 127.0.0.1
+    port: $MY_PORT
+    database: bench_src
+    username: erp_sync
+    password: erp_sync
+    ssl: disable
+    timezone: America/Sao_Paulo
+    stream:
+      table: sale_transactions
+      primaryKey: [id]
+      cursor: { column: updated_at, kind: timestamp }
+      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference }
+      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
+YAML
+  "$BIN" status --config "$WORK/bench-my.yaml" >/dev/null   # creates the audit schema outside the timing
+  q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
+
+  t0=$(now); /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" sync --all --json --config "$WORK/bench-my.yaml" > "$WORK/full.json"; t1=$(now)
+  local ours rss_kb inserted pipe loader="" inc inc_pipe inc_inserted watermark
+  ours=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'); rss_kb=$(cat "$WORK/rss")
+  inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/full.json" | grep -o '[0-9]*$')
+  t0=$(now)
+  my bench_src --batch --quick -N -e "$MY_PIPE_SELECT" | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($MY_COLUMNS) FROM STDIN"
+  t1=$(now); pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  echo "full sync     ours: $inserted rows in ${ours}s = $(rate "$inserted" "$ours") rows/s, peak RSS $((rss_kb / 1024)) MiB"
+  echo "full sync     pipe: $N rows in ${pipe}s = $(rate "$N" "$pipe") rows/s"
+  echo "full sync     ratio ours/pipe (throughput): $(ratio "$pipe" "$ours")"
+  if command -v pgloader >/dev/null; then
+    cat > "$WORK/bench.load" <<LOAD
+LOAD DATABASE
+  FROM mysql://erp_sync:erp_sync@127.0.0.1:$MY_PORT/bench_src
+  INTO $BASE/bench_pgloader
+  INCLUDING ONLY TABLE NAMES MATCHING 'sale_transactions'
+  WITH include drop, create tables, create indexes, workers = 2, concurrency = 1;
+LOAD
+    t0=$(now)
+    if pgloader --quiet "$WORK/bench.load" > "$WORK/pgloader.log" 2>&1; then
+      t1=$(now); loader=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+      local loaded
+      loaded=$(q bench_pgloader "SELECT count(*) FROM bench_src.sale_transactions")
+      echo "full sync pgloader: $loaded rows in ${loader}s = $(rate "$loaded" "$loader") rows/s"
+      echo "full sync     ratio ours/pgloader (throughput): $(ratio "$loader" "$ours")"
+    else
+      echo "full sync pgloader: failed (see below), skipped"; tail -n 5 "$WORK/pgloader.log"
+    fi
+  else
+    echo "full sync pgloader: not installed, skipped"
+  fi
+
+  watermark=$(my bench_src -N -e "SELECT MAX(updated_at) FROM sale_transactions")
+  my_generate $((N + 1)) $((N + 10000)) "$N"
+  my bench_src -e "UPDATE sale_transactions SET updated_at = TIMESTAMP '$watermark' + INTERVAL (id - $N) * 1000 MICROSECOND WHERE id > $N"
+  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench-my.yaml" > "$WORK/inc.json"; t1=$(now)
+  inc=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  inc_inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/inc.json" | grep -o '[0-9]*$')
+  t0=$(now)
+  my bench_src --batch --quick -N -e "$MY_PIPE_SELECT WHERE updated_at > TIMESTAMP '$watermark'" \
+    | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($MY_COLUMNS) FROM STDIN"
+  t1=$(now); inc_pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  echo "incremental   ours: $inc_inserted new rows in ${inc}s (into $N rows); pipe: 10000 rows in ${inc_pipe}s; time ratio ours/pipe: $(ratio "$inc" "$inc_pipe")"
+
+  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench-my.yaml" > "$WORK/rerun.json"; t1=$(now)
+  echo "rerun         ours: $(grep -o '"recordsInserted" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') inserted, $(grep -o '"recordsUpdated" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') updated in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')s"
+  echo "check         audit: $(q bench_audit "SELECT count(*) || ' rows, sum ' || sum(amount) FROM tb_sales"); source: $(my bench_src -N -e "SELECT CONCAT(COUNT(*), ' rows, sum ', SUM(amount)) FROM sale_transactions")"
+}
+
+for N in "${SIZES[@]}"; do
+  for kind in $BENCH_SOURCES; do "bench_$kind" "$N"; done
 done

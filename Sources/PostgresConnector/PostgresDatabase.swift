@@ -37,10 +37,11 @@ public struct PostgresSettings: Sendable, Equatable {
         self.statementTimeoutSeconds = statementTimeoutSeconds
     }
 
-    /// Settings of a configured source.
+    /// Settings of a configured source; its `readTimeout` becomes the statement timeout.
     public init(source: SourceConfig) {
         self.init(host: source.host ?? "127.0.0.1", port: source.port ?? 5432, database: source.database ?? "",
-                  username: source.username ?? "postgres", password: source.password?.value, ssl: source.ssl)
+                  username: source.username ?? "postgres", password: source.password?.value, ssl: source.ssl, caFile: source.caFile,
+                  connectTimeoutSeconds: source.connectTimeoutSeconds ?? 10, statementTimeoutSeconds: source.readTimeoutSeconds ?? 300)
     }
 
     /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10&statement_timeout=300`

@@ -1,11 +1,18 @@
+#if MySQL
+import MySQLConnector
+#endif
 import PostgresConnector
 import SQLiteConnector
 import SyncCore
 
 /// The composition root: which connector serves which database type in this build.
 enum Connectors {
-    /// Source types this build can read.
+    /// Source types this build can read (`mysql` only with the default `MySQL` package trait).
+    #if MySQL
+    static let availableSources: Set<DatabaseType> = [.sqlite, .postgresql, .mysql]
+    #else
     static let availableSources: Set<DatabaseType> = [.sqlite, .postgresql]
+    #endif
 
     /// Opens a source.
     /// - Throws: ``SyncFailure`` `UNSUPPORTED_SOURCE` for types without a connector in this build.
@@ -13,6 +20,9 @@ enum Connectors {
         switch config.type {
         case .sqlite: try await SQLiteSource(path: config.path ?? "")
         case .postgresql: try PostgresSource(settings: PostgresSettings(source: config))
+        #if MySQL
+        case .mysql: MySQLSource(settings: MySQLSettings(source: config))
+        #endif
         default: throw SyncFailure.unsupported(config.type)
         }
     }

@@ -16,7 +16,7 @@ struct DatabasesCommand: AsyncParsableCommand {
         var rows = [["type", "name", "driver", "port", "available in this build"]]
         for info in Self.all {
             rows.append([info.type.rawValue, info.name, info.driver, info.port == 0 ? "-" : "\(info.port)",
-                         Connectors.availableSources.contains(info.type) ? "yes" : "not yet"])
+                         Connectors.availableSources.contains(info.type) ? "yes" : "not in this build"])
         }
         print(Output.table(rows))
     }

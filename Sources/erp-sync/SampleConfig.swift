@@ -31,6 +31,9 @@ enum SampleConfig {
             # username: sync_user
             # password: ${ERP_CENTRO_PASSWORD}
             # ssl: prefer                   # disable | prefer | require
+            # caFile: /etc/ssl/erp-ca.pem   # verify the server certificate against this CA
+            # connectTimeout: 10s
+            # readTimeout: 5m               # longest wait for one answer of the server
             timezone: America/Sao_Paulo     # how naive ERP timestamps are read
             currency: BRL
             # Without `stream`, the seed's table is read:

@@ -139,6 +139,27 @@ import Testing
         #expect(try failure(Self.minimal(source: "    stream:\n      cursor: { column: x, knd: integer }")).path == "sources[0].stream.cursor.knd")
     }
 
+    /// `caFile`, `connectTimeout` and `readTimeout` of a server source: read as a path and seconds; a bad
+    /// value names its key and line.
+    @Test func tlsCAFileAndTimeouts() throws {
+        let ca = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID().uuidString).pem")
+        try Data("-----BEGIN CERTIFICATE-----\n".utf8).write(to: ca)
+        defer { try? FileManager.default.removeItem(at: ca) }
+        let source = try SyncConfig.load(yaml: Self.minimal(source: "    ssl: require\n    caFile: \(ca.path)\n    connectTimeout: 15s\n    readTimeout: 2m")).sources[0]
+        #expect(source.ssl == .require && source.caFile == ca.path)
+        #expect(source.connectTimeoutSeconds == 15 && source.readTimeoutSeconds == 120)
+        let defaults = try SyncConfig.load(yaml: Self.minimal()).sources[0]
+        #expect(defaults.caFile == nil && defaults.connectTimeoutSeconds == nil && defaults.readTimeoutSeconds == nil)
+        let yaml = Self.minimal(source: "    readTimeout: soon")
+        let error = try failure(yaml)
+        #expect(error.path == "sources[0].readTimeout")
+        #expect(error.message.contains("'soon'"))
+        #expect(error.line == line(of: "readTimeout", in: yaml))
+        #expect(try failure(Self.minimal(source: "    connectTimeout: 0s")).path == "sources[0].connectTimeout")
+        let missing = try failure(Self.minimal(source: "    caFile: /no/such/ca.pem"))
+        #expect(missing.path == "sources[0].caFile" && missing.message.contains("/no/such/ca.pem"))
+    }
+
     @Test func batchSizeOutOfRange() throws {
         let yaml = Self.minimal(defaults: "  batchSize: 50")
         let error = try failure(yaml)

@@ -63,6 +63,12 @@ import Testing
         #expect(statement.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
     }
 
+    /// MySQL's `IS NULL` is also true for zero dates in NOT NULL columns; the sweep uses `<=> NULL`.
+    @Test func nullCursorSweepPerDialect() {
+        #expect(query(.mysql).nullCursorPage(afterKey: [.integer(5)], limit: 10).sql.contains("WHERE src.`updated_at` <=> NULL AND "))
+        #expect(query(.postgresql).nullCursorPage(afterKey: nil, limit: 10).sql.contains(#"WHERE src."updated_at" IS NULL ORDER BY"#))
+    }
+
     @Test func mysqlInclusiveUpperBound() {
         let statement = query(.mysql).page(from: .start, upTo: upper, limit: 10)
         #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` < ?) OR (src.`updated_at` = ? AND src.`id` < ?) OR (src.`updated_at` = ? AND src.`id` = ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 10")

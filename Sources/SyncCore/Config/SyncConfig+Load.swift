@@ -177,7 +177,7 @@ struct ConfigReader {
 
     func source(_ node: ConfigNode) throws -> SourceConfig {
         let keys: Set<String> = ["name", "type", "host", "port", "database", "path", "username", "password", "passwordFile",
-                                 "ssl", "timezone", "currency", "stream"]
+                                 "ssl", "caFile", "connectTimeout", "readTimeout", "timezone", "currency", "stream"]
         let entries = try node.requireMapping(allowed: keys)
         guard let nameNode = node.child("name") else { throw node.error("'name' is required") }
         let name = try nameNode.string()
@@ -202,6 +202,12 @@ struct ConfigReader {
                 }
                 source.password = Secret(text.trimmingCharacters(in: .newlines))
             case "ssl": source.ssl = try value.oneOf(SSLMode.self)
+            case "caFile":
+                let file = resolve(try value.string())
+                guard FileManager.default.isReadableFile(atPath: file) else { throw value.error("cannot read CA file \(file)") }
+                source.caFile = file
+            case "connectTimeout": source.connectTimeoutSeconds = try timeout(value)
+            case "readTimeout": source.readTimeoutSeconds = try timeout(value)
             case "timezone":
                 let zoneName = try value.string()
                 guard let zone = TimeZone(identifier: zoneName) else {
@@ -226,6 +232,15 @@ struct ConfigReader {
             guard source.database != nil else { throw node.error("a \(source.type.rawValue) source needs 'database'") }
         }
         return source
+    }
+
+    /// A timeout: a duration (`10s`, `5m`) of 1 second to 1 day.
+    func timeout(_ node: ConfigNode) throws -> Int {
+        let text = try node.string()
+        guard let seconds = Self.durationSeconds(text), (1...86_400).contains(seconds) else {
+            throw node.error("expected a duration from 1s to 1d such as 10s or 5m, got '\(text)'")
+        }
+        return Int(seconds)
     }
 
     func stream(_ node: ConfigNode) throws -> StreamConfig {

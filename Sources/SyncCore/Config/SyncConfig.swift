@@ -140,6 +140,13 @@ public struct SourceConfig: Sendable {
     public var password: Secret?
     /// `disable`, `prefer` (default) or `require`.
     public var ssl: SSLMode
+    /// PEM file of the CA that signed the server certificate; when set, the certificate is verified.
+    public var caFile: String?
+    /// Seconds to wait for a connection to open; `nil` = the connector's default (10).
+    public var connectTimeoutSeconds: Int?
+    /// Seconds to wait for the server's answer to one read (a query, the next rows); `nil` = the connector's
+    /// default (300).
+    public var readTimeoutSeconds: Int?
     /// How naive ERP timestamps are read (IANA name; default UTC).
     public var timezone: TimeZone
     /// Currency when the stream maps none (default `BRL`).
@@ -150,7 +157,7 @@ public struct SourceConfig: Sendable {
     /// Creates a source; `stream` defaults to the seed's `sale_transactions` table.
     public init(name: String, type: DatabaseType, host: String? = nil, port: Int? = nil, database: String? = nil,
                 path: String? = nil, username: String? = nil, password: Secret? = nil, ssl: SSLMode = .prefer,
-                timezone: TimeZone = TimeZone(identifier: "UTC")!, currency: String = "BRL",
+                caFile: String? = nil, connectTimeoutSeconds: Int? = nil, readTimeoutSeconds: Int? = nil, timezone: TimeZone = TimeZone(identifier: "UTC")!, currency: String = "BRL",
                 stream: StreamConfig = .seedDefault) {
         self.name = name
         self.type = type
@@ -161,6 +168,9 @@ public struct SourceConfig: Sendable {
         self.username = username
         self.password = password
         self.ssl = ssl
+        self.caFile = caFile
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.readTimeoutSeconds = readTimeoutSeconds
         self.timezone = timezone
         self.currency = currency
         self.stream = stream

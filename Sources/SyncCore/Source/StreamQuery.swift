@@ -92,7 +92,7 @@ public struct StreamQuery: Sendable {
     public func nullCursorPage(afterKey: [SourceValue]?, limit: Int) -> SQLStatement {
         var binds: [SourceValue] = []
         let keyColumns = stream.primaryKey.map { Self.reference($0, dialect) }
-        var conditions = ["\(Self.reference(stream.cursor.column, dialect)) IS NULL"]
+        var conditions = [dialect.isNull(Self.reference(stream.cursor.column, dialect))]
         if let afterKey {
             conditions.append(keyset(keyColumns, values: afterKey, strict: true, greater: true, binds: &binds))
         }
