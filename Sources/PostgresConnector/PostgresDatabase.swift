@@ -18,6 +18,8 @@ public struct PostgresSettings: Sendable, Equatable {
     public var ssl: SSLMode
     /// PEM file of the CA that signed the server certificate (libpq's `sslrootcert`).
     public var caFile: String?
+    /// How the server certificate is checked under TLS.
+    public var certificateCheck: CertificateCheck = .whenCAGiven
     /// Seconds to wait for a connection (default 10).
     public var connectTimeoutSeconds: Int
     /// Longest a statement may run, in seconds, sent as `statement_timeout` (default 300; 0 = none).
@@ -35,6 +37,16 @@ public struct PostgresSettings: Sendable, Equatable {
         self.caFile = caFile
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.statementTimeoutSeconds = statementTimeoutSeconds
+    }
+
+    /// How the server certificate is checked, after libpq's `sslmode`.
+    public enum CertificateCheck: Sendable, Equatable {
+        /// Against `caFile` when one is given (chain and host name), else not at all (`prefer`, `require`).
+        case whenCAGiven
+        /// The chain, against `caFile` or the system's trust roots, not the host name (`verify-ca`).
+        case chain
+        /// The chain and that the certificate names the host (`verify-full`).
+        case full
     }
 
     /// Settings of a configured source; its `readTimeout` becomes the statement timeout.
@@ -58,26 +70,40 @@ public struct PostgresSettings: Sendable, Equatable {
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
         var ssl = SSLMode.prefer
+        var check = CertificateCheck.whenCAGiven
         if let mode = query["sslmode"] {
             switch mode {
             case "disable": ssl = .disable
             case "prefer", "allow": ssl = .prefer
-            case "require", "verify-ca", "verify-full": ssl = .require
-            default: throw SyncFailure(code: "DESTINATION_CONFIG", message: "sslmode '\(mode)' is not disable, prefer or require", isTransient: false)
+            case "require": ssl = .require
+            case "verify-ca": (ssl, check) = (.require, .chain)
+            case "verify-full": (ssl, check) = (.require, .full)
+            default:
+                throw SyncFailure(code: "DESTINATION_CONFIG", message: "sslmode '\(mode)' is not disable, prefer, require, verify-ca or verify-full",
+                                  isTransient: false)
             }
+        }
+        func seconds(_ name: String, default value: Int) throws -> Int {
+            guard let text = query[name] else { return value }
+            guard let number = Int(text), number >= 0 else {
+                throw SyncFailure(code: "DESTINATION_CONFIG", message: "\(name) '\(text)' is not a whole number of seconds", isTransient: false)
+            }
+            return number
         }
         self.init(host: host, port: components.port ?? 5432, database: database, username: components.user?.removingPercentEncoding ?? "postgres",
                   password: components.password?.removingPercentEncoding, ssl: ssl, caFile: query["sslrootcert"],
-                  connectTimeoutSeconds: Int(query["connect_timeout"] ?? "") ?? 10,
-                  statementTimeoutSeconds: Int(query["statement_timeout"] ?? "") ?? 300)
+                  connectTimeoutSeconds: try seconds("connect_timeout", default: 10),
+                  statementTimeoutSeconds: try seconds("statement_timeout", default: 300))
+        certificateCheck = check
     }
 
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile {
-            tls.trustRoots = .file(caFile)
-        } else {
-            tls.certificateVerification = .none
+        if let caFile { tls.trustRoots = .file(caFile) }
+        switch certificateCheck {
+        case .whenCAGiven: if caFile == nil { tls.certificateVerification = .none }
+        case .chain: tls.certificateVerification = .noHostnameVerification
+        case .full: tls.certificateVerification = .fullVerification
         }
         let mode: PostgresConnection.Configuration.TLS = switch ssl {
         case .disable: .disable
@@ -207,6 +233,8 @@ extension SyncFailure {
             }
         }
         switch psql.code {
+        case .authMechanismRequiresPassword:
+            return SyncFailure(code: "AUTH_FAILED", message: "\(context): \(target) asks for a password and none is configured", isTransient: false)
         case .connectionError:
             // Could not connect at all (refused, unreachable, timed out): transient, but named as unavailability.
             let reason = "\(psql.underlying.map { "\($0)" } ?? "")".contains("refused") ? "connection refused" : "no connection"

@@ -196,6 +196,9 @@ import Testing
             let auth = await Self.failure(of: bad)
             #expect(auth?.code == "AUTH_FAILED")
             #expect(auth?.message.contains("wrong-secret") == false)
+            bad.password = nil
+            let noPassword = await Self.failure(of: bad)
+            #expect(noPassword?.code == "AUTH_FAILED", "\(String(describing: noPassword))")
             var missingDB = f.source(stream: PostgresFixture.stream)
             missingDB.database = "no_such_db"
             let database = await Self.failure(of: missingDB)
