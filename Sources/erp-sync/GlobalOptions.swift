@@ -21,16 +21,24 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Reads the configuration, exiting with 78 and the key at fault when it is wrong.
+    /// Reads the configuration, exiting with 78 and the key at fault when it is wrong or names a source type
+    /// this build cannot read.
     /// - Parameter jsonLogs: log JSON lines (``JSONLogHandler``) instead of text.
     func loadConfig(jsonLogs: Bool = false) throws -> SyncConfig {
         bootstrapLogging(json: jsonLogs)
+        let loaded: SyncConfig
         do {
-            return try SyncConfig.load(path: config)
+            loaded = try SyncConfig.load(path: config)
         } catch let error as ConfigError {
             printError(error.description)
             throw ExitCodes.config
         }
+        for (index, source) in loaded.sources.enumerated() where !Connectors.availableSources.contains(source.type) {
+            printError("\(config): sources[\(index)] (\(source.name)): type '\(source.type.rawValue)' has no connector in this build "
+                       + "(available: \(Connectors.availableSources.map(\.rawValue).sorted().joined(separator: ", ")); see `erp-sync databases`)")
+            throw ExitCodes.config
+        }
+        return loaded
     }
 
     func bootstrapLogging(json: Bool = false) {
@@ -43,7 +51,8 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Opens the configured destination and migrates it; exits with 69 when it cannot be opened.
+    /// Opens the configured destination and migrates it; exits with 69 when it cannot be opened, 78 when its
+    /// URL is wrong.
     func openDestination(_ config: SyncConfig) async throws -> any Destination & AuditLog {
         do {
             let destination = try await Connectors.destination(config.destination)
@@ -51,7 +60,7 @@ struct GlobalOptions: ParsableArguments {
             return destination
         } catch {
             printError("cannot open the destination: \(error)")
-            throw ExitCodes.unavailable
+            throw ExitCodes.code(forFailures: [(error as? SyncFailure)?.code ?? ""])
         }
     }
 }

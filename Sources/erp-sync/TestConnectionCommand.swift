@@ -24,6 +24,7 @@ struct TestConnectionCommand: AsyncParsableCommand {
         let config = try global.loadConfig()
         let names = source.map { [$0] } ?? config.sources.map(\.name)
         var outcomes: [Outcome] = []
+        var failureCodes: [String] = []
         do {
             let destination = try await Connectors.destination(config.destination)
             do {
@@ -36,16 +37,18 @@ struct TestConnectionCommand: AsyncParsableCommand {
             outcomes.append(Outcome(source: "destination", success: true, message: "\(config.destination.typeName) audit database reachable, schema up to date"))
         } catch {
             outcomes.append(Outcome(source: "destination", success: false, message: "\(error)"))
+            failureCodes.append((error as? SyncFailure)?.code ?? "")
         }
         for name in names {
             guard let sourceConfig = config.source(named: name) else {
-                printError("no source named '\(name)' in \(global.config)")
+                printError("no source named '\(name)' in \(global.config) (known: \(config.sources.map(\.name).joined(separator: ", ")))")
                 throw ExitCodes.config
             }
             do {
                 outcomes.append(Outcome(source: name, success: true, message: try await SyncService.testConnection(sourceConfig, makeSource: Connectors.source)))
             } catch {
                 outcomes.append(Outcome(source: name, success: false, message: "\(error)"))
+                failureCodes.append((error as? SyncFailure)?.code ?? "")
             }
         }
         if global.json {
@@ -53,6 +56,6 @@ struct TestConnectionCommand: AsyncParsableCommand {
         } else {
             for outcome in outcomes { print("\(outcome.success ? "ok    " : "FAILED") \(outcome.source): \(outcome.message)") }
         }
-        if outcomes.contains(where: { !$0.success }) { throw ExitCodes.unavailable }
+        if !failureCodes.isEmpty { throw ExitCodes.code(forFailures: failureCodes) }
     }
 }

@@ -69,6 +69,27 @@ import Testing
         #expect(run.stderr.contains("between 100 and 10000"))
     }
 
+    @Test func aBadDestinationURLOrASourceTypeThisBuildCannotReadIsAConfigError() throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try """
+            destination: { type: postgresql, url: "postgres://u:p@127.0.0.1:1/audit?sslmode=requir" }
+            sources:
+              - { name: a, type: sqlite, path: ./erp.sqlite }
+            """.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
+        let badURL = try Self.run(["sync", "--all"], in: folder)
+        #expect(badURL.status == 78)
+        #expect(badURL.stderr.contains("sslmode 'requir'"))
+        try """
+            sources:
+              - { name: a, type: sqlite, path: ./erp.sqlite }
+              - { name: legacy, type: sqlserver, host: 127.0.0.1, database: pdv, stream: { table: vendas, primaryKey: [id], cursor: { column: id, kind: integer }, fields: { pdv: pdv, operator: op, amount: valor, occurredAt: data, type: tipo } } }
+            """.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
+        let unsupported = try Self.run(["sync", "--all"], in: folder)
+        #expect(unsupported.status == 78)
+        #expect(unsupported.stderr.contains("sources[1] (legacy): type 'sqlserver' has no connector in this build"))
+    }
+
     @Test func usageErrorsExitWith64() throws {
         let folder = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
