@@ -35,7 +35,12 @@ struct ErpProcedures: Sendable {
     // MARK: Inputs
 
     /// A source by name, or the seed's ad-hoc `ErpConfig`, plus the seed's `SyncOptions` for `syncNow`.
-    struct SourceInput: Decodable {
+    struct SourceInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case source, type, host, port, database, username, password, ssl, fullSync, daysBack, batchSize, maxRecords
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
         var source: String?
         var type: String?
         var host: String?
@@ -73,7 +78,12 @@ struct ErpProcedures: Sendable {
         }
     }
 
-    struct HistoryInput: Decodable {
+    struct HistoryInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case limit, source
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
         var limit: Int?
         var source: String?
     }

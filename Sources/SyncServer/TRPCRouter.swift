@@ -59,10 +59,23 @@ struct TRPCRouter: Sendable {
     }
 }
 
+/// A procedure input whose JSON object may hold only its own keys, so a misspelt option (`fullsync`) is an
+/// error rather than silently ignored (the config file follows the same rule).
+protocol StrictInput: Decodable {
+    /// The keys the input understands.
+    static var keys: [String] { get }
+}
+
 /// Decoding procedure inputs with errors that say what and where (`input.batchSize: expected a number`).
 enum TRPCInput {
-    static func decode<T: Decodable>(_ type: T.Type, from input: Data?, default empty: T) throws -> T {
+    /// Decodes `input`, or returns `empty` when there is none.
+    /// - Throws: ``TRPCError`` `BAD_REQUEST` naming the field that is missing, mistyped, or not a key of `T`.
+    static func decode<T: StrictInput>(_ type: T.Type, from input: Data?, default empty: T) throws -> T {
         guard let input else { return empty }
+        if let object = try? JSONSerialization.jsonObject(with: input) as? [String: Any],
+           let unknown = object.keys.filter({ !T.keys.contains($0) }).sorted().first {
+            throw TRPCError(.badRequest, "input.\(unknown): unknown key; expected \(T.keys.joined(separator: ", "))")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: input)
         } catch let error as DecodingError {

@@ -156,6 +156,11 @@ import Testing
                                                           body: ByteBuffer(string: #"{"source":"loja-centro","batchSize":5}"#))
                 #expect(try error(outOfRange).3 == "input.batchSize: must be between 100 and 10000, got 5")
 
+                let misspelt = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin,
+                                                        body: ByteBuffer(string: #"{"source":"loja-centro","fullsync":true}"#))
+                #expect(misspelt.status == .badRequest)
+                #expect(try error(misspelt).3?.hasPrefix("input.fullsync: unknown key; expected source, type,") == true)
+
                 let noSource = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: admin, body: ByteBuffer(string: "{}"))
                 #expect(try error(noSource).3 == "input.source: is required (one of: loja-centro, loja-norte, loja-sul)")
 
