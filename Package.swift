@@ -103,6 +103,7 @@ let package = Package(
                 "SyncServer",
                 .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import SyncCore
 import SyncServer
 
@@ -9,7 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the HTTP API (tRPC wire format), the scheduler, webhooks and /metrics until SIGTERM.",
-        discussion: "Keys: api (host, port, tokens, allowAdHocSources, allowedHosts, maxBodyBytes), schedule (enabled, interval, "
+        discussion: "Keys: api (host, port, tokens, allowAdHocSources, allowedHosts, maxBodyBytes, corsOrigins), schedule (enabled, interval, "
             + "fullSyncAt, timezone, maxConcurrentRuns), notifications.webhooks; see README \"serve\". On SIGTERM or SIGINT running "
             + "syncs finish their current batch and commit it, the run is recorded PARTIAL (CANCELLED), and the process exits 0."
     )
@@ -48,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
             }))
         do {
             try await server.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            await destination.close()
+            printError("cannot listen on \(listenHost):\(config.api.port): the address is already in use (another server, or a second erp-sync serve?)")
+            throw ExitCodes.unavailable
         } catch {
             await destination.close()
             printError("the server stopped: \(error)")
