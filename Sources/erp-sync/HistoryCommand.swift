@@ -22,13 +22,19 @@ struct HistoryCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let entries = try await destination.history(source: source, limit: limit)
         await destination.close()
+        // Runs of a source since removed from the configuration still show; a name that is neither is a typo.
+        if let source, entries.isEmpty, config.source(named: source) == nil {
+            printError("no source named '\(source)' in \(global.config) and no runs of it recorded (known: \(config.sources.map(\.name).joined(separator: ", ")))")
+            throw ExitCodes.config
+        }
         if global.json { return try printJSON(entries) }
-        var rows = [["started", "source", "type", "status", "ms", "fetched", "inserted", "updated", "skipped", "rejected", "deleted", "by"]]
+        var rows = [["started", "source", "type", "status", "ms", "fetched", "inserted", "updated", "unchanged", "skipped", "rejected",
+                     "deleted", "by"]]
         for entry in entries {
             let r = entry.result
             rows.append([r.startTime, r.source, r.syncType.rawValue, r.status.rawValue, r.duration.formatted(), r.recordsFetched.formatted(),
-                         r.recordsInserted.formatted(), r.recordsUpdated.formatted(), r.recordsSkipped.formatted(),
-                         r.recordsRejected.formatted(), r.recordsDeleted.formatted(), entry.triggeredBy])
+                         r.recordsInserted.formatted(), r.recordsUpdated.formatted(), r.recordsUnchanged.formatted(),
+                         r.recordsSkipped.formatted(), r.recordsRejected.formatted(), r.recordsDeleted.formatted(), entry.triggeredBy])
         }
         print(Output.table(rows))
     }
