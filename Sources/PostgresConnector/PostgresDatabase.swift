@@ -130,7 +130,8 @@ final class PostgresPool: Sendable {
     let settings: PostgresSettings
     let logger: Logger
     private let configuration: PostgresConnection.Configuration
-    private let idle = Mutex<[PostgresConnection]>([])
+    /// Connections waiting for their next use; after ``close()`` none are kept.
+    private let idle = Mutex<(connections: [PostgresConnection], isClosed: Bool)>(([], false))
     private let nextID = Atomic<Int>(1)
 
     init(settings: PostgresSettings, logger: Logger) throws {
@@ -163,7 +164,7 @@ final class PostgresPool: Sendable {
 
     private func leased<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let reused = idle.withLock { $0.popLast() }
+            let reused = idle.withLock { $0.connections.popLast() }
             let connection: PostgresConnection
             if let reused, !reused.isClosed {
                 connection = reused
@@ -181,20 +182,25 @@ final class PostgresPool: Sendable {
         }
     }
 
+    /// Keeps a connection for reuse, or closes it when four are idle already or the pool is closed (a read
+    /// still running when its run ended, such as a prefetched page, comes back after ``close()``).
     private func release(_ connection: PostgresConnection) {
         guard !connection.isClosed else { return }
-        let surplus = idle.withLock { connections -> PostgresConnection? in
-            guard connections.count < 4 else { return connection }
-            connections.append(connection)
+        let surplus = idle.withLock { idle -> PostgresConnection? in
+            guard idle.connections.count < 4 && !idle.isClosed else { return connection }
+            idle.connections.append(connection)
             return nil
         }
         if let surplus { Task { try? await surplus.close() } }
     }
 
+    /// How many connections wait for reuse.
+    var idleCount: Int { idle.withLock { $0.connections.count } }
+
     func close() async {
-        let connections = idle.withLock { connections in
-            defer { connections.removeAll() }
-            return connections
+        let connections = idle.withLock { idle in
+            defer { idle = ([], true) }
+            return idle.connections
         }
         for connection in connections { _ = try? await Deadline.run(seconds: 5) { try await connection.close() } }
     }
