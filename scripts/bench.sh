@@ -32,6 +32,34 @@ q() { psql "$BASE/$1" -X -q -v ON_ERROR_STOP=1 -At -c "$2"; }
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }   # seconds since the instant $1
+count() { grep -o "\"$2\" : [0-9]*" "$1" | grep -o '[0-9]*$'; }   # a counter of the result JSON $1
+
+# Our full sync with config $1: sets ours (seconds), rss_kb and inserted.
+ours_full() {
+  local t0; t0=$(now)
+  /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/full.json"
+  ours=$(since "$t0"); rss_kb=$(cat "$WORK/rss"); inserted=$(count "$WORK/full.json" recordsInserted)
+}
+report_full() { # $1 N; after ours_full and a pipe timing in $pipe
+  echo "full sync     ours: $inserted rows in ${ours}s = $(rate "$inserted" "$ours") rows/s, peak RSS $((rss_kb / 1024)) MiB"
+  echo "full sync     pipe: $1 rows in ${pipe}s = $(rate "$1" "$pipe") rows/s"
+  echo "full sync     ratio ours/pipe (throughput): $(ratio "$pipe" "$ours")"
+}
+# Our incremental sync with config $1: sets inc (seconds) and inc_inserted.
+ours_incremental() {
+  local t0; t0=$(now)
+  "$BIN" sync --all --json --config "$1" > "$WORK/inc.json"
+  inc=$(since "$t0"); inc_inserted=$(count "$WORK/inc.json" recordsInserted)
+}
+report_incremental() { # $1 N; after ours_incremental and a pipe timing in $inc_pipe
+  echo "incremental   ours: $inc_inserted new rows in ${inc}s (into $1 rows); pipe: 10000 rows in ${inc_pipe}s; time ratio ours/pipe: $(ratio "$inc" "$inc_pipe")"
+}
+rerun() { # $1 config: a sync with nothing new
+  local t0; t0=$(now)
+  "$BIN" sync --all --json --config "$1" > "$WORK/rerun.json"
+  echo "rerun         ours: $(count "$WORK/rerun.json" recordsInserted) inserted, $(count "$WORK/rerun.json" recordsUpdated) updated in $(since "$t0")s"
+}
 
 # The source rows as the audit table holds them, for the raw pipe (same columns, types and key as tb_sales).
 PIPE_SELECT="SELECT 'bench', id::text, pdv, operator, amount, 'BRL', (timestamp AT TIME ZONE 'America/Sao_Paulo'),
@@ -79,31 +107,23 @@ YAML
   "$BIN" status --config "$WORK/bench.yaml" >/dev/null   # creates the audit schema outside the timing
   q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
 
-  t0=$(now); /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/full.json"; t1=$(now)
-  ours=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'); rss_kb=$(cat "$WORK/rss")
-  inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/full.json" | grep -o '[0-9]*$')
+  ours_full "$WORK/bench.yaml"
   t0=$(now)
   psql "$BASE/bench_src" -X -q -c "\\copy ($PIPE_SELECT) TO STDOUT" | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($COLUMNS) FROM STDIN"
-  t1=$(now); pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  echo "full sync     ours: $inserted rows in ${ours}s = $(rate "$inserted" "$ours") rows/s, peak RSS $((rss_kb / 1024)) MiB"
-  echo "full sync     pipe: $N rows in ${pipe}s = $(rate "$N" "$pipe") rows/s"
-  echo "full sync     ratio ours/pipe (throughput): $(ratio "$pipe" "$ours")"
+  pipe=$(since "$t0")
+  report_full "$N"
 
   watermark=$(q bench_src "SELECT max(updated_at) FROM sale_transactions")
   generate $((N + 1)) $((N + 10000)) "$N"
   q bench_src "UPDATE sale_transactions SET updated_at = timestamp '$watermark' + (id - $N) * interval '1 millisecond' WHERE id > $N"
-  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/inc.json"; t1=$(now)
-  inc=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  inc_inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/inc.json" | grep -o '[0-9]*$')
+  ours_incremental "$WORK/bench.yaml"
   t0=$(now)
   psql "$BASE/bench_src" -X -q -c "\\copy ($PIPE_SELECT WHERE updated_at > timestamp '$watermark') TO STDOUT" \
     | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($COLUMNS) FROM STDIN"
-  t1=$(now); inc_pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  echo "incremental   ours: $inc_inserted new rows in ${inc}s (into $N rows); pipe: 10000 rows in ${inc_pipe}s; time ratio ours/pipe: $(ratio "$inc" "$inc_pipe")"
+  inc_pipe=$(since "$t0")
+  report_incremental "$N"
 
-  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench.yaml" > "$WORK/rerun.json"; t1=$(now)
-  rerun=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  echo "rerun         ours: $(grep -o '"recordsInserted" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') inserted, $(grep -o '"recordsUpdated" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') updated in ${rerun}s"
+  rerun "$WORK/bench.yaml"
 }
 
 # --- MariaDB -> PostgreSQL -------------------------------------------------------------------------------------
@@ -157,16 +177,12 @@ YAML
   "$BIN" status --config "$WORK/bench-my.yaml" >/dev/null   # creates the audit schema outside the timing
   q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
 
-  t0=$(now); /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" sync --all --json --config "$WORK/bench-my.yaml" > "$WORK/full.json"; t1=$(now)
-  local ours rss_kb inserted pipe loader="" inc inc_pipe inc_inserted watermark
-  ours=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'); rss_kb=$(cat "$WORK/rss")
-  inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/full.json" | grep -o '[0-9]*$')
+  local ours rss_kb inserted pipe loader="" inc inc_pipe inc_inserted watermark t0
+  ours_full "$WORK/bench-my.yaml"
   t0=$(now)
   my bench_src --batch --quick -N -e "$MY_PIPE_SELECT" | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($MY_COLUMNS) FROM STDIN"
-  t1=$(now); pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  echo "full sync     ours: $inserted rows in ${ours}s = $(rate "$inserted" "$ours") rows/s, peak RSS $((rss_kb / 1024)) MiB"
-  echo "full sync     pipe: $N rows in ${pipe}s = $(rate "$N" "$pipe") rows/s"
-  echo "full sync     ratio ours/pipe (throughput): $(ratio "$pipe" "$ours")"
+  pipe=$(since "$t0")
+  report_full "$N"
   if command -v pgloader >/dev/null; then
     cat > "$WORK/bench.load" <<LOAD
 LOAD DATABASE
@@ -177,7 +193,7 @@ LOAD DATABASE
 LOAD
     t0=$(now)
     if pgloader --quiet "$WORK/bench.load" > "$WORK/pgloader.log" 2>&1; then
-      t1=$(now); loader=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+      loader=$(since "$t0")
       local loaded
       loaded=$(q bench_pgloader "SELECT count(*) FROM bench_src.sale_transactions")
       echo "full sync pgloader: $loaded rows in ${loader}s = $(rate "$loaded" "$loader") rows/s"
@@ -192,17 +208,14 @@ LOAD
   watermark=$(my bench_src -N -e "SELECT MAX(updated_at) FROM sale_transactions")
   my_generate $((N + 1)) $((N + 10000)) "$N"
   my bench_src -e "UPDATE sale_transactions SET updated_at = TIMESTAMP '$watermark' + INTERVAL (id - $N) * 1000 MICROSECOND WHERE id > $N"
-  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench-my.yaml" > "$WORK/inc.json"; t1=$(now)
-  inc=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  inc_inserted=$(grep -o '"recordsInserted" : [0-9]*' "$WORK/inc.json" | grep -o '[0-9]*$')
+  ours_incremental "$WORK/bench-my.yaml"
   t0=$(now)
   my bench_src --batch --quick -N -e "$MY_PIPE_SELECT WHERE updated_at > TIMESTAMP '$watermark'" \
     | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($MY_COLUMNS) FROM STDIN"
-  t1=$(now); inc_pipe=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-  echo "incremental   ours: $inc_inserted new rows in ${inc}s (into $N rows); pipe: 10000 rows in ${inc_pipe}s; time ratio ours/pipe: $(ratio "$inc" "$inc_pipe")"
+  inc_pipe=$(since "$t0")
+  report_incremental "$N"
 
-  t0=$(now); "$BIN" sync --all --json --config "$WORK/bench-my.yaml" > "$WORK/rerun.json"; t1=$(now)
-  echo "rerun         ours: $(grep -o '"recordsInserted" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') inserted, $(grep -o '"recordsUpdated" : [0-9]*' "$WORK/rerun.json" | grep -o '[0-9]*$') updated in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')s"
+  rerun "$WORK/bench-my.yaml"
   echo "check         audit: $(q bench_audit "SELECT count(*) || ' rows, sum ' || sum(amount) FROM tb_sales"); source: $(my bench_src -N -e "SELECT CONCAT(COUNT(*), ' rows, sum ', SUM(amount)) FROM sale_transactions")"
 }
 
