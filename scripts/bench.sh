@@ -35,6 +35,30 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }   # seconds since the instant $1
 count() { grep -o "\"$2\" : [0-9]*" "$1" | grep -o '[0-9]*$'; }   # a counter of the result JSON $1
 
+# Writes our config $1 for the source database bench_src of type $2 at host $3, port $4, user $5, password $6,
+# syncing into bench_audit.
+bench_config() {
+  cat > "$1" <<YAML
+destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
+defaults: { batchSize: $BATCH, maxRecords: 100000000, daysBack: 0, lookback: 5m }
+sources:
+  - name: bench
+    type: $2
+    host: $3
+    port: $4
+    database: bench_src
+    username: $5
+    password: $6
+    ssl: disable
+    timezone: America/Sao_Paulo
+    stream:
+      table: sale_transactions
+      primaryKey: [id]
+      cursor: { column: updated_at, kind: timestamp }
+      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference }
+      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
+YAML
+}
 # Our full sync with config $1: sets ours (seconds), rss_kb and inserted.
 ours_full() {
   local t0; t0=$(now)
@@ -84,26 +108,9 @@ bench_postgresql() {
     timestamp timestamp NOT NULL, type text NOT NULL, reference text, updated_at timestamp NOT NULL)"
   generate 1 "$N" "$N"
   q bench_src "CREATE INDEX ON sale_transactions (updated_at, id); ANALYZE sale_transactions"
-  cat > "$WORK/bench.yaml" <<YAML
-destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
-defaults: { batchSize: $BATCH, maxRecords: 100000000, daysBack: 0, lookback: 5m }
-sources:
-  - name: bench
-    type: postgresql
-    host: $(echo "$BASE" | sed -E 's#.*@([^:/]+).*#\1#')
-    port: $(echo "$BASE" | sed -E 's#.*:([0-9]+)$#\1#')
-    database: bench_src
-    username: $(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#')
-    password: $(echo "$BASE" | sed -E 's#^postgres(ql)?://[^:]+:([^@]+)@.*#\2#')
-    ssl: disable
-    timezone: America/Sao_Paulo
-    stream:
-      table: sale_transactions
-      primaryKey: [id]
-      cursor: { column: updated_at, kind: timestamp }
-      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference }
-      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
-YAML
+  bench_config "$WORK/bench.yaml" postgresql "$(echo "$BASE" | sed -E 's#.*@([^:/]+).*#\1#')" \
+    "$(echo "$BASE" | sed -E 's#.*:([0-9]+)$#\1#')" "$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#')" \
+    "$(echo "$BASE" | sed -E 's#^postgres(ql)?://[^:]+:([^@]+)@.*#\2#')"
   "$BIN" status --config "$WORK/bench.yaml" >/dev/null   # creates the audit schema outside the timing
   q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
 
@@ -154,26 +161,7 @@ bench_mysql() {
     updated_at DATETIME(6) NOT NULL, KEY cursor_key (updated_at, id)) ENGINE=InnoDB"
   my_generate 1 "$N" "$N"
   my bench_src -e "ANALYZE TABLE sale_transactions" >/dev/null
-  cat > "$WORK/bench-my.yaml" <<YAML
-destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
-defaults: { batchSize: $BATCH, maxRecords: 100000000, daysBack: 0, lookback: 5m }
-sources:
-  - name: bench
-    type: mysql
-    host: 127.0.0.1
-    port: $MY_PORT
-    database: bench_src
-    username: erp_sync
-    password: erp_sync
-    ssl: disable
-    timezone: America/Sao_Paulo
-    stream:
-      table: sale_transactions
-      primaryKey: [id]
-      cursor: { column: updated_at, kind: timestamp }
-      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference }
-      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
-YAML
+  bench_config "$WORK/bench-my.yaml" mysql 127.0.0.1 "$MY_PORT" erp_sync erp_sync
   "$BIN" status --config "$WORK/bench-my.yaml" >/dev/null   # creates the audit schema outside the timing
   q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
 
