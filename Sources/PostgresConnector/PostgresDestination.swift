@@ -7,9 +7,10 @@ public import SyncCore
 
 /// The production audit database on PostgreSQL.
 ///
-/// Each batch is one transaction on one connection: the batch's records are bound as column arrays and
-/// merged into `tb_sales` with one `INSERT … SELECT … FROM unnest(…) ON CONFLICT DO UPDATE`, together with
-/// the quarantined rows, the checkpoint and the run's counters. The run lock is a session-level advisory lock
+/// Each batch is one transaction on one connection: a probe finds which of its keys are stored, then the
+/// records are bound as binary column arrays and written with `INSERT … SELECT … FROM unnest(…)` (new ones)
+/// and `… ON CONFLICT DO UPDATE` (changed ones), together with the quarantined rows, the checkpoint and the
+/// run's counters. The run lock is a session-level advisory lock
 /// (`pg_try_advisory_lock`) held on a dedicated connection for the whole run, so two processes — on any
 /// machines sharing this database — never sync one source at once; `tb_sync_lock` shows the holder.
 public final class PostgresDestination: Destination, AuditLog {
