@@ -111,9 +111,16 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
+        // Test support shared by the test targets: in-memory source and destination, generators, clocks.
+        .target(
+            name: "SyncTesting",
+            dependencies: ["SyncCore"],
+            path: "Tests/SyncTesting",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SyncCoreTests",
-            dependencies: ["SyncCore"],
+            dependencies: ["SyncCore", "SyncTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -153,7 +160,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SQLiteConnectorTests",
-            dependencies: ["SyncCore", "SQLiteConnector", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            dependencies: ["SyncCore", "SyncTesting", "SQLiteConnector", .product(name: "SQLiteNIO", package: "sqlite-nio")],
             swiftSettings: swiftSettings
         ),
     ]

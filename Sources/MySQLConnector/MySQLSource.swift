@@ -16,7 +16,7 @@ import Synchronization
 /// concurrent estimate, a `KILL QUERY`), never on a NIO event loop or Swift's cooperative pool. A cancelled
 /// task's statement is killed in the server and its read stops at once (`CANCELLED`); a server that stops
 /// answering fails the read after `readTimeoutSeconds` (transient, retried on a new connection).
-public final class MySQLSource: Source {
+public final class MySQLSource: SQLSource {
     public let dialect = SQLDialect.mysql
     private let settings: MySQLSettings
     private let threads: NIOThreadPool

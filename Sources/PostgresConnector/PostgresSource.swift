@@ -5,7 +5,7 @@ public import SyncCore
 /// An ERP on PostgreSQL. Reads stream row by row from the server (postgres-nio's row sequence) and keep
 /// PostgreSQL's exact types: `numeric` as decimal text, `timestamp` as naive local time (read in the
 /// source's zone), `timestamptz` as an instant.
-public final class PostgresSource: Source {
+public final class PostgresSource: SQLSource {
     public let dialect = SQLDialect.postgresql
     private let pool: PostgresPool
 

@@ -5,7 +5,7 @@ import SQLiteNIO
 ///
 /// Values arrive as SQLite stores them: text timestamps are read as naive local times in the source's time
 /// zone; REAL amounts are rounded half-even to the currency scale by the mapper.
-public final class SQLiteSource: Source {
+public final class SQLiteSource: SQLSource {
     public let dialect = SQLDialect.sqlite
     private let connection: SQLiteConnection
     private let path: String

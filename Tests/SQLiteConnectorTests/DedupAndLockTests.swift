@@ -78,8 +78,8 @@ import Testing
         try await Fixture.with { f in
             let t = "2024-03-01 10:00:00"
             try await f.upsert([(1, "P1", "op1", "1.00", t, "venda", t)])
-            try await f.destination.beginRun(RunRecord(syncId: "dead-run", source: "erp", databaseType: .sqlite, syncType: .incremental,
-                                                       startTime: .now, cursorFrom: nil, triggeredBy: "cli", isManual: true))
+            let request = SyncRequest(source: f.source(), syncType: .incremental, options: Fixture.options())
+            try await f.destination.beginRun(SyncRun(request: request, syncId: "dead-run", startTime: .now))
             let audit = try await SQLiteConnection.open(storage: .file(path: f.auditPath))
             _ = try await audit.query("INSERT INTO tb_sync_lock VALUES ('erp', 'dead-run', ?, 999999999, '2024-01-01T00:00:00.000000Z', '2024-01-01T00:00:00.000000Z')",
                                       [.text(ProcessInfo.processInfo.hostName)])

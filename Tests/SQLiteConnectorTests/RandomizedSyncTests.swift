@@ -1,19 +1,8 @@
 import Foundation
 import SQLiteNIO
 import SyncCore
+import SyncTesting
 import Testing
-
-/// A small deterministic generator (SplitMix64), so a failing seed can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct RandomizedSyncTests {
     /// Random inserts (some committed late, some sharing a timestamp), updates that move the cursor and
@@ -22,7 +11,7 @@ struct SplitMix64: RandomNumberGenerator {
     @Test(arguments: [UInt64(7), 42, 2024])
     func randomChangesWithInterruptionsConvergeToTheSource(seed: UInt64) async throws {
         try await Fixture.with { f in
-            var rng = SplitMix64(state: seed)
+            var rng = SplitMix64(seed: seed)
             var clock = LocalDateTime(year: 2024, month: 3, day: 1, hour: 9)
             var live: Set<Int> = []
             var nextId = 1

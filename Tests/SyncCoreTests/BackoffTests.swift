@@ -1,4 +1,5 @@
 @testable import SyncCore
+import SyncTesting
 import Testing
 
 /// Exponential backoff with jitter, retrying transient errors only (SPEC.md "Failure handling").

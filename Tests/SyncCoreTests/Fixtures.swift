@@ -17,7 +17,7 @@ struct MapperFixture {
         source = SourceConfig(name: "loja-centro", type: .sqlite, path: "/tmp/erp.sqlite", timezone: timezone,
                               currency: currency, stream: stream)
         query = StreamQuery(stream: source.stream, dialect: .sqlite)
-        mapper = RecordMapper(source: source, query: query, validation: validation)
+        mapper = RecordMapper(source: source, validation: validation)
     }
 
     /// A valid sale row, with `overrides` by column name.
@@ -29,18 +29,5 @@ struct MapperFixture {
         ]
         let values = base.merging(overrides) { $1 }
         return query.columns.map { values[$0] ?? .null }
-    }
-}
-
-/// A small deterministic generator (SplitMix64, Steele, Lea & Flood 2014) for reproducible jitter tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

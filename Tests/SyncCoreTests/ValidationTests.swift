@@ -185,7 +185,7 @@ import Testing
         stream.fields[.externalId] = nil
         let source = SourceConfig(name: "loja-norte", type: .sqlite, path: "/tmp/erp.sqlite", stream: stream)
         let query = StreamQuery(stream: stream, dialect: .sqlite)
-        let mapper = RecordMapper(source: source, query: query, validation: ValidationOptions())
+        let mapper = RecordMapper(source: source, validation: ValidationOptions())
         func row(_ key: [SourceValue]) -> [SourceValue] {
             let values: [String: SourceValue] = [
                 "cursor": .text("2024-03-10 14:00:00"), "key.0": key[0], "key.1": key[1], "pdv": .text("PDV01"),

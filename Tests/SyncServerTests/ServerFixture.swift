@@ -162,14 +162,15 @@ actor Gate {
 struct GatedSource: Source {
     let base: any Source
     let gate: Gate
-    var dialect: SQLDialect { base.dialect }
 
-    func fetch(_ statement: SQLStatement) async throws -> [[SourceValue]] {
+    func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
         await gate.wait()
-        return try await base.fetch(statement)
+        return try await base.read(page, of: stream)
     }
 
-    func estimateRows(_ statement: SQLStatement) async throws -> Int? { try await base.estimateRows(statement) }
+    func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
+        try await base.estimateRows(of: stream, from: bound)
+    }
     func testConnection() async throws -> String { try await base.testConnection() }
     func close() async { await base.close() }
 }

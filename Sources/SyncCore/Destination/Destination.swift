@@ -2,13 +2,16 @@ import Foundation
 
 /// The audit database: `tb_sales`, the checkpoints, the audit trail and the quarantine.
 ///
-/// One ``commit(_:)`` is one transaction: the batch's rows, its rejected rows, the new checkpoint and the
-/// run's counters become durable together or not at all (SPEC.md "Loading the destination correctly").
+/// A destination is a narrow transactional store: it runs its dialect's statement for each step the core
+/// asks for. The order of the steps of a batch, the counters, the dedup rule and the checkpoint are the
+/// core's (``BatchCommit``); what a destination adds on its own is how it stores (WAL, COPY, binary arrays)
+/// and how it locks a source.
 public protocol Destination: Sendable {
     /// Creates or migrates the schema (versioned migrations, idempotent).
     func migrate() async throws
 
-    /// Claims the run lock of a source.
+    /// Claims the run lock of a source. A run found `RUNNING` by the new holder died without finishing: its
+    /// audit row is closed as `FAILED` with an ``AbandonedRun`` error.
     /// - Returns: `nil` when it was claimed, or a description of the run that holds it.
     func acquireLock(source: String, syncId: String) async throws -> String?
 
@@ -18,23 +21,100 @@ public protocol Destination: Sendable {
     /// The saved checkpoints of a source.
     func loadState(source: String) async throws -> SyncState
 
-    /// Writes the `RUNNING` audit row of a run.
-    func beginRun(_ run: RunRecord) async throws
+    /// Writes the `RUNNING` audit row of a run (counters zero).
+    func beginRun(_ run: SyncRun) async throws
 
-    /// Loads one batch atomically and returns how its records were classified.
-    func commit(_ batch: BatchCommit) async throws -> BatchOutcome
+    /// Runs `body` in one transaction: everything it wrote becomes durable together when it returns, and
+    /// nothing of it when it throws (rolled back).
+    /// - Parameter context: what the transaction does, for error messages (`loading batch 3 of loja-centro`).
+    /// - Throws: what `body` threw, or a ``SyncFailure`` of the destination (transient ones are retried by the engine).
+    func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T
 
-    /// Ends a full pass: rows of `source` not seen by the pass, not written since it started and not yet
-    /// deleted are marked deleted at the source (never removed); the incremental checkpoint moves to
-    /// `checkpoint` and the pass is cleared from the state.
-    /// - Returns: how many rows were marked.
-    func finishFullPass(source: String, pass: SyncState.FullPass, syncId: String, checkpoint: Checkpoint?) async throws -> Int
-
-    /// Writes the final audit row (status, end time, duration, errors).
+    /// Closes the audit row of a run: status, end time, duration, `has_more` and the errors (also copied into
+    /// `tb_sync_errors` as `kind = 'run'`). The counters are not written here: ``DestinationTransaction/updateRun(syncId:counters:)``
+    /// is their one writer.
     func finishRun(_ result: ErpSyncResult) async throws
 
     /// Closes connections. Safe to call more than once.
     func close() async
+}
+
+/// The statements of one destination transaction, one method per step of the core's commit sequence
+/// (``BatchCommit``, ``SyncEngine``). Each runs inside the transaction that ``Destination/transaction(_:_:)`` opened.
+public protocol DestinationTransaction: Sendable {
+    /// The fencing check: renews the heartbeat of the run lock of `source` if `syncId` still holds it.
+    /// - Returns: `false` when another run holds the lock now (the batch must not commit).
+    func renewLock(source: String, syncId: String) async throws -> Bool
+
+    /// What is stored under each of `externalIds` of `source`: `tb_sales` rows, and skipped duplicates held
+    /// in `tb_sync_duplicates` (action `skip`). Keys stored nowhere are absent.
+    func storedRecords(source: String, externalIds: [String]) async throws -> [String: ExistingRecord]
+
+    /// Records of sources other than `excludingSource` that are not themselves flagged duplicates, with a pdv in
+    /// `pdvs` and `occurred_at` within `occurredAt` (inclusive), each with the keys of the records that already
+    /// claimed it as their original (``DedupCandidate/claimedBy``).
+    func dedupCandidates(excludingSource: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate]
+
+    /// Writes records into `tb_sales`: `writes.new` are inserted (no row under their key), `writes.changed`
+    /// replace their stored row (content, `sync_id`, `updated_at`; `last_seen_pass` kept unless `passId` is
+    /// set; a soft delete keeps its first `deleted_at_source`, a revived row clears it). New rows get
+    /// `first_sync_id = syncId`; `passId` is stamped as `last_seen_pass` on every written row when set.
+    func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws
+
+    /// Upserts `tb_sync_duplicates` entries keyed by `(source_id, external_id)`; an empty `duplicateOf` keeps
+    /// the stored original.
+    func recordDuplicates(_ duplicates: [DuplicateWrite], syncId: String) async throws
+
+    /// Stamps `passId` as `last_seen_pass` on the stored rows of `externalIds` (rows a full pass saw unchanged
+    /// or rejected: they exist at the source).
+    func markSeen(source: String, externalIds: [String], passId: String) async throws
+
+    /// Upserts quarantined rows into `tb_sync_errors` by `(source_id, fingerprint)`: a row met again with the
+    /// same reason counts one more occurrence instead of a second entry.
+    func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws
+
+    /// Saves the checkpoints of `source` (`tb_sync_state`).
+    func saveState(_ state: SyncState, source: String, syncId: String) async throws
+
+    /// Writes the run's counters and `cursor_to` into its audit row, as totals (not increments).
+    func updateRun(syncId: String, counters: RunCounters) async throws
+
+    /// Marks deleted at the source (`deleted_reason = 'vanished'`, never removed) the rows of `source` that are
+    /// not deleted yet, were not seen by `pass` and were last written before the pass started.
+    /// - Returns: how many rows were marked.
+    func markVanished(source: String, pass: SyncState.FullPass, syncId: String) async throws -> Int
+}
+
+/// The `tb_sales` writes of a batch, split by whether the destination holds the key yet.
+public struct SalesWrites: Sendable {
+    /// Records to insert, each with the original it duplicates when flagged (`source|externalId`).
+    public var new: [(record: SaleTransaction, duplicateOf: String?)]
+    /// Records whose stored row is replaced.
+    public var changed: [SaleTransaction]
+
+    /// Creates the writes.
+    public init(new: [(record: SaleTransaction, duplicateOf: String?)], changed: [SaleTransaction]) {
+        self.new = new
+        self.changed = changed
+    }
+
+    /// `true` when there is nothing to write.
+    public var isEmpty: Bool { new.isEmpty && changed.isEmpty }
+}
+
+/// One `tb_sync_duplicates` entry to write.
+public struct DuplicateWrite: Sendable {
+    public var record: SaleTransaction
+    /// `source|externalId` of the original, or empty to keep the stored one.
+    public var duplicateOf: String
+    public var action: DeduplicationOptions.Action
+
+    /// Creates an entry.
+    public init(record: SaleTransaction, duplicateOf: String, action: DeduplicationOptions.Action) {
+        self.record = record
+        self.duplicateOf = duplicateOf
+        self.action = action
+    }
 }
 
 /// The checkpoints of one source.
@@ -66,67 +146,6 @@ public struct SyncState: Sendable, Equatable, Codable {
             self.position = position
             self.startedAt = startedAt
         }
-    }
-}
-
-/// The start of a run, as written to `tb_erp_sync_audit` with status `RUNNING`.
-public struct RunRecord: Sendable {
-    public var syncId: String
-    public var source: String
-    public var databaseType: DatabaseType
-    public var syncType: SyncType
-    public var startTime: Instant
-    public var cursorFrom: String?
-    /// Who asked: `cli`, `api:<user>`, `scheduler`.
-    public var triggeredBy: String
-    public var isManual: Bool
-
-    /// Creates a run record.
-    public init(syncId: String, source: String, databaseType: DatabaseType, syncType: SyncType, startTime: Instant,
-                cursorFrom: String?, triggeredBy: String, isManual: Bool) {
-        self.syncId = syncId
-        self.source = source
-        self.databaseType = databaseType
-        self.syncType = syncType
-        self.startTime = startTime
-        self.cursorFrom = cursorFrom
-        self.triggeredBy = triggeredBy
-        self.isManual = isManual
-    }
-}
-
-/// One batch to load in one transaction.
-public struct BatchCommit: Sendable {
-    /// The run.
-    public var syncId: String
-    public var source: String
-    /// 1-based batch number within the run.
-    public var batchNumber: Int
-    /// Valid records.
-    public var records: [SaleTransaction]
-    /// Rows rejected by validation.
-    public var rejected: [RejectedRow]
-    /// Rows fetched from the source for this batch (valid + rejected).
-    public var fetched: Int
-    /// The state to save with the batch, or `nil` to keep the saved one (lookback re-reads).
-    public var state: SyncState?
-    /// During a full pass: its id, stamped on every row seen (also the external ids of rejected rows).
-    public var fullPassId: String?
-    /// Cross-source duplicate detection.
-    public var deduplication: DeduplicationOptions
-
-    /// Creates a batch.
-    public init(syncId: String, source: String, batchNumber: Int, records: [SaleTransaction], rejected: [RejectedRow],
-                fetched: Int, state: SyncState?, fullPassId: String?, deduplication: DeduplicationOptions) {
-        self.syncId = syncId
-        self.source = source
-        self.batchNumber = batchNumber
-        self.records = records
-        self.rejected = rejected
-        self.fetched = fetched
-        self.state = state
-        self.fullPassId = fullPassId
-        self.deduplication = deduplication
     }
 }
 
@@ -244,7 +263,7 @@ extension AuditEntry {
             recordsFetched: int("records_fetched"), recordsProcessed: int("records_processed"), recordsInserted: int("records_inserted"),
             recordsUpdated: int("records_updated"), recordsUnchanged: int("records_unchanged"), recordsSkipped: int("records_skipped"),
             recordsRejected: int("records_rejected"), recordsDeleted: int("records_deleted"), hasMore: bool("has_more"),
-            cursorFrom: column("cursor_from"), cursorTo: column("cursor_to"), errors: errors)
+            cursorFrom: column("cursor_from"), cursorTo: column("cursor_to") ?? column("cursor_from"), errors: errors)
         self.init(result: result, triggeredBy: column("triggered_by") ?? "", isManual: bool("is_manual"))
     }
 }

@@ -139,16 +139,16 @@ extension BatchPlan {
     /// Records to write into `tb_sales`, split by whether the destination holds them yet: `new` are the
     /// inserts (with the original of each flagged duplicate), `changed` the updates (updates of skipped
     /// duplicates stay out: they live in `tb_sync_duplicates`). Together they are all the batch writes there.
-    public func salesWrites(existing: [String: ExistingRecord]) -> (new: [(record: SaleTransaction, duplicateOf: String?)], changed: [SaleTransaction]) {
-        (inserts, updates.filter { existing[$0.externalId]?.isSkippedDuplicate != true })
+    public func salesWrites(existing: [String: ExistingRecord]) -> SalesWrites {
+        SalesWrites(new: inserts, changed: updates.filter { existing[$0.externalId]?.isSkippedDuplicate != true })
     }
 
     /// Entries for `tb_sync_duplicates`: flagged inserts, skipped duplicates, and changed re-reads of skipped
     /// duplicates (with an empty original, meaning "keep the stored one").
-    public func duplicateWrites(existing: [String: ExistingRecord]) -> [(record: SaleTransaction, duplicateOf: String, action: DeduplicationOptions.Action)] {
-        inserts.compactMap { pair in pair.duplicateOf.map { (pair.record, $0, .flag) } }
-            + skippedDuplicates.map { ($0.record, $0.duplicateOf, .skip) }
-            + updates.filter { existing[$0.externalId]?.isSkippedDuplicate == true }.map { ($0, "", .skip) }
+    public func duplicateWrites(existing: [String: ExistingRecord]) -> [DuplicateWrite] {
+        inserts.compactMap { pair in pair.duplicateOf.map { DuplicateWrite(record: pair.record, duplicateOf: $0, action: .flag) } }
+            + skippedDuplicates.map { DuplicateWrite(record: $0.record, duplicateOf: $0.duplicateOf, action: .skip) }
+            + updates.filter { existing[$0.externalId]?.isSkippedDuplicate == true }.map { DuplicateWrite(record: $0, duplicateOf: "", action: .skip) }
     }
 
     /// The batch's counters.

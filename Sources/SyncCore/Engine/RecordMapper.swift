@@ -83,16 +83,16 @@ public struct RecordMapper: Sendable {
     /// ``ValidationOptions/signRules`` by ``TransactionType/slot``.
     private let signRules: [ValidationOptions.Sign]
 
-    /// Creates a mapper for rows laid out as `query.columns`.
-    public init(source: SourceConfig, query: StreamQuery, validation: ValidationOptions) {
+    /// Creates a mapper for rows of `source.stream` laid out as ``StreamLayout/columns(of:)``.
+    public init(source: SourceConfig, validation: ValidationOptions) {
         sourceId = source.name
         stream = source.stream
         zone = ZoneConverter(zone: source.timezone)
         currency = source.currency.uppercased()
         currencyScale = CurrencyScale.scale(of: source.currency)
         self.validation = validation
-        columns = query.columns
-        let columnIndex = Dictionary(query.columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        columns = StreamLayout.columns(of: source.stream)
+        let columnIndex = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         let fields = StreamConfig.Field.allCases.sorted { $0.slot < $1.slot }
         fieldColumns = fields.map { columnIndex[$0.rawValue] }
         fieldMaxLengths = fields.map { Self.maxLengths[$0] }
@@ -117,7 +117,7 @@ public struct RecordMapper: Sendable {
 
     /// Maps and validates one row.
     /// - Parameters:
-    ///   - row: values in ``StreamQuery/columns`` order.
+    ///   - row: values in ``StreamLayout/columns(of:)`` order.
     ///   - now: the current instant, for the future-timestamp rule.
     public func map(_ row: [SourceValue], now: Instant) -> Result<SaleTransaction, RejectedRow> {
         Result { () throws(RejectedRow) in try record(row, now: now) }

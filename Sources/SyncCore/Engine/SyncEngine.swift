@@ -1,53 +1,12 @@
 import Foundation
 public import Logging
 
-/// What to run: one source, one sync type, with resolved options.
-public struct SyncRequest: Sendable {
-    public var source: SourceConfig
-    public var syncType: SyncType
-    public var options: SyncOptions
-    /// `cli`, `api:<user>`, `scheduler` …
-    public var triggeredBy: String
-    public var isManual: Bool
-    /// Read, map and validate only: nothing is written, no lock is taken, the checkpoint stays.
-    public var isDryRun: Bool
-
-    /// Creates a request.
-    public init(source: SourceConfig, syncType: SyncType, options: SyncOptions, triggeredBy: String = "cli",
-                isManual: Bool = true, isDryRun: Bool = false) {
-        self.source = source
-        self.syncType = syncType
-        self.options = options
-        self.triggeredBy = triggeredBy
-        self.isManual = isManual
-        self.isDryRun = isDryRun
-    }
-}
-
-/// Live figures of a running sync, reported after each batch.
-public struct SyncProgress: Sendable, Equatable {
-    public var syncId: String
-    public var source: String
-    /// Rows fetched so far in this run.
-    public var fetched: Int
-    /// Rows the run expects to read (count query, capped by `maxRecords`), when known.
-    public var expected: Int?
-    public var inserted: Int
-    public var updated: Int
-    public var rejected: Int
-    /// Batches committed so far.
-    public var batches: Int
-    /// Seconds since the run started.
-    public var elapsed: Double
-}
-
-/// The sync engine: reads a source in keyset batches, maps and validates rows, and commits each batch with
-/// its checkpoint in one destination transaction (SPEC.md "Reading a source correctly", "Loading the
-/// destination correctly", "Failure handling").
+/// The sync engine: reads a source in keyset pages, maps and validates rows, and commits each batch with its
+/// checkpoint in one destination transaction (SPEC.md "Reading a source correctly", "Loading the destination
+/// correctly", "Failure handling").
 ///
-/// A run never throws: it returns an ``ErpSyncResult`` whose status and errors tell what happened. A batch
-/// that fails after its retries ends the run (`PARTIAL` or `FAILED`) with the checkpoint at the last
-/// committed batch.
+/// A run never throws: it returns an ``ErpSyncResult`` whose status and errors tell what happened. A batch that
+/// fails after its retries ends the run (`PARTIAL` or `FAILED`) with the checkpoint at the last committed batch.
 public struct SyncEngine: Sendable {
     /// Called after each committed batch with its 1-based number. Throwing stops the run right there, as a
     /// crash between two batches would (the run ends `PARTIAL`); shutdown handling and tests use it.
@@ -56,12 +15,16 @@ public struct SyncEngine: Sendable {
     let destination: any Destination
     let logger: Logger
     let afterCommit: AfterCommit?
+    let now: @Sendable () -> Instant
 
     /// Creates an engine writing to `destination`.
-    public init(destination: any Destination, logger: Logger = Logger(label: "erp-sync"), afterCommit: AfterCommit? = nil) {
+    /// - Parameter now: the wall clock (run start, `daysBack`, the future-timestamp rule); tests pass their own.
+    public init(destination: any Destination, logger: Logger = Logger(label: "erp-sync"), afterCommit: AfterCommit? = nil,
+                now: @escaping @Sendable () -> Instant = { Instant.now }) {
         self.destination = destination
         self.logger = logger
         self.afterCommit = afterCommit
+        self.now = now
     }
 
     /// Runs one sync of `request.source`.
@@ -71,82 +34,58 @@ public struct SyncEngine: Sendable {
     ///   - onProgress: receives live figures after every batch.
     public func run(_ request: SyncRequest, openSource: @Sendable () async throws -> any Source,
                     onProgress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async -> ErpSyncResult {
-        var run = RunState(request: request, syncId: UUID().uuidString.lowercased())
+        var run = SyncRun(request: request, syncId: UUID().uuidString.lowercased(), startTime: now())
         var logger = logger
         logger[metadataKey: "syncId"] = .string(run.syncId)
         logger[metadataKey: "source"] = .string(request.source.name)
 
         if !request.isDryRun {
             do {
-                if let holder = try await destination.acquireLock(source: request.source.name, syncId: run.syncId) {
-                    run.fail(code: "LOCKED", message: "source '\(request.source.name)' is already being synced (\(holder))", retryable: true)
-                    return run.result()
+                if let holder = try await destination.acquireLock(source: run.source, syncId: run.syncId) {
+                    run.fail(code: "LOCKED", message: "source '\(run.source)' is already being synced (\(holder))", retryable: true)
+                    return run.result(endTime: now())
                 }
             } catch {
                 run.fail(error, code: "DESTINATION_FAILED")
-                return run.result()
+                return run.result(endTime: now())
             }
         }
-        let result = await locked(&run, openSource: openSource, logger: logger, onProgress: onProgress)
+        await locked(&run, openSource: openSource, logger: logger, onProgress: onProgress)
+        let result = run.result(endTime: now())
         if !request.isDryRun {
             do {
                 try await destination.finishRun(result)
             } catch {
                 logger.error("could not write the final audit row", metadata: ["error": "\(error)"])
             }
-            try? await destination.releaseLock(source: request.source.name, syncId: run.syncId)
+            try? await destination.releaseLock(source: run.source, syncId: run.syncId)
         }
         return result
     }
 
-    private func locked(_ run: inout RunState, openSource: @Sendable () async throws -> any Source, logger: Logger,
-                        onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
+    /// The run once its lock is held: plan, audit row, source, reads.
+    private func locked(_ run: inout SyncRun, openSource: @Sendable () async throws -> any Source, logger: Logger,
+                        onProgress: @escaping @Sendable (SyncProgress) -> Void) async {
         let request = run.request
         let options = request.options
         let retry = RetryPolicy(maxRetries: options.maxRetries, baseDelayMs: options.retryDelayMs, maxDelayMs: options.maxRetryDelayMs)
         let state: SyncState
         do {
-            state = request.isDryRun ? try await destination.loadState(source: request.source.name)
-                : try await retry.run { try await destination.loadState(source: request.source.name) }
+            state = request.isDryRun ? try await destination.loadState(source: run.source)
+                : try await retry.run { try await destination.loadState(source: run.source) }
         } catch {
             run.fail(error, code: "DESTINATION_FAILED")
-            return run.result()
+            return
         }
-
-        // Plan the reads: an optional lookback re-read up to the checkpoint, then the forward read.
-        var reread: (from: StreamQuery.Bound, upTo: Checkpoint)?
-        let forward: StreamQuery.Bound
-        var fullPass: SyncState.FullPass?
-        switch request.syncType {
-        case .full:
-            let pass = state.fullPass ?? SyncState.FullPass(passId: run.syncId, position: nil, startedAt: run.start)
-            fullPass = pass
-            forward = pass.position.map { .after($0) } ?? .start
-            run.cursorFrom = pass.position?.summary
-        case .incremental:
-            if let checkpoint = state.checkpoint {
-                forward = .after(checkpoint)
-                run.cursorFrom = checkpoint.summary
-                if let start = lookbackStart(checkpoint.cursor, request.source.stream.cursor.kind, options.lookback) {
-                    reread = (.cursorAtLeast(start), checkpoint)
-                }
-            } else if request.source.stream.cursor.kind == .timestamp && options.daysBack > 0 {
-                let start = Instant.now.local(in: request.source.timezone).adding(seconds: -Int64(options.daysBack) * 86_400)
-                forward = .cursorAtLeast(.localDateTime(start))
-                run.cursorFrom = start.description
-            } else {
-                forward = .start
-            }
-        }
+        let plan = RunPlan.make(syncType: request.syncType, state: state, source: request.source, options: options,
+                                syncId: run.syncId, now: run.startTime)
+        run.cursorFrom = plan.cursorFrom
         if !request.isDryRun {
-            let record = RunRecord(syncId: run.syncId, source: request.source.name, databaseType: request.source.type,
-                                   syncType: request.syncType, startTime: run.start, cursorFrom: run.cursorFrom,
-                                   triggeredBy: request.triggeredBy, isManual: request.isManual)
             do {
-                try await retry.run { try await destination.beginRun(record) }
+                try await retry.run { [run] in try await destination.beginRun(run) }
             } catch {
                 run.fail(error, code: "DESTINATION_FAILED")
-                return run.result()
+                return
             }
         }
         logger.info("sync started", metadata: ["type": "\(request.syncType.rawValue)", "from": "\(run.cursorFrom ?? "start")"])
@@ -155,167 +94,17 @@ public struct SyncEngine: Sendable {
             source = try await retry.run { try await openSource() }
         } catch {
             run.fail(error, code: "SOURCE_UNAVAILABLE")
-            return run.result()
+            return
         }
-        let result = await read(&run, source: source, state: state, reread: reread, forward: forward, fullPass: fullPass,
-                                retry: retry, logger: logger, onProgress: onProgress)
+        let reader = PageReader(source: source, stream: request.source.stream,
+                                mapper: RecordMapper(source: request.source, validation: options.validation),
+                                retry: retry, logger: logger, now: now)
+        var loop = BatchLoop(run: run, engine: self, reader: reader, retry: retry, logger: logger, onProgress: onProgress)
+        await loop.read(plan)
+        run = loop.run
         await source.close()
-        return result
-    }
-
-    /// The reads of a run: NULL-cursor sweep, lookback re-read, forward read, end of a full pass.
-    private func read(_ run: inout RunState, source: any Source, state: SyncState, reread: (from: StreamQuery.Bound, upTo: Checkpoint)?,
-                      forward: StreamQuery.Bound, fullPass: SyncState.FullPass?, retry: RetryPolicy, logger: Logger,
-                      onProgress: @escaping @Sendable (SyncProgress) -> Void) async -> ErpSyncResult {
-        let request = run.request
-        let options = request.options
-        let fullPassId = fullPass?.passId
-        let query = StreamQuery(stream: request.source.stream, dialect: source.dialect)
-        let mapper = RecordMapper(source: request.source, query: query, validation: options.validation)
-
-        let expected = try? await source.estimateRows(query.rows(from: forward))
-        run.expected = expected.flatMap { $0 }.map { min($0, options.maxRecords) }
-
-        let reader = PageReader(source: source, mapper: mapper, retry: retry, logger: logger)
-        var batch = BatchLoop(run: run, engine: self, reader: reader, retry: retry, logger: logger, onProgress: onProgress)
-        defer { run = batch.run }
-
-        // Rows with a NULL cursor have no stream position: sweep them into quarantine, never stopping the cursor.
-        let swept = await batch.drain(pageSize: options.batchSize, maxRows: options.maxRecords, fullPassId: fullPassId) { last in
-            query.nullCursorPage(afterKey: last?.key, limit: options.batchSize)
-        }
-        guard swept else { return batch.run.result() }
-
-        if let reread {
-            let reread = await batch.drain(pageSize: options.batchSize, maxRows: .max, fullPassId: nil) { last in
-                query.page(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo, limit: options.batchSize)
-            }
-            guard reread else { return batch.run.result() }
-        }
-
-        // Forward read, pipelined: page n+1 is read and mapped while page n commits.
-        var budget = options.maxRecords
-        var lastPosition: Checkpoint? = if case .after(let p) = forward { p } else { nil }
-        var exhausted = false
-        var limit = min(options.batchSize, budget)
-        var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
-            ? Task { [reader, forward, limit] in await reader.read(query.page(from: forward, limit: limit)) } : nil
-        while let current = pending {
-            pending = nil
-            let page: PreparedBatch
-            switch await current.value {
-            case .success(let value): page = value
-            case .failure(let error):
-                batch.run.fail(error, code: "SOURCE_FAILED", batch: batch.run.batches + 1)
-                return batch.run.result()
-            }
-            guard let position = page.last else {
-                exhausted = true
-                break
-            }
-            budget -= page.rowCount
-            let isFull = page.rowCount == limit
-            if isFull && budget > 0 {
-                let nextLimit = min(options.batchSize, budget)
-                pending = Task { [reader] in await reader.read(query.page(from: .after(position), limit: nextLimit)) }
-                limit = nextLimit
-            }
-            let newState: SyncState = switch request.syncType {
-            case .full: SyncState(checkpoint: state.checkpoint, fullPass: .init(passId: fullPass!.passId, position: position, startedAt: fullPass!.startedAt))
-            case .incremental: SyncState(checkpoint: position, fullPass: state.fullPass)
-            }
-            guard await batch.load(page, state: newState, fullPassId: fullPassId) else {
-                pending?.cancel()
-                return batch.run.result()
-            }
-            lastPosition = position
-            if !isFull { exhausted = true }
-        }
-        batch.run.hasMore = !exhausted
-        if request.syncType == .full && exhausted && !request.isDryRun {
-            do {
-                let checkpoint = lastPosition ?? state.checkpoint
-                batch.run.deleted = try await retry.run {
-                    try await destination.finishFullPass(source: request.source.name, pass: fullPass!, syncId: batch.run.syncId, checkpoint: checkpoint)
-                }
-            } catch {
-                batch.run.fail(error, code: "DESTINATION_FAILED")
-            }
-        }
-        logger.info("sync finished", metadata: ["fetched": "\(batch.run.fetched)", "inserted": "\(batch.run.outcome.inserted)",
-                                                 "updated": "\(batch.run.outcome.updated)", "rejected": "\(batch.run.outcome.rejected)"])
-        return batch.run.result()
-    }
-
-    /// The cursor value where the lookback re-read starts, or `nil` when there is no lookback.
-    func lookbackStart(_ cursor: SourceValue, _ kind: StreamConfig.Cursor.Kind, _ lookback: Lookback) -> SourceValue? {
-        switch (kind, lookback) {
-        case (.integer, .units(let units)) where units > 0:
-            guard case .integer(let value) = cursor else { return nil }
-            return .integer(value - units)
-        case (.timestamp, .seconds(let seconds)) where seconds > 0, (.timestamp, .units(let seconds)) where seconds > 0:
-            switch cursor {
-            case .instant(let instant): return .instant(Instant(seconds: instant.seconds - seconds, microsecond: instant.microsecond))
-            case .localDateTime(let local): return .localDateTime(local.adding(seconds: -seconds))
-            default:
-                guard let text = cursor.text, let local = try? LocalDateTime(parsing: text) else { return nil }
-                return .localDateTime(local.adding(seconds: -seconds))
-            }
-        default:
-            return nil
-        }
-    }
-}
-
-/// The counters and outcome of a run in progress.
-struct RunState {
-    let request: SyncRequest
-    let syncId: String
-    let start = Instant.now
-    let clock = ContinuousClock.now
-    var cursorFrom: String?
-    var cursorTo: String?
-    var expected: Int?
-    var fetched = 0
-    var batches = 0
-    var outcome = BatchOutcome()
-    var deleted = 0
-    var hasMore = false
-    var errors: [SyncErrorInfo] = []
-    var failed = false
-
-    init(request: SyncRequest, syncId: String) {
-        self.request = request
-        self.syncId = syncId
-    }
-
-    mutating func fail(code: String, message: String, retryable: Bool, batch: Int? = nil) {
-        failed = true
-        errors.append(SyncErrorInfo(code: code, message: message, batch: batch, retryable: retryable))
-    }
-
-    mutating func fail(_ error: any Error, code: String, batch: Int? = nil) {
-        if let failure = error as? SyncFailure {
-            fail(code: failure.code, message: failure.message, retryable: failure.isTransient, batch: batch)
-        } else if error is CancellationError {
-            fail(code: "CANCELLED", message: "the run was stopped", retryable: true, batch: batch)
-        } else {
-            fail(code: code, message: "\(error)", retryable: false, batch: batch)
-        }
-    }
-
-    func result() -> ErpSyncResult {
-        let end = Instant.now
-        let status: SyncStatus = failed ? (batches > 0 ? .partial : .failed) : .success
-        let elapsed = ContinuousClock.now - clock
-        return ErpSyncResult(
-            syncId: syncId, source: request.source.name, databaseType: request.source.type, syncType: request.syncType,
-            status: status, success: status == .success, startTime: start.isoMillis, endTime: end.isoMillis,
-            duration: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
-            recordsFetched: fetched, recordsProcessed: fetched - outcome.rejected, recordsInserted: outcome.inserted,
-            recordsUpdated: outcome.updated, recordsUnchanged: outcome.unchanged, recordsSkipped: outcome.skipped,
-            recordsRejected: outcome.rejected, recordsDeleted: deleted, hasMore: failed ? true : hasMore,
-            cursorFrom: cursorFrom, cursorTo: cursorTo ?? cursorFrom, errors: errors)
+        logger.info("sync finished", metadata: ["fetched": "\(run.counters.fetched)", "inserted": "\(run.counters.inserted)",
+                                                 "updated": "\(run.counters.updated)", "rejected": "\(run.counters.rejected)"])
     }
 }
 
@@ -331,14 +120,16 @@ struct PreparedBatch: Sendable {
 /// Reads and maps pages; free of run state, so the next page can be read while the current one commits.
 struct PageReader: Sendable {
     let source: any Source
+    let stream: StreamConfig
     let mapper: RecordMapper
     let retry: RetryPolicy
     let logger: Logger
+    let now: @Sendable () -> Instant
 
-    /// Runs a read with retries and maps its rows.
-    func read(_ statement: SQLStatement) async -> Result<PreparedBatch, any Error> {
+    /// Reads a page with retries and maps its rows.
+    func read(_ page: PageRequest) async -> Result<PreparedBatch, any Error> {
         do {
-            let rows = try await retry.run({ try await source.fetch(statement) }, onRetry: { [logger] attempt, delay, error in
+            let rows = try await retry.run({ try await source.read(page, of: stream) }, onRetry: { [logger] attempt, delay, error in
                 logger.warning("source read failed, retrying", metadata: ["attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
             })
             return .success(prepare(rows))
@@ -348,7 +139,7 @@ struct PageReader: Sendable {
     }
 
     func prepare(_ rows: [[SourceValue]]) -> PreparedBatch {
-        let now = Instant.now
+        let now = now()
         var records: [SaleTransaction] = []
         var rejected: [RejectedRow] = []
         records.reserveCapacity(rows.count)
@@ -366,69 +157,130 @@ struct PageReader: Sendable {
     }
 }
 
-/// Fetch and load with retries, counting into the run.
+/// The reads of one run, each page committed as a ``BatchCommit`` with retries, counting into the run.
 struct BatchLoop {
-    var run: RunState
+    var run: SyncRun
     let engine: SyncEngine
     let reader: PageReader
     let retry: RetryPolicy
     let logger: Logger
     let onProgress: @Sendable (SyncProgress) -> Void
 
-    init(run: RunState, engine: SyncEngine, reader: PageReader, retry: RetryPolicy, logger: Logger,
-         onProgress: @escaping @Sendable (SyncProgress) -> Void) {
-        self.run = run
-        self.engine = engine
-        self.reader = reader
-        self.retry = retry
-        self.logger = logger
-        self.onProgress = onProgress
-    }
+    private var options: SyncOptions { run.request.options }
 
-    /// Reads a page and maps it (with retries); `nil` (and the run marked failed) when the read still fails.
-    mutating func fetch(_ statement: SQLStatement) async -> PreparedBatch? {
-        switch await reader.read(statement) {
-        case .success(let batch): return batch
-        case .failure(let error):
-            run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
-            return nil
+    /// Runs the reads of `plan`: the sweep of unorderable cursors, the lookback re-read, the forward read, and
+    /// the end of a full pass. Stops at the first batch that fails (the run is marked failed).
+    mutating func read(_ plan: RunPlan) async {
+        let expected = try? await reader.source.estimateRows(of: reader.stream, from: plan.forward)
+        run.expected = expected.flatMap { $0 }.map { min($0, options.maxRecords) }
+        let passId = plan.fullPass?.passId
+        let pageSize = options.batchSize
+
+        // Rows with a cursor the keyset cannot order have no stream position: sweep them into quarantine.
+        guard await drain(maxRows: options.maxRecords, fullPassId: passId, { last in
+            PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize)
+        }) else { return }
+        if let reread = plan.reread {
+            guard await drain(maxRows: .max, fullPassId: nil, { last in
+                PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize)
+            }) else { return }
+        }
+        guard let end = await forward(plan) else { return }
+        run.hasMore = !end.exhausted
+        if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
+            do {
+                run.counters = try await retry.run { [run] in
+                    try await Self.finish(pass, state: plan.stateAfterFullPass(lastPosition: end.lastPosition), run: run,
+                                          destination: engine.destination)
+                }
+            } catch {
+                run.fail(error, code: "DESTINATION_FAILED")
+            }
         }
     }
 
-    /// Reads and loads pages that do not move the checkpoint (the NULL-cursor sweep, the lookback re-read)
-    /// until a short page or `maxRows` rows.
-    /// - Parameter statement: the read after the previous page's last position (`nil` for the first page).
+    /// The forward read, pipelined: page n+1 is read and mapped while page n commits. The page read ahead is
+    /// awaited before this returns, so the source is never closed under it.
+    /// - Returns: whether the stream was read to its end and the last committed position; `nil` when a page failed.
+    private mutating func forward(_ plan: RunPlan) async -> (exhausted: Bool, lastPosition: Checkpoint?)? {
+        var budget = options.maxRecords
+        var lastPosition: Checkpoint? = if case .after(let p) = plan.forward { p } else { nil }
+        var limit = min(options.batchSize, budget)
+        let reader = reader
+        var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
+            ? Task { [limit] in await reader.read(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit)) } : nil
+        while let current = pending {
+            pending = nil
+            let page: PreparedBatch
+            switch await current.value {
+            case .success(let value): page = value
+            case .failure(let error):
+                run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
+                return nil
+            }
+            guard let position = page.last else { return (true, lastPosition) }
+            budget -= page.rowCount
+            let isFull = page.rowCount == limit
+            if isFull && budget > 0 {
+                let nextLimit = min(options.batchSize, budget)
+                pending = Task { await reader.read(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit)) }
+                limit = nextLimit
+            }
+            guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId) else {
+                if let pending {
+                    pending.cancel()
+                    _ = await pending.value
+                }
+                return nil
+            }
+            lastPosition = position
+            if !isFull { return (true, lastPosition) }
+        }
+        return (false, lastPosition)
+    }
+
+    /// Reads and loads pages that do not move the checkpoint (the unorderable-cursor sweep, the lookback
+    /// re-read) until a short page or `maxRows` rows.
+    /// - Parameter page: the read after the previous page's last position (`nil` for the first page).
     /// - Returns: `false` (and the run marked failed) when a page could not be read or loaded.
-    mutating func drain(pageSize: Int, maxRows: Int, fullPassId: String?, _ statement: (Checkpoint?) -> SQLStatement) async -> Bool {
+    private mutating func drain(maxRows: Int, fullPassId: String?, _ page: (Checkpoint?) -> PageRequest) async -> Bool {
         var last: Checkpoint?
         var rows = 0
         while rows < maxRows {
-            guard let page = await fetch(statement(last)) else { return false }
-            guard let position = page.last else { return true }
-            rows += page.rowCount
+            let request = page(last)
+            let prepared: PreparedBatch
+            switch await reader.read(request) {
+            case .success(let value): prepared = value
+            case .failure(let error):
+                run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
+                return false
+            }
+            guard let position = prepared.last else { return true }
+            rows += prepared.rowCount
             last = position
-            guard await load(page, state: nil, fullPassId: fullPassId) else { return false }
-            if page.rowCount < pageSize { return true }
+            guard await load(prepared, state: nil, fullPassId: fullPassId) else { return false }
+            if prepared.rowCount < request.limit { return true }
         }
         return true
     }
 
     /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
-    mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
-        let records = prepared.records
-        let rejected = prepared.rejected
+    private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
         let number = run.batches + 1
-        var outcome = BatchOutcome()
+        let batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
+                                state: state, position: prepared.last, fullPassId: fullPassId)
         if run.request.isDryRun {
-            outcome.rejected = rejected.count
+            var outcome = BatchOutcome()
+            outcome.rejected = prepared.rejected.count
+            run.counters = run.counters.adding(outcome, fetched: prepared.rowCount, cursorTo: state == nil ? nil : prepared.last?.summary)
         } else {
-            let commit = BatchCommit(syncId: run.syncId, source: run.request.source.name, batchNumber: number, records: records,
-                                     rejected: rejected, fetched: prepared.rowCount, state: state, fullPassId: fullPassId,
-                                     deduplication: run.request.options.deduplication)
             do {
-                outcome = try await retry.run({ try await engine.destination.commit(commit) }, onRetry: { [logger] attempt, delay, error in
-                    logger.warning("batch commit failed, retrying", metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+                let committed = try await retry.run({ [run, engine] in try await batch.commit(to: engine.destination, run: run) },
+                                                    onRetry: { [logger] attempt, delay, error in
+                    logger.warning("batch commit failed, retrying",
+                                   metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
                 })
+                run.counters = committed.counters
             } catch {
                 run.fail(error, code: "BATCH_FAILED", batch: number)
                 logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
@@ -436,17 +288,7 @@ struct BatchLoop {
             }
         }
         run.batches = number
-        run.fetched += prepared.rowCount
-        run.outcome.inserted += outcome.inserted
-        run.outcome.updated += outcome.updated
-        run.outcome.unchanged += outcome.unchanged
-        run.outcome.skipped += outcome.skipped
-        run.outcome.rejected += outcome.rejected
-        // The committed position, set before `afterCommit` so a run stopped there reports the checkpoint it saved.
-        if state != nil, let last = prepared.last { run.cursorTo = last.summary }
-        onProgress(SyncProgress(syncId: run.syncId, source: run.request.source.name, fetched: run.fetched, expected: run.expected,
-                                inserted: run.outcome.inserted, updated: run.outcome.updated, rejected: run.outcome.rejected,
-                                batches: run.batches, elapsed: Double((ContinuousClock.now - run.clock).components.seconds)))
+        onProgress(run.progress)
         if let afterCommit = engine.afterCommit {
             do {
                 try await afterCommit(number)
@@ -456,6 +298,24 @@ struct BatchLoop {
             }
         }
         return true
+    }
+
+    /// Ends a full pass that read the whole stream, in one transaction: rows it did not see are marked deleted
+    /// (``DestinationTransaction/markVanished(source:pass:syncId:)``), the incremental checkpoint moves to the
+    /// pass's end and the pass is closed, with the run's `deleted` counter.
+    /// - Returns: the run's counters as written.
+    static func finish(_ pass: SyncState.FullPass, state: SyncState, run: SyncRun, destination: any Destination) async throws -> RunCounters {
+        let source = run.source
+        let syncId = run.syncId
+        let before = run.counters
+        return try await destination.transaction("finishing the full sync of \(source)") { store in
+            try await BatchCommit.fence(store, source: source, syncId: syncId)
+            var counters = before
+            counters.deleted += try await store.markVanished(source: source, pass: pass, syncId: syncId)
+            try await store.saveState(state, source: source, syncId: syncId)
+            try await store.updateRun(syncId: syncId, counters: counters)
+            return counters
+        }
     }
 }
 

@@ -76,8 +76,7 @@ public struct SyncService: Sendable {
         let source = try await makeSource(config)
         do {
             let description = try await source.testConnection()
-            let query = StreamQuery(stream: config.stream, dialect: source.dialect)
-            _ = try await source.fetch(query.page(from: .start, limit: 1))
+            _ = try await source.read(PageRequest(.ordered(from: .start, upTo: nil), limit: 1), of: config.stream)
             await source.close()
             return description
         } catch {

@@ -1,20 +1,54 @@
-/// A connection to one ERP database that runs bounded, parameterised reads.
+/// Where a read of a stream starts, in `(cursor, primary key)` order.
+public enum StreamBound: Sendable, Equatable {
+    /// The beginning of the stream.
+    case start
+    /// Rows whose cursor is ≥ the value (the lookback re-read, the first `daysBack` run).
+    case cursorAtLeast(SourceValue)
+    /// Rows strictly after a position in `(cursor, key)` order.
+    case after(Checkpoint)
+}
+
+/// One bounded read of a stream: what the engine asks a source for.
 ///
-/// Connectors implement only this: the keyset queries themselves are built by ``StreamQuery`` in the
-/// core, so every driver pages the same way. Every `fetch` is bounded by a row limit, so memory stays
-/// bounded by the batch size whatever the table size.
+/// Rows come back laid out as ``StreamLayout/columns(of:)``: the cursor, the primary key columns, then each
+/// mapped field and the deleted flag.
+public struct PageRequest: Sendable, Equatable {
+    /// Which rows.
+    public enum Kind: Sendable, Equatable {
+        /// Rows with an orderable cursor in `(cursor, key)` order from `from`, up to and including `upTo`
+        /// when given (the lookback re-read stops at the checkpoint).
+        case ordered(from: StreamBound, upTo: Checkpoint?)
+        /// Rows whose cursor the keyset predicate cannot order (NULL), in primary key order after `afterKey`.
+        /// They have no stream position; the engine quarantines them so they never stop the cursor.
+        case unorderedCursor(afterKey: [SourceValue]?)
+    }
+
+    public var kind: Kind
+    /// At most this many rows, ≥ 1.
+    public var limit: Int
+
+    /// Creates a request.
+    public init(_ kind: Kind, limit: Int) {
+        self.kind = kind
+        self.limit = limit
+    }
+}
+
+/// A connection to one ERP database, read in bounded pages.
+///
+/// The engine asks for pages by position, never with SQL text, so an in-memory source can honour the same
+/// contract in tests. SQL databases conform through ``SQLSource``, whose keyset statements are built by
+/// ``StreamQuery`` in the core, so every driver pages the same way. Memory stays bounded by the page limit,
+/// whatever the table size.
 public protocol Source: Sendable {
-    /// The SQL dialect of the server.
-    var dialect: SQLDialect { get }
-
-    /// Runs a read and returns its rows, each with one value per select-list column, in order.
+    /// Reads one page of `stream`.
+    /// - Returns: at most `page.limit` rows, each laid out as ``StreamLayout/columns(of:)``, in the page's order.
     /// - Throws: a ``SyncFailure`` telling transient (retry) from permanent errors.
-    func fetch(_ statement: SQLStatement) async throws -> [[SourceValue]]
+    func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]]
 
-    /// How many rows `statement` (a ``StreamQuery/rows(from:)`` statement) would return, for progress and
-    /// ETA. Sources may estimate instead of counting (PostgreSQL asks the planner), so large tables are not
-    /// scanned; `nil` when unknown.
-    func estimateRows(_ statement: SQLStatement) async throws -> Int?
+    /// How many rows an ordered read of `stream` from `bound` would return, for progress and ETA; sources may
+    /// estimate instead of counting (PostgreSQL and MariaDB ask the planner); `nil` when unknown.
+    func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int?
 
     /// Checks that the server answers and returns a one-line description (server version).
     func testConnection() async throws -> String
@@ -23,11 +57,49 @@ public protocol Source: Sendable {
     func close() async
 }
 
-extension Source {
+/// A source that runs SQL: connectors implement the three driver-level members and get ``Source`` from the
+/// shared keyset implementation over ``StreamQuery`` and their ``SQLDialect``.
+public protocol SQLSource: Source {
+    /// The SQL dialect of the server.
+    var dialect: SQLDialect { get }
+
+    /// Runs a read and returns its rows, each with one value per select-list column, in order.
+    /// - Throws: a ``SyncFailure`` telling transient (retry) from permanent errors.
+    func fetch(_ statement: SQLStatement) async throws -> [[SourceValue]]
+
+    /// How many rows `statement` (a ``StreamQuery/rows(from:)`` statement) would return; the default counts
+    /// them exactly with `COUNT(*)`.
+    func estimateRows(_ statement: SQLStatement) async throws -> Int?
+}
+
+extension SQLSource {
+    /// Reads a page with the statement ``StreamQuery/statement(for:)`` builds in this source's dialect.
+    public func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
+        try await fetch(StreamQuery(stream: stream, dialect: dialect).statement(for: page))
+    }
+
+    /// Estimates ``StreamQuery/rows(from:)`` with ``estimateRows(_:)``.
+    public func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
+        try await estimateRows(StreamQuery(stream: stream, dialect: dialect).rows(from: bound))
+    }
+
     /// Counts exactly: `SELECT COUNT(*) FROM (<statement>) n`.
     public func estimateRows(_ statement: SQLStatement) async throws -> Int? {
         let counted = SQLStatement(sql: "SELECT COUNT(*) FROM (\(statement.sql)) n", binds: statement.binds)
         return try await fetch(counted).first?.first.flatMap { $0.text.flatMap(Int.init) }
+    }
+}
+
+/// The layout of the rows a source returns for a stream: one list of column names shared by
+/// ``StreamQuery`` (its select list), ``RecordMapper`` and in-memory sources.
+public enum StreamLayout {
+    /// `cursor`, `key.0` … `key.n`, then each mapped ``StreamConfig/Field`` by its raw name in declaration
+    /// order, then `deleted` when the stream has a deleted mapping.
+    public static func columns(of stream: StreamConfig) -> [String] {
+        var names = ["cursor"] + stream.primaryKey.indices.map { "key.\($0)" }
+        for field in StreamConfig.Field.allCases where stream.fields[field] != nil { names.append(field.rawValue) }
+        if stream.deleted != nil { names.append("deleted") }
+        return names
     }
 }
 

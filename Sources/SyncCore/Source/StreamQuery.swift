@@ -8,22 +8,11 @@
 /// ```
 /// Never `OFFSET`: offsets skip and repeat rows while the ERP writes, and slow down with every page.
 public struct StreamQuery: Sendable {
-    /// Where a page starts.
-    public enum Bound: Sendable, Equatable {
-        /// The beginning of the stream.
-        case start
-        /// Rows whose cursor is ≥ the value (the lookback re-read, the first `daysBack` run).
-        case cursorAtLeast(SourceValue)
-        /// Rows strictly after a position in `(cursor, key)` order.
-        case after(Checkpoint)
-    }
-
     /// The stream definition.
     public let stream: StreamConfig
     /// The source's dialect.
     public let dialect: SQLDialect
-    /// Names of the select-list columns, in order: `cursor`, `key.0` …, then each mapped field, then
-    /// `deleted` when the stream has one.
+    /// Names of the select-list columns, in order: ``StreamLayout/columns(of:)``.
     public let columns: [String]
     private let selectList: String
 
@@ -31,18 +20,15 @@ public struct StreamQuery: Sendable {
     public init(stream: StreamConfig, dialect: SQLDialect) {
         self.stream = stream
         self.dialect = dialect
-        var names = ["cursor"] + stream.primaryKey.indices.map { "key.\($0)" }
         var expressions = [Self.reference(stream.cursor.column, dialect)] + stream.primaryKey.map { Self.reference($0, dialect) }
         for field in StreamConfig.Field.allCases {
             guard let mapping = stream.fields[field] else { continue }
-            names.append(field.rawValue)
             expressions.append(Self.expression(mapping, dialect))
         }
         if let deleted = stream.deleted {
-            names.append("deleted")
             expressions.append(Self.expression(deleted, dialect))
         }
-        columns = names
+        columns = StreamLayout.columns(of: stream)
         selectList = expressions.joined(separator: ", ")
     }
 
@@ -64,12 +50,20 @@ public struct StreamQuery: Sendable {
 
     private var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
 
+    /// The statement that reads `page` (``page(from:upTo:limit:)`` or ``nullCursorPage(afterKey:limit:)``).
+    public func statement(for page: PageRequest) -> SQLStatement {
+        switch page.kind {
+        case .ordered(let from, let upTo): self.page(from: from, upTo: upTo, limit: page.limit)
+        case .unorderedCursor(let afterKey): nullCursorPage(afterKey: afterKey, limit: page.limit)
+        }
+    }
+
     /// One keyset page of at most `limit` rows.
     /// - Parameters:
     ///   - bound: where the page starts.
     ///   - upTo: an inclusive upper position (the lookback re-read stops at the checkpoint), or `nil`.
     ///   - limit: row limit, ≥ 1.
-    public func page(from bound: Bound, upTo: Checkpoint? = nil, limit: Int) -> SQLStatement {
+    public func page(from bound: StreamBound, upTo: Checkpoint? = nil, limit: Int) -> SQLStatement {
         var binds: [SourceValue] = []
         var conditions = ["\(Self.reference(stream.cursor.column, dialect)) IS NOT NULL"]
         switch bound {
@@ -100,9 +94,9 @@ public struct StreamQuery: Sendable {
                        limit: limit, binds: binds)
     }
 
-    /// `SELECT 1` for each row from `bound` on (no order, no limit): what ``Source/estimateRows(_:)`` counts
+    /// `SELECT 1` for each row from `bound` on (no order, no limit): what ``SQLSource/estimateRows(_:)`` counts
     /// or estimates for progress and ETA.
-    public func rows(from bound: Bound) -> SQLStatement {
+    public func rows(from bound: StreamBound) -> SQLStatement {
         var binds: [SourceValue] = []
         var condition = "\(Self.reference(stream.cursor.column, dialect)) IS NOT NULL"
         switch bound {

@@ -1,0 +1,230 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SyncCore
+
+/// The PostgreSQL statements of each step of the core's commit sequence, run on the connection of the
+/// transaction that ``PostgresDestination/transaction(_:_:)`` opened.
+struct PostgresTransaction: DestinationTransaction {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    func renewLock(source: String, syncId: String) async throws -> Bool {
+        try await !connection.run("UPDATE tb_sync_lock SET heartbeat_at = now() WHERE source_id = $1 AND sync_id = $2 RETURNING source_id",
+                                  [.text(source), .text(syncId)], logger: logger).isEmpty
+    }
+
+    /// One index probe per key (`LATERAL … LIMIT 1` keeps the nested loop): `external_id = ANY($2)` lets the
+    /// planner pick a sequential scan while a first load outgrows the table's statistics, which makes each
+    /// batch cost as much as the whole table.
+    func storedRecords(source: String, externalIds: [String]) async throws -> [String: ExistingRecord] {
+        var existing: [String: ExistingRecord] = [:]
+        for row in try await connection.run("""
+            SELECT k.external_id, s.content_hash, s.deleted_reason, false AS skipped FROM unnest($2::text[]) AS k(external_id)
+                CROSS JOIN LATERAL (SELECT content_hash, deleted_reason FROM tb_sales
+                    WHERE source_id = $1 AND external_id = k.external_id LIMIT 1) AS s
+            UNION ALL
+            SELECT external_id, content_hash, NULL, true FROM tb_sync_duplicates WHERE action = 'skip' AND source_id = $1 AND external_id = ANY($2)
+            """, [.text(source), .texts(externalIds)], logger: logger) {
+            guard let id = row["external_id"]?.text, let hash = row["content_hash"]?.text else { continue }
+            existing[id] = ExistingRecord(contentHash: hash, isMarkedVanished: row["deleted_reason"]?.text == "vanished",
+                                          isSkippedDuplicate: row["skipped"] == .bool(true))
+        }
+        return existing
+    }
+
+    func dedupCandidates(excludingSource source: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate] {
+        let rows = try await connection.run("""
+            SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount::text AS amount, s.currency,
+                to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+                (SELECT array_agg(d.source_id || '|' || d.external_id) FROM tb_sync_duplicates d
+                  WHERE d.duplicate_of = s.source_id || '|' || s.external_id)::text[] AS claimed_by
+            FROM tb_sales s
+            WHERE s.pdv = ANY($1) AND s.occurred_at BETWEEN $2::timestamptz AND $3::timestamptz AND s.source_id <> $4 AND s.duplicate_of IS NULL
+            """, [.texts(pdvs), .text(occurredAt.lowerBound.description), .text(occurredAt.upperBound.description), .text(source)],
+            logger: logger)
+        return rows.compactMap { row in
+            guard let candidateSource = row["source_id"]?.text, let id = row["external_id"]?.text,
+                  let occurred = Instant(iso8601: row["occurred_at"]?.text ?? "") else { return nil }
+            let claims = row["claimed_by"]?.text.map { PostgresArrayText.parse($0) } ?? []
+            return DedupCandidate(source: candidateSource, externalId: id, pdv: row["pdv"]?.text ?? "", operator: row["operator"]?.text ?? "",
+                                  amount: Amount.canonical(row["amount"]?.text ?? "", currency: row["currency"]?.text ?? ""),
+                                  currency: row["currency"]?.text ?? "", occurredAt: occurred, claimedBy: Set(claims))
+        }
+    }
+
+    func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
+        if !writes.new.isEmpty {
+            try await write(SalesColumns(writes.new), isNew: true, syncId: syncId, passId: passId)
+        }
+        if !writes.changed.isEmpty {
+            try await write(SalesColumns(writes.changed.map { ($0, nil) }), isNew: false, syncId: syncId, passId: passId)
+        }
+    }
+
+    /// Writes records into `tb_sales` with one set-based statement: each per-record column travels as one
+    /// bound binary array (``PostgresArrayColumn``), expanded by `unnest`; the values shared by the batch
+    /// (source, run, pass, time) are scalars. New records (`isNew`: no row under their key, as read in this
+    /// transaction while the run lock is held) go in with a plain `INSERT`, which costs the server about a third
+    /// less than `ON CONFLICT`'s speculative insertion; changed ones with `INSERT … ON CONFLICT DO UPDATE`.
+    /// A key stored meanwhile by a writer that ignores the run lock fails the batch (unique violation) instead
+    /// of being overwritten, and the batch's retry sees it as stored.
+    ///
+    /// Not `COPY`: postgres-nio 1.33.2's `copyFrom` never returns when the connection is terminated just
+    /// before it starts ("leaked its continuation", seen with `pg_terminate_backend`), which would hang the
+    /// run; a bound statement fails cleanly and the batch is retried on a new connection.
+    private func write(_ columns: SalesColumns, isNew: Bool, syncId: String, passId: String?) async throws {
+        guard let source = columns.sourceId else { return }
+        try await connection.run("""
+            INSERT INTO tb_sales (source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference,
+                source_updated_at, content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass,
+                ingested_at, updated_at)
+            SELECT $1::text, external_id, pdv, operator, amount::numeric, currency, occurred_at, type, type_raw, reference,
+                source_updated_at, content_hash, duplicate_of, CASE WHEN deleted THEN $4::timestamptz END, CASE WHEN deleted THEN 'soft' END,
+                $2::text, $2::text, $3::text, $4::timestamptz, $4::timestamptz
+            FROM unnest($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                AS staged(external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
+                    content_hash, duplicate_of, deleted)
+            \(isNew ? "" : Self.mergeChanged)
+            """, [.text(source), .text(syncId), .text(passId), .text(Instant.now.description),
+                  .column(columns.externalId), .column(columns.pdv), .column(columns.operator), .column(columns.amount),
+                  .column(columns.currency), .column(columns.occurredAt), .column(columns.type), .column(columns.typeRaw),
+                  .column(columns.reference), .column(columns.sourceUpdatedAt), .column(columns.contentHash),
+                  .column(columns.duplicateOf), .column(columns.deleted)], logger: logger)
+    }
+
+    /// The `ON CONFLICT` clause that merges a changed record into its stored row.
+    private static let mergeChanged = """
+        ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator, amount = excluded.amount,
+            currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type, type_raw = excluded.type_raw,
+            reference = excluded.reference, source_updated_at = excluded.source_updated_at, content_hash = excluded.content_hash,
+            sync_id = excluded.sync_id, last_seen_pass = COALESCE(excluded.last_seen_pass, tb_sales.last_seen_pass),
+            deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
+                ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
+            deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
+        """
+
+    func recordDuplicates(_ duplicates: [DuplicateWrite], syncId: String) async throws {
+        for duplicate in duplicates {
+            let record = duplicate.record
+            try await connection.run("""
+                INSERT INTO tb_sync_duplicates (source_id, external_id, duplicate_of, action, content_hash, record_json, sync_id, detected_at)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now())
+                ON CONFLICT (source_id, external_id) DO UPDATE SET content_hash = excluded.content_hash, record_json = excluded.record_json,
+                    sync_id = excluded.sync_id, duplicate_of = CASE WHEN excluded.duplicate_of = '' THEN tb_sync_duplicates.duplicate_of
+                        ELSE excluded.duplicate_of END
+                """, [.text(record.sourceId), .text(record.externalId), .text(duplicate.duplicateOf), .text(duplicate.action.rawValue),
+                      .text(record.contentHash), .text(record.json), .text(syncId)], logger: logger)
+        }
+    }
+
+    func markSeen(source: String, externalIds: [String], passId: String) async throws {
+        try await connection.run("UPDATE tb_sales SET last_seen_pass = $1 WHERE source_id = $2 AND external_id = ANY($3)",
+                                 [.text(passId), .text(source), .texts(externalIds)], logger: logger)
+    }
+
+    func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws {
+        let now = Instant.now.description
+        for row in rows {
+            try await connection.run("""
+                INSERT INTO tb_sync_errors (kind, sync_id, source_id, external_id, reason_code, message, raw_json, fingerprint, severity, batch,
+                    first_seen_at, last_seen_at) VALUES ('record', $1, $2, $3, $4, $5, $6::jsonb, $7, 'warning', $8, $9, $9)
+                ON CONFLICT (source_id, fingerprint) DO UPDATE SET sync_id = excluded.sync_id, batch = excluded.batch,
+                    last_seen_at = excluded.last_seen_at, occurrences = tb_sync_errors.occurrences + 1
+                """, [.text(syncId), .text(source), .text(row.externalId), .text(row.reason.rawValue), .text(row.message),
+                      .text(row.rawJSON), .text(row.fingerprint), .int(batch), .text(now)], logger: logger)
+        }
+    }
+
+    func saveState(_ state: SyncState, source: String, syncId: String) async throws {
+        let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        try await connection.run("""
+            INSERT INTO tb_sync_state (source_id, state_json, sync_id, updated_at) VALUES ($1, $2::jsonb, $3, now())
+            ON CONFLICT (source_id) DO UPDATE SET state_json = excluded.state_json, sync_id = excluded.sync_id, updated_at = excluded.updated_at
+            """, [.text(source), .text(json), .text(syncId)], logger: logger)
+    }
+
+    func updateRun(syncId: String, counters: RunCounters) async throws {
+        try await connection.run("""
+            UPDATE tb_erp_sync_audit SET records_fetched = $1, records_processed = $2, records_inserted = $3, records_updated = $4,
+                records_unchanged = $5, records_skipped = $6, records_rejected = $7, records_deleted = $8, cursor_to = $9
+            WHERE sync_id = $10
+            """, [.int(counters.fetched), .int(counters.processed), .int(counters.inserted), .int(counters.updated),
+                  .int(counters.unchanged), .int(counters.skipped), .int(counters.rejected), .int(counters.deleted),
+                  .text(counters.cursorTo), .text(syncId)], logger: logger)
+    }
+
+    func markVanished(source: String, pass: SyncState.FullPass, syncId: String) async throws -> Int {
+        try await connection.run("""
+            UPDATE tb_sales SET deleted_at_source = now(), deleted_reason = 'vanished', sync_id = $1, updated_at = now()
+            WHERE source_id = $2 AND deleted_at_source IS NULL AND last_seen_pass IS DISTINCT FROM $3 AND updated_at < $4::timestamptz
+            RETURNING 1
+            """, [.text(syncId), .text(source), .text(pass.passId), .text(pass.startedAt.description)], logger: logger).count
+    }
+}
+
+/// Reads PostgreSQL's text form of a `text[]` (`{a,"b c",NULL}`).
+enum PostgresArrayText {
+    static func parse(_ text: String) -> [String] {
+        guard text.hasPrefix("{"), text.hasSuffix("}") else { return [] }
+        var items: [String] = []
+        var current = ""
+        var quoted = false
+        var escaped = false
+        var wasQuoted = false
+        for character in text.dropFirst().dropLast() {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "\"" {
+                quoted.toggle()
+                wasQuoted = true
+            } else if character == "," && !quoted {
+                if wasQuoted || current != "NULL" { items.append(current) }
+                current = ""
+                wasQuoted = false
+            } else {
+                current.append(character)
+            }
+        }
+        if !current.isEmpty || wasQuoted, wasQuoted || current != "NULL" { items.append(current) }
+        return items
+    }
+}
+
+/// The per-record `tb_sales` columns of a batch, each as one binary array parameter.
+struct SalesColumns: Sendable {
+    /// The source of the records; `nil` when there are none.
+    let sourceId: String?
+    var externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash, duplicateOf: PostgresArrayColumn
+    var occurredAt, sourceUpdatedAt: PostgresArrayColumn
+    var deleted: PostgresArrayColumn
+
+    /// Encodes the records (one source), each with the original it duplicates, if flagged.
+    init(_ records: [(record: SaleTransaction, duplicateOf: String?)]) {
+        sourceId = records.first?.record.sourceId
+        let text = PostgresArrayColumn(.text, capacity: records.count)
+        (externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash, duplicateOf) =
+            (text, text, text, text, text, text, text, text, text, text)
+        occurredAt = PostgresArrayColumn(.timestamptz, capacity: records.count)
+        sourceUpdatedAt = occurredAt
+        deleted = PostgresArrayColumn(.bool, capacity: records.count)
+        for (record, original) in records {
+            externalId.append(record.externalId)
+            pdv.append(record.pdv)
+            `operator`.append(record.operator)
+            amount.append(record.amount.description)
+            currency.append(record.currency)
+            occurredAt.append(record.occurredAt)
+            type.append(record.type.rawValue)
+            typeRaw.append(record.typeRaw)
+            reference.append(record.reference)
+            sourceUpdatedAt.append(record.sourceUpdatedAt)
+            contentHash.append(record.contentHash)
+            duplicateOf.append(original)
+            deleted.append(record.isDeletedAtSource)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+/// One batch and the transaction that loads it: the product's commit sequence, written once.
+///
+/// In one destination transaction, in this order (SPEC.md "Loading the destination correctly"):
+/// 1. the fencing check: the run must still hold its source's lock (else `LOCK_LOST`, nothing written);
+/// 2. which of the batch's keys are stored, and with what content;
+/// 3. dedup candidates of other sources for the new records, in the sliding window; the plan (``BatchPlan``);
+/// 4. `tb_sales` writes (new, changed), then the `tb_sync_duplicates` entries;
+/// 5. during a full pass, rows seen unchanged or rejected are stamped as seen;
+/// 6. rejected rows into quarantine;
+/// 7. the checkpoint (forward reads only);
+/// 8. the run's counters and `cursor_to`, as totals.
+///
+/// Either all of it is durable or none: a crash at any instant leaves the previous checkpoint with exactly
+/// the rows it covers, so the next run resumes without loss or duplicates.
+public struct BatchCommit: Sendable {
+    /// 1-based batch number within the run.
+    public var batchNumber: Int
+    /// Valid records (one source).
+    public var records: [SaleTransaction]
+    /// Rows rejected by validation.
+    public var rejected: [RejectedRow]
+    /// Rows fetched from the source for this batch (valid + rejected).
+    public var fetched: Int
+    /// The state to save with the batch, or `nil` to keep the saved one (sweeps, lookback re-reads).
+    public var state: SyncState?
+    /// The position of the batch's last row; reported as the run's `cursorTo` when the batch saves a state.
+    public var position: Checkpoint?
+    /// During a full pass: its id, stamped on every row seen.
+    public var fullPassId: String?
+
+    /// Creates a batch.
+    public init(batchNumber: Int, records: [SaleTransaction], rejected: [RejectedRow], fetched: Int, state: SyncState?,
+                position: Checkpoint?, fullPassId: String?) {
+        self.batchNumber = batchNumber
+        self.records = records
+        self.rejected = rejected
+        self.fetched = fetched
+        self.state = state
+        self.position = position
+        self.fullPassId = fullPassId
+    }
+
+    /// What a committed batch did: its classification and the run's counters after it.
+    public struct Committed: Sendable, Equatable {
+        public var outcome: BatchOutcome
+        public var counters: RunCounters
+    }
+
+    /// Loads the batch in one transaction of `destination`.
+    /// - Parameters:
+    ///   - run: the run (its id, source, dedup options and counters before this batch).
+    /// - Returns: the outcome and the run's new counters, as written.
+    /// - Throws: ``SyncFailure`` `LOCK_LOST`, or the destination's failure (nothing of the batch is kept).
+    public func commit(to destination: any Destination, run: SyncRun) async throws -> Committed {
+        let source = run.source
+        let syncId = run.syncId
+        let dedup = run.request.options.deduplication
+        let before = run.counters
+        return try await destination.transaction("loading batch \(batchNumber) of \(source)") { [self] store in
+            try await Self.fence(store, source: source, syncId: syncId)
+            let existing = records.isEmpty ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
+            let fresh = records.filter { existing[$0.externalId] == nil }
+            var candidates: [DedupCandidate] = []
+            if dedup.enabled, let window = Self.candidateWindow(for: fresh, windowMinutes: dedup.windowMinutes) {
+                candidates = try await store.dedupCandidates(excludingSource: source, pdvs: Array(Set(fresh.map(\.pdv))).sorted(),
+                                                             occurredAt: window)
+            }
+            let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
+            let writes = plan.salesWrites(existing: existing)
+            if !writes.isEmpty { try await store.writeSales(writes, syncId: syncId, passId: fullPassId) }
+            let duplicates = plan.duplicateWrites(existing: existing)
+            if !duplicates.isEmpty { try await store.recordDuplicates(duplicates, syncId: syncId) }
+            if let passId = fullPassId {
+                let seen = plan.unchanged.map(\.externalId) + rejected.compactMap(\.externalId)
+                if !seen.isEmpty { try await store.markSeen(source: source, externalIds: seen, passId: passId) }
+            }
+            if !rejected.isEmpty { try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber) }
+            if let state { try await store.saveState(state, source: source, syncId: syncId) }
+            let outcome = plan.outcome(rejected: rejected.count)
+            let counters = before.adding(outcome, fetched: fetched, cursorTo: state == nil ? nil : position?.summary)
+            try await store.updateRun(syncId: syncId, counters: counters)
+            return Committed(outcome: outcome, counters: counters)
+        }
+    }
+
+    /// The fencing check of a write transaction: throws unless run `syncId` still holds the lock of `source`.
+    /// - Throws: ``SyncFailure`` `LOCK_LOST` (permanent: the run must stop, another run owns the source).
+    static func fence(_ store: any DestinationTransaction, source: String, syncId: String) async throws {
+        guard try await store.renewLock(source: source, syncId: syncId) else {
+            throw SyncFailure(code: "LOCK_LOST", message: "the run lock of \(source) is no longer held by this run", isTransient: false)
+        }
+    }
+
+    /// The `occurred_at` range that can hold an original of one of `records`: from the earliest minus the window
+    /// to the latest plus the window, widened by one second on each side (the destination's stored precision may
+    /// round); `nil` without records.
+    static func candidateWindow(for records: [SaleTransaction], windowMinutes: Int) -> ClosedRange<Instant>? {
+        guard let earliest = records.map(\.occurredAt).min(), let latest = records.map(\.occurredAt).max() else { return nil }
+        let seconds = Int64(windowMinutes) * 60 + 1
+        return Instant(seconds: earliest.seconds - seconds)...Instant(seconds: latest.seconds + seconds)
+    }
+}

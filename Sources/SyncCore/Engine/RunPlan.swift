@@ -1,0 +1,95 @@
+import Foundation
+
+/// Where a run reads, decided from the saved state before any I/O: a pure function of its inputs, so resume,
+/// lookback and full-pass rules are tested without a database.
+///
+/// Every run first sweeps the rows whose cursor cannot be ordered (quarantined, never moving the cursor); then
+/// an incremental run with a checkpoint re-reads the lookback window up to the checkpoint (late commits, SPEC.md
+/// "Late-arriving rows"); then it reads forward.
+public struct RunPlan: Sendable, Equatable {
+    /// The lookback re-read: rows from `from` up to and including `upTo` (the checkpoint).
+    public struct Reread: Sendable, Equatable {
+        public var from: StreamBound
+        public var upTo: Checkpoint
+    }
+
+    /// The lookback re-read, or `nil` (no checkpoint, no lookback, full run).
+    public var reread: Reread?
+    /// Where the forward read starts.
+    public var forward: StreamBound
+    /// The full pass this run continues or starts (`FULL` runs only).
+    public var fullPass: SyncState.FullPass?
+    /// The position the run starts from, as reported (`cursorFrom`).
+    public var cursorFrom: String?
+    /// The saved state when the run started.
+    public var saved: SyncState
+
+    /// Plans a run.
+    /// - Parameters:
+    ///   - syncType: `FULL` continues an unfinished pass or starts one at the beginning; `INCREMENTAL` continues
+    ///     from the checkpoint, or without one from now − `daysBack` days (timestamp cursors) or the start.
+    ///   - state: the saved checkpoints.
+    ///   - source: the source (cursor kind, time zone).
+    ///   - options: `lookback`, `daysBack`.
+    ///   - syncId: the run's id (a new pass is named after it).
+    ///   - now: the current instant.
+    public static func make(syncType: SyncType, state: SyncState, source: SourceConfig, options: SyncOptions,
+                            syncId: String, now: Instant) -> RunPlan {
+        var plan = RunPlan(reread: nil, forward: .start, fullPass: nil, cursorFrom: nil, saved: state)
+        switch syncType {
+        case .full:
+            let pass = state.fullPass ?? SyncState.FullPass(passId: syncId, position: nil, startedAt: now)
+            plan.fullPass = pass
+            plan.forward = pass.position.map { .after($0) } ?? .start
+            plan.cursorFrom = pass.position?.summary
+        case .incremental:
+            if let checkpoint = state.checkpoint {
+                plan.forward = .after(checkpoint)
+                plan.cursorFrom = checkpoint.summary
+                if let start = lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback) {
+                    plan.reread = Reread(from: .cursorAtLeast(start), upTo: checkpoint)
+                }
+            } else if source.stream.cursor.kind == .timestamp && options.daysBack > 0 {
+                let start = now.local(in: source.timezone).adding(seconds: -Int64(options.daysBack) * 86_400)
+                plan.forward = .cursorAtLeast(.localDateTime(start))
+                plan.cursorFrom = start.description
+            }
+        }
+        return plan
+    }
+
+    /// The state to save with a forward batch whose last row is at `position`: the pass's position for a full
+    /// run, the checkpoint for an incremental one.
+    public func state(after position: Checkpoint) -> SyncState {
+        if let pass = fullPass {
+            return SyncState(checkpoint: saved.checkpoint, fullPass: .init(passId: pass.passId, position: position, startedAt: pass.startedAt))
+        }
+        return SyncState(checkpoint: position, fullPass: saved.fullPass)
+    }
+
+    /// The state to save when a full pass reached the end of the stream: the incremental checkpoint moves to
+    /// the pass's last position (`lastPosition`, or the saved checkpoint when the pass read nothing) and the
+    /// pass is closed.
+    public func stateAfterFullPass(lastPosition: Checkpoint?) -> SyncState {
+        SyncState(checkpoint: lastPosition ?? saved.checkpoint, fullPass: nil)
+    }
+
+    /// The cursor value where the lookback re-read starts, or `nil` when there is no lookback.
+    static func lookbackStart(_ cursor: SourceValue, _ kind: StreamConfig.Cursor.Kind, _ lookback: Lookback) -> SourceValue? {
+        switch (kind, lookback) {
+        case (.integer, .units(let units)) where units > 0:
+            guard case .integer(let value) = cursor else { return nil }
+            return .integer(value - units)
+        case (.timestamp, .seconds(let seconds)) where seconds > 0, (.timestamp, .units(let seconds)) where seconds > 0:
+            switch cursor {
+            case .instant(let instant): return .instant(Instant(seconds: instant.seconds - seconds, microsecond: instant.microsecond))
+            case .localDateTime(let local): return .localDateTime(local.adding(seconds: -seconds))
+            default:
+                guard let text = cursor.text, let local = try? LocalDateTime(parsing: text) else { return nil }
+                return .localDateTime(local.adding(seconds: -seconds))
+            }
+        default:
+            return nil
+        }
+    }
+}

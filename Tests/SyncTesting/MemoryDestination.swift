@@ -1,0 +1,331 @@
+import Synchronization
+public import SyncCore
+
+/// An audit database in memory that honours the ``Destination`` contract the way the SQL destinations do
+/// (same upsert, duplicate, quarantine, lock and full-pass rules), for fast engine tests without I/O.
+///
+/// Faults can be injected before any step (``Step``): a transient one fails that call (the transaction rolls
+/// back, the engine retries); a crash fails it and every later call, as `kill -9` of the process would, until
+/// ``restart()``. A crash leaves what a dead process leaves: its `RUNNING` audit row and its lock row, which the
+/// next run takes over.
+public final class MemoryDestination: Destination {
+    /// A call the destination can fail at.
+    public enum Step: String, Sendable, CaseIterable {
+        case acquireLock, loadState, beginRun, renewLock, storedRecords, dedupCandidates, writeSales, recordDuplicates,
+             markSeen, quarantine, saveState, updateRun, markVanished, commit, finishRun, releaseLock
+    }
+
+    /// What an injected fault does.
+    public enum Fault: Sendable {
+        /// The call fails with a transient ``SyncFailure``; nothing of the transaction is kept.
+        case transient
+        /// The process dies here: this call and every later one fail until ``restart()``.
+        case crash
+    }
+
+    /// A `tb_sales` row.
+    public struct Sale: Sendable, Equatable {
+        public var record: SaleTransaction
+        public var duplicateOf: String?
+        public var deletedAtSource: Instant?
+        /// `soft` (the source's deleted flag) or `vanished` (gone from the source, found by a full pass).
+        public var deletedReason: String?
+        public var syncId: String
+        public var firstSyncId: String
+        public var lastSeenPass: String?
+        public var updatedAt: Instant
+    }
+
+    /// A `tb_sync_duplicates` row.
+    public struct Duplicate: Sendable, Equatable {
+        public var source: String
+        public var externalId: String
+        public var duplicateOf: String
+        public var action: DeduplicationOptions.Action
+        public var contentHash: String
+    }
+
+    /// A quarantined row (`tb_sync_errors`, kind `record`).
+    public struct Quarantined: Sendable, Equatable {
+        public var source: String
+        public var row: RejectedRow
+        public var syncId: String
+        public var occurrences: Int
+    }
+
+    /// A `tb_erp_sync_audit` row.
+    public struct Run: Sendable, Equatable {
+        public var syncId: String
+        public var source: String
+        public var syncType: SyncType
+        public var status: SyncStatus
+        public var counters: RunCounters
+        public var errors: [SyncErrorInfo]
+    }
+
+    /// Everything stored.
+    public struct Tables: Sendable {
+        /// By `source|externalId`.
+        public var sales: [String: Sale] = [:]
+        /// By `source|externalId`.
+        public var duplicates: [String: Duplicate] = [:]
+        /// By `source|fingerprint`.
+        public var quarantine: [String: Quarantined] = [:]
+        public var states: [String: SyncState] = [:]
+        /// By syncId, in the order runs began.
+        public var runs: [String: Run] = [:]
+        public var runOrder: [String] = []
+        /// Source → (syncId, process generation).
+        var locks: [String: (syncId: String, generation: Int)] = [:]
+    }
+
+    private struct Control {
+        var generation = 0
+        var isDown = false
+        var inTransaction = false
+        var faults: @Sendable (Step) -> Fault? = { _ in nil }
+    }
+
+    private let tables = Mutex(Tables())
+    private let control = Mutex(Control())
+    let now: @Sendable () -> Instant
+
+    /// Creates an empty audit database whose timestamps come from `now`.
+    public init(now: @escaping @Sendable () -> Instant) {
+        self.now = now
+    }
+
+    /// What is stored now.
+    public var snapshot: Tables { tables.withLock { $0 } }
+
+    /// Sets the fault injected before each step (`nil`: none).
+    public func injectFaults(_ faults: @escaping @Sendable (Step) -> Fault?) {
+        control.withLock { $0.faults = faults }
+    }
+
+    /// The process comes back after a crash: calls work again, and locks held before are held by a dead process.
+    public func restart() {
+        control.withLock {
+            $0.isDown = false
+            $0.inTransaction = false
+            $0.generation += 1
+        }
+    }
+
+    /// Fails per the injected faults, or when the process is down.
+    func check(_ step: Step) throws {
+        try control.withLock { control in
+            if control.isDown { throw SyncFailure(code: "DESTINATION_UNAVAILABLE", message: "the process was killed", isTransient: false) }
+            switch control.faults(step) {
+            case .transient?:
+                throw SyncFailure(code: "DESTINATION_FAILED", message: "injected transient failure at \(step)", isTransient: true)
+            case .crash?:
+                control.isDown = true
+                throw SyncFailure(code: "DESTINATION_UNAVAILABLE", message: "injected crash at \(step)", isTransient: false)
+            case nil:
+                break
+            }
+        }
+    }
+
+    public func migrate() async throws {}
+
+    public func acquireLock(source: String, syncId: String) async throws -> String? {
+        try check(.acquireLock)
+        let generation = control.withLock { $0.generation }
+        return tables.withLock { tables in
+            if let holder = tables.locks[source], holder.generation == generation {
+                return "run \(holder.syncId)"
+            }
+            tables.locks[source] = (syncId, generation)
+            for id in tables.runOrder where tables.runs[id]?.source == source && tables.runs[id]?.status == .running && id != syncId {
+                tables.runs[id]?.status = .failed
+                tables.runs[id]?.errors.append(SyncErrorInfo(code: "ABANDONED", message: "the process ended before the run finished", retryable: true))
+            }
+            return nil
+        }
+    }
+
+    public func releaseLock(source: String, syncId: String) async throws {
+        try check(.releaseLock)
+        tables.withLock { tables in
+            if tables.locks[source]?.syncId == syncId { tables.locks[source] = nil }
+        }
+    }
+
+    public func loadState(source: String) async throws -> SyncState {
+        try check(.loadState)
+        return tables.withLock { $0.states[source] ?? SyncState() }
+    }
+
+    public func beginRun(_ run: SyncRun) async throws {
+        try check(.beginRun)
+        tables.withLock { tables in
+            tables.runs[run.syncId] = Run(syncId: run.syncId, source: run.source, syncType: run.request.syncType, status: .running,
+                                          counters: RunCounters(), errors: [])
+            tables.runOrder.append(run.syncId)
+        }
+    }
+
+    /// One transaction at a time, as a single-writer database: a second one meanwhile fails as busy (transient).
+    public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
+        try control.withLock { control in
+            if control.inTransaction { throw SyncFailure(code: "DESTINATION_BUSY", message: "\(context): busy", isTransient: true) }
+            control.inTransaction = true
+        }
+        defer { control.withLock { $0.inTransaction = false } }
+        let transaction = MemoryTransaction(destination: self, tables: tables.withLock { $0 })
+        let value = try await body(transaction)
+        try check(.commit)
+        tables.withLock { $0 = transaction.working }
+        return value
+    }
+
+    public func finishRun(_ result: ErpSyncResult) async throws {
+        try check(.finishRun)
+        tables.withLock { tables in
+            tables.runs[result.syncId]?.status = result.status
+            tables.runs[result.syncId]?.errors = result.errors
+        }
+    }
+
+    public func close() async {}
+}
+
+/// The steps of one transaction of a ``MemoryDestination``, applied to a working copy that replaces the
+/// tables when the transaction commits.
+final class MemoryTransaction: DestinationTransaction {
+    private let destination: MemoryDestination
+    private let state: Mutex<MemoryDestination.Tables>
+
+    init(destination: MemoryDestination, tables: MemoryDestination.Tables) {
+        self.destination = destination
+        state = Mutex(tables)
+    }
+
+    var working: MemoryDestination.Tables { state.withLock { $0 } }
+
+    private func step<T>(_ step: MemoryDestination.Step, _ body: (inout MemoryDestination.Tables) throws -> T) throws -> T {
+        try destination.check(step)
+        return try state.withLock { try body(&$0) }
+    }
+
+    func renewLock(source: String, syncId: String) async throws -> Bool {
+        try step(.renewLock) { $0.locks[source]?.syncId == syncId }
+    }
+
+    func storedRecords(source: String, externalIds: [String]) async throws -> [String: ExistingRecord] {
+        try step(.storedRecords) { tables in
+            var existing: [String: ExistingRecord] = [:]
+            for id in externalIds {
+                if let sale = tables.sales["\(source)|\(id)"] {
+                    existing[id] = ExistingRecord(contentHash: sale.record.contentHash, isMarkedVanished: sale.deletedReason == "vanished")
+                }
+                if let duplicate = tables.duplicates["\(source)|\(id)"], duplicate.action == .skip {
+                    existing[id] = ExistingRecord(contentHash: duplicate.contentHash, isSkippedDuplicate: true)
+                }
+            }
+            return existing
+        }
+    }
+
+    func dedupCandidates(excludingSource source: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate] {
+        try step(.dedupCandidates) { tables in
+            let pdvs = Set(pdvs)
+            return tables.sales.values.filter {
+                $0.record.sourceId != source && $0.duplicateOf == nil && pdvs.contains($0.record.pdv) && occurredAt.contains($0.record.occurredAt)
+            }.map { sale in
+                let key = "\(sale.record.sourceId)|\(sale.record.externalId)"
+                let claims = tables.duplicates.values.filter { $0.duplicateOf == key }.map { "\($0.source)|\($0.externalId)" }
+                return DedupCandidate(source: sale.record.sourceId, externalId: sale.record.externalId, pdv: sale.record.pdv,
+                                      operator: sale.record.operator, amount: sale.record.amount.description, currency: sale.record.currency,
+                                      occurredAt: sale.record.occurredAt, claimedBy: Set(claims))
+            }
+        }
+    }
+
+    func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
+        let now = destination.now()
+        try step(.writeSales) { tables in
+            for (record, duplicateOf) in writes.new {
+                let key = "\(record.sourceId)|\(record.externalId)"
+                // A plain INSERT, as PostgreSQL's: a key planned as new but stored is a unique violation.
+                guard tables.sales[key] == nil else {
+                    throw SyncFailure(code: "DESTINATION_FAILED", message: "duplicate key \(key) in tb_sales", isTransient: false)
+                }
+                tables.sales[key] = MemoryDestination.Sale(
+                    record: record, duplicateOf: duplicateOf, deletedAtSource: record.isDeletedAtSource ? now : nil,
+                    deletedReason: record.isDeletedAtSource ? "soft" : nil, syncId: syncId, firstSyncId: syncId, lastSeenPass: passId, updatedAt: now)
+            }
+            for record in writes.changed {
+                let key = "\(record.sourceId)|\(record.externalId)"
+                let stored = tables.sales[key]
+                tables.sales[key] = MemoryDestination.Sale(
+                    record: record, duplicateOf: stored?.duplicateOf,
+                    deletedAtSource: record.isDeletedAtSource ? (stored?.deletedAtSource ?? now) : nil,
+                    deletedReason: record.isDeletedAtSource ? "soft" : nil, syncId: syncId, firstSyncId: stored?.firstSyncId ?? syncId,
+                    lastSeenPass: passId ?? stored?.lastSeenPass, updatedAt: now)
+            }
+        }
+    }
+
+    func recordDuplicates(_ duplicates: [DuplicateWrite], syncId: String) async throws {
+        try step(.recordDuplicates) { tables in
+            for duplicate in duplicates {
+                let key = "\(duplicate.record.sourceId)|\(duplicate.record.externalId)"
+                let stored = tables.duplicates[key]
+                tables.duplicates[key] = MemoryDestination.Duplicate(
+                    source: duplicate.record.sourceId, externalId: duplicate.record.externalId,
+                    duplicateOf: duplicate.duplicateOf.isEmpty ? (stored?.duplicateOf ?? "") : duplicate.duplicateOf,
+                    action: stored?.action ?? duplicate.action, contentHash: duplicate.record.contentHash)
+            }
+        }
+    }
+
+    func markSeen(source: String, externalIds: [String], passId: String) async throws {
+        try step(.markSeen) { tables in
+            for id in externalIds where tables.sales["\(source)|\(id)"] != nil {
+                tables.sales["\(source)|\(id)"]?.lastSeenPass = passId
+            }
+        }
+    }
+
+    func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws {
+        try step(.quarantine) { tables in
+            for row in rows {
+                let key = "\(source)|\(row.fingerprint)"
+                if var stored = tables.quarantine[key] {
+                    stored.syncId = syncId
+                    stored.occurrences += 1
+                    tables.quarantine[key] = stored
+                } else {
+                    tables.quarantine[key] = MemoryDestination.Quarantined(source: source, row: row, syncId: syncId, occurrences: 1)
+                }
+            }
+        }
+    }
+
+    func saveState(_ state: SyncState, source: String, syncId: String) async throws {
+        try step(.saveState) { $0.states[source] = state }
+    }
+
+    func updateRun(syncId: String, counters: RunCounters) async throws {
+        try step(.updateRun) { $0.runs[syncId]?.counters = counters }
+    }
+
+    func markVanished(source: String, pass: SyncState.FullPass, syncId: String) async throws -> Int {
+        let now = destination.now()
+        return try step(.markVanished) { tables in
+            var marked = 0
+            for (key, sale) in tables.sales where sale.record.sourceId == source && sale.deletedAtSource == nil
+                && sale.lastSeenPass != pass.passId && sale.updatedAt < pass.startedAt {
+                tables.sales[key]?.deletedAtSource = now
+                tables.sales[key]?.deletedReason = "vanished"
+                tables.sales[key]?.syncId = syncId
+                tables.sales[key]?.updatedAt = now
+                marked += 1
+            }
+            return marked
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Synchronization
+public import SyncCore
+
+/// An ERP table in memory that honours the ``Source`` page contract: ordered pages in `(cursor, key)` order
+/// after a bound and up to an inclusive position, the sweep of NULL cursors in key order, a row estimate.
+///
+/// Rows are column name → value. Mappings must be plain columns (`{ sql: }` expressions need a database).
+/// Reads can be made to fail (``failReads(_:transient:)``), as a killed connection would.
+public final class MemorySource: Source {
+    private struct State {
+        var rows: [[SourceValue]: [String: SourceValue]] = [:]
+        var failures: [Bool] = []
+        var reads = 0
+    }
+
+    /// The primary key columns rows are stored under.
+    public let primaryKey: [String]
+    private let state = Mutex(State())
+
+    /// Creates an empty table keyed by `primaryKey`.
+    public init(primaryKey: [String]) {
+        self.primaryKey = primaryKey
+    }
+
+    /// Inserts or replaces the row with the same key.
+    public func upsert(_ row: [String: SourceValue]) {
+        let key = primaryKey.map { row[$0] ?? .null }
+        state.withLock { $0.rows[key] = row }
+    }
+
+    /// Removes the row with `key` (a hard delete at the source).
+    public func delete(key: [SourceValue]) {
+        _ = state.withLock { $0.rows.removeValue(forKey: key) }
+    }
+
+    /// All rows, in no particular order.
+    public var rows: [[String: SourceValue]] { state.withLock { Array($0.rows.values) } }
+
+    /// Makes the next `count` reads throw a ``SyncFailure`` (`SOURCE_QUERY_FAILED`), transient or not.
+    public func failReads(_ count: Int, transient: Bool = true) {
+        state.withLock { $0.failures += Array(repeating: transient, count: count) }
+    }
+
+    /// Pages read so far (including failed reads).
+    public var readCount: Int { state.withLock { $0.reads } }
+
+    public func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
+        let rows = try state.withLock { state -> [[String: SourceValue]] in
+            state.reads += 1
+            if !state.failures.isEmpty {
+                let transient = state.failures.removeFirst()
+                throw SyncFailure(code: "SOURCE_QUERY_FAILED", message: "injected read failure", isTransient: transient)
+            }
+            return Array(state.rows.values)
+        }
+        let cursor = stream.cursor.column
+        var selected: [[String: SourceValue]]
+        switch page.kind {
+        case .ordered(let from, let upTo):
+            selected = rows.filter { row in
+                let value = row[cursor] ?? .null
+                guard !value.isNull else { return false }
+                let position = Self.position(row, stream)
+                let afterStart = switch from {
+                case .start: true
+                case .cursorAtLeast(let bound): Self.compare(value, bound) >= 0
+                case .after(let checkpoint): Self.compare(position, [checkpoint.cursor] + checkpoint.key) > 0
+                }
+                let beforeEnd = upTo.map { Self.compare(position, [$0.cursor] + $0.key) <= 0 } ?? true
+                return afterStart && beforeEnd
+            }
+            selected.sort { Self.compare(Self.position($0, stream), Self.position($1, stream)) < 0 }
+        case .unorderedCursor(let afterKey):
+            selected = rows.filter { row in
+                guard (row[cursor] ?? .null).isNull else { return false }
+                return afterKey.map { Self.compare(Self.key(row, stream), $0) > 0 } ?? true
+            }
+            selected.sort { Self.compare(Self.key($0, stream), Self.key($1, stream)) < 0 }
+        }
+        return selected.prefix(page.limit).map { Self.layout($0, stream) }
+    }
+
+    public func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
+        try await read(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), of: stream).count
+    }
+
+    public func testConnection() async throws -> String { "memory (\(state.withLock { $0.rows.count }) rows)" }
+
+    public func close() async {}
+
+    /// A row laid out as ``StreamLayout/columns(of:)``.
+    public static func layout(_ row: [String: SourceValue], _ stream: StreamConfig) -> [SourceValue] {
+        func value(_ mapping: StreamConfig.Mapping) -> SourceValue {
+            guard case .column(let column) = mapping else { preconditionFailure("MemorySource maps plain columns only") }
+            return row[column] ?? .null
+        }
+        var values = [row[stream.cursor.column] ?? .null] + stream.primaryKey.map { row[$0] ?? .null }
+        for field in StreamConfig.Field.allCases {
+            if let mapping = stream.fields[field] { values.append(value(mapping)) }
+        }
+        if let deleted = stream.deleted { values.append(value(deleted)) }
+        return values
+    }
+
+    private static func key(_ row: [String: SourceValue], _ stream: StreamConfig) -> [SourceValue] {
+        stream.primaryKey.map { row[$0] ?? .null }
+    }
+
+    private static func position(_ row: [String: SourceValue], _ stream: StreamConfig) -> [SourceValue] {
+        [row[stream.cursor.column] ?? .null] + key(row, stream)
+    }
+
+    /// Lexicographic order of value lists, with ``compare(_:_:)-(SourceValue,SourceValue)`` per value.
+    static func compare(_ lhs: [SourceValue], _ rhs: [SourceValue]) -> Int {
+        for (left, right) in zip(lhs, rhs) {
+            let order = compare(left, right)
+            if order != 0 { return order }
+        }
+        return lhs.count - rhs.count
+    }
+
+    /// The order a database gives these values: numbers by value, timestamps by time, text by code points.
+    static func compare(_ lhs: SourceValue, _ rhs: SourceValue) -> Int {
+        switch (lhs, rhs) {
+        case (.integer(let a), .integer(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+        case (.localDateTime(let a), .localDateTime(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+        case (.instant(let a), .instant(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+        default:
+            let a = lhs.text ?? "", b = rhs.text ?? ""
+            return a < b ? -1 : (a == b ? 0 : 1)
+        }
+    }
+}
