@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 @testable import SyncCore
 import SyncTesting
@@ -194,7 +195,9 @@ struct History {
             destination.injectFaults(plan.fault(at:))
         }
         if faults && chance(15) { source.failReads(int(1...3)) }
-        let engine = SyncEngine(destination: destination, logger: .init(label: "property"), now: clock.now)
+        var logger = Logger(label: "property")
+        logger.logLevel = .critical  // injected faults log loudly; the checks speak for themselves
+        let engine = SyncEngine(destination: destination, logger: logger, now: clock.now)
         let request = SyncRequest(source: config, syncType: full ? .full : .incremental, options: options)
         let result = await engine.run(request, openSource: { [source] in source })
         destination.injectFaults { _ in nil }
