@@ -118,6 +118,17 @@ let package = Package(
             path: "Tests/SyncTesting",
             swiftSettings: swiftSettings
         ),
+        // Helpers of the integration suites on real servers.
+        .target(
+            name: "IntegrationTesting",
+            dependencies: [
+                "SyncCore", "SyncTesting", "PostgresConnector",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/IntegrationTesting",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SyncCoreTests",
             dependencies: ["SyncCore", "SyncTesting", .product(name: "Logging", package: "swift-log")],
@@ -140,18 +151,19 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["erp-sync"],
+            dependencies: ["erp-sync", "SyncTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PostgresConnectorTests",
-            dependencies: ["SyncCore", "SQLiteConnector", "PostgresConnector", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["SyncCore", "SyncTesting", "IntegrationTesting", "SQLiteConnector", "PostgresConnector",
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MySQLConnectorTests",
             dependencies: [
-                "SyncCore", "SQLiteConnector", "PostgresConnector",
+                "SyncCore", "SyncTesting", "IntegrationTesting", "SQLiteConnector", "PostgresConnector",
                 .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

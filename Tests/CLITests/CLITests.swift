@@ -1,4 +1,5 @@
 import Foundation
+import SyncTesting
 import Testing
 
 /// Runs the built `erp-sync` binary as a user would and checks its output and exit codes.
@@ -130,8 +131,9 @@ import Testing
 }
 
 /// Two real `erp-sync sync` processes on one PostgreSQL-backed source (needs the server `scripts/test.sh` starts).
-@Suite struct CLIPostgresLockTests {
-    static let base = ProcessInfo.processInfo.environment["ERP_SYNC_PG_URL"] ?? "postgres://erp_sync:erp_sync@127.0.0.1:5432"
+@Suite(.enabled(if: TestServers.available("ERP_SYNC_PG_URL"), "needs PostgreSQL: set ERP_SYNC_PG_URL (bash scripts/test.sh does)"))
+struct CLIPostgresLockTests {
+    static let base = TestServers.postgresURL
 
     /// A `sources:` item (YAML, indented for a list under `sources:`) reading the Sakila payments of the test
     /// server, slowed by `sleep` seconds per row so a run lasts long enough to be interrupted or contended.

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import SyncTesting
 import Testing
 
 /// A real `erp-sync serve` process: token helper, a sync over HTTP, SIGTERM in the middle of it.
@@ -47,7 +48,8 @@ import Testing
         return process.isRunning ? nil : process.terminationStatus
     }
 
-    @Test func sigtermDuringASyncCommitsTheBatchWritesTheFinalAuditRowAndExitsZero() async throws {
+    @Test(.enabled(if: TestServers.available("ERP_SYNC_PG_URL"), "needs PostgreSQL: set ERP_SYNC_PG_URL (bash scripts/test.sh does)"))
+    func sigtermDuringASyncCommitsTheBatchWritesTheFinalAuditRowAndExitsZero() async throws {
         let folder = try CLITests.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
         let tokenRun = try CLITests.run(["hash-token", "--name", "ops", "--json"], in: folder)

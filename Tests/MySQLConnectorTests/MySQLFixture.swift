@@ -6,6 +6,8 @@ import PostgresConnector
 import PostgresNIO
 import SQLiteConnector
 import SyncCore
+import SyncTesting
+import IntegrationTesting
 
 /// Scratch databases on the test MariaDB (`ERP_SYNC_MYSQL_HOST`/`ERP_SYNC_MYSQL_PORT`, default
 /// 127.0.0.1:3306, user erp_sync/erp_sync, started by `scripts/mariadb-server.sh`) and on the test PostgreSQL
@@ -14,7 +16,7 @@ struct MySQLFixture {
     static let environment = ProcessInfo.processInfo.environment
     static let host = environment["ERP_SYNC_MYSQL_HOST"] ?? "127.0.0.1"
     static let port = Int(environment["ERP_SYNC_MYSQL_PORT"] ?? "") ?? 3306
-    static let pgURL = environment["ERP_SYNC_PG_URL"] ?? "postgres://erp_sync:erp_sync@127.0.0.1:5432"
+    static let pgURL = TestServers.postgresURL
 
     let sourceDB: String
     let auditDB: String
@@ -48,30 +50,13 @@ struct MySQLFixture {
 
     /// Runs statements on the PostgreSQL database `database`.
     static func pgExecute(_ database: String, _ statements: [String]) async throws {
-        _ = try await pgRows(database, statements)
+        try await PostgresTestDatabase.execute(database, statements)
     }
 
     /// Rows of the last statement on the PostgreSQL database `database`, as text.
     @discardableResult
     static func pgRows(_ database: String, _ statements: [String]) async throws -> [[String?]] {
-        let s = try PostgresSettings(url: "\(pgURL)/\(database)?sslmode=disable")
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(host: s.host, port: s.port, username: s.username, password: s.password, database: s.database, tls: .disable),
-            id: 1, logger: .init(label: "test"))
-        var out: [[String?]] = []
-        do {
-            for statement in statements {
-                out = []
-                for try await row in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: .init(label: "test")) {
-                    out.append(row.map { SourceValue(postgres: $0).text })
-                }
-            }
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
-        return out
+        try await PostgresTestDatabase.rows(database, statements)
     }
 
     /// Creates a fresh MariaDB source database and a PostgreSQL audit database, runs `body`, drops both.
@@ -119,20 +104,11 @@ struct MySQLFixture {
     }
 
     static func options(batchSize: Int = 1000, lookback: Lookback = .seconds(0)) -> SyncOptions {
-        var options = SyncOptions()
-        options.batchSize = batchSize
-        options.daysBack = 0
-        options.lookback = lookback
-        options.retryDelayMs = 10
-        return options
+        IntegrationDefaults.options(batchSize: batchSize, lookback: lookback)
     }
 
     /// The seed-shaped table with an `updated_at` cursor.
-    static let stream = StreamConfig(
-        from: .table("sale_transactions"), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
-        fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"), .occurredAt: .column("timestamp"),
-                 .type: .column("type"), .reference: .column("reference")],
-        typeMap: ["venda": .sale, "cancelamento": .cancel])
+    static let stream = IntegrationDefaults.stream
 
     static let createSales = """
         CREATE TABLE sale_transactions (id BIGINT PRIMARY KEY, pdv VARCHAR(20), operator VARCHAR(50), amount DECIMAL(20,2),

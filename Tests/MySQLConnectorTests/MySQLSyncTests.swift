@@ -5,11 +5,14 @@ import NIOPosix
 import SQLiteConnector
 import Synchronization
 import SyncCore
+import SyncTesting
 import Testing
 
 /// Integration tests against the real MariaDB started by `scripts/test.sh` (`scripts/mariadb-server.sh`),
 /// with PostgreSQL (or SQLite) as the audit database.
-@Suite struct MySQLSyncTests {
+@Suite(.enabled(if: TestServers.available("ERP_SYNC_MYSQL_HOST") && TestServers.available("ERP_SYNC_PG_URL"),
+                "needs MariaDB and PostgreSQL: set ERP_SYNC_MYSQL_HOST and ERP_SYNC_PG_URL (bash scripts/test.sh does)"))
+struct MySQLSyncTests {
     @Test func sakilaFromMariaDBIntoPostgresMatchesCountSumAndIds() async throws {
         try await MySQLFixture.with { f in
             let source = f.source("sakila", stream: MySQLFixture.sakilaStream, database: "erp_source")

@@ -4,52 +4,30 @@ import PostgresConnector
 import PostgresNIO
 import SQLiteConnector
 import SyncCore
+import SyncTesting
+import IntegrationTesting
 
 /// Scratch databases on the test PostgreSQL server (`ERP_SYNC_PG_URL`, default
 /// `postgres://erp_sync:erp_sync@127.0.0.1:5432`, started by `scripts/postgres-server.sh`).
 struct PostgresFixture {
-    static let baseURL = ProcessInfo.processInfo.environment["ERP_SYNC_PG_URL"] ?? "postgres://erp_sync:erp_sync@127.0.0.1:5432"
+    static let baseURL = TestServers.postgresURL
     static let logger = Logger(label: "test")
 
     let sourceDB: String
     let auditDB: String
 
     static func settings(_ database: String) throws -> PostgresSettings {
-        try PostgresSettings(url: "\(baseURL)/\(database)?sslmode=disable")
+        try PostgresTestDatabase.settings(database)
     }
 
     /// Runs SQL statements on `database` with a short-lived connection.
     static func execute(_ database: String, _ statements: [String]) async throws {
-        let s = try settings(database)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(host: s.host, port: s.port, username: s.username, password: s.password, database: s.database, tls: .disable),
-            id: 1, logger: logger)
-        do {
-            for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        try await PostgresTestDatabase.execute(database, statements)
     }
 
     /// Rows of a query on `database` as text.
     static func rows(_ database: String, _ sql: String) async throws -> [[String?]] {
-        let s = try settings(database)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(host: s.host, port: s.port, username: s.username, password: s.password, database: s.database, tls: .disable),
-            id: 2, logger: logger)
-        var out: [[String?]] = []
-        do {
-            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
-                out.append(row.map { SourceValue(postgres: $0).text })
-            }
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
-        return out
+        try await PostgresTestDatabase.rows(database, [sql])
     }
 
     /// Creates fresh source and audit databases, runs `body`, drops them.
@@ -92,20 +70,11 @@ struct PostgresFixture {
     }
 
     static func options(batchSize: Int = 1000, lookback: Lookback = .seconds(0)) -> SyncOptions {
-        var options = SyncOptions()
-        options.batchSize = batchSize
-        options.daysBack = 0
-        options.lookback = lookback
-        options.retryDelayMs = 10
-        return options
+        IntegrationDefaults.options(batchSize: batchSize, lookback: lookback)
     }
 
     /// The seed-shaped table with an `updated_at` cursor.
-    static let stream = StreamConfig(
-        from: .table("sale_transactions"), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
-        fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"), .occurredAt: .column("timestamp"),
-                 .type: .column("type"), .reference: .column("reference")],
-        typeMap: ["venda": .sale, "cancelamento": .cancel])
+    static let stream = IntegrationDefaults.stream
 
     static let createSales = """
         CREATE TABLE sale_transactions (id bigint PRIMARY KEY, pdv text, operator text, amount numeric(20,2), timestamp timestamp,

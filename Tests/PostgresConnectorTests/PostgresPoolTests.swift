@@ -1,9 +1,11 @@
 import Logging
 @testable import PostgresConnector
+import SyncTesting
 import Testing
 
 /// The connection pool against the real test server.
-@Suite struct PostgresPoolTests {
+@Suite(.enabled(if: TestServers.available("ERP_SYNC_PG_URL"), "needs PostgreSQL: set ERP_SYNC_PG_URL (bash scripts/test.sh does)"))
+struct PostgresPoolTests {
     /// A read still running when its run ended (a prefetched page) gives its connection back after the pool
     /// closed: it must be closed, not kept (postgres-nio asserts when an unclosed connection is freed).
     @Test func aConnectionReturnedAfterThePoolClosedIsClosedNotKept() async throws {

@@ -3,10 +3,12 @@ import PostgresConnector
 import PostgresNIO
 import SQLiteConnector
 import SyncCore
+import SyncTesting
 import Testing
 
 /// Integration tests against the real PostgreSQL server started by `.ci/run`.
-@Suite(.serialized) struct PostgresSyncTests {
+@Suite(.serialized, .enabled(if: TestServers.available("ERP_SYNC_PG_URL"), "needs PostgreSQL: set ERP_SYNC_PG_URL (bash scripts/test.sh does)"))
+struct PostgresSyncTests {
     @Test func sakilaFromPostgresIntoPostgresMatchesCountSumAndIds() async throws {
         try await PostgresFixture.with { f in
             let source = f.source("sakila", stream: PostgresFixture.sakilaStream, database: "erp_source")

@@ -36,3 +36,23 @@ public final class TestClock: Sendable {
         return Instant(seconds: micros / 1_000_000, microsecond: Int(micros % 1_000_000))
     }
 }
+
+/// Stream and options shared by the integration suites of every server.
+public enum IntegrationDefaults {
+    /// The seed-shaped table `sale_transactions` with an `updated_at` cursor.
+    public static let stream = StreamConfig(
+        from: .table("sale_transactions"), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+        fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"), .occurredAt: .column("timestamp"),
+                 .type: .column("type"), .reference: .column("reference")],
+        typeMap: ["venda": .sale, "cancelamento": .cancel])
+
+    /// Options for integration runs: the whole history (`daysBack` 0), no lookback unless given, 10 ms retry delay.
+    public static func options(batchSize: Int = 1000, lookback: Lookback = .seconds(0)) -> SyncOptions {
+        var options = SyncOptions()
+        options.batchSize = batchSize
+        options.daysBack = 0
+        options.lookback = lookback
+        options.retryDelayMs = 10
+        return options
+    }
+}
