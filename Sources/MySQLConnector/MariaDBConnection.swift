@@ -32,7 +32,7 @@ final class MariaDBConnection: @unchecked Sendable {
     /// - Throws: ``SyncFailure`` (`AUTH_FAILED`, `DATABASE_NOT_FOUND`, `SOURCE_UNAVAILABLE`, `TLS_REQUIRED` …).
     init(settings: MySQLSettings) throws(SyncFailure) {
         guard Self.libraryReady, let handle = mysql_init(nil) else {
-            throw SyncFailure(code: "SOURCE_UNAVAILABLE", message: "MariaDB Connector/C could not allocate a connection", isTransient: true)
+            throw SyncFailure(code: .sourceUnavailable, message: "MariaDB Connector/C could not allocate a connection", isTransient: true)
         }
         var connectTimeout = UInt32(settings.connectTimeoutSeconds)
         var readTimeout = UInt32(settings.readTimeoutSeconds)
@@ -62,7 +62,7 @@ final class MariaDBConnection: @unchecked Sendable {
         let cipher = mysql_get_ssl_cipher(handle).map { String(cString: $0) }
         if settings.ssl == .require && cipher == nil {
             mysql_close(handle)
-            throw SyncFailure(code: "TLS_REQUIRED", message: "ssl is 'require' but \(settings.host):\(settings.port) did not negotiate TLS",
+            throw SyncFailure(code: .tlsRequired, message: "ssl is 'require' but \(settings.host):\(settings.port) did not negotiate TLS",
                               isTransient: false)
         }
         self.handle = handle
@@ -82,14 +82,14 @@ final class MariaDBConnection: @unchecked Sendable {
     func query(_ statement: SQLStatement, isCancelled: () -> Bool) throws(SyncFailure) -> [[SourceValue]] {
         let prepared = try prepare(statement.sql)
         guard prepared.parameterCount == statement.binds.count else {
-            throw SyncFailure(code: "SOURCE_QUERY_FAILED", message: "the statement has \(prepared.parameterCount) parameters, \(statement.binds.count) values given",
+            throw SyncFailure(code: .sourceQueryFailed, message: "the statement has \(prepared.parameterCount) parameters, \(statement.binds.count) values given",
                               isTransient: false)
         }
         let parameters = ParameterBuffers(statement.binds)
         if !statement.binds.isEmpty && mysql_stmt_bind_param(prepared.handle, parameters.binds) != 0 {
             throw statementFailure(prepared, "binding parameters")
         }
-        let cancelled = SyncFailure(code: "CANCELLED", message: "reading the source: cancelled", isTransient: false)
+        let cancelled = SyncFailure(code: .cancelled, message: "reading the source: cancelled", isTransient: false)
         guard mysql_stmt_execute(prepared.handle) == 0 else { throw isCancelled() ? cancelled : statementFailure(prepared, "reading the source") }
         guard mysql_stmt_field_count(prepared.handle) > 0 else { return [] }
         defer { mysql_stmt_free_result(prepared.handle) }

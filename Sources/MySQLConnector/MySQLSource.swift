@@ -108,7 +108,7 @@ public final class MySQLSource: SQLSource {
         } catch let failure as SyncFailure {
             throw failure
         } catch {
-            throw SyncFailure(code: "SOURCE_UNAVAILABLE", message: "the MySQL source is closed: \(error)", isTransient: false)
+            throw SyncFailure(code: .sourceUnavailable, message: "the MySQL source is closed: \(error)", isTransient: false)
         }
     }
 }
@@ -151,18 +151,18 @@ extension SyncFailure {
         let text = "\(context): \(message) [\(errno)]"
         switch errno {
         case 1044, 1045, 1698:
-            return SyncFailure(code: "AUTH_FAILED", message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false)
-        case 1049: return SyncFailure(code: "DATABASE_NOT_FOUND", message: "\(text) on \(settings.host):\(settings.port)", isTransient: false)
-        case 1146: return SyncFailure(code: "TABLE_NOT_FOUND", message: "\(text) in \(settings.target)", isTransient: false)
-        case 1054: return SyncFailure(code: "COLUMN_NOT_FOUND", message: "\(text) in \(settings.target)", isTransient: false)
+            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false)
+        case 1049: return SyncFailure(code: .databaseNotFound, message: "\(text) on \(settings.host):\(settings.port)", isTransient: false)
+        case 1146: return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false)
+        case 1054: return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false)
         case 2002, 2003, 2005:
-            return SyncFailure(code: "SOURCE_UNAVAILABLE", message: "\(context): cannot reach \(settings.host):\(settings.port): \(message) [\(errno)]", isTransient: true)
+            return SyncFailure(code: .sourceUnavailable, message: "\(context): cannot reach \(settings.host):\(settings.port): \(message) [\(errno)]", isTransient: true)
         case 2026:
-            return SyncFailure(code: "TLS_FAILED", message: "\(text) (\(settings.host):\(settings.port))", isTransient: false)
+            return SyncFailure(code: .tlsFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: false)
         case 1040, 1053, 1205, 1213, 1317, 1927, 2006, 2013, 2055:
-            return SyncFailure(code: "SOURCE_QUERY_FAILED", message: "\(text) (\(settings.host):\(settings.port))", isTransient: true)
+            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: true)
         default:
-            return SyncFailure(code: "SOURCE_QUERY_FAILED", message: "\(text) (\(settings.target))", isTransient: (2000..<3000).contains(errno))
+            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: (2000..<3000).contains(errno))
         }
     }
 }

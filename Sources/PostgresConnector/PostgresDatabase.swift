@@ -62,11 +62,11 @@ public struct PostgresSettings: Sendable, Equatable {
     public init(url: String) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty else {
-            throw SyncFailure(code: "DESTINATION_CONFIG", message: "expected postgres://user:password@host:port/database", isTransient: false)
+            throw SyncFailure(code: .destinationConfig, message: "expected postgres://user:password@host:port/database", isTransient: false)
         }
         let database = String(components.path.drop { $0 == "/" })
         guard !database.isEmpty else {
-            throw SyncFailure(code: "DESTINATION_CONFIG", message: "the postgres URL names no database (…/database)", isTransient: false)
+            throw SyncFailure(code: .destinationConfig, message: "the postgres URL names no database (…/database)", isTransient: false)
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
         var ssl = SSLMode.prefer
@@ -79,14 +79,14 @@ public struct PostgresSettings: Sendable, Equatable {
             case "verify-ca": (ssl, check) = (.require, .chain)
             case "verify-full": (ssl, check) = (.require, .full)
             default:
-                throw SyncFailure(code: "DESTINATION_CONFIG", message: "sslmode '\(mode)' is not disable, prefer, require, verify-ca or verify-full",
+                throw SyncFailure(code: .destinationConfig, message: "sslmode '\(mode)' is not disable, prefer, require, verify-ca or verify-full",
                                   isTransient: false)
             }
         }
         func seconds(_ name: String, default value: Int) throws -> Int {
             guard let text = query[name] else { return value }
             guard let number = Int(text), number >= 0 else {
-                throw SyncFailure(code: "DESTINATION_CONFIG", message: "\(name) '\(text)' is not a whole number of seconds", isTransient: false)
+                throw SyncFailure(code: .destinationConfig, message: "\(name) '\(text)' is not a whole number of seconds", isTransient: false)
             }
             return number
         }
@@ -150,7 +150,7 @@ final class PostgresPool: Sendable {
     /// deadline the call fails as transient (the transaction never committed, the connection is dropped) and
     /// the engine retries on a new connection.
     /// `bounded: false` (a run lock held for the whole run) waives the deadline.
-    func withConnection<T: Sendable>(_ context: String, code: String, bounded: Bool = true,
+    func withConnection<T: Sendable>(_ context: String, code: SyncFailure.Code, bounded: Bool = true,
                                      _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let deadline = settings.statementTimeoutSeconds > 0 ? settings.statementTimeoutSeconds + 30 : 3600
         do {
@@ -212,9 +212,9 @@ extension SyncFailure {
     /// such as `pg_terminate_backend` (57P01–57P03), too many connections (53300) and lost connections are
     /// transient; authentication (28…), a missing database (3D000), table (42P01) or column (42703) and
     /// syntax errors are permanent and named.
-    static func postgres(_ error: any Error, code: String, context: String, settings: PostgresSettings) -> SyncFailure {
+    static func postgres(_ error: any Error, code: SyncFailure.Code, context: String, settings: PostgresSettings) -> SyncFailure {
         if let failure = error as? SyncFailure { return failure }
-        if error is CancellationError { return SyncFailure(code: "CANCELLED", message: "\(context): cancelled", isTransient: false) }
+        if error is CancellationError { return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false) }
         let target = "\(settings.username)@\(settings.host):\(settings.port)/\(settings.database)"
         guard let psql = error as? PSQLError else {
             return SyncFailure(code: code, message: "\(context) (\(target)): \(error)", isTransient: true)
@@ -224,13 +224,13 @@ extension SyncFailure {
             let detail = psql.serverInfo?[.detail].map { " (\($0))" } ?? ""
             switch state {
             case "28P01", "28000":
-                return SyncFailure(code: "AUTH_FAILED", message: "\(context): authentication failed for \(target): \(message)", isTransient: false)
+                return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(target): \(message)", isTransient: false)
             case "3D000":
-                return SyncFailure(code: "DATABASE_NOT_FOUND", message: "\(context): \(message) on \(settings.host):\(settings.port)", isTransient: false)
+                return SyncFailure(code: .databaseNotFound, message: "\(context): \(message) on \(settings.host):\(settings.port)", isTransient: false)
             case "42P01":
-                return SyncFailure(code: "TABLE_NOT_FOUND", message: "\(context): \(message) in \(target)", isTransient: false)
+                return SyncFailure(code: .tableNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
             case "42703":
-                return SyncFailure(code: "COLUMN_NOT_FOUND", message: "\(context): \(message) in \(target)", isTransient: false)
+                return SyncFailure(code: .columnNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
             case "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03", "57014":
                 return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: state != "57014")
             default:
@@ -240,11 +240,11 @@ extension SyncFailure {
         }
         switch psql.code {
         case .authMechanismRequiresPassword:
-            return SyncFailure(code: "AUTH_FAILED", message: "\(context): \(target) asks for a password and none is configured", isTransient: false)
+            return SyncFailure(code: .authFailed, message: "\(context): \(target) asks for a password and none is configured", isTransient: false)
         case .connectionError:
             // Could not connect at all (refused, unreachable, timed out): transient, but named as unavailability.
             let reason = "\(psql.underlying.map { "\($0)" } ?? "")".contains("refused") ? "connection refused" : "no connection"
-            let unavailable = code.hasPrefix("SOURCE") ? "SOURCE_UNAVAILABLE" : "DESTINATION_UNAVAILABLE"
+            let unavailable: SyncFailure.Code = code == .destinationFailed ? .destinationUnavailable : .sourceUnavailable
             return SyncFailure(code: unavailable, message: "\(context): cannot reach \(settings.host):\(settings.port) (\(reason))", isTransient: true)
         case .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
             return SyncFailure(code: code, message: "\(context): the connection to \(settings.host):\(settings.port) was closed", isTransient: true)

@@ -31,7 +31,7 @@ public final class PostgresDestination: Destination, AuditLog {
         do {
             pool = try PostgresPool(settings: settings, logger: logger)
         } catch {
-            throw SyncFailure(code: "DESTINATION_CONFIG", message: "TLS settings for \(settings.host): \(error)", isTransient: false)
+            throw SyncFailure(code: .destinationConfig, message: "TLS settings for \(settings.host): \(error)", isTransient: false)
         }
     }
 
@@ -44,7 +44,7 @@ public final class PostgresDestination: Destination, AuditLog {
     /// Runs `body` between `BEGIN` and `COMMIT` on one pooled connection; rolls back on any error.
     @discardableResult
     private func connectionTransaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        try await pool.withConnection(context, code: "DESTINATION_FAILED") { [logger = pool.logger] connection in
+        try await pool.withConnection(context, code: .destinationFailed) { [logger = pool.logger] connection in
             try await connection.run("BEGIN", logger: logger)
             do {
                 let value = try await body(connection, logger)
@@ -59,7 +59,7 @@ public final class PostgresDestination: Destination, AuditLog {
 
     /// Runs read-only statements on one connection, without a transaction around them.
     private func read<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        try await pool.withConnection(context, code: "DESTINATION_FAILED") { [logger = pool.logger] connection in
+        try await pool.withConnection(context, code: .destinationFailed) { [logger = pool.logger] connection in
             try await body(connection, logger)
         }
     }
@@ -86,7 +86,7 @@ public final class PostgresDestination: Destination, AuditLog {
         let pool = pool
         let task = Task {
             defer { acquiredContinuation.finish() }
-            try await pool.withConnection("locking source \(source)", code: "DESTINATION_FAILED", bounded: false) { [logger = pool.logger] connection in
+            try await pool.withConnection("locking source \(source)", code: .destinationFailed, bounded: false) { [logger = pool.logger] connection in
                 let rows = try await connection.run("SELECT pg_try_advisory_lock($1::int4, hashtext($2)) AS locked",
                                                     [.int(Int(Self.lockClass)), .text(source)], logger: logger)
                 let locked = rows.first?["locked"] == .bool(true)
@@ -99,7 +99,7 @@ public final class PostgresDestination: Destination, AuditLog {
         var iterator = acquired.makeAsyncIterator()
         guard let locked = await iterator.next() else {
             try await task.value
-            throw SyncFailure(code: "DESTINATION_FAILED", message: "could not take the lock of \(source)", isTransient: true)
+            throw SyncFailure(code: .destinationFailed, message: "could not take the lock of \(source)", isTransient: true)
         }
         guard locked else {
             return try await lockHolder(source: source) ?? "another process holds the advisory lock"
@@ -155,7 +155,7 @@ public final class PostgresDestination: Destination, AuditLog {
         do {
             return try JSONDecoder().decode(SyncState.self, from: Data(json.utf8))
         } catch {
-            throw SyncFailure(code: "DESTINATION_FAILED", message: "the checkpoint of \(source) is unreadable: \(error)", isTransient: false)
+            throw SyncFailure(code: .destinationFailed, message: "the checkpoint of \(source) is unreadable: \(error)", isTransient: false)
         }
     }
 
@@ -183,7 +183,7 @@ public final class PostgresDestination: Destination, AuditLog {
                 try await connection.run("""
                     INSERT INTO tb_sync_errors (kind, sync_id, source_id, reason_code, message, fingerprint, severity, batch, first_seen_at, last_seen_at)
                     VALUES ('run', $1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING
-                    """, [.text(result.syncId), .text(result.source), .text(error.code), .text(error.message), .text("run:\(result.syncId):\(index)"),
+                    """, [.text(result.syncId), .text(result.source), .text(error.code.rawValue), .text(error.message), .text("run:\(result.syncId):\(index)"),
                           .text(error.severity), error.batch.map { .int($0) } ?? .text(nil), .text(Instant.now.description)], logger: logger)
             }
         }

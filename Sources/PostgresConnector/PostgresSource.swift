@@ -15,12 +15,12 @@ public final class PostgresSource: SQLSource {
         do {
             pool = try PostgresPool(settings: settings, logger: logger)
         } catch {
-            throw SyncFailure(code: "SOURCE_CONFIG", message: "TLS settings for \(settings.host): \(error)", isTransient: false)
+            throw SyncFailure(code: .sourceConfig, message: "TLS settings for \(settings.host): \(error)", isTransient: false)
         }
     }
 
     public func fetch(_ statement: SQLStatement) async throws -> [[SourceValue]] {
-        try await pool.withConnection("reading the source", code: "SOURCE_QUERY_FAILED") { [logger = pool.logger] connection in
+        try await pool.withConnection("reading the source", code: .sourceQueryFailed) { [logger = pool.logger] connection in
             var bindings = PostgresBindings(capacity: statement.binds.count)
             for value in statement.binds { try bindings.append(source: value) }
             var rows: [[SourceValue]] = []

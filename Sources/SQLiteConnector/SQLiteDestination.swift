@@ -28,13 +28,13 @@ public actor SQLiteDestination: Destination, AuditLog {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        connection = try await openSQLite(path: path, mustExist: false, code: "DESTINATION_UNAVAILABLE")
+        connection = try await openSQLite(path: path, mustExist: false, code: .destinationUnavailable)
         do {
             _ = try await connection.query("PRAGMA busy_timeout = 10000")
             _ = try await connection.query("PRAGMA journal_mode = WAL")
             _ = try await connection.query("PRAGMA synchronous = FULL")
         } catch {
-            throw SyncFailure.sqlite(error, code: "DESTINATION_UNAVAILABLE", context: "configuring \(path)")
+            throw SyncFailure.sqlite(error, code: .destinationUnavailable, context: "configuring \(path)")
         }
     }
 
@@ -65,7 +65,7 @@ public actor SQLiteDestination: Destination, AuditLog {
             do {
                 try await query("BEGIN IMMEDIATE")
             } catch {
-                throw SyncFailure.sqlite(error, code: "DESTINATION_FAILED", context: context)
+                throw SyncFailure.sqlite(error, code: .destinationFailed, context: context)
             }
             do {
                 let value = try await body()
@@ -73,7 +73,7 @@ public actor SQLiteDestination: Destination, AuditLog {
                 return value
             } catch {
                 _ = try? await query("ROLLBACK")
-                throw SyncFailure.sqlite(error, code: "DESTINATION_FAILED", context: context)
+                throw SyncFailure.sqlite(error, code: .destinationFailed, context: context)
             }
         }
     }
@@ -88,7 +88,7 @@ public actor SQLiteDestination: Destination, AuditLog {
         do {
             return try await serialized(body)
         } catch {
-            throw SyncFailure.sqlite(error, code: "DESTINATION_FAILED", context: context)
+            throw SyncFailure.sqlite(error, code: .destinationFailed, context: context)
         }
     }
 
@@ -181,7 +181,7 @@ public actor SQLiteDestination: Destination, AuditLog {
                 try await query("""
                     INSERT OR IGNORE INTO tb_sync_errors (kind, sync_id, source_id, reason_code, message, fingerprint, severity, batch,
                         first_seen_at, last_seen_at) VALUES ('run', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(result.syncId), .text(result.source), .text(error.code), .text(error.message),
+                    """, [.text(result.syncId), .text(result.source), .text(error.code.rawValue), .text(error.message),
                           .text("run:\(result.syncId):\(index)"), .text(error.severity), error.batch.map { .integer($0) } ?? .null,
                           .text(now), .text(now)])
             }

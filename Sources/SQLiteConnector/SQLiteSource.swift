@@ -14,7 +14,7 @@ public final class SQLiteSource: SQLSource {
     /// - Throws: ``SyncFailure`` `SOURCE_UNAVAILABLE` when the file is missing or unreadable.
     public init(path: String) async throws {
         self.path = path
-        connection = try await openSQLite(path: path, mustExist: true, code: "SOURCE_UNAVAILABLE")
+        connection = try await openSQLite(path: path, mustExist: true, code: .sourceUnavailable)
         _ = try? await connection.query("PRAGMA busy_timeout = 5000")
     }
 
@@ -24,7 +24,7 @@ public final class SQLiteSource: SQLSource {
                 row.columns.map { SourceValue($0.data) }
             }
         } catch {
-            throw SyncFailure.sqlite(error, code: "SOURCE_QUERY_FAILED", context: "reading \(path)")
+            throw SyncFailure.sqlite(error, code: .sourceQueryFailed, context: "reading \(path)")
         }
     }
 
@@ -33,7 +33,7 @@ public final class SQLiteSource: SQLSource {
             let tables = try await connection.query("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view')")
             return "SQLite \(SQLiteConnection.libraryVersionString()), \(path), \(tables.first?.columns.first?.data.integer ?? 0) tables/views"
         } catch {
-            throw SyncFailure.sqlite(error, code: "SOURCE_UNAVAILABLE", context: "reading \(path)")
+            throw SyncFailure.sqlite(error, code: .sourceUnavailable, context: "reading \(path)")
         }
     }
 

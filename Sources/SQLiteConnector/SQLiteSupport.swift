@@ -33,7 +33,7 @@ extension SourceValue {
 extension SyncFailure {
     /// Classifies an SQLite error: `SQLITE_BUSY` / `SQLITE_LOCKED` are transient (another writer holds the
     /// database, see https://sqlite.org/rescode.html#busy), everything else is permanent.
-    static func sqlite(_ error: any Error, code: String, context: String) -> SyncFailure {
+    static func sqlite(_ error: any Error, code: SyncFailure.Code, context: String) -> SyncFailure {
         if let failure = error as? SyncFailure { return failure }
         guard let sqliteError = error as? SQLiteError else {
             return SyncFailure(code: code, message: "\(context): \(error)", isTransient: false)
@@ -48,7 +48,7 @@ extension SyncFailure {
 }
 
 /// Opens an SQLite file, failing (instead of creating an empty database) when `mustExist` and it is missing.
-func openSQLite(path: String, mustExist: Bool, code: String) async throws -> SQLiteConnection {
+func openSQLite(path: String, mustExist: Bool, code: SyncFailure.Code) async throws -> SQLiteConnection {
     if mustExist && !FileManager.default.fileExists(atPath: path) {
         throw SyncFailure(code: code, message: "SQLite database \(path) does not exist", isTransient: false)
     }

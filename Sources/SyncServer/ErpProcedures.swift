@@ -173,7 +173,7 @@ struct ErpProcedures: Sendable {
         } catch .shuttingDown {
             throw TRPCError(.conflict, "the server is shutting down; no new syncs are started")
         }
-        if let locked = result.errors.first(where: { $0.code == "LOCKED" }) {
+        if let locked = result.errors.first(where: { $0.code == .locked }) {
             throw TRPCError(.conflict, locked.message)
         }
         let message = "\(result.syncType.rawValue) sync of \(result.source) \(result.status.rawValue): \(result.recordsFetched) fetched, "

@@ -40,7 +40,7 @@ public struct ServerMetrics: Sendable {
             Counter(label: "erp_sync_records_total", dimensions: [source, ("outcome", outcome)], factory: factory).increment(by: count)
         }
         for error in result.errors {
-            Counter(label: "erp_sync_errors_total", dimensions: [source, ("code", error.code)], factory: factory).increment()
+            Counter(label: "erp_sync_errors_total", dimensions: [source, ("code", error.code.rawValue)], factory: factory).increment()
         }
         Metrics.Timer(label: "erp_sync_run_duration_seconds", dimensions: [source, ("sync_type", result.syncType.rawValue)], factory: factory)
             .recordMilliseconds(result.duration)

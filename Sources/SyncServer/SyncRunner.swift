@@ -146,18 +146,18 @@ public actor SyncRunner {
                 events.publish(.progress(progress))
             })
         events.publish(.finished(result))
-        if result.errors.contains(where: { $0.code == "LOCKED" }) {
+        if result.errors.contains(where: { $0.code == .locked }) {
             // Not a run: another process (another `serve` sharing the destination, a CLI sync) holds the source.
             // No audit row was written; metrics and webhooks would report a failure that did not happen.
             logger.notice("sync not started: the source is locked by another process", metadata: [
-                "source": .string(result.source), "holder": .string(result.errors.first { $0.code == "LOCKED" }?.message ?? ""),
+                "source": .string(result.source), "holder": .string(result.errors.first { $0.code == .locked }?.message ?? ""),
             ])
             return result
         }
         logger.info("sync ended", metadata: [
             "syncId": .string(result.syncId), "source": .string(result.source), "status": .string(result.status.rawValue),
             "type": .string(result.syncType.rawValue), "fetched": "\(result.recordsFetched)", "durationMs": "\(result.duration)",
-            "errors": .string(result.errors.map(\.code).joined(separator: ",")), "triggeredBy": .string(request.triggeredBy),
+            "errors": .string(result.errors.map(\.code.rawValue).joined(separator: ",")), "triggeredBy": .string(request.triggeredBy),
         ])
         onFinished(result)
         return result

@@ -60,7 +60,7 @@ struct GlobalOptions: ParsableArguments {
             return destination
         } catch {
             printError("cannot open the destination: \(error)")
-            throw ExitCodes.code(forFailures: [(error as? SyncFailure)?.code ?? ""])
+            throw ExitCodes.code(forFailures: [(error as? SyncFailure)?.code])
         }
     }
 }

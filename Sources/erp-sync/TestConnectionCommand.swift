@@ -24,7 +24,7 @@ struct TestConnectionCommand: AsyncParsableCommand {
         let config = try global.loadConfig()
         let names = source.map { [$0] } ?? config.sources.map(\.name)
         var outcomes: [Outcome] = []
-        var failureCodes: [String] = []
+        var failureCodes: [SyncFailure.Code?] = []
         do {
             let destination = try await Connectors.destination(config.destination)
             do {
@@ -37,7 +37,7 @@ struct TestConnectionCommand: AsyncParsableCommand {
             outcomes.append(Outcome(source: "destination", success: true, message: "\(config.destination.typeName) audit database reachable, schema up to date"))
         } catch {
             outcomes.append(Outcome(source: "destination", success: false, message: "\(error)"))
-            failureCodes.append((error as? SyncFailure)?.code ?? "")
+            failureCodes.append((error as? SyncFailure)?.code)
         }
         for name in names {
             guard let sourceConfig = config.source(named: name) else {
@@ -48,7 +48,7 @@ struct TestConnectionCommand: AsyncParsableCommand {
                 outcomes.append(Outcome(source: name, success: true, message: try await SyncService.testConnection(sourceConfig, makeSource: Connectors.source)))
             } catch {
                 outcomes.append(Outcome(source: name, success: false, message: "\(error)"))
-                failureCodes.append((error as? SyncFailure)?.code ?? "")
+                failureCodes.append((error as? SyncFailure)?.code)
             }
         }
         if global.json {

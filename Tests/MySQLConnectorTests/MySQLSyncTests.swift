@@ -249,27 +249,27 @@ struct MySQLSyncTests {
             var bad = f.source(stream: MySQLFixture.stream)
             bad.password = Secret("wrong-secret")
             let auth = await Self.failure(of: bad)
-            #expect(auth?.code == "AUTH_FAILED")
+            #expect(auth?.code == .authFailed)
             #expect(auth?.message.contains("wrong-secret") == false)
             var missingDB = f.source(stream: MySQLFixture.stream)
             missingDB.database = "no_such_db"
             let database = await Self.failure(of: missingDB)
-            #expect(database?.code == "DATABASE_NOT_FOUND")
+            #expect(database?.code == .databaseNotFound)
             #expect(database?.message.contains("no_such_db") == true)
             var stream = MySQLFixture.stream
             stream.from = .table("vendas")
             let table = await Self.failure(of: f.source(stream: stream))
-            #expect(table?.code == "TABLE_NOT_FOUND")
+            #expect(table?.code == .tableNotFound)
             #expect(table?.message.contains("vendas") == true)
             stream = MySQLFixture.stream
             stream.fields[.pdv] = .column("loja")
             let column = await Self.failure(of: f.source(stream: stream))
-            #expect(column?.code == "COLUMN_NOT_FOUND")
+            #expect(column?.code == .columnNotFound)
             #expect(column?.message.contains("loja") == true)
             var unreachable = f.source(stream: MySQLFixture.stream)
             unreachable.port = 1
             let down = await Self.failure(of: unreachable)
-            #expect(down?.code == "SOURCE_UNAVAILABLE" && down?.isTransient == true)
+            #expect(down?.code == .sourceUnavailable && down?.isTransient == true)
         }
     }
 
@@ -292,7 +292,7 @@ struct MySQLSyncTests {
         task.cancel()
         let outcome = await task.result
         #expect(ContinuousClock.now - cancelledAt < .seconds(5))
-        #expect((outcome.failure as? SyncFailure)?.code == "CANCELLED")
+        #expect((outcome.failure as? SyncFailure)?.code == .cancelled)
         await source.close()
     }
 
@@ -317,7 +317,7 @@ struct MySQLSyncTests {
         guard let ca else {
             // A server without TLS: prefer falls back to plain, require refuses.
             #expect(try await describe(.prefer).hasSuffix("no TLS"))
-            await #expect { _ = try await describe(.require) } throws: { ($0 as? SyncFailure)?.code == "TLS_REQUIRED" }
+            await #expect { _ = try await describe(.require) } throws: { ($0 as? SyncFailure)?.code == .tlsRequired }
             return
         }
         #expect(try await describe(.prefer).contains(", TLS "))

@@ -10,7 +10,7 @@ struct PostgresPoolTests {
     /// closed: it must be closed, not kept (postgres-nio asserts when an unclosed connection is freed).
     @Test func aConnectionReturnedAfterThePoolClosedIsClosedNotKept() async throws {
         let pool = try PostgresPool(settings: try PostgresFixture.settings("postgres"), logger: Logger(label: "test"))
-        let connection = try await pool.withConnection("testing the pool", code: "TEST") { connection in
+        let connection = try await pool.withConnection("testing the pool", code: .destinationFailed) { connection in
             await pool.close()
             return connection
         }

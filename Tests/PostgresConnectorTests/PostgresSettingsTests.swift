@@ -21,7 +21,7 @@ import Testing
     @Test(arguments: ["sslmode=requir", "connect_timeout=ten", "statement_timeout=-5"])
     func aBadQueryValueIsAConfigErrorNamingIt(query: String) {
         let error = #expect(throws: SyncFailure.self) { try PostgresSettings(url: "postgres://u:p@db.example/audit?\(query)") }
-        #expect(error?.code == "DESTINATION_CONFIG")
+        #expect(error?.code == .destinationConfig)
         #expect(error?.message.contains(String(query.split(separator: "=")[1])) == true)
     }
 

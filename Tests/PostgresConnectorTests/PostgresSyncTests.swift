@@ -182,7 +182,7 @@ struct PostgresSyncTests {
             for await _ in entered { break }
             let second = try await f.sync(PostgresFixture.options(batchSize: 100), source: source)
             #expect(second.status == .failed)
-            #expect(second.errors.first?.code == "LOCKED")
+            #expect(second.errors.first?.code == .locked)
             releaseContinuation.yield()
             let firstResult = try await first.value
             #expect(firstResult.status == .success && firstResult.recordsInserted == 300)
@@ -196,25 +196,25 @@ struct PostgresSyncTests {
             var bad = f.source(stream: PostgresFixture.stream)
             bad.password = Secret("wrong-secret")
             let auth = await Self.failure(of: bad)
-            #expect(auth?.code == "AUTH_FAILED")
+            #expect(auth?.code == .authFailed)
             #expect(auth?.message.contains("wrong-secret") == false)
             bad.password = nil
             let noPassword = await Self.failure(of: bad)
-            #expect(noPassword?.code == "AUTH_FAILED", "\(String(describing: noPassword))")
+            #expect(noPassword?.code == .authFailed, "\(String(describing: noPassword))")
             var missingDB = f.source(stream: PostgresFixture.stream)
             missingDB.database = "no_such_db"
             let database = await Self.failure(of: missingDB)
-            #expect(database?.code == "DATABASE_NOT_FOUND")
+            #expect(database?.code == .databaseNotFound)
             #expect(database?.message.contains("no_such_db") == true)
             var stream = PostgresFixture.stream
             stream.from = .table("vendas")
             let table = await Self.failure(of: f.source(stream: stream))
-            #expect(table?.code == "TABLE_NOT_FOUND")
+            #expect(table?.code == .tableNotFound)
             #expect(table?.message.contains("vendas") == true)
             stream = PostgresFixture.stream
             stream.fields[.pdv] = .column("loja")
             let column = await Self.failure(of: f.source(stream: stream))
-            #expect(column?.code == "COLUMN_NOT_FOUND")
+            #expect(column?.code == .columnNotFound)
             #expect(column?.message.contains("loja") == true)
         }
     }

@@ -62,7 +62,7 @@ import Testing
             for await _ in entered { break }
             let second = await f.sync()
             #expect(second.status == .failed)
-            #expect(second.errors.first?.code == "LOCKED")
+            #expect(second.errors.first?.code == .locked)
             #expect(second.recordsFetched == 0)
             releaseContinuation.yield()
             let firstResult = await first.value

@@ -44,7 +44,7 @@ import Testing
                 let result = await f.sync(options, full: full, afterCommit: { batch in
                     if stopAfter > 0 && batch == stopAfter { throw SimulatedCrash() }
                 })
-                #expect(result.status != .failed || result.errors.first?.code == "INTERRUPTED")
+                #expect(result.status != .failed || result.errors.first?.code == .interrupted)
             }
             // Drain: incremental runs until caught up, then two full passes: the first may be the continuation of
             // a pass begun before the last changes; a pass only judges rows written before it began.

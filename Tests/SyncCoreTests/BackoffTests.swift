@@ -61,7 +61,7 @@ import Testing
         do {
             _ = try await policy.run({ () async throws -> Int in
                 attempts += 1
-                throw SyncFailure(code: "CONNECTION_RESET", message: "attempt \(attempts)", isTransient: true)
+                throw SyncFailure(code: SyncFailure.Code(rawValue: "CONNECTION_RESET"), message: "attempt \(attempts)", isTransient: true)
             }, onRetry: { attempt, delay, _ in retries.append((attempt, delay)) })
         } catch {
             caught = error
@@ -79,7 +79,7 @@ import Testing
         var retries = 0
         let value = try await policy.run({ () async throws -> String in
             attempts += 1
-            if attempts < 3 { throw SyncFailure(code: "DEADLOCK", message: "deadlock", isTransient: true) }
+            if attempts < 3 { throw SyncFailure(code: SyncFailure.Code(rawValue: "DEADLOCK"), message: "deadlock", isTransient: true) }
             return "loaded"
         }, onRetry: { _, _, _ in retries += 1 })
         #expect(value == "loaded")
@@ -95,14 +95,14 @@ import Testing
         do {
             _ = try await policy.run({ () async throws -> Int in
                 attempts += 1
-                throw SyncFailure(code: "AUTH_FAILED", message: "bad password", isTransient: false)
+                throw SyncFailure(code: .authFailed, message: "bad password", isTransient: false)
             }, onRetry: { _, _, _ in retries += 1 })
         } catch {
             caught = error
         }
         #expect(attempts == 1)
         #expect(retries == 0)
-        #expect((caught as? SyncFailure)?.code == "AUTH_FAILED")
+        #expect((caught as? SyncFailure)?.code == .authFailed)
     }
 
     @Test func otherErrorsAreNotRetried() async {
@@ -128,7 +128,7 @@ import Testing
         do {
             _ = try await policy.run { () async throws -> Int in
                 attempts += 1
-                throw SyncFailure(code: "TIMEOUT", message: "timeout", isTransient: true)
+                throw SyncFailure(code: SyncFailure.Code(rawValue: "TIMEOUT"), message: "timeout", isTransient: true)
             }
         } catch {}
         #expect(attempts == 1)

@@ -67,7 +67,7 @@ final class ServerFixture: Sendable {
     @Sendable static func openSQLite(_ config: SourceConfig) async throws -> any Source {
         guard config.type == .sqlite else { throw SyncFailure.unsupported(config.type) }
         guard let path = config.path, FileManager.default.fileExists(atPath: path) else {
-            throw SyncFailure(code: "SOURCE_UNAVAILABLE", message: "no ERP database at \(config.path ?? "?")", isTransient: false)
+            throw SyncFailure(code: .sourceUnavailable, message: "no ERP database at \(config.path ?? "?")", isTransient: false)
         }
         return try await SQLiteSource(path: path)
     }

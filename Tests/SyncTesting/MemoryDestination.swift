@@ -115,13 +115,13 @@ public final class MemoryDestination: Destination {
     /// Fails per the injected faults, or when the process is down.
     func check(_ step: Step) throws {
         try control.withLock { control in
-            if control.isDown { throw SyncFailure(code: "DESTINATION_UNAVAILABLE", message: "the process was killed", isTransient: false) }
+            if control.isDown { throw SyncFailure(code: .destinationUnavailable, message: "the process was killed", isTransient: false) }
             switch control.faults(step) {
             case .transient?:
-                throw SyncFailure(code: "DESTINATION_FAILED", message: "injected transient failure at \(step)", isTransient: true)
+                throw SyncFailure(code: .destinationFailed, message: "injected transient failure at \(step)", isTransient: true)
             case .crash?:
                 control.isDown = true
-                throw SyncFailure(code: "DESTINATION_UNAVAILABLE", message: "injected crash at \(step)", isTransient: false)
+                throw SyncFailure(code: .destinationUnavailable, message: "injected crash at \(step)", isTransient: false)
             case nil:
                 break
             }
@@ -140,7 +140,7 @@ public final class MemoryDestination: Destination {
             tables.locks[source] = (syncId, generation)
             for id in tables.runOrder where tables.runs[id]?.source == source && tables.runs[id]?.status == .running && id != syncId {
                 tables.runs[id]?.status = .failed
-                tables.runs[id]?.errors.append(SyncErrorInfo(code: "ABANDONED", message: "the process ended before the run finished", retryable: true))
+                tables.runs[id]?.errors.append(SyncErrorInfo(code: .abandoned, message: "the process ended before the run finished", retryable: true))
             }
             return nil
         }
@@ -170,7 +170,7 @@ public final class MemoryDestination: Destination {
     /// One transaction at a time, as a single-writer database: a second one meanwhile fails as busy (transient).
     public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
         try control.withLock { control in
-            if control.inTransaction { throw SyncFailure(code: "DESTINATION_BUSY", message: "\(context): busy", isTransient: true) }
+            if control.inTransaction { throw SyncFailure(code: .destinationBusy, message: "\(context): busy", isTransient: true) }
             control.inTransaction = true
         }
         defer { control.withLock { $0.inTransaction = false } }
@@ -251,7 +251,7 @@ final class MemoryTransaction: DestinationTransaction {
                 let key = "\(record.sourceId)|\(record.externalId)"
                 // A plain INSERT, as PostgreSQL's: a key planned as new but stored is a unique violation.
                 guard tables.sales[key] == nil else {
-                    throw SyncFailure(code: "DESTINATION_FAILED", message: "duplicate key \(key) in tb_sales", isTransient: false)
+                    throw SyncFailure(code: .destinationFailed, message: "duplicate key \(key) in tb_sales", isTransient: false)
                 }
                 tables.sales[key] = MemoryDestination.Sale(
                     record: record, duplicateOf: duplicateOf, deletedAtSource: record.isDeletedAtSource ? now : nil,

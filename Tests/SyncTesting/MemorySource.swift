@@ -49,7 +49,7 @@ public final class MemorySource: Source {
             state.reads += 1
             if !state.failures.isEmpty {
                 let transient = state.failures.removeFirst()
-                throw SyncFailure(code: "SOURCE_QUERY_FAILED", message: "injected read failure", isTransient: transient)
+                throw SyncFailure(code: .sourceQueryFailed, message: "injected read failure", isTransient: transient)
             }
             return Array(state.rows.values)
         }

@@ -87,7 +87,7 @@ public struct BatchCommit: Sendable {
     /// - Throws: ``SyncFailure`` `LOCK_LOST` (permanent: the run must stop, another run owns the source).
     static func fence(_ store: any DestinationTransaction, source: String, syncId: String) async throws {
         guard try await store.renewLock(source: source, syncId: syncId) else {
-            throw SyncFailure(code: "LOCK_LOST", message: "the run lock of \(source) is no longer held by this run", isTransient: false)
+            throw SyncFailure(code: .lockLost, message: "the run lock of \(source) is no longer held by this run", isTransient: false)
         }
     }
 

@@ -20,7 +20,7 @@ public enum SyncStatus: String, Sendable, Codable, CaseIterable {
 /// One error of a run, as reported in ``ErpSyncResult/errors`` (the seed's `SyncError`).
 public struct SyncErrorInfo: Sendable, Codable, Equatable {
     /// Machine code, e.g. `SOURCE_UNAVAILABLE`, `BATCH_FAILED`, `LOCKED`.
-    public var code: String
+    public var code: SyncFailure.Code
     public var message: String
     /// `error` (the run stopped or a batch failed) or `warning`.
     public var severity: String
@@ -30,7 +30,7 @@ public struct SyncErrorInfo: Sendable, Codable, Equatable {
     public var retryable: Bool
 
     /// Creates an error entry.
-    public init(code: String, message: String, severity: String = "error", batch: Int? = nil, retryable: Bool) {
+    public init(code: SyncFailure.Code, message: String, severity: String = "error", batch: Int? = nil, retryable: Bool) {
         self.code = code
         self.message = message
         self.severity = severity
@@ -112,7 +112,7 @@ public struct ErpSyncResult: Sendable, Codable, Equatable {
 public enum AbandonedRun {
     /// `error_details` of such a row: one `ABANDONED` error.
     public static var errorJSON: String {
-        let error = SyncErrorInfo(code: "ABANDONED", message: "the process ended before the run finished; batches it committed are kept",
+        let error = SyncErrorInfo(code: .abandoned, message: "the process ended before the run finished; batches it committed are kept",
                                   retryable: true)
         return String(decoding: (try? JSONEncoder().encode([error])) ?? Data("[]".utf8), as: UTF8.self)
     }

@@ -42,11 +42,11 @@ public struct SyncEngine: Sendable {
         if !request.isDryRun {
             do {
                 if let holder = try await destination.acquireLock(source: run.source, syncId: run.syncId) {
-                    run.fail(code: "LOCKED", message: "source '\(run.source)' is already being synced (\(holder))", retryable: true)
+                    run.fail(code: .locked, message: "source '\(run.source)' is already being synced (\(holder))", retryable: true)
                     return run.result(endTime: now())
                 }
             } catch {
-                run.fail(error, code: "DESTINATION_FAILED")
+                run.fail(error, code: .destinationFailed)
                 return run.result(endTime: now())
             }
         }
@@ -74,7 +74,7 @@ public struct SyncEngine: Sendable {
             state = request.isDryRun ? try await destination.loadState(source: run.source)
                 : try await retry.run { try await destination.loadState(source: run.source) }
         } catch {
-            run.fail(error, code: "DESTINATION_FAILED")
+            run.fail(error, code: .destinationFailed)
             return
         }
         let plan = RunPlan.make(syncType: request.syncType, state: state, source: request.source, options: options,
@@ -84,7 +84,7 @@ public struct SyncEngine: Sendable {
             do {
                 try await retry.run { [run] in try await destination.beginRun(run) }
             } catch {
-                run.fail(error, code: "DESTINATION_FAILED")
+                run.fail(error, code: .destinationFailed)
                 return
             }
         }
@@ -93,7 +93,7 @@ public struct SyncEngine: Sendable {
         do {
             source = try await retry.run { try await openSource() }
         } catch {
-            run.fail(error, code: "SOURCE_UNAVAILABLE")
+            run.fail(error, code: .sourceUnavailable)
             return
         }
         let reader = PageReader(source: source, stream: request.source.stream,
@@ -194,7 +194,7 @@ struct BatchLoop {
                                           destination: engine.destination)
                 }
             } catch {
-                run.fail(error, code: "DESTINATION_FAILED")
+                run.fail(error, code: .destinationFailed)
             }
         }
     }
@@ -215,7 +215,7 @@ struct BatchLoop {
             switch await current.value {
             case .success(let value): page = value
             case .failure(let error):
-                run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
+                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
                 return nil
             }
             guard let position = page.last else { return (true, lastPosition) }
@@ -252,7 +252,7 @@ struct BatchLoop {
             switch await reader.read(request) {
             case .success(let value): prepared = value
             case .failure(let error):
-                run.fail(error, code: "SOURCE_FAILED", batch: run.batches + 1)
+                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
                 return false
             }
             guard let position = prepared.last else { return true }
@@ -282,7 +282,7 @@ struct BatchLoop {
                 })
                 run.counters = committed.counters
             } catch {
-                run.fail(error, code: "BATCH_FAILED", batch: number)
+                run.fail(error, code: .batchFailed, batch: number)
                 logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
                 return false
             }
@@ -293,7 +293,7 @@ struct BatchLoop {
             do {
                 try await afterCommit(number)
             } catch {
-                run.fail(error, code: "INTERRUPTED", batch: number)
+                run.fail(error, code: .interrupted, batch: number)
                 return false
             }
         }

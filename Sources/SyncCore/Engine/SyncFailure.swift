@@ -4,25 +4,90 @@
 /// serialization failure, database busy) are retried with backoff; permanent ones (bad password,
 /// missing table or column, SQL syntax) fail the run at once with their message.
 public struct SyncFailure: Error, Sendable, CustomStringConvertible {
-    /// Machine code, e.g. `SOURCE_QUERY_FAILED`, `AUTH_FAILED`, `DESTINATION_BUSY`.
-    public var code: String
+    /// Machine code, e.g. ``Code/sourceQueryFailed``, ``Code/authFailed``.
+    public var code: Code
     /// What failed and where, without secrets.
     public var message: String
     /// Whether the same operation may succeed if retried.
     public var isTransient: Bool
 
     /// Creates a classified failure.
-    public init(code: String, message: String, isTransient: Bool) {
+    public init(code: Code, message: String, isTransient: Bool) {
         self.code = code
         self.message = message
         self.isTransient = isTransient
     }
 
-    public var description: String { "\(code): \(message)" }
+    public var description: String { "\(code.rawValue): \(message)" }
 
     /// A source type this build has no connector for.
     public static func unsupported(_ type: DatabaseType) -> SyncFailure {
-        SyncFailure(code: "UNSUPPORTED_SOURCE", message: "source type '\(type.rawValue)' is not available in this build", isTransient: false)
+        SyncFailure(code: .unsupportedSource, message: "source type '\(type.rawValue)' is not available in this build", isTransient: false)
+    }
+}
+
+extension SyncFailure {
+    /// A failure code: what went wrong, in words a script can match (`AUTH_FAILED`). Encoded as its raw text in
+    /// JSON (`ErpSyncResult.errors[].code`), the audit trail and metrics labels. Codes grow by new static
+    /// members; exit codes, API errors and metrics switch on these, never on text.
+    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        public let rawValue: String
+
+        /// A code with this text (codes read back from the audit trail).
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        public var description: String { rawValue }
+
+        // Sources
+        /// The source cannot be reached (refused, unreachable, timed out connecting).
+        public static let sourceUnavailable = Code(rawValue: "SOURCE_UNAVAILABLE")
+        /// A source statement failed.
+        public static let sourceQueryFailed = Code(rawValue: "SOURCE_QUERY_FAILED")
+        /// A page could not be read after its retries (the run stopped there).
+        public static let sourceFailed = Code(rawValue: "SOURCE_FAILED")
+        /// The source's settings cannot work (TLS files, options).
+        public static let sourceConfig = Code(rawValue: "SOURCE_CONFIG")
+        /// The server refused the credentials.
+        public static let authFailed = Code(rawValue: "AUTH_FAILED")
+        public static let databaseNotFound = Code(rawValue: "DATABASE_NOT_FOUND")
+        public static let tableNotFound = Code(rawValue: "TABLE_NOT_FOUND")
+        public static let columnNotFound = Code(rawValue: "COLUMN_NOT_FOUND")
+        /// `ssl: require` but the server did not negotiate TLS.
+        public static let tlsRequired = Code(rawValue: "TLS_REQUIRED")
+        /// The TLS handshake or certificate check failed.
+        public static let tlsFailed = Code(rawValue: "TLS_FAILED")
+        /// This build has no connector for the source's type.
+        public static let unsupportedSource = Code(rawValue: "UNSUPPORTED_SOURCE")
+        /// No source of that name in the configuration.
+        public static let unknownSource = Code(rawValue: "UNKNOWN_SOURCE")
+        // Destination
+        public static let destinationUnavailable = Code(rawValue: "DESTINATION_UNAVAILABLE")
+        public static let destinationFailed = Code(rawValue: "DESTINATION_FAILED")
+        public static let destinationConfig = Code(rawValue: "DESTINATION_CONFIG")
+        /// Another writer holds the destination (SQLite busy); transient.
+        public static let destinationBusy = Code(rawValue: "DESTINATION_BUSY")
+        // Runs
+        /// Another run holds the source's lock: the run did not start (not a run failure).
+        public static let locked = Code(rawValue: "LOCKED")
+        /// The run lost its lock to another run; its batch was not committed (fencing).
+        public static let lockLost = Code(rawValue: "LOCK_LOST")
+        /// The run was stopped (shutdown, cancellation).
+        public static let cancelled = Code(rawValue: "CANCELLED")
+        /// The run was stopped between two batches.
+        public static let interrupted = Code(rawValue: "INTERRUPTED")
+        /// A batch could not be committed after its retries.
+        public static let batchFailed = Code(rawValue: "BATCH_FAILED")
+        /// The process ended before the run finished (found by the next run of its source).
+        public static let abandoned = Code(rawValue: "ABANDONED")
     }
 }
 

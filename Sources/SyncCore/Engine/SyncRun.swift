@@ -93,18 +93,18 @@ public struct SyncRun: Sendable {
     public var source: String { request.source.name }
 
     /// Records an error that ends the run.
-    mutating func fail(code: String, message: String, retryable: Bool, batch: Int? = nil) {
+    mutating func fail(code: SyncFailure.Code, message: String, retryable: Bool, batch: Int? = nil) {
         failed = true
         errors.append(SyncErrorInfo(code: code, message: message, batch: batch, retryable: retryable))
     }
 
     /// Records `error` as the reason the run ended: a ``SyncFailure`` with its own code, a cancellation as
     /// `CANCELLED`, anything else under `code`.
-    mutating func fail(_ error: any Error, code: String, batch: Int? = nil) {
+    mutating func fail(_ error: any Error, code: SyncFailure.Code, batch: Int? = nil) {
         if let failure = error as? SyncFailure {
             fail(code: failure.code, message: failure.message, retryable: failure.isTransient, batch: batch)
         } else if error is CancellationError {
-            fail(code: "CANCELLED", message: "the run was stopped", retryable: true, batch: batch)
+            fail(code: .cancelled, message: "the run was stopped", retryable: true, batch: batch)
         } else {
             fail(code: code, message: "\(error)", retryable: false, batch: batch)
         }

@@ -56,7 +56,7 @@ public struct SyncService: Sendable {
                                  status: .failed, success: false, startTime: now, endTime: now, duration: 0, recordsFetched: 0,
                                  recordsProcessed: 0, recordsInserted: 0, recordsUpdated: 0, recordsUnchanged: 0, recordsSkipped: 0,
                                  recordsRejected: 0, recordsDeleted: 0, hasMore: false, cursorFrom: nil, cursorTo: nil,
-                                 errors: [SyncErrorInfo(code: "UNKNOWN_SOURCE", message: "no source named '\(name)' in the configuration", retryable: false)])
+                                 errors: [SyncErrorInfo(code: .unknownSource, message: "no source named '\(name)' in the configuration", retryable: false)])
         }
         var options = config.defaults
         if let daysBack = overrides.daysBack { options.daysBack = daysBack }
