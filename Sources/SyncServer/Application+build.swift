@@ -185,7 +185,7 @@ struct AllowedOriginsMiddleware<Context: RequestContext>: RouterMiddleware {
     let cors = CORSMiddleware<Context>(
         allowOrigin: .originBased,
         allowHeaders: [.accept, .authorization, .contentType, .origin, TRPCEndpoint.trpcAccept, TRPCEndpoint.trpcBatchMode,
-                       HTTPField.Name("x-trpc-source")!, TRPCEndpoint.lastEventID],
+                       TRPCEndpoint.trpcSource, TRPCEndpoint.lastEventID],
         allowMethods: [.get, .post, .options], maxAge: .seconds(600))
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -30,9 +30,13 @@ struct TRPCEndpoint: Sendable {
     /// The ping interval of subscriptions.
     let heartbeat: Duration
 
-    static let trpcAccept = HTTPField.Name("trpc-accept")!
-    static let trpcBatchMode = HTTPField.Name("trpc-batch-mode")!
-    static let lastEventID = HTTPField.Name("last-event-id")!
+    /// A header name (`HTTPField.Name`, which Hummingbird does not re-export).
+    typealias HeaderName = HTTPFields.Element.Name
+    static let trpcAccept = HeaderName("trpc-accept")!
+    static let trpcBatchMode = HeaderName("trpc-batch-mode")!
+    static let trpcSource = HeaderName("x-trpc-source")!
+    static let lastEventID = HeaderName("last-event-id")!
+    static let accelBuffering = HeaderName("x-accel-buffering")!
 
     func respond(_ request: Request, context: BasicRequestContext, method: TRPCRouter.HTTPVerb) async -> Response {
         let rawPath = context.parameters.get("path") ?? ""
@@ -187,13 +191,13 @@ struct TRPCEndpoint: Sendable {
         }
         let wire = self.wire, heartbeat = self.heartbeat
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache, no-transform"]
-        headers[HTTPField.Name("x-accel-buffering")!] = "no"
+        headers[Self.accelBuffering] = "no"
         headers[.vary] = "trpc-accept"
         return Response(status: .ok, headers: headers, body: .init { writer in
             let reconnect = 3 * (heartbeat.components.seconds * 1000 + heartbeat.components.attoseconds / 1_000_000_000_000_000)
             try await writer.write(ByteBuffer(string: "event: connected\ndata: {\"reconnectAfterInactivityMs\":\(reconnect)}\n\n\n"))
             // Pings interleave with events through one stream, so writes never overlap.
-            let (merged, output) = AsyncStream.makeStream(of: Data.self)
+            let (chunks, output) = AsyncStream.makeStream(of: Data.self)
             let forward = Task {
                 for await event in events {
                     output.yield(Data("data: ".utf8) + wire.serialize(event.data) + Data("\nid: \(event.id)\n\n\n".utf8))
@@ -207,7 +211,7 @@ struct TRPCEndpoint: Sendable {
                 forward.cancel()
                 ping.cancel()
             }
-            for await chunk in merged { try await writer.write(ByteBuffer(bytes: chunk)) }
+            for await chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
             try await writer.finish(nil)
         })
     }

@@ -29,7 +29,8 @@ public struct Caller: Sendable, Equatable {
 /// ``ticketLifetime``.
 public struct TokenAuthenticator: Sendable {
     let tokens: [APIToken]
-    private let ticketKey: SymmetricKey
+    /// The HMAC key of tickets, 32 random bytes (kept as bytes: `SymmetricKey` is not `Sendable`).
+    private let ticketKey: [UInt8]
     /// How long a subscription ticket opens subscriptions (5 minutes): long enough for the client to connect and
     /// reconnect after a dropped connection, short enough that one copied from a log is soon useless.
     public static let ticketLifetime: Int64 = 300
@@ -39,7 +40,7 @@ public struct TokenAuthenticator: Sendable {
     /// Creates an authenticator for `tokens`, with a fresh ticket key.
     public init(tokens: [APIToken]) {
         self.tokens = tokens
-        ticketKey = SymmetricKey(size: .bits256)
+        ticketKey = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
     }
 
     /// The caller a request's `Authorization` header identifies.
@@ -74,7 +75,7 @@ public struct TokenAuthenticator: Sendable {
         let expiresAt = Instant(seconds: now.seconds + Self.ticketLifetime)
         let payload = TicketPayload(purpose: Self.ticketPurpose, name: caller.name, role: caller.role.rawValue, exp: expiresAt.seconds)
         let body = (try? JSONEncoder().encode(payload)) ?? Data()
-        let signature = Data(HMAC<SHA256>.authenticationCode(for: body, using: ticketKey))
+        let signature = Data(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: ticketKey)))
         return (Self.base64URL(body) + "." + Self.base64URL(signature), expiresAt)
     }
 
@@ -83,7 +84,7 @@ public struct TokenAuthenticator: Sendable {
     public func redeem(ticket: String, now: Instant = .now) -> Result<Caller, TRPCError> {
         let parts = ticket.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let body = Self.data(base64URL: parts[0]), let signature = Self.data(base64URL: parts[1]),
-              HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: body, using: ticketKey),
+              HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: body, using: SymmetricKey(data: ticketKey)),
               let payload = try? JSONDecoder().decode(TicketPayload.self, from: body),
               payload.purpose == Self.ticketPurpose, let role = APIToken.Role(rawValue: payload.role) else {
             return .failure(TRPCError(.unauthorized, "connectionParams.ticket is not a subscription ticket of this server "
