@@ -250,7 +250,8 @@ func sseDataEvents(_ text: String) -> [(id: String, data: String)] {
     /// `result.data` and `error` through it (`transformer.ts` `transformTRPCResponse`), and each JSONL line or SSE
     /// data as a whole (`stream/jsonl.ts`, `stream/sse.ts` `serialize`).
     @Test func superjsonOverEveryLink() async throws {
-        try await ServerFixture.with(apiYAML: "  transformer: superjson") { f in
+        // Short pings: a closed subscription is noticed at the next write, so the server stops promptly.
+        try await ServerFixture.with(apiYAML: "  transformer: superjson", heartbeat: .milliseconds(200)) { f in
             try await f.server.app.test(.live) { client in
                 let port = try #require(client.port)
                 // httpLink mutation: the input wrapped, the output's instants as Dates.
