@@ -137,6 +137,9 @@ struct TRPCWire: Sendable {
     ///   `[i,0,[[{"error":<shape>}]]]`; a success nests as `resolveResponse.ts` builds it (`result` and `data`
     ///   each a promise): `[i,0,[[{"result":0}],["result",0,r]]]`, `[r,0,[[{"data":0}],["data",0,d]]]`,
     ///   `[d,0,[[<data>]]]`, where chunk ids `r`, `d` count on from the number of calls.
+    ///
+    /// An error's `data.path` is the failing call's path (`resolveResponse.ts` writes the first call's path there
+    /// for every call, which its client never reads).
     struct JSONLStream {
         let wire: TRPCWire
         private var nextChunk: Int

@@ -166,6 +166,7 @@ public protocol AuditLog: Sendable {
 
 /// Which `tb_sync_errors` entries ``AuditLog/quarantine(_:)`` returns; every set field must match.
 public struct QuarantineFilter: Sendable, Equatable {
+    /// The source's configured name.
     public var source: String?
     /// The run that last met the entry.
     public var syncId: String?
