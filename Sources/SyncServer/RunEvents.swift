@@ -94,7 +94,7 @@ public enum RunEvent: Sendable, Equatable {
 }
 
 /// Fans run events out to every subscriber (`/events`, `erp.onSyncProgress`). A slow subscriber loses old
-/// progress events (each keeps the newest 256), never slows a sync.
+/// events (each buffers the newest ``replayCapacity``), never slows a sync.
 ///
 /// Each published event gets a sequence number, and the newest ``replayCapacity`` events are kept, so a
 /// subscriber that reconnects with the id of the last event it saw (SSE `Last-Event-ID`, tRPC's `lastEventId`)

@@ -409,7 +409,10 @@ func sseDataEvents(_ text: String) -> [(id: String, data: String)] {
         }
     }
 
-    /// CORS preflights from a listed and an unlisted origin, asking for the headers tRPC's links send.
+    /// CORS preflights from a listed and an unlisted origin, asking for the headers tRPC's links send:
+    /// `trpc-accept` (`@trpc/client` `links/httpBatchStreamLink.ts`, `trpcAcceptHeader`), `trpc-batch-mode`
+    /// (v10 `links/internals/httpUtils.ts`, `batchModeHeader`), `content-type` and `authorization` (every
+    /// link's `fetchHTTPResponse`), `x-trpc-source` (create-t3-app's `headers()`).
     @Test func corsAllowsTRPCHeadersForListedOriginsOnly() async throws {
         try await ServerFixture.with(apiYAML: "  corsOrigins: [\"https://audit.example.com\"]") { f in
             try await f.server.app.test(.live) { client in
