@@ -274,3 +274,30 @@ extension PostgresConnection {
         return rows
     }
 }
+
+extension PostgresDestination {
+    public func quarantine(_ filter: QuarantineFilter) async throws -> [QuarantineEntry] {
+        let rows = try await read("reading the quarantine") { connection, logger in
+            try await connection.run("""
+                SELECT id, kind, sync_id, source_id, external_id, reason_code, message, raw_json::text AS raw_json, first_seen_at, last_seen_at, occurrences
+                FROM tb_sync_errors WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR sync_id = $2)
+                    AND ($3::text IS NULL OR reason_code = $3) AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR id < $5::bigint)
+                ORDER BY id DESC LIMIT $6
+                """, [.text(filter.source), .text(filter.syncId), .text(filter.reasonCode), .text(filter.kind),
+                      .text(filter.beforeId.map(String.init)), .int(filter.limit)], logger: logger)
+        }
+        return rows.map { row in QuarantineEntry(errorRow: { row[$0]?.text }) }
+    }
+
+    public func run(syncId: String) async throws -> AuditEntry? {
+        let rows = try await read("reading run \(syncId)") { connection, logger in
+            try await connection.run("""
+                SELECT sync_id, source_id, database_type, sync_type, status, started_at, ended_at, duration_ms, cursor_from, cursor_to,
+                    records_fetched, records_processed, records_inserted, records_updated, records_unchanged, records_skipped,
+                    records_rejected, records_deleted, has_more, error_details::text AS error_details, triggered_by, is_manual
+                FROM tb_erp_sync_audit WHERE sync_id = $1
+                """, [.text(syncId)], logger: logger)
+        }
+        return rows.first.map { row in AuditEntry(auditRow: { row[$0]?.text }) }
+    }
+}

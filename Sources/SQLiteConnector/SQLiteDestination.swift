@@ -228,6 +228,29 @@ public actor SQLiteDestination: Destination, AuditLog {
     }
 }
 
+extension SQLiteDestination {
+    public func quarantine(_ filter: QuarantineFilter) async throws -> [QuarantineEntry] {
+        func text(_ value: String?) -> SQLiteData { value.map { .text($0) } ?? .null }
+        let rows = try await serialized {
+            try await query("""
+                SELECT * FROM tb_sync_errors WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR sync_id = ?2)
+                    AND (?3 IS NULL OR reason_code = ?3) AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR id < ?5)
+                ORDER BY id DESC LIMIT ?6
+                """, [text(filter.source), text(filter.syncId), text(filter.reasonCode), text(filter.kind),
+                      filter.beforeId.map { .integer(Int($0)) } ?? .null, .integer(filter.limit)])
+        }
+        return rows.map { row in QuarantineEntry(errorRow: { row.column($0)?.string }) }
+    }
+
+    public func run(syncId: String) async throws -> AuditEntry? {
+        try await serialized {
+            try await query("SELECT * FROM tb_erp_sync_audit WHERE sync_id = ?", [.text(syncId)]).first.map { row in
+                AuditEntry(auditRow: { row.column($0)?.string })
+            }
+        }
+    }
+}
+
 /// Exact per-currency sums accumulated from streamed rows.
 private final class SumBox: @unchecked Sendable {
     private let lock = NSLock()

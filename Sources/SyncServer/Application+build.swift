@@ -21,11 +21,14 @@ public struct ServerDependencies: Sendable {
     public var onListening: @Sendable (Int) async -> Void
     /// The wait before a webhook's first retry (tests shorten it).
     public var webhookRetryDelay: Duration
+    /// The interval of keep-alive pings on idle event streams (`/events`, subscriptions); default 15 s.
+    public var heartbeat: Duration
 
     /// Creates the dependencies; the clock defaults to the wall clock.
     public init(config: SyncConfig, destination: any Destination & AuditLog, makeSource: @escaping SyncService.SourceFactory,
                 availableSources: Set<DatabaseType>, clock: any SchedulerClock = SystemSchedulerClock(), logger: Logger,
-                onListening: @escaping @Sendable (Int) async -> Void = { _ in }, webhookRetryDelay: Duration = .seconds(1)) {
+                onListening: @escaping @Sendable (Int) async -> Void = { _ in }, webhookRetryDelay: Duration = .seconds(1),
+                heartbeat: Duration = .seconds(15)) {
         self.config = config
         self.destination = destination
         self.makeSource = makeSource
@@ -34,6 +37,7 @@ public struct ServerDependencies: Sendable {
         self.logger = logger
         self.onListening = onListening
         self.webhookRetryDelay = webhookRetryDelay
+        self.heartbeat = heartbeat
     }
 }
 
@@ -77,11 +81,19 @@ struct SchedulerService: Service {
 }
 
 /// Builds the `erp-sync serve` application; tests build exactly this one.
+///
+/// The metrics start from the audit database (each source's last successful run and checkpoint), so `/metrics`
+/// is not empty after a restart.
 /// - Returns: the server; call ``ErpSyncServer/run()`` or test ``ErpSyncServer/app`` with HummingbirdTesting.
-public func buildApplication(_ dependencies: ServerDependencies) -> ErpSyncServer {
+public func buildApplication(_ dependencies: ServerDependencies) async -> ErpSyncServer {
     let config = dependencies.config
     let logger = dependencies.logger
     let metrics = ServerMetrics(sources: config.sources)
+    do {
+        try await metrics.restore(from: dependencies.destination, sources: config.sources.map(\.name))
+    } catch {
+        logger.warning("metrics start empty: the audit database could not be read", metadata: ["error": "\(error)"])
+    }
     let notifier = WebhookNotifier(webhooks: config.notifications.webhooks, logger: logger, retryBaseDelay: dependencies.webhookRetryDelay)
     let events = RunEventBroadcaster()
     let runner = SyncRunner(config: config, destination: dependencies.destination, makeSource: dependencies.makeSource,
@@ -102,9 +114,12 @@ public func buildApplication(_ dependencies: ServerDependencies) -> ErpSyncServe
         }
         : nil
     var trpc = TRPCRouter(logger: logger)
+    let authenticator = TokenAuthenticator(tokens: config.api.tokens)
     ErpProcedures(config: config, auditLog: dependencies.destination, runner: runner, scheduler: scheduler, makeSource: dependencies.makeSource,
-                  availableSources: dependencies.availableSources).register(in: &trpc)
-    let router = buildRouter(trpc: trpc, api: config.api, auditLog: dependencies.destination, metrics: metrics, events: events)
+                  availableSources: dependencies.availableSources, authenticator: authenticator).register(in: &trpc)
+    let endpoint = TRPCEndpoint(router: trpc, authenticator: authenticator, wire: TRPCWire(transformer: config.api.transformer),
+                                maxBodyBytes: config.api.maxBodyBytes, maxBatchSize: config.api.maxBatchSize, heartbeat: dependencies.heartbeat)
+    let router = buildRouter(endpoint: endpoint, api: config.api, auditLog: dependencies.destination, metrics: metrics, events: events)
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "erp-sync"),
@@ -115,20 +130,19 @@ public func buildApplication(_ dependencies: ServerDependencies) -> ErpSyncServe
 }
 
 /// The routes: `/trpc/{procedures}` (GET and POST, tRPC wire format), `/health`, `/metrics`, `/events`.
-func buildRouter(trpc: TRPCRouter, api: APIConfig, auditLog: any AuditLog, metrics: ServerMetrics,
+func buildRouter(endpoint: TRPCEndpoint, api: APIConfig, auditLog: any AuditLog, metrics: ServerMetrics,
                  events: RunEventBroadcaster) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.info))
     if !api.corsOrigins.isEmpty { router.add(middleware: AllowedOriginsMiddleware(origins: Set(api.corsOrigins))) }
-    let endpoint = TRPCEndpoint(router: trpc, authenticator: TokenAuthenticator(tokens: api.tokens), maxBodyBytes: api.maxBodyBytes)
-    router.get("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .query) }
-    router.post("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .mutation) }
+    router.get("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .get) }
+    router.post("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .post) }
     router.get("/health") { _, _ -> Response in
         do {
             _ = try await auditLog.history(source: nil, limit: 1)
             return jsonResponse(.ok, Data(#"{"status":"ok","destination":"reachable"}"#.utf8))
         } catch {
-            let body = (try? TRPCEnvelope.encoder.encode(["status": "unavailable", "destination": "\(error)"])) ?? Data()
+            let body = (try? TRPCWire.encoder.encode(["status": "unavailable", "destination": "\(error)"])) ?? Data()
             return jsonResponse(.serviceUnavailable, body)
         }
     }
@@ -137,14 +151,15 @@ func buildRouter(trpc: TRPCRouter, api: APIConfig, auditLog: any AuditLog, metri
                  body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
     }
     router.get("/events") { request, _ -> Response in
-        guard endpoint.authenticator.caller(authorization: request.headers[.authorization]) != nil else {
-            return jsonResponse(.unauthorized, Data(#"{"error":"send an API token: Authorization: Bearer <token>"}"#.utf8))
+        if case .failure(let error) = endpoint.authenticator.authenticate(authorization: request.headers[.authorization]) {
+            return jsonResponse(.unauthorized, (try? TRPCWire.encoder.encode(["error": error.message])) ?? Data())
         }
-        let stream = events.subscribe(heartbeat: .seconds(15))
+        let stream = events.subscribe(heartbeat: endpoint.heartbeat)
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
                             try await writer.write(ByteBuffer(string: ": connected\n\n"))
-                            for await event in stream {
+                            for await delivery in stream {
+                                let event = delivery.event
                                 if event == .heartbeat {
                                     try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                                     continue
@@ -162,11 +177,16 @@ func buildRouter(trpc: TRPCRouter, api: APIConfig, auditLog: any AuditLog, metri
 
 /// CORS for the configured browser origins only (`api.corsOrigins`): Hummingbird's `CORSMiddleware` answers
 /// preflights and adds the headers when the request's `Origin` is listed; other origins get no CORS headers,
-/// so browsers refuse them.
+/// so browsers refuse them. Allowed request headers are those tRPC's links send: `content-type`,
+/// `authorization`, `trpc-accept` (`httpBatchStreamLink`), `trpc-batch-mode` (v10's stream link),
+/// `x-trpc-source` (create-t3-app's client), plus `accept`, `origin` and `last-event-id`.
 struct AllowedOriginsMiddleware<Context: RequestContext>: RouterMiddleware {
     let origins: Set<String>
-    let cors = CORSMiddleware<Context>(allowOrigin: .originBased, allowHeaders: [.accept, .authorization, .contentType, .origin],
-                                       allowMethods: [.get, .post, .options], maxAge: .seconds(600))
+    let cors = CORSMiddleware<Context>(
+        allowOrigin: .originBased,
+        allowHeaders: [.accept, .authorization, .contentType, .origin, TRPCEndpoint.trpcAccept, TRPCEndpoint.trpcBatchMode,
+                       TRPCEndpoint.trpcSource, TRPCEndpoint.lastEventID],
+        allowMethods: [.get, .post, .options], maxAge: .seconds(600))
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let origin = request.headers[.origin], origins.contains(origin) else { return try await next(request, context) }
@@ -176,82 +196,4 @@ struct AllowedOriginsMiddleware<Context: RequestContext>: RouterMiddleware {
 
 func jsonResponse(_ status: HTTPResponse.Status, _ body: Data) -> Response {
     Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-}
-
-/// `/trpc/{path}`: reads the procedure names, inputs and token of an HTTP request and writes the tRPC response
-/// (tRPC HTTP wire format, v10 and v11 without a transformer).
-///
-/// - Single call: `GET /trpc/erp.getStatus?input=<url-encoded JSON>`, `POST /trpc/erp.syncNow` with the input as
-///   the JSON body; no input → omitted.
-/// - Batch (`?batch=1`): names comma-joined in the path (at most 10), inputs in one JSON object keyed `"0"`,
-///   `"1"`, … (the `input` parameter for GET, the body for POST); the reply is a JSON array in request order,
-///   HTTP 207 when the items' statuses differ.
-struct TRPCEndpoint: Sendable {
-    let router: TRPCRouter
-    let authenticator: TokenAuthenticator
-    let maxBodyBytes: Int
-    static let maxBatchSize = 10
-
-    func respond(_ request: Request, context: BasicRequestContext, method: TRPCRouter.Kind) async -> Response {
-        let path = context.parameters.get("path") ?? ""
-        let batchParameter = request.uri.queryParameters["batch"].map(String.init)
-        let isBatch = batchParameter == "1" || batchParameter == "true"
-        let names = isBatch ? path.split(separator: ",", omittingEmptySubsequences: false).map(String.init) : [path]
-        let items: [TRPCEnvelope.Item]
-        do {
-            guard names.count <= Self.maxBatchSize else {
-                throw TRPCError(.badRequest, "a batch may call at most \(Self.maxBatchSize) procedures, got \(names.count)")
-            }
-            let inputs = try await readInputs(request, method: method, isBatch: isBatch, count: names.count)
-            let caller = authenticator.caller(authorization: request.headers[.authorization])
-            var results: [TRPCEnvelope.Item] = []
-            for (index, name) in names.enumerated() {
-                results.append(await router.call(name, method: method, input: inputs[index], caller: caller))
-            }
-            items = results
-        } catch let error as TRPCError {
-            items = names.map { TRPCEnvelope.failure(error, path: $0) }
-        } catch {
-            items = names.map { TRPCEnvelope.failure(TRPCError(.badRequest, "could not read the request: \(error)"), path: $0) }
-        }
-        let (body, status) = TRPCEnvelope.response(items, isBatch: isBatch)
-        return jsonResponse(.init(code: status), body)
-    }
-
-    /// The raw JSON input of each call (`nil` = omitted).
-    func readInputs(_ request: Request, method: TRPCRouter.Kind, isBatch: Bool, count: Int) async throws -> [Data?] {
-        let raw: Data?
-        switch method {
-        case .query:
-            raw = request.uri.queryParameters["input"].map { Data($0.utf8) }
-        case .mutation:
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
-                throw TRPCError(.payloadTooLarge, "the request body is \(length) bytes; the limit is \(maxBodyBytes) (api.maxBodyBytes)")
-            }
-            var request = request
-            let buffer: ByteBuffer
-            do {
-                buffer = try await request.collectBody(upTo: maxBodyBytes)
-            } catch {
-                throw TRPCError(.payloadTooLarge, "the request body exceeds \(maxBodyBytes) bytes (api.maxBodyBytes)")
-            }
-            raw = buffer.readableBytes == 0 ? nil : Data(buffer.readableBytesView)
-        }
-        guard let raw else { return Array(repeating: nil, count: count) }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: raw, options: [.fragmentsAllowed])
-        } catch {
-            let place = method == .query ? "the input query parameter" : "the request body"
-            throw TRPCError(.parseError, "\(place) is not valid JSON (\(String(decoding: raw.prefix(80), as: UTF8.self)))")
-        }
-        guard isBatch else { return [raw] }
-        guard let byIndex = parsed as? [String: Any] else {
-            throw TRPCError(.badRequest, "a batch input must be an object keyed \"0\", \"1\", … by call position")
-        }
-        return try (0..<count).map { index in
-            guard let value = byIndex[String(index)], !(value is NSNull) else { return nil }
-            return try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
-        }
-    }
 }

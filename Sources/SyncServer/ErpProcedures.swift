@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import SyncCore
 
-/// The seed's five `erp.*` procedures (seed "tRPC Router Integration"), with sources referred to by name.
+/// The `erp.*` procedures: the seed's five (seed "tRPC Router Integration"), with sources referred to by name,
+/// and those the dashboard and operators need beyond them.
 ///
 /// - `erp.testConnection` (mutation, admin): `{source}` → `{success, message}`.
 /// - `erp.syncNow` (mutation, admin): `{source, fullSync?, daysBack?, batchSize?, maxRecords?}` →
@@ -11,6 +12,13 @@ import SyncCore
 /// - `erp.getStatus` (query, viewer) → `{running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources}`.
 /// - `erp.getSyncHistory` (query, viewer): `{limit?: 1...1000 (default 20), source?}` → `{syncs}`.
 /// - `erp.getSupportedDatabases` (query, viewer) → `{databases}`.
+/// - `erp.getErrors` (query, viewer): `{source?, syncId?, reasonCode?, kind?, limit?: 1...500 (50), cursor?}` →
+///   `{errors, nextCursor}`: quarantined rows and run errors, newest first; `nextCursor` (or `null`) pages on.
+/// - `erp.getRun` (query, viewer): `{syncId}` → `{run, errors}`: one run's audit row and the entries it met last.
+/// - `erp.subscriptionTicket` (mutation, viewer) → `{ticket, expiresAt}`: what `erp.onSyncProgress` is opened
+///   with (``TokenAuthenticator``).
+/// - `erp.onSyncProgress` (subscription, viewer): `{source?, lastEventId?}` → `started`, `progress` and
+///   `finished` events of every run (of one source), each with an id to resume from.
 ///
 /// The seed's ad-hoc connection configs (`type`, `host`, `password` … in the body) are refused with
 /// `FORBIDDEN` unless `api.allowAdHocSources` is on, and then only for hosts in `api.allowedHosts`.
@@ -21,6 +29,7 @@ struct ErpProcedures: Sendable {
     let scheduler: Scheduler?
     let makeSource: SyncService.SourceFactory
     let availableSources: Set<DatabaseType>
+    let authenticator: TokenAuthenticator
 
     func register(in router: inout TRPCRouter) {
         router.add("erp.testConnection", .mutation, role: .admin) { input, _ in try await testConnection(input) }
@@ -30,6 +39,13 @@ struct ErpProcedures: Sendable {
         router.add("erp.getSupportedDatabases", .query, role: .viewer) { _, _ in
             ["databases": SupportedDatabase.catalog(available: availableSources)]
         }
+        router.add("erp.getErrors", .query, role: .viewer) { input, _ in try await errors(input) }
+        router.add("erp.getRun", .query, role: .viewer) { input, _ in try await run(input) }
+        router.add("erp.subscriptionTicket", .mutation, role: .viewer) { _, caller in
+            let (ticket, expiresAt) = authenticator.issueTicket(for: caller)
+            return ["ticket": ticket, "expiresAt": expiresAt.isoMillis]
+        }
+        router.addSubscription("erp.onSyncProgress", role: .viewer) { input, _ in try onSyncProgress(input) }
     }
 
     // MARK: Inputs
@@ -86,6 +102,49 @@ struct ErpProcedures: Sendable {
 
         var limit: Int?
         var source: String?
+    }
+
+    struct ErrorsInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case source, syncId, reasonCode, kind, limit, cursor
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
+        var source: String?
+        var syncId: String?
+        var reasonCode: String?
+        var kind: String?
+        var limit: Int?
+        /// The `nextCursor` of the previous page.
+        var cursor: Int?
+    }
+
+    struct RunInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case syncId
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
+        var syncId: String
+    }
+
+    /// `lastEventId` is how tRPC's `httpSubscriptionLink` resumes a tracked subscription: the link adds it to the
+    /// input (`contentType.ts` in `@trpc/server` merges the `Last-Event-ID` header in too), so it is a key here.
+    struct ProgressInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case source, lastEventId
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
+        var source: String?
+        var lastEventId: String?
+    }
+
+    /// Fails with `NOT_FOUND` when `name` is given and names no configured source.
+    private func checkSource(_ name: String?) throws {
+        if let name, config.source(named: name) == nil {
+            throw TRPCError(.notFound, "input.source: no source named '\(name)' (known: \(sourceNames))")
+        }
     }
 
     /// The source an input names, or the ad-hoc source it describes when allowed.
@@ -279,13 +338,87 @@ struct ErpProcedures: Sendable {
     func history(_ input: Data?) async throws -> [String: [Merged<ErpSyncResult, HistoryFields>]] {
         let parsed = try TRPCInput.decode(HistoryInput.self, from: input, default: HistoryInput())
         try TRPCInput.check(parsed.limit, "limit", in: 1...1000)
-        if let name = parsed.source, config.source(named: name) == nil {
-            throw TRPCError(.notFound, "input.source: no source named '\(name)' (known: \(sourceNames))")
-        }
+        try checkSource(parsed.source)
         let entries = try await auditLog.history(source: parsed.source, limit: parsed.limit ?? 20)
         return ["syncs": entries.map { entry in
             Merged(entry.result, HistoryFields(timestamp: entry.result.startTime, triggeredBy: entry.triggeredBy, isManual: entry.isManual))
         }]
+    }
+}
+
+extension ErpProcedures {
+    /// A page of `erp.getErrors`.
+    struct ErrorsOutput: Encodable {
+        var errors: [QuarantineEntry]
+        /// The `cursor` of the next page; `null` on the last page.
+        var nextCursor: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case errors, nextCursor
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(errors, forKey: .errors)
+            try container.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
+
+    func errors(_ input: Data?) async throws -> ErrorsOutput {
+        let parsed = try TRPCInput.decode(ErrorsInput.self, from: input, default: ErrorsInput())
+        try TRPCInput.check(parsed.limit, "limit", in: 1...500)
+        try TRPCInput.check(parsed.cursor, "cursor", in: 1...Int.max)
+        try checkSource(parsed.source)
+        if let kind = parsed.kind, !["record", "run"].contains(kind) {
+            throw TRPCError(.badRequest, "input.kind: expected record or run, got '\(kind)'")
+        }
+        let limit = parsed.limit ?? 50
+        // One more than asked tells whether a next page exists.
+        let entries = try await auditLog.quarantine(QuarantineFilter(
+            source: parsed.source, syncId: parsed.syncId, reasonCode: parsed.reasonCode, kind: parsed.kind,
+            beforeId: parsed.cursor.map(Int64.init), limit: limit + 1))
+        let page = Array(entries.prefix(limit))
+        return ErrorsOutput(errors: page, nextCursor: entries.count > limit ? page.last?.id : nil)
+    }
+
+    /// `erp.getRun`'s output.
+    struct RunOutput: Encodable {
+        var run: Merged<ErpSyncResult, HistoryFields>
+        var errors: [QuarantineEntry]
+    }
+
+    /// The most entries `erp.getRun` lists; `erp.getErrors` with `syncId` pages through all.
+    static let runErrorLimit = 500
+
+    func run(_ input: Data?) async throws -> RunOutput {
+        guard input != nil else { throw TRPCError(.badRequest, "input.syncId: is required") }
+        let parsed = try TRPCInput.decode(RunInput.self, from: input, default: RunInput(syncId: ""))
+        guard let entry = try await auditLog.run(syncId: parsed.syncId) else {
+            throw TRPCError(.notFound, "input.syncId: no run '\(parsed.syncId)' in the audit log")
+        }
+        let errors = try await auditLog.quarantine(QuarantineFilter(syncId: parsed.syncId, limit: Self.runErrorLimit))
+        return RunOutput(run: Merged(entry.result, HistoryFields(timestamp: entry.result.startTime, triggeredBy: entry.triggeredBy,
+                                                                  isManual: entry.isManual)),
+                         errors: errors)
+    }
+
+    /// The run events after the input's `lastEventId` (kept ones first, ``RunEventBroadcaster``), then live ones,
+    /// of one source or all.
+    func onSyncProgress(_ input: Data?) throws -> TRPCRouter.TrackedStream {
+        let parsed = try TRPCInput.decode(ProgressInput.self, from: input, default: ProgressInput())
+        try checkSource(parsed.source)
+        let events = runner.events
+        let deliveries = events.subscribe(after: parsed.lastEventId.map(events.sequence(resumingAfter:)))
+        let (stream, continuation) = TRPCRouter.TrackedStream.makeStream()
+        let forward = Task {
+            for await delivery in deliveries {
+                guard let sequence = delivery.sequence, parsed.source == nil || delivery.event.source == parsed.source else { continue }
+                continuation.yield((events.eventID(sequence), delivery.event.subscriptionJSON()))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in forward.cancel() }
+        return stream
     }
 }
 

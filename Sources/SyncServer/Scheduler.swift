@@ -114,6 +114,12 @@ public final class Scheduler: Sendable {
     /// The next due run of each kind per source, soonest first (what `getStatus.nextScheduledSync` shows).
     public func nextRuns() -> [ScheduledRun] { upcoming.withLock { $0 } }
 
+    /// The first run of each kind per source when the scheduler starts at `start`, soonest first (what
+    /// `serve` prints at startup).
+    public func plannedRuns(from start: Instant) -> [ScheduledRun] {
+        runs(Dictionary(uniqueKeysWithValues: sources.map { ($0, plan.nextIncremental(after: start, now: start)) }), plan.nextFullSync(after: start))
+    }
+
     /// Fires due runs until the task is cancelled.
     public func run() async {
         let start = clock.now
@@ -149,8 +155,13 @@ public final class Scheduler: Sendable {
     }
 
     private func publish(_ incremental: [String: Instant], _ full: Instant?) {
+        let next = runs(incremental, full)
+        upcoming.withLock { $0 = next }
+    }
+
+    private func runs(_ incremental: [String: Instant], _ full: Instant?) -> [ScheduledRun] {
         var runs = incremental.map { ScheduledRun(source: $0.key, syncType: .incremental, dueAt: $0.value) }
         if let full { runs += sources.map { ScheduledRun(source: $0, syncType: .full, dueAt: full) } }
-        upcoming.withLock { $0 = runs.sorted { ($0.dueAt, $0.source, $0.syncType.rawValue) < ($1.dueAt, $1.source, $1.syncType.rawValue) } }
+        return runs.sorted { ($0.dueAt, $0.source, $0.syncType.rawValue) < ($1.dueAt, $1.source, $1.syncType.rawValue) }
     }
 }

@@ -44,12 +44,33 @@ public struct ServerMetrics: Sendable {
         }
         Metrics.Timer(label: "erp_sync_run_duration_seconds", dimensions: [source, ("sync_type", result.syncType.rawValue)], factory: factory)
             .recordMilliseconds(result.duration)
-        if result.success, let end = Instant(iso8601: result.endTime) {
-            Gauge(label: "erp_sync_last_success_timestamp_seconds", dimensions: [source], factory: factory).record(Double(end.seconds))
+        if result.success { recordSuccess(result) }
+        recordCursor(result, now: now)
+    }
+
+    /// Sets the gauges from the audit database, as they were after the last runs before a restart: each
+    /// source's last `SUCCESS` run and the cursor of its newest finished run (among its last
+    /// ``restoreDepth`` runs).
+    /// - Throws: the audit log's error when it cannot be read.
+    public func restore(from auditLog: any AuditLog, sources: [String], now: Instant = .now) async throws {
+        for source in sources {
+            let runs = try await auditLog.history(source: source, limit: Self.restoreDepth).map(\.result).filter { $0.status != .running }
+            if let success = runs.first(where: \.success) { recordSuccess(success) }
+            if let latest = runs.first(where: { $0.cursorTo != nil }) { recordCursor(latest, now: now) }
         }
-        if let cursor = Self.cursorTime(result.cursorTo, zone: zones[result.source]) {
-            Gauge(label: "erp_sync_cursor_lag_seconds", dimensions: [source], factory: factory).record(Double(now.seconds - cursor.seconds))
-        }
+    }
+
+    /// How many of a source's newest runs ``restore(from:sources:now:)`` reads.
+    public static let restoreDepth = 200
+
+    private func recordSuccess(_ result: ErpSyncResult) {
+        guard let end = Instant(iso8601: result.endTime) else { return }
+        Gauge(label: "erp_sync_last_success_timestamp_seconds", dimensions: [("source", result.source)], factory: factory).record(Double(end.seconds))
+    }
+
+    private func recordCursor(_ result: ErpSyncResult, now: Instant) {
+        guard let cursor = Self.cursorTime(result.cursorTo, zone: zones[result.source]) else { return }
+        Gauge(label: "erp_sync_cursor_lag_seconds", dimensions: [("source", result.source)], factory: factory).record(Double(now.seconds - cursor.seconds))
     }
 
     /// The instant of a checkpoint summary (`2006-02-14 15:16:03 #16008`) whose cursor is a wall time of the

@@ -60,7 +60,7 @@ public final class WebhookNotifier: Service, Sendable {
         for webhook in webhooks where webhook.events.contains(event) {
             let id = UUID().uuidString.lowercased()
             let payload = Payload(event: event.rawValue, deliveryId: id, sentAt: Instant.now.isoMillis, result: result)
-            guard let body = try? TRPCEnvelope.encoder.encode(payload) else { continue }
+            guard let body = try? TRPCWire.encoder.encode(payload) else { continue }
             continuation.yield(Delivery(webhook: webhook, event: event, id: id, body: body))
         }
     }

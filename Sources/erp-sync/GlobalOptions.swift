@@ -4,13 +4,28 @@ import Logging
 import SyncCore
 import SyncServer
 
-/// Options every command takes.
+/// Options every command takes: ``ConfigOptions`` and `--json`.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "The configuration file.")
-    var config = "./erp-sync.yaml"
+    @OptionGroup var base: ConfigOptions
 
     @Flag(help: "Print machine-readable JSON on stdout instead of tables.")
     var json = false
+
+    /// The configuration file.
+    var config: String { base.config }
+
+    /// ``ConfigOptions/loadConfig(jsonLogs:)``.
+    func loadConfig(jsonLogs: Bool = false) throws -> SyncConfig { try base.loadConfig(jsonLogs: jsonLogs) }
+
+    /// ``ConfigOptions/openDestination(_:)``.
+    func openDestination(_ config: SyncConfig) async throws -> any Destination & AuditLog { try await base.openDestination(config) }
+}
+
+/// The configuration file and log level: the options of every command that reads the configuration
+/// (`serve` takes these only; the others add `--json` through ``GlobalOptions``).
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config = "./erp-sync.yaml"
 
     @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "warning"

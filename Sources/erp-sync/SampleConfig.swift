@@ -61,7 +61,9 @@ enum SampleConfig {
                                             #   - { name: ops, role: admin, hash: "sha256:<64 hex>" }   (admin | viewer)
           allowAdHocSources: false          # the seed's {host, password, …} bodies; true needs allowedHosts: [...]
           corsOrigins: []                   # browser origins of a dashboard served from elsewhere (CORS)
-        schedule:
+          transformer: none                 # none | superjson: the dashboard's tRPC client transformer
+          maxBatchSize: 100                 # most procedures in one batched request
+        schedule:                           # without this section serve schedules nothing
           interval: 60m                     # incremental run of each source
           fullSyncAt: "23:00"               # daily full sync, local time (or off)
           timezone: America/Sao_Paulo

@@ -10,12 +10,14 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the HTTP API (tRPC wire format), the scheduler, webhooks and /metrics until SIGTERM.",
-        discussion: "Keys: api (host, port, tokens, allowAdHocSources, allowedHosts, maxBodyBytes, corsOrigins), schedule (enabled, interval, "
-            + "fullSyncAt, timezone, maxConcurrentRuns), notifications.webhooks; see README \"serve\". On SIGTERM or SIGINT running "
-            + "syncs finish their current batch and commit it, the run is recorded PARTIAL (CANCELLED), and the process exits 0."
+        discussion: "Keys: api (host, port, tokens, allowAdHocSources, allowedHosts, maxBodyBytes, corsOrigins, transformer, maxBatchSize), "
+            + "schedule (enabled, interval, fullSyncAt, timezone, maxConcurrentRuns), notifications.webhooks; see README \"serve\". "
+            + "Without a schedule section nothing is scheduled; at startup serve prints what is scheduled and when. On SIGTERM or "
+            + "SIGINT running syncs finish their current batch and commit it, the run is recorded PARTIAL (CANCELLED), and the "
+            + "process exits 0."
     )
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var global: ConfigOptions
 
     @Option(help: "Listen address; overrides api.host.")
     var host: String?
@@ -41,12 +43,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let destination = try await global.openDestination(config)
         let listenHost = config.api.host
-        let server = buildApplication(ServerDependencies(
+        let server = await buildApplication(ServerDependencies(
             config: config, destination: destination, makeSource: Connectors.source, availableSources: Connectors.availableSources,
             logger: logger,
             onListening: { port in
                 FileHandle.standardOutput.write(Data("erp-sync serve: listening on http://\(listenHost):\(port)\n".utf8))
             }))
+        FileHandle.standardOutput.write(Data((Self.scheduleLines(config, scheduler: server.scheduler).joined(separator: "\n") + "\n").utf8))
         do {
             try await server.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
@@ -59,5 +62,21 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCodes.unavailable
         }
         await destination.close()
+    }
+
+    /// What `serve` prints at startup about the schedule: nothing scheduled, or each kind of run with its first time.
+    static func scheduleLines(_ config: SyncConfig, scheduler: Scheduler?, now: Instant = .now) -> [String] {
+        guard let scheduler else {
+            return ["erp-sync serve: nothing is scheduled (no schedule section, or schedule.enabled: false); syncs run through the API only"]
+        }
+        let schedule = config.schedule
+        let runs = scheduler.plannedRuns(from: now)
+        var lines = ["erp-sync serve: incremental sync of each source every \(schedule.intervalSeconds / 60)m, first at "
+            + (runs.first { $0.syncType == .incremental }?.dueAt.isoMillis ?? "-")]
+        if let time = schedule.fullSyncAt, let full = runs.first(where: { $0.syncType == .full }) {
+            let wall = String(format: "%02d:%02d", time.hour, time.minute)
+            lines.append("erp-sync serve: full sync of each source daily at \(wall) \(schedule.timezone.identifier), next at \(full.dueAt.isoMillis)")
+        }
+        return lines
     }
 }

@@ -125,4 +125,37 @@ import Testing
         let nextResult = try JSONSerialization.jsonObject(with: Data(next.stdout.utf8)) as? [String: Any]
         #expect(nextResult?["cursorFrom"] as? String == run?["cursorTo"] as? String)
     }
+
+    /// `serve --help` offers no `--json` (it does nothing for serve); startup says what is scheduled, and a config
+    /// without a `schedule` section schedules nothing (issue 15).
+    @Test func serveHelpHasNoJSONFlagAndStartupPrintsTheSchedule() async throws {
+        let help = try CLITests.run(["serve", "--help"], in: FileManager.default.temporaryDirectory)
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--config") && help.stdout.contains("--log-level"))
+        #expect(!help.stdout.contains("--json"))
+        let folder = try CLITests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (schedule, expected) in [("", "nothing is scheduled"),
+                                     ("schedule: { interval: 30m, fullSyncAt: \"02:00\", timezone: America/Sao_Paulo }",
+                                      "full sync of each source daily at 02:00 America/Sao_Paulo, next at 20")] {
+            try """
+                destination: { type: sqlite, path: ./audit.sqlite }
+                api: { port: 0 }
+                \(schedule)
+                sources: [{ name: a, type: sqlite, path: ./erp.sqlite }]
+                """.write(to: folder.appendingPathComponent("erp-sync.yaml"), atomically: true, encoding: .utf8)
+            let serve = Process()
+            serve.executableURL = URL(fileURLWithPath: CLITests.binary)
+            serve.arguments = ["serve"]
+            serve.currentDirectoryURL = folder
+            let out = Pipe()
+            serve.standardOutput = out
+            serve.standardError = FileHandle.nullDevice
+            try serve.run()
+            let line = await Self.line(containing: expected, in: out.fileHandleForReading)
+            serve.terminate()
+            _ = await Self.exitStatus(serve, within: 30)
+            #expect(line != nil, "no line containing '\(expected)'")
+        }
+    }
 }

@@ -88,11 +88,11 @@ import Testing
         let broadcaster = RunEventBroadcaster()
         let stream = broadcaster.subscribe(heartbeat: .milliseconds(20))
         var iterator = stream.makeAsyncIterator()
-        #expect(await iterator.next() == .heartbeat)
+        #expect(await iterator.next()?.event == .heartbeat)
         broadcaster.publish(.started(source: "a", syncType: .full, triggeredBy: "scheduler"))
         var sawStarted = false
-        while !sawStarted, let event = await iterator.next() {
-            sawStarted = event == .started(source: "a", syncType: .full, triggeredBy: "scheduler")
+        while !sawStarted, let delivery = await iterator.next() {
+            sawStarted = delivery.event == .started(source: "a", syncType: .full, triggeredBy: "scheduler")
         }
         #expect(sawStarted)
         broadcaster.finish()

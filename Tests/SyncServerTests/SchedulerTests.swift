@@ -62,6 +62,21 @@ final class ManualClock: SchedulerClock {
 
 /// The scheduler fires incremental and full runs at the right instants (a manual clock; nothing sleeps).
 @Suite struct SchedulerTests {
+    /// No `schedule` section schedules nothing; a section schedules with its defaults (issue 15).
+    @Test func aConfigWithoutAScheduleSectionSchedulesNothing() async throws {
+        let sources = "sources: [{ name: a, type: sqlite, path: x }]"
+        #expect(try SyncConfig.load(yaml: sources).schedule.enabled == false)
+        let scheduled = try SyncConfig.load(yaml: "schedule: { interval: 30m }\n" + sources).schedule
+        #expect(scheduled.enabled && scheduled.intervalSeconds == 1800)
+        try await ServerFixture.with(schedule: "{ interval: 30m, fullSyncAt: \"02:00\", timezone: UTC }") { f in
+            let scheduler = try #require(f.server.scheduler)
+            let start = Instant(seconds: 1_800_000_000)  // 2027-01-15T08:00:00Z
+            let runs = scheduler.plannedRuns(from: start)
+            #expect(runs.filter { $0.syncType == .incremental }.allSatisfy { $0.dueAt.seconds == start.seconds + 1800 })
+            #expect(runs.first { $0.syncType == .full }?.dueAt.isoMillis == "2027-01-16T02:00:00.000Z")
+        }
+    }
+
     static func schedule(_ yaml: String) throws -> ScheduleConfig {
         try SyncConfig.load(yaml: "schedule: \(yaml)\nsources: [{ name: a, type: sqlite, path: x }]").schedule
     }

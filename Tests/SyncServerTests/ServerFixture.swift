@@ -31,8 +31,10 @@ final class ServerFixture: Sendable {
     ///
     /// Sources: `loja-centro` and `loja-sul` read the scratch ERP, `loja-norte` points at a missing file.
     ///   - makeSource: how sources open (default: SQLite files); tests wrap it to slow or gate reads.
+    ///   - heartbeat: the ping interval of event streams.
     init(rows: Int = 250, apiYAML: String = "", schedule: String = "{ enabled: false }", yaml: String = "",
-         clock: any SchedulerClock = SystemSchedulerClock(), makeSource: SyncService.SourceFactory? = nil) async throws {
+         clock: any SchedulerClock = SystemSchedulerClock(), makeSource: SyncService.SourceFactory? = nil,
+         heartbeat: Duration = .seconds(15)) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("erp-sync-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         erpPath = folder.appendingPathComponent("erp.sqlite").path
@@ -58,10 +60,10 @@ final class ServerFixture: Sendable {
             """)
         destination = try await SQLiteDestination(path: folder.appendingPathComponent("audit.sqlite").path)
         try await destination.migrate()
-        server = buildApplication(ServerDependencies(
+        server = await buildApplication(ServerDependencies(
             config: config, destination: destination,
             makeSource: makeSource ?? Self.openSQLite, availableSources: [.sqlite],
-            clock: clock, logger: Logger(label: "erp-sync-test"), webhookRetryDelay: .milliseconds(50)))
+            clock: clock, logger: Logger(label: "erp-sync-test"), webhookRetryDelay: .milliseconds(50), heartbeat: heartbeat))
     }
 
     @Sendable static func openSQLite(_ config: SourceConfig) async throws -> any Source {
@@ -94,8 +96,9 @@ final class ServerFixture: Sendable {
     /// Runs `body` with a fixture, then closes it and removes its folder.
     static func with(rows: Int = 250, apiYAML: String = "", schedule: String = "{ enabled: false }", yaml: String = "",
                      clock: any SchedulerClock = SystemSchedulerClock(), makeSource: SyncService.SourceFactory? = nil,
-                     _ body: (ServerFixture) async throws -> Void) async throws {
-        let fixture = try await ServerFixture(rows: rows, apiYAML: apiYAML, schedule: schedule, yaml: yaml, clock: clock, makeSource: makeSource)
+                     heartbeat: Duration = .seconds(15), _ body: (ServerFixture) async throws -> Void) async throws {
+        let fixture = try await ServerFixture(rows: rows, apiYAML: apiYAML, schedule: schedule, yaml: yaml, clock: clock, makeSource: makeSource,
+                                              heartbeat: heartbeat)
         do {
             try await body(fixture)
         } catch {

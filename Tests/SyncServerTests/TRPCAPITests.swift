@@ -141,10 +141,12 @@ import Testing
                 #expect(unknown.status == .notFound)
                 #expect(try error(unknown).0 == -32004)
 
+                // tRPC v11 answers BAD_REQUEST where v10 answered PARSE_ERROR (`http/contentType.ts`: a failed
+                // JSON.parse of the input becomes BAD_REQUEST in `memo`).
                 let malformed = try await client.execute(uri: "/trpc/erp.getSyncHistory?input=\(encodedInput("{limit:"))", method: .get, headers: admin)
                 #expect(malformed.status == .badRequest)
-                #expect(try error(malformed).0 == -32700)
-                #expect(try error(malformed).1 == "PARSE_ERROR")
+                #expect(try error(malformed).0 == -32600)
+                #expect(try error(malformed).1 == "BAD_REQUEST")
                 #expect(try error(malformed).2 == 400)
 
                 let wrongType = try await client.execute(uri: "/trpc/erp.getSyncHistory?input=\(encodedInput(#"{"limit":"ten"}"#))", method: .get, headers: admin)
@@ -219,9 +221,12 @@ import Testing
                 let none = try await client.execute(uri: "/trpc/erp.getStatus", method: .get, headers: ServerFixture.bearer(nil))
                 #expect(none.status == .unauthorized)
                 #expect(try object(object(json(none.body))["error"])["code"] as? Int == -32001)
+                #expect(try (object(object(json(none.body))["error"])["message"] as? String)?.hasPrefix("no API token") == true)
 
+                // A wrong token and a missing one get different messages (issue 15).
                 let forged = try await client.execute(uri: "/trpc/erp.getStatus", method: .get, headers: ServerFixture.bearer(f.adminToken + "x"))
                 #expect(forged.status == .unauthorized)
+                #expect(try (object(object(json(forged.body))["error"])["message"] as? String)?.hasPrefix("the API token is not valid") == true)
 
                 let viewer = ServerFixture.bearer(f.viewerToken)
                 for path in ["erp.syncNow", "erp.testConnection"] {

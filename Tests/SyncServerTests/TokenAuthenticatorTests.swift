@@ -37,4 +37,24 @@ import Testing
         #expect(throws: ConfigError.self) { try Self.config("    - { name: ops, role: root, hash: \"sha256:\(String(repeating: "0", count: 64))\" }") }
         #expect(throws: ConfigError.self) { try Self.config("    - { name: ops, role: admin, token: abc }") }
     }
+
+    /// Subscription tickets: signed by the server that issued them, for subscriptions only, short-lived.
+    @Test func aTicketIsRedeemedOnlyByItsServerAndOnlyUntilItExpires() throws {
+        let authenticator = TokenAuthenticator(tokens: [])
+        let now = Instant(seconds: 1_800_000_000)
+        let (ticket, expiresAt) = authenticator.issueTicket(for: Caller(name: "dash", role: .viewer), now: now)
+        #expect(expiresAt.seconds == now.seconds + TokenAuthenticator.ticketLifetime)
+        #expect(try authenticator.redeem(ticket: ticket, now: now).get() == Caller(name: "dash", role: .viewer))
+        guard case .failure(let expired) = authenticator.redeem(ticket: ticket, now: Instant(seconds: expiresAt.seconds)) else {
+            Issue.record("an expired ticket was accepted")
+            return
+        }
+        #expect(expired.message.contains("expired"))
+        // Another server (another key) does not accept it, nor does a ticket with a changed payload.
+        #expect(throws: TRPCError.self) { try TokenAuthenticator(tokens: []).redeem(ticket: ticket, now: now).get() }
+        let parts = ticket.split(separator: ".")
+        let forgedPayload = Data(#"{"exp":9999999999,"name":"dash","purpose":"subscribe","role":"admin"}"#.utf8).base64EncodedString()
+            .replacingOccurrences(of: "=", with: "")
+        #expect(throws: TRPCError.self) { try authenticator.redeem(ticket: forgedPayload + "." + parts[1], now: now).get() }
+    }
 }

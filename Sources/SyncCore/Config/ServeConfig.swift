@@ -19,9 +19,23 @@ public struct APIConfig: Sendable, Equatable {
     /// Browser origins (`https://audit.example.com`) allowed to call the API cross-origin (CORS); default none,
     /// for a dashboard served from another origin than the API.
     public var corsOrigins: [String] = []
+    /// How procedure inputs and outputs travel (the tRPC client's `transformer`); default ``APITransformer/none``.
+    public var transformer = APITransformer.none
+    /// Most procedures one batched request may call (default 100); a larger batch is refused with `BAD_REQUEST`.
+    /// `maxBodyBytes` (POST) and the URL length (GET) bound a batch's inputs as well.
+    public var maxBatchSize = 100
 
     /// The defaults: localhost:8080, no tokens, no ad-hoc sources.
     public init() {}
+}
+
+/// The tRPC data transformer the dashboard's client is configured with (`initTRPC.create({ transformer })` on a
+/// tRPC server, `transformer:` on its links).
+public enum APITransformer: String, Sendable, CaseIterable {
+    /// Plain JSON: inputs and outputs as they are (tRPC's `defaultTransformer`).
+    case none
+    /// superjson: inputs arrive as `{json, meta?}`, outputs leave as `{json, meta}` with instants as superjson `Date`s.
+    case superjson
 }
 
 /// One API bearer token: a name for logs and audit rows, a role, and the token's hash.
@@ -52,7 +66,8 @@ public struct APIToken: Sendable, Equatable {
 
 /// The `schedule` section: the scheduler inside `erp-sync serve`.
 public struct ScheduleConfig: Sendable, Equatable {
-    /// `false` turns the scheduler off (the API still works). Default `true`.
+    /// `false` turns the scheduler off (the API still works). Default `true` when the config has a `schedule`
+    /// section; a config without one schedules nothing.
     public var enabled = true
     /// Seconds between two incremental runs of a source (default 3600, from `interval: 60m`).
     public var intervalSeconds: Int64 = 3600

@@ -57,6 +57,7 @@ struct ConfigReader {
         var sawSources = false
         var api = APIConfig()
         var schedule = ScheduleConfig()
+        schedule.enabled = false  // no `schedule` section: serve schedules nothing (issue 15)
         var notifications = NotificationsConfig()
         for (key, value) in try node.requireMapping(allowed: ["destination", "defaults", "sources", "api", "schedule", "notifications"]) {
             switch key {

@@ -4,12 +4,15 @@ import Foundation
 extension ConfigReader {
     func api(_ node: ConfigNode) throws -> APIConfig {
         var api = APIConfig()
-        for (key, value) in try node.requireMapping(allowed: ["host", "port", "tokens", "allowAdHocSources", "allowedHosts", "maxBodyBytes", "corsOrigins"]) {
+        for (key, value) in try node.requireMapping(allowed: ["host", "port", "tokens", "allowAdHocSources", "allowedHosts", "maxBodyBytes", "corsOrigins",
+                                                                       "transformer", "maxBatchSize"]) {
             switch key {
             case "host": api.host = try value.string()
             case "port": api.port = try value.int(in: 0...65_535)
             case "tokens": api.tokens = try value.sequence().map(token)
             case "allowAdHocSources": api.allowAdHocSources = try value.bool()
+            case "transformer": api.transformer = try value.oneOf(APITransformer.self)
+            case "maxBatchSize": api.maxBatchSize = try value.int(in: 1...10_000)
             case "allowedHosts": api.allowedHosts = try value.sequence().map { try $0.string().lowercased() }
             case "corsOrigins":
                 api.corsOrigins = try value.sequence().map { node in

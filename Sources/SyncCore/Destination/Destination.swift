@@ -175,6 +175,39 @@ public protocol AuditLog: Sendable {
 
     /// The holder of a source's run lock, if any (`syncId` and owner description).
     func lockHolder(source: String) async throws -> String?
+
+    /// `tb_sync_errors` entries matching `filter`, newest recorded first (`id` descending), for paging.
+    func quarantine(_ filter: QuarantineFilter) async throws -> [QuarantineEntry]
+
+    /// The audit row of one run, `nil` when no run has that `syncId`.
+    func run(syncId: String) async throws -> AuditEntry?
+}
+
+/// Which `tb_sync_errors` entries ``AuditLog/quarantine(_:)`` returns; every set field must match.
+public struct QuarantineFilter: Sendable, Equatable {
+    /// The source's configured name.
+    public var source: String?
+    /// The run that last met the entry.
+    public var syncId: String?
+    /// A ``RejectedRow/Reason`` code, `DUPLICATE`, or a run error code.
+    public var reasonCode: String?
+    /// `record` (a quarantined row) or `run` (a run error).
+    public var kind: String?
+    /// Keyset paging: only entries with a smaller `id` (the last `id` of the previous page).
+    public var beforeId: Int64?
+    /// At most this many entries.
+    public var limit: Int
+
+    /// Creates a filter.
+    public init(source: String? = nil, syncId: String? = nil, reasonCode: String? = nil, kind: String? = nil, beforeId: Int64? = nil,
+                limit: Int) {
+        self.source = source
+        self.syncId = syncId
+        self.reasonCode = reasonCode
+        self.kind = kind
+        self.beforeId = beforeId
+        self.limit = limit
+    }
 }
 
 /// One `tb_erp_sync_audit` row.
