@@ -105,6 +105,44 @@ struct MySQLSyncTests {
         }
     }
 
+    /// Zero and partial-zero dates in a nullable cursor column (`sql_mode=''`) are neither NULL nor orderable: rows
+    /// holding them behind the checkpoint were never read by an incremental run. Now the run sweeps and
+    /// quarantines them, once each, and a cursor from the future (`9999-12-31`) is quarantined without moving the
+    /// checkpoint past the rows that come later.
+    @Test func unorderableAndFutureCursorsInANullableColumnAreSweptByIncrementalRuns() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [
+                "SET SESSION sql_mode = ''",
+                "CREATE TABLE sale_transactions (id INT PRIMARY KEY, pdv VARCHAR(20), operator VARCHAR(50), amount DECIMAL(10,2), `timestamp` DATETIME, type VARCHAR(20), reference INT, updated_at DATETIME NULL, KEY (updated_at, id))",
+                "INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00')",
+            ])
+            let source = f.source(stream: MySQLFixture.stream)
+            let first = try await f.sync(MySQLFixture.options(), source: source)
+            #expect(first.status == .success && first.recordsInserted == 1, "\(first.errors)")
+            try await MySQLFixture.execute(f.sourceDB, [
+                "SET SESSION sql_mode = ''",
+                """
+                INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 11.00, '2024-03-01 10:01:00', 'venda', NULL, '0000-00-00 00:00:00'),
+                    (3, 'P1', 'op1', 12.00, '2024-03-01 10:02:00', 'venda', NULL, '2024-00-10 00:00:00'),
+                    (4, 'P1', 'op1', 13.00, '2024-03-01 10:03:00', 'venda', NULL, '9999-12-31 23:59:59'),
+                    (5, 'P1', 'op1', 14.00, '2024-03-01 10:04:00', 'venda', NULL, '2024-03-01 10:04:00')
+                """,
+            ])
+            let second = try await f.sync(MySQLFixture.options(), source: source)
+            #expect(second.status == .success, "\(second.errors)")
+            #expect(second.recordsInserted == 1 && second.recordsRejected == 3)
+            #expect(second.cursorTo == "2024-03-01 10:04:00 #5")
+            #expect(second.errors.map(\.code) == [.futureCursor])
+            let third = try await f.sync(MySQLFixture.options(), source: source)
+            #expect(third.recordsInserted == 0 && third.recordsRejected == 3)
+            #expect(try await f.audit("SELECT external_id, reason_code, occurrences FROM tb_sync_errors WHERE kind = 'record' ORDER BY external_id")
+                == [["2", "ZERO_DATE", "2"], ["3", "ZERO_DATE", "2"], ["4", "FUTURE_CURSOR", "2"]])
+            // Rows after the future one still arrive.
+            try await MySQLFixture.execute(f.sourceDB, ["INSERT INTO sale_transactions VALUES (6, 'P1', 'op1', 15.00, '2024-03-02 09:00:00', 'venda', NULL, '2024-03-02 09:00:00')"])
+            #expect(try await f.sync(MySQLFixture.options(), source: source).recordsInserted == 1)
+        }
+    }
+
     /// TINYINT(1) is MySQL's BOOLEAN, but it holds any TINYINT: 0, 1, 2 and -1 must stay the numbers they are.
     @Test func tinyint1ValuesStayIntegers() async throws {
         try await MySQLFixture.with { f in

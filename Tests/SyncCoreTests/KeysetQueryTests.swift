@@ -20,6 +20,14 @@ import Testing
         ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "src.\(open)\($0)\(close)" }.joined(separator: ", ")
     }
 
+    /// The readable-cursor condition of a timestamp cursor per dialect: not NULL and none of the dialect's
+    /// unorderable dates (zero dates, infinities, malformed text).
+    static let sqliteOrderable = #"NOT (src."updated_at" IS NULL OR (typeof(src."updated_at") = 'text' AND (src."updated_at" < '0001' OR substr(src."updated_at", 6, 2) = '00' OR substr(src."updated_at", 9, 2) = '00')))"#
+    static let postgresOrderable = #"NOT (src."updated_at" IS NULL OR src."updated_at" IN ('infinity', '-infinity'))"#
+    static let sqliteUnorderable = String(sqliteOrderable.dropFirst("NOT ".count))
+    static let postgresUnorderable = String(postgresOrderable.dropFirst("NOT ".count))
+    static let mysqlOrderable = "NOT (src.`updated_at` <=> NULL OR MONTH(src.`updated_at`) = 0 OR DAYOFMONTH(src.`updated_at`) = 0)"
+
     let dq = Self.selectList("\"", "\"")
     let bt = Self.selectList("`", "`")
     let br = Self.selectList("[", "]")
@@ -35,50 +43,70 @@ import Testing
 
     @Test func sqliteStartPage() {
         let statement = query(.sqlite).page(from: .start, limit: 1000)
-        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL ORDER BY src."updated_at", src."id" LIMIT 1000"#)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE \#(Self.sqliteOrderable) ORDER BY src."updated_at", src."id" LIMIT 1000"#)
         #expect(statement.binds.isEmpty)
     }
 
     @Test func sqliteRowValuePage() {
         let statement = query(.sqlite).page(from: .after(position), limit: 500)
-        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND (src."updated_at", src."id") > (?, ?) ORDER BY src."updated_at", src."id" LIMIT 500"#)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE \#(Self.sqliteOrderable) AND (src."updated_at", src."id") > (?, ?) ORDER BY src."updated_at", src."id" LIMIT 500"#)
         #expect(statement.binds == [.text("2024-03-10 14:00:00"), .integer(1001)])
     }
 
     @Test func postgresqlNumberedPlaceholdersWithInclusiveUpperBound() {
         let statement = query(.postgresql).page(from: .after(position), upTo: upper, limit: 1000)
-        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND (src."updated_at", src."id") > ($1, $2) AND (src."updated_at", src."id") <= ($3, $4) ORDER BY src."updated_at", src."id" LIMIT 1000"#)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE \#(Self.postgresOrderable) AND (src."updated_at", src."id") > ($1, $2) AND (src."updated_at", src."id") <= ($3, $4) ORDER BY src."updated_at", src."id" LIMIT 1000"#)
         #expect(statement.binds == [.text("2024-03-10 14:00:00"), .integer(1001), .text("2024-03-10 15:00:00"), .integer(2002)])
     }
 
     @Test func lookbackPageStartsAtACursorValue() {
         let statement = query(.postgresql).page(from: .cursorAtLeast(.text("2024-03-10 13:55:00")), upTo: upper, limit: 100)
-        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND src."updated_at" >= $1 AND (src."updated_at", src."id") <= ($2, $3) ORDER BY src."updated_at", src."id" LIMIT 100"#)
+        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $1 AND (src."updated_at", src."id") <= ($2, $3) ORDER BY src."updated_at", src."id" LIMIT 100"#)
         #expect(statement.binds == [.text("2024-03-10 13:55:00"), .text("2024-03-10 15:00:00"), .integer(2002)])
     }
 
     @Test func mysqlExpandedOrFormWithBackticks() {
         let statement = query(.mysql).page(from: .after(position), limit: 1000)
-        #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` > ?) OR (src.`updated_at` = ? AND src.`id` > ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 1000")
+        #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE \(Self.mysqlOrderable) AND ((src.`updated_at` > ?) OR (src.`updated_at` = ? AND src.`id` > ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 1000")
         #expect(statement.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
     }
 
-    /// MySQL's `IS NULL` is also true for zero dates in NOT NULL columns; the sweep uses `<=> NULL`.
-    @Test func nullCursorSweepPerDialect() {
-        #expect(query(.mysql).nullCursorPage(afterKey: [.integer(5)], limit: 10).sql.contains("WHERE src.`updated_at` <=> NULL AND "))
-        #expect(query(.postgresql).nullCursorPage(afterKey: nil, limit: 10).sql.contains(#"WHERE src."updated_at" IS NULL ORDER BY"#))
+    /// The sweep takes every cursor value the keyset cannot order: MySQL's `IS NULL` is also true for zero dates
+    /// in NOT NULL columns (so `<=> NULL`), and zero or partial-zero dates in nullable columns are neither NULL nor
+    /// orderable; PostgreSQL's infinities; SQLite's malformed text. Integer cursors: NULL only.
+    @Test func unorderableCursorSweepPerDialect() {
+        #expect(query(.mysql).unorderedCursorPage(afterKey: [.integer(5)], limit: 10).sql.contains(
+            "WHERE (src.`updated_at` <=> NULL OR MONTH(src.`updated_at`) = 0 OR DAYOFMONTH(src.`updated_at`) = 0) AND "))
+        #expect(query(.postgresql).unorderedCursorPage(afterKey: nil, limit: 10).sql.contains(
+            #"WHERE (src."updated_at" IS NULL OR src."updated_at" IN ('infinity', '-infinity')) ORDER BY"#))
+        var numbered = Self.vendas
+        numbered.cursor = .init(column: "seq", kind: .integer)
+        #expect(query(.mysql, numbered).unorderedCursorPage(afterKey: nil, limit: 10).sql.contains("WHERE src.`seq` <=> NULL ORDER BY"))
+        #expect(query(.postgresql, numbered).page(from: .start, limit: 10).sql.contains(#"WHERE src."seq" IS NOT NULL ORDER BY"#))
+    }
+
+    /// A horizon bounds forward pages and widens the sweep, so a cursor from the future is quarantined, never read
+    /// as a position.
+    @Test func horizonBoundsPagesAndWidensTheSweep() {
+        let horizon = SourceValue.localDateTime(LocalDateTime(year: 2024, month: 3, day: 12))
+        let page = query(.postgresql).page(from: .after(position), limit: 100, horizon: horizon)
+        #expect(page.sql.contains(#"AND (src."updated_at", src."id") > ($1, $2) AND src."updated_at" <= $3 ORDER BY"#))
+        #expect(page.binds.last == horizon)
+        let sweep = query(.sqlserver).unorderedCursorPage(afterKey: [.integer(5)], limit: 50, horizon: horizon)
+        #expect(sweep.sql == "SELECT TOP (50) \(br) FROM [vendas] src WHERE (src.[updated_at] IS NULL OR src.[updated_at] > ?) AND ((src.[id] > ?)) ORDER BY src.[id]")
+        #expect(sweep.binds == [horizon, .integer(5)])
     }
 
     @Test func mysqlInclusiveUpperBound() {
         let statement = query(.mysql).page(from: .start, upTo: upper, limit: 10)
-        #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` < ?) OR (src.`updated_at` = ? AND src.`id` < ?) OR (src.`updated_at` = ? AND src.`id` = ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 10")
+        #expect(statement.sql == "SELECT \(bt) FROM `vendas` src WHERE \(Self.mysqlOrderable) AND ((src.`updated_at` < ?) OR (src.`updated_at` = ? AND src.`id` < ?) OR (src.`updated_at` = ? AND src.`id` = ?)) ORDER BY src.`updated_at`, src.`id` LIMIT 10")
         #expect(statement.binds == [.text("2024-03-10 15:00:00"), .text("2024-03-10 15:00:00"), .integer(2002),
                                     .text("2024-03-10 15:00:00"), .integer(2002)])
     }
 
     @Test func mysqlCompositeKey() {
         let statement = query(.mysql, Self.composite).page(from: .after(Checkpoint(cursor: .integer(77), key: [.integer(3), .text("A-9")])), limit: 1000)
-        #expect(statement.sql.contains("WHERE src.`updated_at` IS NOT NULL AND ((src.`updated_at` > ?) OR (src.`updated_at` = ? AND src.`loja` > ?) OR (src.`updated_at` = ? AND src.`loja` = ? AND src.`nr` > ?)) ORDER BY src.`updated_at`, src.`loja`, src.`nr` LIMIT 1000"))
+        #expect(statement.sql.contains("WHERE \(Self.mysqlOrderable) AND ((src.`updated_at` > ?) OR (src.`updated_at` = ? AND src.`loja` > ?) OR (src.`updated_at` = ? AND src.`loja` = ? AND src.`nr` > ?)) ORDER BY src.`updated_at`, src.`loja`, src.`nr` LIMIT 1000"))
         #expect(statement.binds == [.integer(77), .integer(77), .integer(3), .integer(77), .integer(3), .text("A-9")])
     }
 
@@ -95,31 +123,31 @@ import Testing
         #expect(statement.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
     }
 
-    @Test func nullCursorPage() {
-        let first = query(.sqlite).nullCursorPage(afterKey: nil, limit: 200)
-        #expect(first.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NULL ORDER BY src."id" LIMIT 200"#)
+    @Test func unorderedCursorPage() {
+        let first = query(.sqlite).unorderedCursorPage(afterKey: nil, limit: 200)
+        #expect(first.sql == #"SELECT \#(dq) FROM "vendas" src WHERE \#(Self.sqliteUnorderable) ORDER BY src."id" LIMIT 200"#)
         #expect(first.binds.isEmpty)
 
-        let next = query(.sqlite).nullCursorPage(afterKey: [.integer(5)], limit: 200)
-        #expect(next.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NULL AND src."id" > ? ORDER BY src."id" LIMIT 200"#)
+        let next = query(.sqlite).unorderedCursorPage(afterKey: [.integer(5)], limit: 200)
+        #expect(next.sql == #"SELECT \#(dq) FROM "vendas" src WHERE \#(Self.sqliteUnorderable) AND src."id" > ? ORDER BY src."id" LIMIT 200"#)
         #expect(next.binds == [.integer(5)])
 
-        let composite = query(.postgresql, Self.composite).nullCursorPage(afterKey: [.integer(3), .text("A-9")], limit: 50)
-        #expect(composite.sql.hasSuffix(#"WHERE src."updated_at" IS NULL AND (src."loja", src."nr") > ($1, $2) ORDER BY src."loja", src."nr" LIMIT 50"#))
+        let composite = query(.postgresql, Self.composite).unorderedCursorPage(afterKey: [.integer(3), .text("A-9")], limit: 50)
+        #expect(composite.sql.hasSuffix(#"WHERE \#(Self.postgresUnorderable) AND (src."loja", src."nr") > ($1, $2) ORDER BY src."loja", src."nr" LIMIT 50"#))
         #expect(composite.binds == [.integer(3), .text("A-9")])
 
-        let sqlserver = query(.sqlserver).nullCursorPage(afterKey: [.integer(5)], limit: 50)
+        let sqlserver = query(.sqlserver).unorderedCursorPage(afterKey: [.integer(5)], limit: 50)
         #expect(sqlserver.sql == "SELECT TOP (50) \(br) FROM [vendas] src WHERE src.[updated_at] IS NULL AND ((src.[id] > ?)) ORDER BY src.[id]")
     }
 
     @Test func rowsForProgress() {
         let all = query(.sqlite).rows(from: .start)
-        #expect(all.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL"#)
+        #expect(all.sql == #"SELECT 1 FROM "vendas" src WHERE \#(Self.sqliteOrderable)"#)
         let after = query(.oracle).rows(from: .after(position))
         #expect(after.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3))"#)
         #expect(after.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
         let since = query(.postgresql).rows(from: .cursorAtLeast(.integer(9)))
-        #expect(since.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND src."updated_at" >= $1"#)
+        #expect(since.sql == #"SELECT 1 FROM "vendas" src WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $1"#)
         #expect(since.binds == [.integer(9)])
     }
 
@@ -150,12 +178,12 @@ import Testing
             let statements = [
                 query(dialect).page(from: .after(hostile), upTo: hostile, limit: 10),
                 query(dialect).page(from: .cursorAtLeast(hostile.cursor), limit: 10),
-                query(dialect).nullCursorPage(afterKey: hostile.key, limit: 10),
+                query(dialect).unorderedCursorPage(afterKey: hostile.key, limit: 10),
                 query(dialect).rows(from: .after(hostile)),
             ]
             for statement in statements {
                 #expect(!statement.sql.contains("DROP"), "\(dialect.name): \(statement.sql)")
-                #expect(!statement.sql.contains("'"), "\(dialect.name): \(statement.sql)")
+                #expect(!statement.sql.contains("OR '1'"), "\(dialect.name): \(statement.sql)")
                 #expect(!statement.sql.contains("2024-01-01"), "\(dialect.name): \(statement.sql)")
                 #expect(statement.binds.contains(hostile.cursor) || statement.binds == hostile.key)
                 #expect(placeholderCount(statement.sql, dialect) == statement.binds.count, "\(dialect.name): \(statement.sql)")
@@ -170,7 +198,7 @@ import Testing
         let statements = [
             q.page(from: .start, limit: 1000), q.page(from: .after(checkpoint), limit: 1000),
             q.page(from: .cursorAtLeast(.integer(1)), upTo: checkpoint, limit: 1000),
-            q.nullCursorPage(afterKey: nil, limit: 1000), q.nullCursorPage(afterKey: [.integer(2), .integer(3)], limit: 1000),
+            q.unorderedCursorPage(afterKey: nil, limit: 1000), q.unorderedCursorPage(afterKey: [.integer(2), .integer(3)], limit: 1000),
             q.rows(from: .after(checkpoint)),
         ]
         for statement in statements {

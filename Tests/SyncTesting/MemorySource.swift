@@ -2,7 +2,8 @@ import Synchronization
 public import SyncCore
 
 /// An ERP table in memory that honours the ``Source`` page contract: ordered pages in `(cursor, key)` order
-/// after a bound and up to an inclusive position, the sweep of NULL cursors in key order, a row estimate.
+/// after a bound, up to an inclusive position and the horizon; the sweep of NULL cursors and cursors beyond the
+/// horizon in key order; a row estimate.
 ///
 /// Rows are column name → value. Mappings must be plain columns (`{ sql: }` expressions need a database).
 /// Reads can be made to fail (``failReads(_:transient:)``), as a killed connection would.
@@ -67,12 +68,14 @@ public final class MemorySource: Source {
                 case .after(let checkpoint): Self.compare(position, [checkpoint.cursor] + checkpoint.key) > 0
                 }
                 let beforeEnd = upTo.map { Self.compare(position, [$0.cursor] + $0.key) <= 0 } ?? true
-                return afterStart && beforeEnd
+                let withinHorizon = page.horizon.map { Self.compare(value, $0) <= 0 } ?? true
+                return afterStart && beforeEnd && withinHorizon
             }
             selected.sort { Self.compare(Self.position($0, stream), Self.position($1, stream)) < 0 }
         case .unorderedCursor(let afterKey):
             selected = rows.filter { row in
-                guard (row[cursor] ?? .null).isNull else { return false }
+                let value = row[cursor] ?? .null
+                guard value.isNull || page.horizon.map({ Self.compare(value, $0) > 0 }) == true else { return false }
                 return afterKey.map { Self.compare(Self.key(row, stream), $0) > 0 } ?? true
             }
             selected.sort { Self.compare(Self.key($0, stream), Self.key($1, stream)) < 0 }

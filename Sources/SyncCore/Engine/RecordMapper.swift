@@ -14,6 +14,9 @@ public struct RejectedRow: Error, Sendable, Hashable {
         case futureTimestamp = "FUTURE_TIMESTAMP"
         /// The cursor column is NULL: the row has no position in the stream.
         case nullCursor = "NULL_CURSOR"
+        /// The cursor lies further in the future than `validation.maxFuture` (a `9999-12-31` sentinel, a wrong
+        /// clock): reading it would move the checkpoint past every row still to come.
+        case futureCursor = "FUTURE_CURSOR"
         /// Not a number, or not finite.
         case invalidAmount = "INVALID_AMOUNT"
         /// More fraction digits than the currency has (e.g. `1.005` BRL) in an exact column.
@@ -155,6 +158,9 @@ public struct RecordMapper: Sendable {
             switch instant(row[0]) {
             case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "cursor \(stream.cursor.column): \(describe(error, row[0]))")
             case .success(let v): cursorInstant = v
+            }
+            if let cursorInstant, cursorInstant.seconds > now.seconds + validation.maxFutureSeconds {
+                throw reject(.futureCursor, "cursor \(stream.cursor.column): \(row[0].jsonValue ?? "") is more than \(validation.maxFutureSeconds) s in the future")
             }
         }
         // Undecodable bytes in any mapped field (or in the key, when it is the external id) are an encoding

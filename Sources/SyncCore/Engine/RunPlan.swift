@@ -23,6 +23,10 @@ public struct RunPlan: Sendable, Equatable {
     public var cursorFrom: String?
     /// The saved state when the run started.
     public var saved: SyncState
+    /// The highest cursor value read in order: now + `validation.maxFutureSeconds` in the source's zone, for
+    /// timestamp cursors (`nil` for integer cursors). Rows beyond it are swept into quarantine, so a cursor
+    /// from the future (`9999-12-31`, PostgreSQL `infinity`, a wrong clock) never moves the checkpoint.
+    public var horizon: SourceValue?
 
     /// Plans a run.
     /// - Parameters:
@@ -35,7 +39,10 @@ public struct RunPlan: Sendable, Equatable {
     ///   - now: the current instant.
     public static func make(syncType: SyncType, state: SyncState, source: SourceConfig, options: SyncOptions,
                             syncId: String, now: Instant) -> RunPlan {
-        var plan = RunPlan(reread: nil, forward: .start, fullPass: nil, cursorFrom: nil, saved: state)
+        var plan = RunPlan(reread: nil, forward: .start, fullPass: nil, cursorFrom: nil, saved: state, horizon: nil)
+        if source.stream.cursor.kind == .timestamp {
+            plan.horizon = .localDateTime(now.local(in: source.timezone).adding(seconds: options.validation.maxFutureSeconds))
+        }
         switch syncType {
         case .full:
             let pass = state.fullPass ?? SyncState.FullPass(passId: syncId, position: nil, startedAt: now)

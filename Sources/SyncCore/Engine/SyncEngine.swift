@@ -165,6 +165,8 @@ struct BatchLoop {
     let retry: RetryPolicy
     let logger: Logger
     let onProgress: @Sendable (SyncProgress) -> Void
+    /// Rows quarantined as `FUTURE_CURSOR` in this run.
+    var futureCursors = 0
 
     private var options: SyncOptions { run.request.options }
 
@@ -177,12 +179,13 @@ struct BatchLoop {
         let pageSize = options.batchSize
 
         // Rows with a cursor the keyset cannot order have no stream position: sweep them into quarantine.
+        defer { reportFutureCursors() }
         guard await drain(maxRows: options.maxRecords, fullPassId: passId, { last in
-            PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize)
+            PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize, horizon: plan.horizon)
         }) else { return }
         if let reread = plan.reread {
             guard await drain(maxRows: .max, fullPassId: nil, { last in
-                PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize)
+                PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: plan.horizon)
             }) else { return }
         }
         guard let end = await forward(plan) else { return }
@@ -208,7 +211,7 @@ struct BatchLoop {
         var limit = min(options.batchSize, budget)
         let reader = reader
         var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
-            ? Task { [limit] in await reader.read(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit)) } : nil
+            ? Task { [limit] in await reader.read(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
         while let current = pending {
             pending = nil
             let page: PreparedBatch
@@ -223,7 +226,7 @@ struct BatchLoop {
             let isFull = page.rowCount == limit
             if isFull && budget > 0 {
                 let nextLimit = min(options.batchSize, budget)
-                pending = Task { await reader.read(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit)) }
+                pending = Task { await reader.read(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
                 limit = nextLimit
             }
             guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId) else {
@@ -264,6 +267,15 @@ struct BatchLoop {
         return true
     }
 
+    /// Adds a warning to the run's errors when rows with a cursor beyond the horizon were quarantined.
+    private mutating func reportFutureCursors() {
+        guard futureCursors > 0 else { return }
+        run.errors.append(SyncErrorInfo(
+            code: .futureCursor, message: "\(futureCursors) row(s) have a cursor more than \(options.validation.maxFutureSeconds) s in the future: "
+                + "quarantined (FUTURE_CURSOR), the checkpoint stays before them; fix the cursor at the source", severity: "warning",
+            retryable: false))
+    }
+
     /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
     private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
         let number = run.batches + 1
@@ -288,6 +300,7 @@ struct BatchLoop {
             }
         }
         run.batches = number
+        futureCursors += prepared.rejected.count { $0.reason == .futureCursor }
         onProgress(run.progress)
         if let afterCommit = engine.afterCommit {
             do {

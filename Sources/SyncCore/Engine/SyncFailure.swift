@@ -86,6 +86,9 @@ extension SyncFailure {
         public static let interrupted = Code(rawValue: "INTERRUPTED")
         /// A batch could not be committed after its retries.
         public static let batchFailed = Code(rawValue: "BATCH_FAILED")
+        /// Rows with a cursor beyond now + `validation.maxFuture` were quarantined; the checkpoint stays before
+        /// them (a warning: the run goes on).
+        public static let futureCursor = Code(rawValue: "FUTURE_CURSOR")
         /// The process ended before the run finished (found by the next run of its source).
         public static let abandoned = Code(rawValue: "ABANDONED")
     }

@@ -27,6 +27,23 @@ public struct SQLDialect: Sendable, Equatable {
         case nullSafeEquals
     }
 
+    /// Timestamp values a dialect stores but the keyset predicate cannot order among real dates.
+    public enum UnorderableDates: Sendable, Equatable {
+        /// None besides NULL (SQL Server, Oracle: their date types hold real dates only).
+        case none
+        /// MySQL/MariaDB zero and partial-zero dates (`0000-00-00`, `2026-00-10`, `2026-03-00`, allowed under a
+        /// permissive `sql_mode`): `MONTH()` or `DAYOFMONTH()` is 0. They sort before or between real dates, so a
+        /// row holding one behind the checkpoint would never be read again (MySQL manual, "The DATE, DATETIME,
+        /// and TIMESTAMP Types").
+        case mysqlZeroDates
+        /// PostgreSQL `infinity` / `-infinity` (manual, "Date/Time Types", special values): after or before every
+        /// real date, so `-infinity` is always behind the checkpoint and `infinity` would move it past every row.
+        case postgresInfinity
+        /// SQLite text timestamps that are empty, zero or with a zero month or day (text order puts them before or
+        /// between real dates).
+        case sqliteText
+    }
+
     /// A short name for messages (`postgresql`).
     public var name: String
     public var quoting: Quoting
@@ -36,24 +53,29 @@ public struct SQLDialect: Sendable, Equatable {
     public var supportsRowValues: Bool
     /// How NULL is tested (default ``NullTest/isNull``).
     public var nullTest: NullTest
+    /// Timestamp values the keyset cannot order (default ``UnorderableDates/none``).
+    public var unorderableDates: UnorderableDates
 
     /// Creates a dialect.
     public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool,
-                nullTest: NullTest = .isNull) {
+                nullTest: NullTest = .isNull, unorderableDates: UnorderableDates = .none) {
         self.name = name
         self.quoting = quoting
         self.rowLimit = rowLimit
         self.parameters = parameters
         self.supportsRowValues = supportsRowValues
         self.nullTest = nullTest
+        self.unorderableDates = unorderableDates
     }
 
-    public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true)
-    public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered, supportsRowValues: true)
+    public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true,
+                                          unorderableDates: .sqliteText)
+    public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered,
+                                              supportsRowValues: true, unorderableDates: .postgresInfinity)
     /// MySQL/MariaDB: row constructors are legal but not index-optimised by MariaDB (a full scan and a filesort
     /// in 10.11's EXPLAIN), so the expanded OR form is used; NULL is tested with `<=>`.
     public static let mysql = SQLDialect(name: "mysql", quoting: .backticks, rowLimit: .limit, parameters: .questionMark, supportsRowValues: false,
-                                         nullTest: .nullSafeEquals)
+                                         nullTest: .nullSafeEquals, unorderableDates: .mysqlZeroDates)
     public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false)
     public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false)
 
@@ -80,6 +102,20 @@ public struct SQLDialect: Sendable, Equatable {
         switch nullTest {
         case .isNull: "\(expression) IS NULL"
         case .nullSafeEquals: "\(expression) <=> NULL"
+        }
+    }
+
+    /// True for a cursor value the keyset predicate cannot order: NULL, and for timestamp cursors the dialect's
+    /// ``UnorderableDates``. Such rows are swept into quarantine instead of being paged.
+    public func isUnorderable(_ expression: String, kind: StreamConfig.Cursor.Kind) -> String {
+        let null = isNull(expression)
+        guard kind == .timestamp else { return null }
+        return switch unorderableDates {
+        case .none: null
+        case .mysqlZeroDates: "(\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0)"
+        case .postgresInfinity: "(\(null) OR \(expression) IN ('infinity', '-infinity'))"
+        case .sqliteText:
+            "(\(null) OR (typeof(\(expression)) = 'text' AND (\(expression) < '0001' OR substr(\(expression), 6, 2) = '00' OR substr(\(expression), 9, 2) = '00')))"
         }
     }
 

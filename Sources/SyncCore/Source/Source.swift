@@ -18,19 +18,23 @@ public struct PageRequest: Sendable, Equatable {
         /// Rows with an orderable cursor in `(cursor, key)` order from `from`, up to and including `upTo`
         /// when given (the lookback re-read stops at the checkpoint).
         case ordered(from: StreamBound, upTo: Checkpoint?)
-        /// Rows whose cursor the keyset predicate cannot order (NULL), in primary key order after `afterKey`.
-        /// They have no stream position; the engine quarantines them so they never stop the cursor.
+        /// Rows whose cursor the keyset predicate cannot order (NULL, zero dates, infinities) or lies beyond the
+        /// horizon, in primary key order after `afterKey`. The engine quarantines them without moving the cursor.
         case unorderedCursor(afterKey: [SourceValue]?)
     }
 
     public var kind: Kind
     /// At most this many rows, ≥ 1.
     public var limit: Int
+    /// The highest cursor value an ordered page reads; rows beyond it belong to the unordered sweep (a cursor
+    /// from the future must not move the checkpoint past rows still to come). `nil`: no bound.
+    public var horizon: SourceValue?
 
     /// Creates a request.
-    public init(_ kind: Kind, limit: Int) {
+    public init(_ kind: Kind, limit: Int, horizon: SourceValue? = nil) {
         self.kind = kind
         self.limit = limit
+        self.horizon = horizon
     }
 }
 

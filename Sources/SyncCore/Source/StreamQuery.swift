@@ -53,8 +53,8 @@ public struct StreamQuery: Sendable {
     /// The statement that reads `page` (``page(from:upTo:limit:)`` or ``nullCursorPage(afterKey:limit:)``).
     public func statement(for page: PageRequest) -> SQLStatement {
         switch page.kind {
-        case .ordered(let from, let upTo): self.page(from: from, upTo: upTo, limit: page.limit)
-        case .unorderedCursor(let afterKey): nullCursorPage(afterKey: afterKey, limit: page.limit)
+        case .ordered(let from, let upTo): self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon)
+        case .unorderedCursor(let afterKey): unorderedCursorPage(afterKey: afterKey, limit: page.limit, horizon: page.horizon)
         }
     }
 
@@ -63,9 +63,10 @@ public struct StreamQuery: Sendable {
     ///   - bound: where the page starts.
     ///   - upTo: an inclusive upper position (the lookback re-read stops at the checkpoint), or `nil`.
     ///   - limit: row limit, ≥ 1.
-    public func page(from bound: StreamBound, upTo: Checkpoint? = nil, limit: Int) -> SQLStatement {
+    ///   - horizon: the highest cursor value read (rows beyond it are swept instead), or `nil`.
+    public func page(from bound: StreamBound, upTo: Checkpoint? = nil, limit: Int, horizon: SourceValue? = nil) -> SQLStatement {
         var binds: [SourceValue] = []
-        var conditions = ["\(Self.reference(stream.cursor.column, dialect)) IS NOT NULL"]
+        var conditions = [orderable]
         switch bound {
         case .start: break
         case .cursorAtLeast(let value):
@@ -77,16 +78,27 @@ public struct StreamQuery: Sendable {
         if let upTo {
             conditions.append(keyset(orderKey, values: [upTo.cursor] + upTo.key, strict: false, greater: false, binds: &binds))
         }
+        if let horizon {
+            binds.append(horizon)
+            conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count))")
+        }
         return limited("SELECT \(selectList) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
                        limit: limit, binds: binds)
     }
 
-    /// Rows whose cursor is NULL (they can never be reached by a keyset page), in primary key order after
-    /// `afterKey`, at most `limit`.
-    public func nullCursorPage(afterKey: [SourceValue]?, limit: Int) -> SQLStatement {
+    /// Rows a keyset page never reaches, in primary key order after `afterKey`, at most `limit`: a cursor the
+    /// keyset cannot order (``SQLDialect/isUnorderable(_:kind:)``: NULL, zero dates, infinities), or one beyond
+    /// `horizon`.
+    public func unorderedCursorPage(afterKey: [SourceValue]?, limit: Int, horizon: SourceValue? = nil) -> SQLStatement {
         var binds: [SourceValue] = []
         let keyColumns = stream.primaryKey.map { Self.reference($0, dialect) }
-        var conditions = [dialect.isNull(Self.reference(stream.cursor.column, dialect))]
+        let cursor = Self.reference(stream.cursor.column, dialect)
+        var unreachable = dialect.isUnorderable(cursor, kind: stream.cursor.kind)
+        if let horizon {
+            binds.append(horizon)
+            unreachable = "(\(unreachable) OR \(cursor) > \(dialect.placeholder(binds.count)))"
+        }
+        var conditions = [unreachable]
         if let afterKey {
             conditions.append(keyset(keyColumns, values: afterKey, strict: true, greater: true, binds: &binds))
         }
@@ -98,7 +110,7 @@ public struct StreamQuery: Sendable {
     /// or estimates for progress and ETA.
     public func rows(from bound: StreamBound) -> SQLStatement {
         var binds: [SourceValue] = []
-        var condition = "\(Self.reference(stream.cursor.column, dialect)) IS NOT NULL"
+        var condition = orderable
         switch bound {
         case .start: break
         case .cursorAtLeast(let value):
@@ -108,6 +120,14 @@ public struct StreamQuery: Sendable {
             condition += " AND " + keyset(orderKey, values: [position.cursor] + position.key, strict: true, greater: true, binds: &binds)
         }
         return SQLStatement(sql: "SELECT 1 \(fromClause) WHERE \(condition)", binds: binds)
+    }
+
+    /// The condition of rows a keyset page may read: `cursor IS NOT NULL`, or the negation of
+    /// ``SQLDialect/isUnorderable(_:kind:)`` where the dialect has more unorderable values.
+    private var orderable: String {
+        let cursor = Self.reference(stream.cursor.column, dialect)
+        let unorderable = dialect.isUnorderable(cursor, kind: stream.cursor.kind)
+        return unorderable == dialect.isNull(cursor) ? "\(cursor) IS NOT NULL" : "NOT \(unorderable)"
     }
 
     /// `(a, b) > (?, ?)`, or for dialects without row values the equivalent
