@@ -27,6 +27,11 @@ public final class TestClock: Sendable {
         current = Mutex(start.epochMicroseconds)
     }
 
+    /// Moves the clock forward to `instant` (never back).
+    public func advance(to instant: Instant) {
+        current.withLock { $0 = max($0, instant.epochMicroseconds) }
+    }
+
     /// The next instant.
     @Sendable public func now() -> Instant {
         let micros = current.withLock { value -> Int64 in

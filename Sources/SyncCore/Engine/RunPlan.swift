@@ -53,7 +53,7 @@ public struct RunPlan: Sendable, Equatable {
             if let checkpoint = state.checkpoint {
                 plan.forward = .after(checkpoint)
                 plan.cursorFrom = checkpoint.summary
-                if let start = lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback) {
+                if let start = lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback, zone: source.timezone, now: now) {
                     plan.reread = Reread(from: .cursorAtLeast(start), upTo: checkpoint)
                 }
             } else if source.stream.cursor.kind == .timestamp && options.daysBack > 0 {
@@ -82,7 +82,18 @@ public struct RunPlan: Sendable, Equatable {
     }
 
     /// The cursor value where the lookback re-read starts, or `nil` when there is no lookback.
-    static func lookbackStart(_ cursor: SourceValue, _ kind: StreamConfig.Cursor.Kind, _ lookback: Lookback) -> SourceValue? {
+    ///
+    /// A naive local-time cursor is widened by the hour(s) the zone's clocks went back between the checkpoint and
+    /// `now`: after a daylight-saving fall-back, rows written in the repeated hour carry wall times up to that much
+    /// *behind* the checkpoint although they were committed after it (e.g. a sync at 01:55 EDT, then rows at
+    /// 01:10 EST). Instants (`timestamptz`) need no widening.
+    static func lookbackStart(_ cursor: SourceValue, _ kind: StreamConfig.Cursor.Kind, _ lookback: Lookback, zone: TimeZone,
+                              now: Instant) -> SourceValue? {
+        func widened(_ local: LocalDateTime, by seconds: Int64) -> SourceValue {
+            let atCheckpoint = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(local.instant(in: zone).seconds))))
+            let atNow = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(now.seconds))))
+            return .localDateTime(local.adding(seconds: -(seconds + max(0, atCheckpoint - atNow))))
+        }
         switch (kind, lookback) {
         case (.integer, .units(let units)) where units > 0:
             guard case .integer(let value) = cursor else { return nil }
@@ -90,10 +101,10 @@ public struct RunPlan: Sendable, Equatable {
         case (.timestamp, .seconds(let seconds)) where seconds > 0, (.timestamp, .units(let seconds)) where seconds > 0:
             switch cursor {
             case .instant(let instant): return .instant(Instant(seconds: instant.seconds - seconds, microsecond: instant.microsecond))
-            case .localDateTime(let local): return .localDateTime(local.adding(seconds: -seconds))
+            case .localDateTime(let local): return widened(local, by: seconds)
             default:
                 guard let text = cursor.text, let local = try? LocalDateTime(parsing: text) else { return nil }
-                return .localDateTime(local.adding(seconds: -seconds))
+                return widened(local, by: seconds)
             }
         default:
             return nil

@@ -1,0 +1,68 @@
+import Foundation
+@testable import SyncCore
+import SyncTesting
+import Testing
+
+/// Where a run starts, without I/O (``RunPlan``).
+@Suite struct RunPlanTests {
+    static let newYork = TimeZone(identifier: "America/New_York")!
+    static let lisbon = TimeZone(identifier: "Europe/Lisbon")!
+
+    func source(_ zone: TimeZone, kind: StreamConfig.Cursor.Kind = .timestamp) -> SourceConfig {
+        var stream = StreamConfig.seedDefault
+        stream.cursor.kind = kind
+        return SourceConfig(name: "erp", type: .sqlite, timezone: zone, stream: stream)
+    }
+
+    func plan(_ checkpoint: Checkpoint?, zone: TimeZone, now: Instant, kind: StreamConfig.Cursor.Kind = .timestamp,
+              type: SyncType = .incremental, state: SyncState? = nil) -> RunPlan {
+        var options = SyncOptions()
+        options.lookback = kind == .integer ? .units(10) : .seconds(300)
+        return RunPlan.make(syncType: type, state: state ?? SyncState(checkpoint: checkpoint), source: source(zone, kind: kind),
+                            options: options, syncId: "run-1", now: now)
+    }
+
+    /// New York falls back on 2026-11-01 at 02:00 EDT to 01:00 EST. A sync at 01:55 EDT saved that wall time;
+    /// rows written at 01:10 EST are 45 minutes behind it on the wall clock though committed later.
+    @Test func theLookbackCoversTheRepeatedHourAfterAFallBack() {
+        let checkpoint = Checkpoint(cursor: .localDateTime(LocalDateTime(year: 2026, month: 11, day: 1, hour: 1, minute: 55)), key: [.integer(9)])
+        let firstOneThirty = LocalDateTime(year: 2026, month: 11, day: 1, hour: 1, minute: 30).instant(in: Self.newYork)
+        let afterFallBack = Instant(seconds: firstOneThirty.seconds + 3600)  // 01:30 EST, the second time
+        let start = plan(checkpoint, zone: Self.newYork, now: afterFallBack).reread?.from
+        #expect(start == .cursorAtLeast(.localDateTime(LocalDateTime(year: 2026, month: 11, day: 1, hour: 0, minute: 50))))
+        // Lisbon falls back on 2026-10-25 at 02:00 WEST to 01:00 WET, the same way.
+        let lisbonCheckpoint = Checkpoint(cursor: .text("2026-10-25 01:58:00"), key: [.integer(1)])
+        let lisbonNow = Instant(seconds: LocalDateTime(year: 2026, month: 10, day: 25, hour: 1, minute: 20).secondsAsUTC)
+        #expect(plan(lisbonCheckpoint, zone: Self.lisbon, now: lisbonNow).reread?.from
+            == .cursorAtLeast(.localDateTime(LocalDateTime(year: 2026, month: 10, day: 25, hour: 0, minute: 53))))
+    }
+
+    @Test func withoutAnOffsetChangeTheLookbackIsPlain() {
+        let checkpoint = Checkpoint(cursor: .localDateTime(LocalDateTime(year: 2026, month: 7, day: 1, hour: 12)), key: [.integer(9)])
+        let now = LocalDateTime(year: 2026, month: 7, day: 1, hour: 13).instant(in: Self.newYork)
+        #expect(plan(checkpoint, zone: Self.newYork, now: now).reread
+            == RunPlan.Reread(from: .cursorAtLeast(.localDateTime(LocalDateTime(year: 2026, month: 7, day: 1, hour: 11, minute: 55))), upTo: checkpoint))
+        // Spring forward moves clocks ahead: nothing is written behind the checkpoint, no widening.
+        let march = Checkpoint(cursor: .localDateTime(LocalDateTime(year: 2026, month: 3, day: 8, hour: 1, minute: 58)), key: [.integer(9)])
+        let afterSpring = LocalDateTime(year: 2026, month: 3, day: 8, hour: 3, minute: 30).instant(in: Self.newYork)
+        #expect(plan(march, zone: Self.newYork, now: afterSpring).reread?.from
+            == .cursorAtLeast(.localDateTime(LocalDateTime(year: 2026, month: 3, day: 8, hour: 1, minute: 53))))
+        // Integer cursors step back by units; an instant cursor by seconds.
+        #expect(plan(Checkpoint(cursor: .integer(500), key: []), zone: Self.newYork, now: now, kind: .integer).reread?.from == .cursorAtLeast(.integer(490)))
+        #expect(plan(Checkpoint(cursor: .instant(Instant(seconds: 1000)), key: []), zone: Self.newYork, now: now).reread?.from
+            == .cursorAtLeast(.instant(Instant(seconds: 700))))
+    }
+
+    @Test func fullRunsResumeTheirPassAndIncrementalRunsStartDaysBack() {
+        let now = Instant(seconds: 1_780_000_000)
+        let pass = SyncState.FullPass(passId: "old", position: Checkpoint(cursor: .integer(5), key: [.integer(5)]), startedAt: Instant(seconds: 1))
+        let full = plan(nil, zone: Self.lisbon, now: now, type: .full, state: SyncState(fullPass: pass))
+        #expect(full.forward == .after(pass.position!) && full.fullPass == pass && full.reread == nil)
+        let fresh = plan(nil, zone: Self.lisbon, now: now, type: .full)
+        #expect(fresh.forward == .start && fresh.fullPass?.passId == "run-1")
+        let first = plan(nil, zone: Self.lisbon, now: now)
+        #expect(first.forward == .cursorAtLeast(.localDateTime(now.local(in: Self.lisbon).adding(seconds: -30 * 86_400))))
+        #expect(first.horizon == .localDateTime(now.local(in: Self.lisbon).adding(seconds: 86_400)))
+        #expect(plan(nil, zone: Self.lisbon, now: now, kind: .integer).horizon == nil)
+    }
+}
