@@ -189,6 +189,19 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
+    public func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]] {
+        let rows = try await read("reading the quarantine of \(source)") { connection, logger in
+            try await connection.run("""
+                SELECT DISTINCT key_json::text AS key_json FROM tb_sync_errors
+                WHERE source_id = $1 AND kind = 'record' AND resolved_at IS NULL AND key_json IS NOT NULL
+                    AND ($2::text IS NULL OR reason_code = $2) AND ($3::text[] IS NULL OR external_id = ANY($3))
+                """, [.text(source), .text(reason), externalIds.map { .texts($0) } ?? .text(nil)], logger: logger)
+        }
+        return rows.compactMap { row in
+            row["key_json"]?.text.flatMap { try? JSONDecoder().decode([SourceValue].self, from: Data($0.utf8)) }
+        }
+    }
+
     // MARK: audit log
 
     public func history(source: String?, limit: Int) async throws -> [AuditEntry] {
@@ -201,16 +214,6 @@ public final class PostgresDestination: Destination, AuditLog {
                 """, [.text(source), .int(limit)], logger: logger)
         }
         return rows.map { row in AuditEntry(auditRow: { row[$0]?.text }) }
-    }
-
-    public func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry] {
-        let rows = try await read("reading the quarantine") { connection, logger in
-            try await connection.run("""
-                SELECT id, kind, sync_id, source_id, external_id, reason_code, message, raw_json::text AS raw_json, first_seen_at, last_seen_at, occurrences
-                FROM tb_sync_errors WHERE ($1::text IS NULL OR source_id = $1) ORDER BY last_seen_at DESC, id DESC LIMIT $2
-                """, [.text(source), .int(limit)], logger: logger)
-        }
-        return rows.map { row in QuarantineEntry(errorRow: { row[$0]?.text }) }
     }
 
     public func totals(source: String) async throws -> SourceTotals {
@@ -279,12 +282,14 @@ extension PostgresDestination {
     public func quarantine(_ filter: QuarantineFilter) async throws -> [QuarantineEntry] {
         let rows = try await read("reading the quarantine") { connection, logger in
             try await connection.run("""
-                SELECT id, kind, sync_id, source_id, external_id, reason_code, message, raw_json::text AS raw_json, first_seen_at, last_seen_at, occurrences
+                SELECT id, kind, sync_id, source_id, external_id, reason_code, message, raw_json::text AS raw_json, first_seen_at, last_seen_at, occurrences,
+                    to_char(resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS resolved_at, resolved_by_sync, resolution
                 FROM tb_sync_errors WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR sync_id = $2)
                     AND ($3::text IS NULL OR reason_code = $3) AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR id < $5::bigint)
+                    AND ($7 OR resolved_at IS NULL)
                 ORDER BY id DESC LIMIT $6
                 """, [.text(filter.source), .text(filter.syncId), .text(filter.reasonCode), .text(filter.kind),
-                      .text(filter.beforeId.map(String.init)), .int(filter.limit)], logger: logger)
+                      .text(filter.beforeId.map(String.init)), .int(filter.limit), .bool(filter.includeResolved)], logger: logger)
         }
         return rows.map { row in QuarantineEntry(errorRow: { row[$0]?.text }) }
     }

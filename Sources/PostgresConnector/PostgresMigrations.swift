@@ -109,5 +109,15 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // The quarantine lifecycle: entries are resolved when a valid version loads (or superseded by a newer
+        // rejection), audit records whose source row turned invalid are marked, keys kept for `reprocess`.
+        (2, [
+            "ALTER TABLE tb_sales ADD COLUMN quarantined_since timestamptz, ADD COLUMN quarantine_reason text",
+            """
+            ALTER TABLE tb_sync_errors ADD COLUMN key_json jsonb, ADD COLUMN resolved_at timestamptz, ADD COLUMN resolved_by_sync text,
+                ADD COLUMN resolution text
+            """,
+            "CREATE INDEX tb_sync_errors_open ON tb_sync_errors (source_id, external_id) WHERE resolved_at IS NULL AND kind = 'record'",
+        ]),
     ]
 }

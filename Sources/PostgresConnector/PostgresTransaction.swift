@@ -20,15 +20,15 @@ struct PostgresTransaction: DestinationTransaction {
     func storedRecords(source: String, externalIds: [String]) async throws -> [String: ExistingRecord] {
         var existing: [String: ExistingRecord] = [:]
         for row in try await connection.run("""
-            SELECT k.external_id, s.content_hash, s.deleted_reason, false AS skipped FROM unnest($2::text[]) AS k(external_id)
-                CROSS JOIN LATERAL (SELECT content_hash, deleted_reason FROM tb_sales
+            SELECT k.external_id, s.content_hash, s.deleted_reason, false AS skipped, s.quarantined FROM unnest($2::text[]) AS k(external_id)
+                CROSS JOIN LATERAL (SELECT content_hash, deleted_reason, quarantined_since IS NOT NULL AS quarantined FROM tb_sales
                     WHERE source_id = $1 AND external_id = k.external_id LIMIT 1) AS s
             UNION ALL
-            SELECT external_id, content_hash, NULL, true FROM tb_sync_duplicates WHERE action = 'skip' AND source_id = $1 AND external_id = ANY($2)
+            SELECT external_id, content_hash, NULL, true, false FROM tb_sync_duplicates WHERE action = 'skip' AND source_id = $1 AND external_id = ANY($2)
             """, [.text(source), .texts(externalIds)], logger: logger) {
             guard let id = row["external_id"]?.text, let hash = row["content_hash"]?.text else { continue }
             existing[id] = ExistingRecord(contentHash: hash, isMarkedVanished: row["deleted_reason"]?.text == "vanished",
-                                          isSkippedDuplicate: row["skipped"] == .bool(true))
+                                          isSkippedDuplicate: row["skipped"] == .bool(true), isQuarantined: row["quarantined"] == .bool(true))
         }
         return existing
     }
@@ -126,13 +126,36 @@ struct PostgresTransaction: DestinationTransaction {
     func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws {
         let now = Instant.now.description
         for row in rows {
+            let key = try row.key.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
             try await connection.run("""
                 INSERT INTO tb_sync_errors (kind, sync_id, source_id, external_id, reason_code, message, raw_json, fingerprint, severity, batch,
-                    first_seen_at, last_seen_at) VALUES ('record', $1, $2, $3, $4, $5, $6::jsonb, $7, 'warning', $8, $9, $9)
+                    first_seen_at, last_seen_at, key_json) VALUES ('record', $1, $2, $3, $4, $5, $6::jsonb, $7, 'warning', $8, $9, $9, $10::jsonb)
                 ON CONFLICT (source_id, fingerprint) DO UPDATE SET sync_id = excluded.sync_id, batch = excluded.batch,
-                    last_seen_at = excluded.last_seen_at, occurrences = tb_sync_errors.occurrences + 1
+                    last_seen_at = excluded.last_seen_at, occurrences = tb_sync_errors.occurrences + 1, key_json = excluded.key_json,
+                    resolved_at = NULL, resolved_by_sync = NULL, resolution = NULL
                 """, [.text(syncId), .text(source), .text(row.externalId), .text(row.reason.rawValue), .text(row.message),
-                      .text(row.rawJSON), .text(row.fingerprint), .int(batch), .text(now)], logger: logger)
+                      .text(row.rawJSON), .text(row.fingerprint), .int(batch), .text(now), .text(key)], logger: logger)
+            guard let id = row.externalId else { continue }
+            try await connection.run("""
+                UPDATE tb_sync_errors SET resolved_at = now(), resolved_by_sync = $1, resolution = 'superseded'
+                WHERE source_id = $2 AND external_id = $3 AND kind = 'record' AND resolved_at IS NULL AND fingerprint <> $4
+                """, [.text(syncId), .text(source), .text(id), .text(row.fingerprint)], logger: logger)
+            try await connection.run("""
+                UPDATE tb_sales SET quarantined_since = COALESCE(quarantined_since, now()), quarantine_reason = $1
+                WHERE source_id = $2 AND external_id = $3
+                """, [.text(row.reason.rawValue), .text(source), .text(id)], logger: logger)
+        }
+    }
+
+    func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
+        // The partial index on open entries keeps this a probe of a small index, whatever the batch size.
+        try await connection.run("""
+            UPDATE tb_sync_errors SET resolved_at = now(), resolved_by_sync = $1, resolution = 'loaded'
+            WHERE source_id = $2 AND kind = 'record' AND resolved_at IS NULL AND external_id = ANY($3)
+            """, [.text(syncId), .text(source), .texts(loaded)], logger: logger)
+        if !stale.isEmpty {
+            try await connection.run("UPDATE tb_sales SET quarantined_since = NULL, quarantine_reason = NULL WHERE source_id = $1 AND external_id = ANY($2)",
+                                     [.text(source), .texts(stale)], logger: logger)
         }
     }
 

@@ -188,6 +188,20 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
+    public func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]] {
+        try await statements("reading the quarantine of \(source)") {
+            let ids = externalIds.map { ids in String(decoding: (try? JSONEncoder().encode(ids)) ?? Data("[]".utf8), as: UTF8.self) }
+            return try await query("""
+                SELECT DISTINCT key_json FROM tb_sync_errors
+                WHERE source_id = ? AND kind = 'record' AND resolved_at IS NULL AND key_json IS NOT NULL AND (? IS NULL OR reason_code = ?)
+                    AND (? IS NULL OR external_id IN (SELECT value FROM json_each(?)))
+                """, [.text(source), reason.map { .text($0) } ?? .null, reason.map { .text($0) } ?? .null,
+                      ids.map { .text($0) } ?? .null, ids.map { .text($0) } ?? .null]).compactMap { row in
+                row.column("key_json")?.string.flatMap { try? JSONDecoder().decode([SourceValue].self, from: Data($0.utf8)) }
+            }
+        }
+    }
+
     // MARK: audit log
 
     public func history(source: String?, limit: Int) async throws -> [AuditEntry] {
@@ -197,15 +211,6 @@ public actor SQLiteDestination: Destination, AuditLog {
                 """, [source.map { .text($0) } ?? .null, source.map { .text($0) } ?? .null, .integer(limit)])
         }
         return rows.map { row in AuditEntry(auditRow: { row.column($0)?.string }) }
-    }
-
-    public func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry] {
-        let rows = try await serialized {
-            try await query("""
-                SELECT * FROM tb_sync_errors WHERE (? IS NULL OR source_id = ?) ORDER BY last_seen_at DESC, id DESC LIMIT ?
-                """, [source.map { .text($0) } ?? .null, source.map { .text($0) } ?? .null, .integer(limit)])
-        }
-        return rows.map { row in QuarantineEntry(errorRow: { row.column($0)?.string }) }
     }
 
     public func totals(source: String) async throws -> SourceTotals {
@@ -235,9 +240,10 @@ extension SQLiteDestination {
             try await query("""
                 SELECT * FROM tb_sync_errors WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR sync_id = ?2)
                     AND (?3 IS NULL OR reason_code = ?3) AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR id < ?5)
+                    AND (?7 = 1 OR resolved_at IS NULL)
                 ORDER BY id DESC LIMIT ?6
                 """, [text(filter.source), text(filter.syncId), text(filter.reasonCode), text(filter.kind),
-                      filter.beforeId.map { .integer(Int($0)) } ?? .null, .integer(filter.limit)])
+                      filter.beforeId.map { .integer(Int($0)) } ?? .null, .integer(filter.limit), .integer(filter.includeResolved ? 1 : 0)])
         }
         return rows.map { row in QuarantineEntry(errorRow: { row.column($0)?.string }) }
     }

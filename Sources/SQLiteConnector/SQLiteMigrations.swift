@@ -110,5 +110,16 @@ enum SQLiteMigrations {
             )
             """,
         ]),
+        // The quarantine lifecycle: entries are resolved when a valid version loads (or superseded by a newer
+        // rejection), audit records whose source row turned invalid are marked, keys kept for `reprocess`.
+        (2, [
+            "ALTER TABLE tb_sales ADD COLUMN quarantined_since TEXT",
+            "ALTER TABLE tb_sales ADD COLUMN quarantine_reason TEXT",
+            "ALTER TABLE tb_sync_errors ADD COLUMN key_json TEXT",
+            "ALTER TABLE tb_sync_errors ADD COLUMN resolved_at TEXT",
+            "ALTER TABLE tb_sync_errors ADD COLUMN resolved_by_sync TEXT",
+            "ALTER TABLE tb_sync_errors ADD COLUMN resolution TEXT",
+            "CREATE INDEX tb_sync_errors_open ON tb_sync_errors (source_id, external_id) WHERE resolved_at IS NULL AND kind = 'record'",
+        ]),
     ]
 }

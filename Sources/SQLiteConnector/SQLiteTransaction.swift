@@ -25,9 +25,10 @@ struct SQLiteTransaction: DestinationTransaction {
         var existing: [String: ExistingRecord] = [:]
         for chunk in externalIds.chunks(of: 500) {
             let binds = [SQLiteData.text(source)] + chunk.map { .text($0) }
-            for row in try await query("SELECT external_id, content_hash, deleted_reason FROM tb_sales WHERE source_id = ? AND external_id IN (\(Self.placeholders(chunk.count)))", binds) {
+            for row in try await query("SELECT external_id, content_hash, deleted_reason, quarantined_since FROM tb_sales WHERE source_id = ? AND external_id IN (\(Self.placeholders(chunk.count)))", binds) {
                 guard let id = row.column("external_id")?.string, let hash = row.column("content_hash")?.string else { continue }
-                existing[id] = ExistingRecord(contentHash: hash, isMarkedVanished: row.column("deleted_reason")?.string == "vanished")
+                existing[id] = ExistingRecord(contentHash: hash, isMarkedVanished: row.column("deleted_reason")?.string == "vanished",
+                                              isQuarantined: row.column("quarantined_since")?.string != nil)
             }
             for row in try await query("SELECT external_id, content_hash FROM tb_sync_duplicates WHERE action = 'skip' AND source_id = ? AND external_id IN (\(Self.placeholders(chunk.count)))", binds) {
                 guard let id = row.column("external_id")?.string, let hash = row.column("content_hash")?.string else { continue }
@@ -126,13 +127,39 @@ struct SQLiteTransaction: DestinationTransaction {
     func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws {
         let now = Instant.now.description
         for row in rows {
+            let key = try row.key.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
             try await query("""
                 INSERT INTO tb_sync_errors (kind, sync_id, source_id, external_id, reason_code, message, raw_json, fingerprint, severity, batch,
-                    first_seen_at, last_seen_at) VALUES ('record', ?, ?, ?, ?, ?, ?, ?, 'warning', ?, ?, ?)
+                    first_seen_at, last_seen_at, key_json) VALUES ('record', ?, ?, ?, ?, ?, ?, ?, 'warning', ?, ?, ?, ?)
                 ON CONFLICT (source_id, fingerprint) DO UPDATE SET sync_id = excluded.sync_id, batch = excluded.batch,
-                    last_seen_at = excluded.last_seen_at, occurrences = occurrences + 1
+                    last_seen_at = excluded.last_seen_at, occurrences = occurrences + 1, key_json = excluded.key_json,
+                    resolved_at = NULL, resolved_by_sync = NULL, resolution = NULL
                 """, [.text(syncId), .text(source), row.externalId.map { .text($0) } ?? .null, .text(row.reason.rawValue),
-                      .text(row.message), .text(row.rawJSON), .text(row.fingerprint), .integer(batch), .text(now), .text(now)])
+                      .text(row.message), .text(row.rawJSON), .text(row.fingerprint), .integer(batch), .text(now), .text(now),
+                      key.map { .text($0) } ?? .null])
+            guard let id = row.externalId else { continue }
+            try await query("""
+                UPDATE tb_sync_errors SET resolved_at = ?, resolved_by_sync = ?, resolution = 'superseded'
+                WHERE source_id = ? AND external_id = ? AND kind = 'record' AND resolved_at IS NULL AND fingerprint <> ?
+                """, [.text(now), .text(syncId), .text(source), .text(id), .text(row.fingerprint)])
+            try await query("""
+                UPDATE tb_sales SET quarantined_since = COALESCE(quarantined_since, ?), quarantine_reason = ?
+                WHERE source_id = ? AND external_id = ?
+                """, [.text(now), .text(row.reason.rawValue), .text(source), .text(id)])
+        }
+    }
+
+    func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
+        let now = Instant.now.description
+        for chunk in loaded.chunks(of: 500) {
+            try await query("""
+                UPDATE tb_sync_errors SET resolved_at = ?, resolved_by_sync = ?, resolution = 'loaded'
+                WHERE source_id = ? AND kind = 'record' AND resolved_at IS NULL AND external_id IN (\(Self.placeholders(chunk.count)))
+                """, [.text(now), .text(syncId), .text(source)] + chunk.map { .text($0) })
+        }
+        for chunk in stale.chunks(of: 500) {
+            try await query("UPDATE tb_sales SET quarantined_since = NULL, quarantine_reason = NULL WHERE source_id = ? AND external_id IN (\(Self.placeholders(chunk.count)))",
+                            [.text(source)] + chunk.map { .text($0) })
         }
     }
 

@@ -9,6 +9,8 @@ import SyncCore
 /// - `erp.syncNow` (mutation, admin): `{source, fullSync?, daysBack?, batchSize?, maxRecords?}` →
 ///   `{success, message, data}`; `data` is the run's ``ErpSyncResult`` plus the seed's `timestamp` and `errorCount`.
 ///   `CONFLICT` when the source is already syncing (here or in another process).
+/// - `erp.reprocess` (mutation, admin): `{source, reason?, keys?}` → as `syncNow`: a `REPROCESS` run that re-reads the
+///   open quarantined rows (of that reason, of those external ids) by primary key; the checkpoint never moves.
 /// - `erp.getStatus` (query, viewer) → `{running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources}`.
 /// - `erp.getSyncHistory` (query, viewer): `{limit?: 1...1000 (default 20), source?}` → `{syncs}`.
 /// - `erp.getSupportedDatabases` (query, viewer) → `{databases}`.
@@ -34,6 +36,7 @@ struct ErpProcedures: Sendable {
     func register(in router: inout TRPCRouter) {
         router.add("erp.testConnection", .mutation, role: .admin) { input, _ in try await testConnection(input) }
         router.add("erp.syncNow", .mutation, role: .admin) { input, caller in try await syncNow(input, caller: caller) }
+        router.add("erp.reprocess", .mutation, role: .admin) { input, caller in try await reprocess(input, caller: caller) }
         router.add("erp.getStatus", .query, role: .viewer) { _, _ in try await status() }
         router.add("erp.getSyncHistory", .query, role: .viewer) { input, _ in try await history(input) }
         router.add("erp.getSupportedDatabases", .query, role: .viewer) { _, _ in
@@ -222,8 +225,29 @@ struct ErpProcedures: Sendable {
         let (source, isAdHoc) = try resolveSource(parsed)
         let overrides = SyncOverrides(isFull: parsed.fullSync ?? false, daysBack: parsed.daysBack, batchSize: parsed.batchSize,
                                       maxRecords: parsed.maxRecords)
-        let request = SyncRunner.Request(source: source.name, adHocSource: isAdHoc ? source : nil, overrides: overrides,
-                                         triggeredBy: "api:\(caller.name)", isManual: true)
+        return try await runReported(SyncRunner.Request(source: source.name, adHocSource: isAdHoc ? source : nil, overrides: overrides,
+                                                        triggeredBy: "api:\(caller.name)", isManual: true))
+    }
+
+    /// `erp.reprocess` input.
+    struct ReprocessInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable { case source, reason, keys }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+        var source: String
+        var reason: String?
+        var keys: [String]?
+    }
+
+    func reprocess(_ input: Data?, caller: Caller) async throws -> SyncNowOutput {
+        let parsed = try TRPCInput.decode(ReprocessInput.self, from: input, default: ReprocessInput(source: ""))
+        guard config.source(named: parsed.source) != nil else { throw TRPCError(.notFound, "no source named '\(parsed.source)'") }
+        let filter = ReprocessFilter(reason: parsed.reason, externalIds: parsed.keys)
+        return try await runReported(SyncRunner.Request(source: parsed.source, adHocSource: nil, overrides: SyncOverrides(reprocess: filter),
+                                                        triggeredBy: "api:\(caller.name)", isManual: true))
+    }
+
+    /// Runs `request` and answers as `syncNow` does; `CONFLICT` when the source is busy here or in another process.
+    private func runReported(_ request: SyncRunner.Request) async throws -> SyncNowOutput {
         let result: ErpSyncResult
         do {
             result = try await runner.run(request)

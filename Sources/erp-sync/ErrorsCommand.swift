@@ -5,7 +5,7 @@ import SyncCore
 struct ErrorsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "errors",
-        abstract: "List quarantined rows (with their reason and raw values) and run errors, newest first."
+        abstract: "List open quarantined rows (with their reason and raw values) and run errors, newest first."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -16,6 +16,9 @@ struct ErrorsCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "How many entries, 1...10000.")
     var limit = 50
 
+    @Flag(help: "Also list entries already resolved (a valid version loaded later, or superseded by a newer rejection).")
+    var includeResolved = false
+
     func validate() throws {
         guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
     }
@@ -23,14 +26,15 @@ struct ErrorsCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try global.loadConfig()
         let destination = try await global.openDestination(config)
-        let entries = try await destination.quarantine(source: source, limit: limit)
+        let entries = try await destination.quarantine(QuarantineFilter(source: source, limit: limit, includeResolved: includeResolved))
         await destination.close()
         if global.json { return try printJSON(entries) }
-        if entries.isEmpty { return print("no quarantined rows or run errors") }
-        var rows = [["last seen", "source", "kind", "reason", "externalId", "seen", "message", "raw"]]
+        if entries.isEmpty { return print(includeResolved ? "no quarantined rows or run errors" : "no open quarantined rows or run errors") }
+        var rows = [["last seen", "source", "kind", "reason", "externalId", "seen", "status", "message", "raw"]]
         for entry in entries {
+            let status = entry.resolvedAt.map { "\(entry.resolution ?? "resolved") \($0)" } ?? "open"
             rows.append([entry.lastSeenAt, entry.source, entry.kind, entry.reasonCode, entry.externalId ?? "-", "\(entry.occurrences)x",
-                         entry.message, entry.rawJSON ?? ""])
+                         status, entry.message, entry.rawJSON ?? ""])
         }
         print(Output.table(rows))
     }

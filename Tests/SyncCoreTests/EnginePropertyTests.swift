@@ -161,6 +161,13 @@ struct History {
             source.delete(key: [.integer(Int64(id))])
             hardDeleted.insert(id)
             outsideLookback.remove(id)
+        case 76...77:  // a loaded row turns invalid at the source
+            guard let id = existingId() else { return }
+            let cursor = tick()
+            modify(id) { row in
+                row["updated_at"] = cursor
+                row["amount"] = .text("abc")
+            }
         case 68...70:  // no cursor yet, or an invalid amount
             var bad = row(id: nextId, cursor: tick())
             if chance(50) { bad["updated_at"] = .null } else { bad["amount"] = .text("abc") }
@@ -250,9 +257,19 @@ struct History {
                 if (stored.deletedAtSource != nil) != expected.isDeletedAtSource {
                     failures.append("\(stage): row \(id) deleted mark \(stored.deletedReason ?? "none"), source deleted = \(expected.isDeletedAtSource)")
                 }
+                if stored.quarantinedSince != nil {
+                    failures.append("\(stage): valid row \(id) is still marked stale (\(stored.quarantineReason ?? ""))")
+                }
+                if let open = tables.quarantine.values.first(where: { $0.row.externalId == "\(id)" && $0.resolution == nil }) {
+                    failures.append("\(stage): valid row \(id) still has an open quarantine entry (\(open.row.reason.rawValue))")
+                }
             case .failure(let rejected):
-                if tables.quarantine["erp|\(rejected.fingerprint)"] == nil {
-                    failures.append("\(stage): invalid row \(id) (\(rejected.reason.rawValue)) is not quarantined")
+                guard let entry = tables.quarantine["erp|\(rejected.fingerprint)"], entry.resolution == nil else {
+                    failures.append("\(stage): invalid row \(id) (\(rejected.reason.rawValue)) is not quarantined as an open entry")
+                    continue
+                }
+                if let stored = tables.sales["erp|\(id)"], stored.quarantinedSince == nil {
+                    failures.append("\(stage): row \(id) is quarantined but its audit record is not marked stale")
                 }
             }
         }

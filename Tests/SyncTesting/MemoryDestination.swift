@@ -12,7 +12,7 @@ public final class MemoryDestination: Destination {
     /// A call the destination can fail at.
     public enum Step: String, Sendable, CaseIterable {
         case acquireLock, loadState, beginRun, renewLock, storedRecords, dedupCandidates, writeSales, recordDuplicates,
-             markSeen, quarantine, saveState, updateRun, markVanished, commit, finishRun, releaseLock
+             markSeen, quarantine, resolveQuarantine, saveState, updateRun, markVanished, commit, finishRun, releaseLock
     }
 
     /// What an injected fault does.
@@ -34,6 +34,9 @@ public final class MemoryDestination: Destination {
         public var firstSyncId: String
         public var lastSeenPass: String?
         public var updatedAt: Instant
+        /// Set while the source row is quarantined after this record loaded (the record is stale).
+        public var quarantinedSince: Instant?
+        public var quarantineReason: String?
     }
 
     /// A `tb_sync_duplicates` row.
@@ -51,6 +54,9 @@ public final class MemoryDestination: Destination {
         public var row: RejectedRow
         public var syncId: String
         public var occurrences: Int
+        /// `loaded` or `superseded` once resolved; `nil` while open.
+        public var resolution: String?
+        public var resolvedBySync: String?
     }
 
     /// A `tb_erp_sync_audit` row.
@@ -189,6 +195,17 @@ public final class MemoryDestination: Destination {
         }
     }
 
+    public func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]] {
+        tables.withLock { tables in
+            var keys: [[SourceValue]] = []
+            for entry in tables.quarantine.values where entry.source == source && entry.resolution == nil
+                && (reason == nil || entry.row.reason.rawValue == reason) && (externalIds?.contains(entry.row.externalId ?? "") ?? true) {
+                if let key = entry.row.key, !keys.contains(key) { keys.append(key) }
+            }
+            return keys
+        }
+    }
+
     public func close() async {}
 }
 
@@ -219,7 +236,8 @@ final class MemoryTransaction: DestinationTransaction {
             var existing: [String: ExistingRecord] = [:]
             for id in externalIds {
                 if let sale = tables.sales["\(source)|\(id)"] {
-                    existing[id] = ExistingRecord(contentHash: sale.record.contentHash, isMarkedVanished: sale.deletedReason == "vanished")
+                    existing[id] = ExistingRecord(contentHash: sale.record.contentHash, isMarkedVanished: sale.deletedReason == "vanished",
+                                                  isQuarantined: sale.quarantinedSince != nil)
                 }
                 if let duplicate = tables.duplicates["\(source)|\(id)"], duplicate.action == .skip {
                     existing[id] = ExistingRecord(contentHash: duplicate.contentHash, isSkippedDuplicate: true)
@@ -255,7 +273,7 @@ final class MemoryTransaction: DestinationTransaction {
                 }
                 tables.sales[key] = MemoryDestination.Sale(
                     record: record, duplicateOf: duplicateOf, deletedAtSource: record.isDeletedAtSource ? now : nil,
-                    deletedReason: record.isDeletedAtSource ? "soft" : nil, syncId: syncId, firstSyncId: syncId, lastSeenPass: passId, updatedAt: now)
+                    deletedReason: record.isDeletedAtSource ? "soft" : nil, syncId: syncId, firstSyncId: syncId, lastSeenPass: passId, updatedAt: now, quarantinedSince: nil, quarantineReason: nil)
             }
             for record in writes.changed {
                 let key = "\(record.sourceId)|\(record.externalId)"
@@ -264,7 +282,8 @@ final class MemoryTransaction: DestinationTransaction {
                     record: record, duplicateOf: stored?.duplicateOf,
                     deletedAtSource: record.isDeletedAtSource ? (stored?.deletedAtSource ?? now) : nil,
                     deletedReason: record.isDeletedAtSource ? "soft" : nil, syncId: syncId, firstSyncId: stored?.firstSyncId ?? syncId,
-                    lastSeenPass: passId ?? stored?.lastSeenPass, updatedAt: now)
+                    lastSeenPass: passId ?? stored?.lastSeenPass, updatedAt: now, quarantinedSince: stored?.quarantinedSince,
+                    quarantineReason: stored?.quarantineReason)
             }
         }
     }
@@ -291,16 +310,45 @@ final class MemoryTransaction: DestinationTransaction {
     }
 
     func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws {
+        let now = destination.now()
         try step(.quarantine) { tables in
             for row in rows {
                 let key = "\(source)|\(row.fingerprint)"
                 if var stored = tables.quarantine[key] {
                     stored.syncId = syncId
                     stored.occurrences += 1
+                    stored.resolution = nil
+                    stored.resolvedBySync = nil
                     tables.quarantine[key] = stored
                 } else {
                     tables.quarantine[key] = MemoryDestination.Quarantined(source: source, row: row, syncId: syncId, occurrences: 1)
                 }
+                guard let id = row.externalId else { continue }
+                for (other, entry) in tables.quarantine where entry.source == source && entry.row.externalId == id
+                    && entry.resolution == nil && other != key {
+                    tables.quarantine[other]?.resolution = "superseded"
+                    tables.quarantine[other]?.resolvedBySync = syncId
+                }
+                if var sale = tables.sales["\(source)|\(id)"] {
+                    sale.quarantinedSince = sale.quarantinedSince ?? now
+                    sale.quarantineReason = row.reason.rawValue
+                    tables.sales["\(source)|\(id)"] = sale
+                }
+            }
+        }
+    }
+
+    func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
+        try step(.resolveQuarantine) { tables in
+            let loaded = Set(loaded)
+            for (key, entry) in tables.quarantine where entry.source == source && entry.resolution == nil
+                && loaded.contains(entry.row.externalId ?? "") {
+                tables.quarantine[key]?.resolution = "loaded"
+                tables.quarantine[key]?.resolvedBySync = syncId
+            }
+            for id in stale where tables.sales["\(source)|\(id)"] != nil {
+                tables.sales["\(source)|\(id)"]?.quarantinedSince = nil
+                tables.sales["\(source)|\(id)"]?.quarantineReason = nil
             }
         }
     }

@@ -79,6 +79,9 @@ public final class MemorySource: Source {
                 return afterKey.map { Self.compare(Self.key(row, stream), $0) > 0 } ?? true
             }
             selected.sort { Self.compare(Self.key($0, stream), Self.key($1, stream)) < 0 }
+        case .keys(let keys):
+            selected = rows.filter { keys.contains(Self.key($0, stream)) }
+            selected.sort { Self.compare(Self.key($0, stream), Self.key($1, stream)) < 0 }
         }
         return selected.prefix(page.limit).map { Self.layout($0, stream) }
     }

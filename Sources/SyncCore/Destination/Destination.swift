@@ -30,6 +30,10 @@ public protocol Destination: Sendable {
     /// - Throws: what `body` threw, or a ``SyncFailure`` of the destination (transient ones are retried by the engine).
     func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T
 
+    /// The primary keys of open quarantine entries of `source`, optionally only those with reason code `reason`
+    /// or with an external id in `externalIds`, for `reprocess` (from each entry's `key_json`).
+    func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]]
+
     /// Closes the audit row of a run: status, end time, duration, `has_more` and the errors (also copied into
     /// `tb_sync_errors` as `kind = 'run'`). The counters are not written here: ``DestinationTransaction/updateRun(syncId:counters:)``
     /// is their one writer.
@@ -70,8 +74,16 @@ public protocol DestinationTransaction: Sendable {
     func markSeen(source: String, externalIds: [String], passId: String) async throws
 
     /// Upserts quarantined rows into `tb_sync_errors` by `(source_id, fingerprint)`: a row met again with the
-    /// same reason counts one more occurrence instead of a second entry.
+    /// same reason counts one more occurrence instead of a second entry (and is open again if it had been
+    /// resolved); the row's key is kept (`key_json`) for ``Destination/openQuarantinedKeys(source:reason:externalIds:)``.
+    /// Older open entries of the same external id are closed as `superseded`, and a `tb_sales` record of that id
+    /// is marked stale (`quarantined_since` kept from the first time, `quarantine_reason`): the audit copy is no
+    /// longer what the ERP holds.
     func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws
+
+    /// A valid version of each of `loaded` was just loaded: their open quarantine entries are closed as `loaded` by
+    /// `syncId`, and the stale mark of `stale` (records the batch's probe found marked) is cleared.
+    func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws
 
     /// Saves the checkpoints of `source` (`tb_sync_state`).
     func saveState(_ state: SyncState, source: String, syncId: String) async throws
@@ -167,9 +179,6 @@ public protocol AuditLog: Sendable {
     /// The latest runs, newest first, optionally of one source.
     func history(source: String?, limit: Int) async throws -> [AuditEntry]
 
-    /// Quarantined rows and run errors, newest first, optionally of one source.
-    func quarantine(source: String?, limit: Int) async throws -> [QuarantineEntry]
-
     /// What `tb_sales` holds for a source: row counts and exact amount sums.
     func totals(source: String) async throws -> SourceTotals
 
@@ -197,10 +206,13 @@ public struct QuarantineFilter: Sendable, Equatable {
     public var beforeId: Int64?
     /// At most this many entries.
     public var limit: Int
+    /// Also entries already resolved (default: open entries and run errors only).
+    public var includeResolved: Bool
 
     /// Creates a filter.
     public init(source: String? = nil, syncId: String? = nil, reasonCode: String? = nil, kind: String? = nil, beforeId: Int64? = nil,
-                limit: Int) {
+                limit: Int, includeResolved: Bool = false) {
+        self.includeResolved = includeResolved
         self.source = source
         self.syncId = syncId
         self.reasonCode = reasonCode
@@ -242,10 +254,20 @@ public struct QuarantineEntry: Sendable, Codable, Equatable {
     public var lastSeenAt: String
     /// How many runs met this same row with this same reason.
     public var occurrences: Int
+    /// When the entry was closed (ISO 8601 UTC); `nil` while it is open.
+    public var resolvedAt: String?
+    /// The run that closed it.
+    public var resolvedBySync: String?
+    /// `loaded` (a valid version of the key was loaded) or `superseded` (the key was rejected again for another reason).
+    public var resolution: String?
 
     /// Creates an entry.
     public init(id: Int64, kind: String, syncId: String, source: String, externalId: String?, reasonCode: String, message: String,
-                rawJSON: String?, firstSeenAt: String, lastSeenAt: String, occurrences: Int) {
+                rawJSON: String?, firstSeenAt: String, lastSeenAt: String, occurrences: Int, resolvedAt: String? = nil,
+                resolvedBySync: String? = nil, resolution: String? = nil) {
+        self.resolvedAt = resolvedAt
+        self.resolvedBySync = resolvedBySync
+        self.resolution = resolution
         self.id = id
         self.kind = kind
         self.syncId = syncId
@@ -307,6 +329,7 @@ extension QuarantineEntry {
         self.init(id: column("id").flatMap { Int64($0) } ?? 0, kind: column("kind") ?? "", syncId: column("sync_id") ?? "",
                   source: column("source_id") ?? "", externalId: column("external_id"), reasonCode: column("reason_code") ?? "",
                   message: column("message") ?? "", rawJSON: column("raw_json"), firstSeenAt: column("first_seen_at") ?? "",
-                  lastSeenAt: column("last_seen_at") ?? "", occurrences: column("occurrences").flatMap { Int($0) } ?? 0)
+                  lastSeenAt: column("last_seen_at") ?? "", occurrences: column("occurrences").flatMap { Int($0) } ?? 0,
+                  resolvedAt: column("resolved_at"), resolvedBySync: column("resolved_by_sync"), resolution: column("resolution"))
     }
 }

@@ -6,7 +6,8 @@
 /// 3. dedup candidates of other sources for the new records, in the sliding window; the plan (``BatchPlan``);
 /// 4. `tb_sales` writes (new, changed), then the `tb_sync_duplicates` entries;
 /// 5. during a full pass, rows seen unchanged or rejected are stamped as seen;
-/// 6. rejected rows into quarantine;
+/// 6. the open quarantine entries of keys loaded now are resolved (and their stale mark cleared); rejected rows
+///    into quarantine (marking their stored audit records stale);
 /// 7. the checkpoint (forward reads only);
 /// 8. the run's counters and `cursor_to`, as totals.
 ///
@@ -73,6 +74,11 @@ public struct BatchCommit: Sendable {
             if let passId = fullPassId {
                 let seen = plan.unchanged.map(\.externalId) + rejected.compactMap(\.externalId)
                 if !seen.isEmpty { try await store.markSeen(source: source, externalIds: seen, passId: passId) }
+            }
+            if !records.isEmpty {
+                try await store.resolveQuarantine(source: source, loaded: records.map(\.externalId),
+                                                  stale: records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId),
+                                                  syncId: syncId)
             }
             if !rejected.isEmpty { try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber) }
             if let state { try await store.saveState(state, source: source, syncId: syncId) }

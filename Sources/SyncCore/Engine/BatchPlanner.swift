@@ -5,9 +5,12 @@ public struct ExistingRecord: Sendable, Equatable {
     public var isMarkedVanished: Bool
     /// `true` when the record was a skipped duplicate (held outside `tb_sales`).
     public var isSkippedDuplicate: Bool
+    /// `true` when the record is marked stale: its source row was quarantined after it loaded.
+    public var isQuarantined: Bool
 
     /// Creates a description of a stored record.
-    public init(contentHash: String, isMarkedVanished: Bool = false, isSkippedDuplicate: Bool = false) {
+    public init(contentHash: String, isMarkedVanished: Bool = false, isSkippedDuplicate: Bool = false, isQuarantined: Bool = false) {
+        self.isQuarantined = isQuarantined
         self.contentHash = contentHash
         self.isMarkedVanished = isMarkedVanished
         self.isSkippedDuplicate = isSkippedDuplicate

@@ -1,9 +1,11 @@
 import Foundation
 
-/// `FULL` (re-read the whole stream, detect deletions) or `INCREMENTAL` (from the checkpoint).
+/// `FULL` (re-read the whole stream, detect deletions), `INCREMENTAL` (from the checkpoint) or `REPROCESS`
+/// (re-read the open quarantined keys by primary key; the checkpoint never moves).
 public enum SyncType: String, Sendable, Codable, CaseIterable {
     case full = "FULL"
     case incremental = "INCREMENTAL"
+    case reprocess = "REPROCESS"
 }
 
 /// Final state of a run (`RUNNING` only while it lasts, in `tb_erp_sync_audit`).

@@ -34,11 +34,15 @@ public struct RejectedRow: Error, Sendable, Hashable {
     public var message: String
     /// The ERP's key for the row when it could be read.
     public var externalId: String?
+    /// The primary key values as the source returned them, to read the row again by key (`reprocess`); not part
+    /// of the fingerprint.
+    public var key: [SourceValue]?
     /// The row's values by select-list column name, JSON-ready (exact text, NULL as `nil`).
     public var raw: [String: String?]
 
     /// Creates a rejection.
-    public init(reason: Reason, message: String, externalId: String?, raw: [String: String?]) {
+    public init(reason: Reason, message: String, externalId: String?, raw: [String: String?], key: [SourceValue]? = nil) {
+        self.key = key
         self.reason = reason
         self.message = message
         self.externalId = externalId
@@ -131,7 +135,7 @@ public struct RecordMapper: Sendable {
         func reject(_ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
             var raw: [String: String?] = [:]
             for (index, name) in columns.enumerated() { raw[name] = row[index].jsonValue }
-            return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw)
+            return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw, key: Array(row[1...stream.primaryKey.count]))
         }
         func value(_ field: StreamConfig.Field) -> SourceValue {
             fieldColumns[field.slot].map { row[$0] } ?? .null

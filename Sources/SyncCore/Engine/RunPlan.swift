@@ -49,6 +49,8 @@ public struct RunPlan: Sendable, Equatable {
             plan.fullPass = pass
             plan.forward = pass.position.map { .after($0) } ?? .start
             plan.cursorFrom = pass.position?.summary
+        case .reprocess:
+            break
         case .incremental:
             if let checkpoint = state.checkpoint {
                 plan.forward = .after(checkpoint)

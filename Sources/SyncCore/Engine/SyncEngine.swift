@@ -173,6 +173,7 @@ struct BatchLoop {
     /// Runs the reads of `plan`: the sweep of unorderable cursors, the lookback re-read, the forward read, and
     /// the end of a full pass. Stops at the first batch that fails (the run is marked failed).
     mutating func read(_ plan: RunPlan) async {
+        if run.request.syncType == .reprocess { return await reprocess() }
         let expected = try? await reader.source.estimateRows(of: reader.stream, from: plan.forward)
         run.expected = expected.flatMap { $0 }.map { min($0, options.maxRecords) }
         let passId = plan.fullPass?.passId
@@ -199,6 +200,36 @@ struct BatchLoop {
             } catch {
                 run.fail(error, code: .destinationFailed)
             }
+        }
+    }
+
+    /// A `REPROCESS` run: the open quarantined keys of the source (per the request's filter) are read again by
+    /// primary key, in batches, and loaded like re-reads: rows now valid load and resolve their entries, rows still
+    /// invalid stay quarantined with their current reason. The checkpoint never moves.
+    private mutating func reprocess() async {
+        let keys: [[SourceValue]]
+        do {
+            let filter = run.request.reprocess
+            keys = try await retry.run { [run, engine] in
+                try await engine.destination.openQuarantinedKeys(source: run.source, reason: filter.reason, externalIds: filter.externalIds)
+            }
+        } catch {
+            run.fail(error, code: .destinationFailed)
+            return
+        }
+        run.expected = keys.count
+        var start = 0
+        while start < keys.count {
+            let chunk = Array(keys[start..<min(start + options.batchSize, keys.count)])
+            start += chunk.count
+            let prepared: PreparedBatch
+            switch await reader.read(PageRequest(.keys(chunk), limit: chunk.count)) {
+            case .success(let value): prepared = value
+            case .failure(let error):
+                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
+                return
+            }
+            guard await load(prepared, state: nil, fullPassId: nil) else { return }
         }
     }
 

@@ -8,6 +8,8 @@ public struct SyncRequest: Sendable {
     public var isManual: Bool
     /// Read, map and validate only: nothing is written, no lock is taken, the checkpoint stays.
     public var isDryRun: Bool
+    /// For `REPROCESS` runs: which open quarantine entries to re-read (all of the source by default).
+    public var reprocess = ReprocessFilter()
 
     /// Creates a request.
     public init(source: SourceConfig, syncType: SyncType, options: SyncOptions, triggeredBy: String = "cli",
@@ -18,6 +20,20 @@ public struct SyncRequest: Sendable {
         self.triggeredBy = triggeredBy
         self.isManual = isManual
         self.isDryRun = isDryRun
+    }
+}
+
+/// Which open quarantine entries a `REPROCESS` run re-reads from the source.
+public struct ReprocessFilter: Sendable, Equatable {
+    /// Only entries with this reason code (`ZERO_DATE` …).
+    public var reason: String?
+    /// Only entries of these external ids.
+    public var externalIds: [String]?
+
+    /// Creates a filter (no argument: every open entry of the source).
+    public init(reason: String? = nil, externalIds: [String]? = nil) {
+        self.reason = reason
+        self.externalIds = externalIds
     }
 }
 

@@ -12,9 +12,13 @@ public struct SyncOverrides: Sendable, Equatable {
     public var maxRecords: Int?
     /// Read and validate only; write nothing.
     public var isDryRun = false
+    /// A `REPROCESS` run of these open quarantine entries instead of a sync (``SyncType/reprocess``).
+    public var reprocess: ReprocessFilter?
 
     /// No overrides: an incremental run with the configured options.
-    public init(isFull: Bool = false, daysBack: Int? = nil, batchSize: Int? = nil, maxRecords: Int? = nil, isDryRun: Bool = false) {
+    public init(isFull: Bool = false, daysBack: Int? = nil, batchSize: Int? = nil, maxRecords: Int? = nil, isDryRun: Bool = false,
+                reprocess: ReprocessFilter? = nil) {
+        self.reprocess = reprocess
         self.isFull = isFull
         self.daysBack = daysBack
         self.batchSize = batchSize
@@ -62,8 +66,10 @@ public struct SyncService: Sendable {
         if let daysBack = overrides.daysBack { options.daysBack = daysBack }
         if let batchSize = overrides.batchSize { options.batchSize = batchSize }
         if let maxRecords = overrides.maxRecords { options.maxRecords = maxRecords }
-        let request = SyncRequest(source: source, syncType: overrides.isFull ? .full : .incremental, options: options,
-                                  triggeredBy: triggeredBy, isManual: isManual, isDryRun: overrides.isDryRun)
+        let syncType: SyncType = overrides.reprocess != nil ? .reprocess : overrides.isFull ? .full : .incremental
+        var request = SyncRequest(source: source, syncType: syncType, options: options, triggeredBy: triggeredBy, isManual: isManual,
+                                  isDryRun: overrides.isDryRun)
+        if let filter = overrides.reprocess { request.reprocess = filter }
         let engine = SyncEngine(destination: destination, logger: logger, afterCommit: afterCommit)
         return await engine.run(request, openSource: { try await makeSource(source) }, onProgress: onProgress)
     }

@@ -21,6 +21,8 @@ public struct PageRequest: Sendable, Equatable {
         /// Rows whose cursor the keyset predicate cannot order (NULL, zero dates, infinities) or lies beyond the
         /// horizon, in primary key order after `afterKey`. The engine quarantines them without moving the cursor.
         case unorderedCursor(afterKey: [SourceValue]?)
+        /// The rows with these primary keys, wherever their cursor is (`reprocess`), in key order.
+        case keys([[SourceValue]])
     }
 
     public var kind: Kind

@@ -55,6 +55,7 @@ public struct StreamQuery: Sendable {
         switch page.kind {
         case .ordered(let from, let upTo): self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon)
         case .unorderedCursor(let afterKey): unorderedCursorPage(afterKey: afterKey, limit: page.limit, horizon: page.horizon)
+        case .keys(let keys): keysPage(keys, limit: page.limit)
         }
     }
 
@@ -104,6 +105,29 @@ public struct StreamQuery: Sendable {
         }
         return limited("SELECT \(selectList) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(keyColumns.joined(separator: ", "))",
                        limit: limit, binds: binds)
+    }
+
+    /// The rows with the primary keys `keys` (each in `primaryKey` order), in key order, at most `limit`:
+    /// `key IN (?, …)` for a one-column key, `((a = ? AND b = ?) OR …)` for a composite one.
+    public func keysPage(_ keys: [[SourceValue]], limit: Int) -> SQLStatement {
+        var binds: [SourceValue] = []
+        let keyColumns = stream.primaryKey.map { Self.reference($0, dialect) }
+        let condition: String
+        if keyColumns.count == 1 {
+            let placeholders = keys.map { key -> String in
+                binds.append(key[0])
+                return dialect.placeholder(binds.count)
+            }
+            condition = "\(keyColumns[0]) IN (\(placeholders.joined(separator: ", ")))"
+        } else {
+            condition = "(" + keys.map { key in
+                "(" + zip(keyColumns, key).map { column, value in
+                    binds.append(value)
+                    return "\(column) = \(dialect.placeholder(binds.count))"
+                }.joined(separator: " AND ") + ")"
+            }.joined(separator: " OR ") + ")"
+        }
+        return limited("SELECT \(selectList) \(fromClause) WHERE \(condition) ORDER BY \(keyColumns.joined(separator: ", "))", limit: limit, binds: binds)
     }
 
     /// `SELECT 1` for each row from `bound` on (no order, no limit): what ``SQLSource/estimateRows(_:)`` counts
