@@ -87,13 +87,14 @@ struct MySQLFixture {
     }
 
     /// One sync run into this fixture's PostgreSQL audit database (a new pool each time, like a new process).
-    func sync(_ options: SyncOptions, source: SourceConfig, full: Bool = false, afterCommit: SyncEngine.AfterCommit? = nil) async throws -> ErpSyncResult {
+    func sync(_ options: SyncOptions, source: SourceConfig, full: Bool = false, reprocess: ReprocessFilter? = nil,
+              afterCommit: SyncEngine.AfterCommit? = nil) async throws -> ErpSyncResult {
         let url = "\(Self.pgURL)/\(auditDB)"
         let destination = try PostgresDestination(settings: try PostgresSettings(url: url + "?sslmode=disable"))
         try await destination.migrate()
         let service = SyncService(config: SyncConfig(destination: .postgresql(url: url), defaults: options, sources: [source]),
                                   destination: destination, makeSource: Self.makeSource)
-        let result = await service.sync(source: source.name, overrides: SyncOverrides(isFull: full), afterCommit: afterCommit)
+        let result = await service.sync(source: source.name, overrides: SyncOverrides(isFull: full, reprocess: reprocess), afterCommit: afterCommit)
         await destination.close()
         return result
     }

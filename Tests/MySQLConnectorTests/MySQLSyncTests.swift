@@ -143,6 +143,40 @@ struct MySQLSyncTests {
         }
     }
 
+    /// The quarantine lifecycle from MariaDB: a zero date in `occurredAt` is quarantined, fixed at the source behind
+    /// the checkpoint, and loaded by `reprocess` (by primary key), which resolves the entry; a loaded sale that turns
+    /// invalid is marked stale until a valid version loads.
+    @Test func quarantineLifecycleFromMariaDB() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [
+                "SET SESSION sql_mode = ''",
+                MySQLFixture.createSales,
+                """
+                INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', 1, '2024-03-01 10:00:00'),
+                    (2, 'P1', 'op1', 11.00, '0000-00-00 00:00:00', 'venda', 2, '2024-03-01 10:01:00'),
+                    (3, 'P1', 'op1', 12.00, '2024-03-01 12:00:00', 'venda', 3, '2024-03-01 12:00:00')
+                """,
+            ])
+            let source = f.source(stream: MySQLFixture.stream)
+            let options = MySQLFixture.options(lookback: .seconds(300))
+            #expect(try await f.sync(options, source: source).recordsRejected == 1)
+            try await MySQLFixture.execute(f.sourceDB, [
+                "UPDATE sale_transactions SET `timestamp` = '2024-03-01 10:01:00' WHERE id = 2",
+                "UPDATE sale_transactions SET operator = NULL, updated_at = '2024-03-01 12:30:00' WHERE id = 3",
+            ])
+            #expect(try await f.sync(options, source: source).recordsInserted == 0)
+            #expect(try await f.audit("SELECT external_id, quarantine_reason FROM tb_sales WHERE quarantined_since IS NOT NULL") == [["3", "MISSING_FIELD"]])
+            let reprocess = try await f.sync(options, source: source, reprocess: ReprocessFilter(reason: "ZERO_DATE"))
+            #expect(reprocess.syncType == .reprocess && reprocess.recordsInserted == 1, "\(reprocess.errors)")
+            #expect(try await f.audit("SELECT external_id, resolution FROM tb_sync_errors WHERE kind = 'record' ORDER BY external_id")
+                == [["2", "loaded"], ["3", nil]])
+            try await MySQLFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET operator = 'op9', updated_at = '2024-03-01 13:00:00' WHERE id = 3"])
+            #expect(try await f.sync(options, source: source).recordsUpdated == 1)
+            #expect(try await f.audit("SELECT count(*) FROM tb_sales WHERE quarantined_since IS NOT NULL") == [["0"]])
+            #expect(try await f.audit("SELECT count(*) FROM tb_sync_errors WHERE kind = 'record' AND resolved_at IS NULL") == [["0"]])
+        }
+    }
+
     /// TINYINT(1) is MySQL's BOOLEAN, but it holds any TINYINT: 0, 1, 2 and -1 must stay the numbers they are.
     @Test func tinyint1ValuesStayIntegers() async throws {
         try await MySQLFixture.with { f in

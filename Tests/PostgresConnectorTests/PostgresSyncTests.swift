@@ -43,6 +43,49 @@ struct PostgresSyncTests {
         }
     }
 
+    /// The quarantine lifecycle on PostgreSQL, source and audit: a loaded sale turns invalid (marked stale, entry
+    /// open), another is quarantined for an impossible date and then fixed behind the checkpoint; `reprocess` loads
+    /// it by primary key and resolves its entry; fixing the first one clears its mark. `errors` sees only open ones.
+    @Test func quarantineLifecycleEndToEnd() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [
+                PostgresFixture.createSales,
+                """
+                INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', 1, '2024-03-01 10:00:00'),
+                    (2, 'P1', 'op1', NULL, '2024-03-01 10:01:00', 'venda', 2, '2024-03-01 10:01:00'),
+                    (3, 'P1', 'op1', 12.00, '2024-03-01 12:00:00', 'venda', 3, '2024-03-01 12:00:00')
+                """,
+            ])
+            let source = f.source(stream: PostgresFixture.stream)
+            let (service, destination) = try await f.service(PostgresFixture.options(lookback: .seconds(300)), sources: [source])
+            defer { Task { await destination.close() } }
+            let first = await service.sync(source: "pg")
+            #expect(first.recordsInserted == 2 && first.recordsRejected == 1)
+            // Row 1 turns invalid; row 2 is fixed without moving its cursor (behind the checkpoint and the lookback).
+            try await PostgresFixture.execute(f.sourceDB, [
+                "UPDATE sale_transactions SET amount = NULL, updated_at = '2024-03-01 12:30:00' WHERE id = 1",
+                "UPDATE sale_transactions SET amount = 11.00 WHERE id = 2",
+            ])
+            let second = await service.sync(source: "pg")
+            #expect(second.recordsRejected == 1 && second.recordsInserted == 0)
+            #expect(try await PostgresFixture.rows(f.auditDB, "SELECT external_id, quarantine_reason, quarantined_since IS NOT NULL FROM tb_sales ORDER BY external_id")
+                == [["1", "MISSING_FIELD", "true"], ["3", nil, "false"]])
+            let open = try await destination.quarantine(QuarantineFilter(source: "pg", kind: "record", limit: 10))
+            #expect(Set(open.compactMap(\.externalId)) == ["1", "2"])
+            let reprocess = await service.sync(source: "pg", overrides: SyncOverrides(reprocess: ReprocessFilter(externalIds: ["2"])))
+            #expect(reprocess.status == .success && reprocess.syncType == .reprocess, "\(reprocess.errors)")
+            #expect(reprocess.recordsFetched == 1 && reprocess.recordsInserted == 1)
+            #expect(reprocess.cursorTo == second.cursorTo)
+            try await PostgresFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET amount = 10.50, updated_at = '2024-03-01 13:00:00' WHERE id = 1"])
+            #expect(await service.sync(source: "pg").recordsUpdated == 1)
+            #expect(try await PostgresFixture.rows(f.auditDB, "SELECT count(*) FROM tb_sales WHERE quarantined_since IS NOT NULL") == [["0"]])
+            #expect(try await destination.quarantine(QuarantineFilter(source: "pg", kind: "record", limit: 10)).isEmpty)
+            let all = try await destination.quarantine(QuarantineFilter(source: "pg", kind: "record", limit: 10, includeResolved: true))
+            #expect(all.count == 2 && all.allSatisfy { $0.resolution == "loaded" && $0.resolvedAt != nil })
+            #expect(all.first { $0.externalId == "2" }?.resolvedBySync == reprocess.syncId)
+        }
+    }
+
     @Test func changedRowsAreMergedAndNewRowsInsertedInOneBatch() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """

@@ -55,4 +55,49 @@ import Testing
         #expect(result.recordsInserted == 1)
         #expect(world.destination.snapshot.sales["erp|2"] != nil)
     }
+
+    /// A row quarantined for its date, corrected at the source without moving its cursor (behind the checkpoint):
+    /// no incremental run reads it again; `reprocess` reads it by primary key, loads it, resolves its entry and
+    /// leaves the checkpoint where it was.
+    @Test func reprocessLoadsARowFixedBehindTheCheckpoint() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        world.add(1, at: day)
+        world.source.upsert(["id": .integer(2), "updated_at": .localDateTime(day.adding(seconds: -3600)), "pdv": .text("P1"),
+                             "operator": .text("op1"), "amount": .decimal("5.00"), "occurred_at": .text("2026-02-30 10:00:00"), "type": .text("sale")])
+        world.add(3, at: day.adding(seconds: 120))
+        let first = await world.sync()
+        #expect(first.recordsInserted == 2 && first.recordsRejected == 1)
+        let checkpoint = world.destination.snapshot.states["erp"]?.checkpoint
+        // Fixed at the source, cursor unchanged.
+        world.source.upsert(["id": .integer(2), "updated_at": .localDateTime(day.adding(seconds: -3600)), "pdv": .text("P1"),
+                             "operator": .text("op1"), "amount": .decimal("5.00"), "occurred_at": .text("2026-02-28 10:00:00"), "type": .text("sale")])
+        #expect(await world.sync().recordsInserted == 0)
+        let reprocess = await world.sync(.reprocess)
+        #expect(reprocess.status == .success && reprocess.syncType == .reprocess)
+        #expect(reprocess.recordsFetched == 1 && reprocess.recordsInserted == 1)
+        let tables = world.destination.snapshot
+        #expect(tables.sales["erp|2"] != nil)
+        #expect(tables.quarantine.values.allSatisfy { $0.resolution == "loaded" && $0.resolvedBySync == reprocess.syncId })
+        #expect(tables.states["erp"]?.checkpoint == checkpoint)
+    }
+
+    /// A loaded sale whose source row turns invalid is marked stale in the audit database, and the mark clears
+    /// when a valid version loads; the quarantine entry is resolved then.
+    @Test func aLoadedRowThatTurnsInvalidIsMarkedStaleUntilFixed() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        world.add(1, at: day)
+        #expect(await world.sync().recordsInserted == 1)
+        world.add(1, at: day.adding(seconds: 60), amount: "-abc")
+        #expect(await world.sync().recordsRejected == 1)
+        var sale = world.destination.snapshot.sales["erp|1"]
+        #expect(sale?.quarantinedSince != nil && sale?.quarantineReason == "INVALID_AMOUNT")
+        #expect(sale?.record.amount.description == "10.00")  // the last valid version stays, marked
+        world.add(1, at: day.adding(seconds: 120), amount: "12.00")
+        #expect(await world.sync().recordsUpdated == 1)
+        sale = world.destination.snapshot.sales["erp|1"]
+        #expect(sale?.quarantinedSince == nil && sale?.record.amount.description == "12.00")
+        #expect(world.destination.snapshot.quarantine.values.map(\.resolution) == ["loaded"])
+    }
 }

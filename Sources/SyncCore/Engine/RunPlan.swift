@@ -50,7 +50,7 @@ public struct RunPlan: Sendable, Equatable {
             plan.forward = pass.position.map { .after($0) } ?? .start
             plan.cursorFrom = pass.position?.summary
         case .reprocess:
-            break
+            plan.cursorFrom = state.checkpoint?.summary  // reported as is: a reprocess never moves it
         case .incremental:
             if let checkpoint = state.checkpoint {
                 plan.forward = .after(checkpoint)
