@@ -86,6 +86,31 @@ struct PostgresSyncTests {
         }
     }
 
+    /// A `{ sql: }` mapping PostgreSQL cannot compute for one row (`to_date('20240230', 'YYYYMMDD')`, a division
+    /// by zero) used to fail the page on every retry, so nothing after it was ever read. That row is quarantined
+    /// with the database's message and the rest loads.
+    @Test func aRowWhoseMappingFailsIsQuarantinedAndTheRestLoads() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [
+                "CREATE TABLE vendas (id int PRIMARY KEY, dia char(8), valor numeric(10,2), qtd int, alterado timestamp)",
+                "INSERT INTO vendas SELECT g, '20240301', 10.00, 1, timestamp '2024-03-01 10:00' + g * interval '1 minute' FROM generate_series(1, 12) g",
+                "UPDATE vendas SET dia = '20240230' WHERE id = 4",
+                "UPDATE vendas SET qtd = 0 WHERE id = 9",
+            ])
+            let stream = StreamConfig(
+                from: .table("vendas"), primaryKey: ["id"], cursor: .init(column: "alterado", kind: .timestamp),
+                fields: [.pdv: .sql("'P1'"), .operator: .sql("'op1'"), .amount: .sql("valor / qtd"),
+                         .occurredAt: .sql("to_date(dia, 'YYYYMMDD')"), .type: .sql("'venda'")])
+            let result = try await f.sync(PostgresFixture.options(batchSize: 100), source: f.source(stream: stream))
+            #expect(result.status == .success, "\(result.errors)")
+            #expect(result.recordsInserted == 10 && result.recordsRejected == 2)
+            let quarantined = try await PostgresFixture.rows(f.auditDB, "SELECT external_id, reason_code, message FROM tb_sync_errors WHERE kind = 'record' ORDER BY external_id::int")
+            #expect(quarantined.map { [$0[0], $0[1]] } == [["4", "SOURCE_ERROR"], ["9", "SOURCE_ERROR"]])
+            #expect(quarantined.first?[2]?.contains("out of range") == true)
+            #expect(quarantined.last?[2]?.contains("division by zero") == true)
+        }
+    }
+
     @Test func changedRowsAreMergedAndNewRowsInsertedInOneBatch() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """

@@ -100,4 +100,19 @@ import Testing
         #expect(sale?.quarantinedSince == nil && sale?.record.amount.description == "12.00")
         #expect(world.destination.snapshot.quarantine.values.map(\.resolution) == ["loaded"])
     }
+
+    /// A row whose mapping the database cannot compute fails every page holding it; the engine bisects the page,
+    /// quarantines that row (`SOURCE_ERROR`) and reads on, so the cursor passes it.
+    @Test func aRowTheSourceCannotComputeIsQuarantinedAndTheRestLoads() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
+        world.source.failMapping(ofKey: [.integer(5)])
+        let result = await world.sync()
+        #expect(result.status == .success, "\(result.errors)")
+        #expect(result.recordsInserted == 7 && result.recordsRejected == 1 && result.recordsFetched == 8)
+        #expect(result.cursorTo == "\(day.adding(seconds: 8)) #8")
+        let entry = world.destination.snapshot.quarantine.values.first
+        #expect(entry?.row.reason == .sourceError && entry?.row.externalId == "5" && entry?.row.key == [.integer(5)])
+    }
 }

@@ -12,6 +12,7 @@ public final class MemorySource: Source {
         var rows: [[SourceValue]: [String: SourceValue]] = [:]
         var failures: [Bool] = []
         var reads = 0
+        var failingRows: Set<[SourceValue]> = []
     }
 
     /// The primary key columns rows are stored under.
@@ -40,6 +41,12 @@ public final class MemorySource: Source {
     /// Makes the next `count` reads throw a ``SyncFailure`` (`SOURCE_QUERY_FAILED`), transient or not.
     public func failReads(_ count: Int, transient: Bool = true) {
         state.withLock { $0.failures += Array(repeating: transient, count: count) }
+    }
+
+    /// Makes every page that maps the row with `key` fail (permanently), as a `{ sql: }` mapping the database cannot
+    /// compute for that row would (`to_date('20240230', …)`); position-only pages still read it.
+    public func failMapping(ofKey key: [SourceValue]) {
+        _ = state.withLock { $0.failingRows.insert(key) }
     }
 
     /// Pages read so far (including failed reads).
@@ -82,6 +89,11 @@ public final class MemorySource: Source {
         case .keys(let keys):
             selected = rows.filter { keys.contains(Self.key($0, stream)) }
             selected.sort { Self.compare(Self.key($0, stream), Self.key($1, stream)) < 0 }
+        }
+        if page.positionsOnly { return selected.prefix(page.limit).map { Self.position($0, stream) } }
+        let failing = state.withLock { $0.failingRows }
+        if let bad = selected.prefix(page.limit).first(where: { failing.contains(Self.key($0, stream)) }) {
+            throw SyncFailure(code: .sourceQueryFailed, message: "cannot compute a mapped field of row \(Self.key(bad, stream))", isTransient: false)
         }
         return selected.prefix(page.limit).map { Self.layout($0, stream) }
     }

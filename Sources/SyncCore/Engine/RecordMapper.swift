@@ -27,6 +27,9 @@ public struct RejectedRow: Error, Sendable, Hashable {
         case tooLong = "TOO_LONG"
         /// Bytes that are not valid UTF-8 text.
         case invalidEncoding = "INVALID_ENCODING"
+        /// The source database could not compute the row's mapped fields (a `{ sql: }` expression failing on it:
+        /// `to_date('20240230', …)`, a division by zero, a bad cast); the message is the database's.
+        case sourceError = "SOURCE_ERROR"
     }
 
     public var reason: Reason
@@ -112,6 +115,14 @@ public struct RecordMapper: Sendable {
     /// The stream position of a row (its cursor and key values).
     public func position(of row: [SourceValue]) -> Checkpoint {
         Checkpoint(cursor: row[0], key: Array(row[1...stream.primaryKey.count]))
+    }
+
+    /// The rejection of a row the database could not compute, known only by its position (cursor and key).
+    public func uncomputable(at position: Checkpoint, message: String) -> RejectedRow {
+        var raw: [String: String?] = ["cursor": position.cursor.jsonValue]
+        for (index, value) in position.key.enumerated() { raw["key.\(index)"] = value.jsonValue }
+        let externalId = position.key.map { $0.text?.trimmingSpaces() ?? "" }.joined(separator: "|")
+        return RejectedRow(reason: .sourceError, message: message, externalId: externalId, raw: raw, key: position.key)
     }
 
     /// The ERP key of a row as text (`externalId` mapping, or the primary key values joined with `|`).

@@ -115,6 +115,9 @@ struct PreparedBatch: Sendable {
     var rejected: [RejectedRow]
     /// Position of the page's last row (`nil` for an empty page).
     var last: Checkpoint?
+    /// The page stopped at a row the database could not compute (``PageReader/readIsolating(_:)``): more rows may
+    /// follow although it holds fewer than the limit.
+    var isCut = false
 }
 
 /// Reads and maps pages; free of run state, so the next page can be read while the current one commits.
@@ -136,6 +139,41 @@ struct PageReader: Sendable {
         } catch {
             return .failure(error)
         }
+    }
+
+    /// Reads an ordered page like ``read(_:)``; when the database cannot compute a row of it (a permanent
+    /// `SOURCE_QUERY_FAILED`, e.g. a `{ sql: }` mapping failing on one row), that row is found by bisecting the page
+    /// on positions read without the mapped fields, and the page returned holds the rows before it plus that row
+    /// quarantined as `SOURCE_ERROR` with the database's message, ending at it. So one bad row never stops the
+    /// cursor; the rows after it are read by the next page.
+    func readIsolating(_ page: PageRequest) async -> Result<PreparedBatch, any Error> {
+        let result = await read(page)
+        guard case .failure(let error) = result, let failure = error as? SyncFailure, !failure.isTransient,
+              failure.code == .sourceQueryFailed, case .ordered(let from, _) = page.kind else { return result }
+        var positionsPage = page
+        positionsPage.positionsOnly = true
+        guard let rows = try? await retry.run({ try await source.read(positionsPage, of: stream) }), !rows.isEmpty else { return result }
+        let positions = rows.map { Checkpoint(cursor: $0[0], key: Array($0.dropFirst())) }
+        func prefix(through index: Int) async -> Result<PreparedBatch, any Error> {
+            await read(PageRequest(.ordered(from: from, upTo: positions[index]), limit: index + 1, horizon: page.horizon))
+        }
+        // The first row whose prefix fails: the whole page fails, so it exists.
+        var low = 0, high = positions.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if case .failure = await prefix(through: middle) { high = middle } else { low = middle + 1 }
+        }
+        var prepared = PreparedBatch(rowCount: 0, records: [], rejected: [], last: nil)
+        if low > 0 {
+            guard case .success(let good) = await prefix(through: low - 1) else { return result }
+            prepared = good
+        }
+        logger.warning("a row the source cannot compute is quarantined", metadata: ["position": "\(positions[low].summary)", "error": "\(failure.message)"])
+        prepared.rejected.append(mapper.uncomputable(at: positions[low], message: failure.message))
+        prepared.rowCount += 1
+        prepared.last = positions[low]
+        prepared.isCut = prepared.rowCount < page.limit
+        return .success(prepared)
     }
 
     func prepare(_ rows: [[SourceValue]]) -> PreparedBatch {
@@ -242,7 +280,7 @@ struct BatchLoop {
         var limit = min(options.batchSize, budget)
         let reader = reader
         var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
-            ? Task { [limit] in await reader.read(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
+            ? Task { [limit] in await reader.readIsolating(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
         while let current = pending {
             pending = nil
             let page: PreparedBatch
@@ -254,10 +292,10 @@ struct BatchLoop {
             }
             guard let position = page.last else { return (true, lastPosition) }
             budget -= page.rowCount
-            let isFull = page.rowCount == limit
+            let isFull = page.rowCount == limit || page.isCut
             if isFull && budget > 0 {
                 let nextLimit = min(options.batchSize, budget)
-                pending = Task { await reader.read(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
+                pending = Task { await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
                 limit = nextLimit
             }
             guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId) else {
@@ -283,7 +321,7 @@ struct BatchLoop {
         while rows < maxRows {
             let request = page(last)
             let prepared: PreparedBatch
-            switch await reader.read(request) {
+            switch await reader.readIsolating(request) {
             case .success(let value): prepared = value
             case .failure(let error):
                 run.fail(error, code: .sourceFailed, batch: run.batches + 1)
@@ -293,7 +331,7 @@ struct BatchLoop {
             rows += prepared.rowCount
             last = position
             guard await load(prepared, state: nil, fullPassId: fullPassId) else { return false }
-            if prepared.rowCount < request.limit { return true }
+            if prepared.rowCount < request.limit && !prepared.isCut { return true }
         }
         return true
     }

@@ -31,12 +31,16 @@ public struct PageRequest: Sendable, Equatable {
     /// The highest cursor value an ordered page reads; rows beyond it belong to the unordered sweep (a cursor
     /// from the future must not move the checkpoint past rows still to come). `nil`: no bound.
     public var horizon: SourceValue?
+    /// Only the positions: rows laid out as `cursor, key.0 … key.n` (no mapped field is computed), to find the row
+    /// of a page whose `{ sql: }` mapping the database cannot compute.
+    public var positionsOnly: Bool
 
     /// Creates a request.
-    public init(_ kind: Kind, limit: Int, horizon: SourceValue? = nil) {
+    public init(_ kind: Kind, limit: Int, horizon: SourceValue? = nil, positionsOnly: Bool = false) {
         self.kind = kind
         self.limit = limit
         self.horizon = horizon
+        self.positionsOnly = positionsOnly
     }
 }
 

@@ -53,7 +53,8 @@ public struct StreamQuery: Sendable {
     /// The statement that reads `page` (``page(from:upTo:limit:)`` or ``nullCursorPage(afterKey:limit:)``).
     public func statement(for page: PageRequest) -> SQLStatement {
         switch page.kind {
-        case .ordered(let from, let upTo): self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon)
+        case .ordered(let from, let upTo):
+            self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon, positionsOnly: page.positionsOnly)
         case .unorderedCursor(let afterKey): unorderedCursorPage(afterKey: afterKey, limit: page.limit, horizon: page.horizon)
         case .keys(let keys): keysPage(keys, limit: page.limit)
         }
@@ -65,7 +66,9 @@ public struct StreamQuery: Sendable {
     ///   - upTo: an inclusive upper position (the lookback re-read stops at the checkpoint), or `nil`.
     ///   - limit: row limit, ≥ 1.
     ///   - horizon: the highest cursor value read (rows beyond it are swept instead), or `nil`.
-    public func page(from bound: StreamBound, upTo: Checkpoint? = nil, limit: Int, horizon: SourceValue? = nil) -> SQLStatement {
+    ///   - positionsOnly: select only the cursor and key columns.
+    public func page(from bound: StreamBound, upTo: Checkpoint? = nil, limit: Int, horizon: SourceValue? = nil,
+                     positionsOnly: Bool = false) -> SQLStatement {
         var binds: [SourceValue] = []
         var conditions = [orderable]
         switch bound {
@@ -83,7 +86,8 @@ public struct StreamQuery: Sendable {
             binds.append(horizon)
             conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count))")
         }
-        return limited("SELECT \(selectList) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
+        let select = positionsOnly ? orderKey.joined(separator: ", ") : selectList
+        return limited("SELECT \(select) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
                        limit: limit, binds: binds)
     }
 
