@@ -115,4 +115,24 @@ import Testing
         let entry = world.destination.snapshot.quarantine.values.first
         #expect(entry?.row.reason == .sourceError && entry?.row.externalId == "5" && entry?.row.key == [.integer(5)])
     }
+
+    /// `--dry-run` reports what a run would insert, update and leave unchanged (computed against the destination in
+    /// a transaction that is rolled back) and writes nothing: no rows, no checkpoint, no audit row.
+    @Test func aDryRunReportsWhatARunWouldDoAndWritesNothing() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        for id in 1...4 { world.add(id, at: day.adding(seconds: Int64(id))) }
+        #expect(await world.sync().recordsInserted == 4)
+        world.add(2, at: day.adding(seconds: 60), amount: "99.00")
+        world.add(5, at: day.adding(seconds: 61))
+        var options = SyncOptions()
+        options.daysBack = 0
+        let engine = SyncEngine(destination: world.destination, now: world.clock.now)
+        let before = world.destination.snapshot
+        let dry = await engine.run(SyncRequest(source: world.config, syncType: .incremental, options: options, isDryRun: true),
+                                   openSource: { [source = world.source] in source })
+        #expect(dry.status == .success && dry.recordsInserted == 1 && dry.recordsUpdated == 1, "\(dry)")
+        let after = world.destination.snapshot
+        #expect(after.sales == before.sales && after.states == before.states && after.runs.count == before.runs.count)
+    }
 }

@@ -53,40 +53,59 @@ public struct BatchCommit: Sendable {
     /// - Returns: the outcome and the run's new counters, as written.
     /// - Throws: ``SyncFailure`` `LOCK_LOST`, or the destination's failure (nothing of the batch is kept).
     public func commit(to destination: any Destination, run: SyncRun) async throws -> Committed {
+        try await destination.transaction("loading batch \(batchNumber) of \(run.source)") { [self] store in
+            try await Self.fence(store, source: run.source, syncId: run.syncId)
+            return try await write(into: store, run: run)
+        }
+    }
+
+    /// What committing the batch would do, computed in a destination transaction that is rolled back: the same
+    /// steps as ``commit(to:run:)`` (without the lock check: a dry run holds none), nothing kept.
+    public func simulate(in destination: any Destination, run: SyncRun) async throws -> Committed {
+        struct RolledBack: Error { let committed: Committed }
+        do {
+            _ = try await destination.transaction("simulating batch \(batchNumber) of \(run.source)") { [self] store -> Bool in
+                throw RolledBack(committed: try await write(into: store, run: run))
+            }
+            preconditionFailure("the simulated transaction always rolls back")
+        } catch let rolledBack as RolledBack {
+            return rolledBack.committed
+        }
+    }
+
+    /// Steps 2 to 8 of the sequence, inside `store`'s transaction.
+    private func write(into store: any DestinationTransaction, run: SyncRun) async throws -> Committed {
         let source = run.source
         let syncId = run.syncId
         let dedup = run.request.options.deduplication
         let before = run.counters
-        return try await destination.transaction("loading batch \(batchNumber) of \(source)") { [self] store in
-            try await Self.fence(store, source: source, syncId: syncId)
-            let existing = records.isEmpty ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
-            let fresh = records.filter { existing[$0.externalId] == nil }
-            var candidates: [DedupCandidate] = []
-            if dedup.enabled, let window = Self.candidateWindow(for: fresh, windowMinutes: dedup.windowMinutes) {
-                candidates = try await store.dedupCandidates(excludingSource: source, pdvs: Array(Set(fresh.map(\.pdv))).sorted(),
-                                                             occurredAt: window)
-            }
-            let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
-            let writes = plan.salesWrites(existing: existing)
-            if !writes.isEmpty { try await store.writeSales(writes, syncId: syncId, passId: fullPassId) }
-            let duplicates = plan.duplicateWrites(existing: existing)
-            if !duplicates.isEmpty { try await store.recordDuplicates(duplicates, syncId: syncId) }
-            if let passId = fullPassId {
-                let seen = plan.unchanged.map(\.externalId) + rejected.compactMap(\.externalId)
-                if !seen.isEmpty { try await store.markSeen(source: source, externalIds: seen, passId: passId) }
-            }
-            if !records.isEmpty {
-                try await store.resolveQuarantine(source: source, loaded: records.map(\.externalId),
-                                                  stale: records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId),
-                                                  syncId: syncId)
-            }
-            if !rejected.isEmpty { try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber) }
-            if let state { try await store.saveState(state, source: source, syncId: syncId) }
-            let outcome = plan.outcome(rejected: rejected.count)
-            let counters = before.adding(outcome, fetched: fetched, cursorTo: state == nil ? nil : position?.summary)
-            try await store.updateRun(syncId: syncId, counters: counters)
-            return Committed(outcome: outcome, counters: counters)
+        let existing = records.isEmpty ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
+        let fresh = records.filter { existing[$0.externalId] == nil }
+        var candidates: [DedupCandidate] = []
+        if dedup.enabled, let window = Self.candidateWindow(for: fresh, windowMinutes: dedup.windowMinutes) {
+            candidates = try await store.dedupCandidates(excludingSource: source, pdvs: Array(Set(fresh.map(\.pdv))).sorted(),
+                                                         occurredAt: window)
         }
+        let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
+        let writes = plan.salesWrites(existing: existing)
+        if !writes.isEmpty { try await store.writeSales(writes, syncId: syncId, passId: fullPassId) }
+        let duplicates = plan.duplicateWrites(existing: existing)
+        if !duplicates.isEmpty { try await store.recordDuplicates(duplicates, syncId: syncId) }
+        if let passId = fullPassId {
+            let seen = plan.unchanged.map(\.externalId) + rejected.compactMap(\.externalId)
+            if !seen.isEmpty { try await store.markSeen(source: source, externalIds: seen, passId: passId) }
+        }
+        if !records.isEmpty {
+            try await store.resolveQuarantine(source: source, loaded: records.map(\.externalId),
+                                              stale: records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId),
+                                              syncId: syncId)
+        }
+        if !rejected.isEmpty { try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber) }
+        if let state { try await store.saveState(state, source: source, syncId: syncId) }
+        let outcome = plan.outcome(rejected: rejected.count)
+        let counters = before.adding(outcome, fetched: fetched, cursorTo: state == nil ? nil : position?.summary)
+        try await store.updateRun(syncId: syncId, counters: counters)
+        return Committed(outcome: outcome, counters: counters)
     }
 
     /// The fencing check of a write transaction: throws unless run `syncId` still holds the lock of `source`.

@@ -350,23 +350,20 @@ struct BatchLoop {
         let number = run.batches + 1
         let batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
                                 state: state, position: prepared.last, fullPassId: fullPassId)
-        if run.request.isDryRun {
-            var outcome = BatchOutcome()
-            outcome.rejected = prepared.rejected.count
-            run.counters = run.counters.adding(outcome, fetched: prepared.rowCount, cursorTo: state == nil ? nil : prepared.last?.summary)
-        } else {
-            do {
-                let committed = try await retry.run({ [run, engine] in try await batch.commit(to: engine.destination, run: run) },
-                                                    onRetry: { [logger] attempt, delay, error in
-                    logger.warning("batch commit failed, retrying",
-                                   metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
-                })
-                run.counters = committed.counters
-            } catch {
-                run.fail(error, code: .batchFailed, batch: number)
-                logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
-                return false
-            }
+        do {
+            let dryRun = run.request.isDryRun
+            let committed = try await retry.run({ [run, engine] in
+                // A dry run computes what the batch would do in a transaction that is rolled back.
+                try await dryRun ? batch.simulate(in: engine.destination, run: run) : batch.commit(to: engine.destination, run: run)
+            }, onRetry: { [logger] attempt, delay, error in
+                logger.warning("batch commit failed, retrying",
+                               metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+            })
+            run.counters = committed.counters
+        } catch {
+            run.fail(error, code: .batchFailed, batch: number)
+            logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
+            return false
         }
         run.batches = number
         futureCursors += prepared.rejected.count { $0.reason == .futureCursor }
