@@ -1,0 +1,204 @@
+import Logging
+
+/// The reads of one run, each page committed as a ``BatchCommit`` with retries, counting into the run.
+struct BatchLoop {
+    var run: SyncRun
+    let engine: SyncEngine
+    let reader: PageReader
+    let retry: RetryPolicy
+    let logger: Logger
+    let onProgress: @Sendable (SyncProgress) -> Void
+    /// Rows quarantined as `FUTURE_CURSOR` in this run.
+    var futureCursors = 0
+
+    private var options: SyncOptions { run.request.options }
+
+    /// Runs the reads of `plan`: the sweep of unorderable cursors, the lookback re-read, the forward read, and
+    /// the end of a full pass. Stops at the first batch that fails (the run is marked failed).
+    mutating func read(_ plan: RunPlan) async {
+        if run.request.syncType == .reprocess { return await reprocess() }
+        let expected = try? await reader.source.estimateRows(of: reader.stream, from: plan.forward)
+        run.expected = expected.flatMap { $0 }.map { min($0, options.maxRecords) }
+        let passId = plan.fullPass?.passId
+        let pageSize = options.batchSize
+
+        // Rows with a cursor the keyset cannot order have no stream position: sweep them into quarantine.
+        defer { reportFutureCursors() }
+        guard await drain(maxRows: options.maxRecords, fullPassId: passId, { last in
+            PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize, horizon: plan.horizon)
+        }) else { return }
+        if let reread = plan.reread {
+            guard await drain(maxRows: .max, fullPassId: nil, { last in
+                PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: plan.horizon)
+            }) else { return }
+        }
+        guard let end = await forward(plan) else { return }
+        run.hasMore = !end.exhausted
+        if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
+            do {
+                run.counters = try await retry.run { [run] in
+                    try await Self.finish(pass, state: plan.stateAfterFullPass(lastPosition: end.lastPosition), run: run,
+                                          destination: engine.destination)
+                }
+            } catch {
+                run.fail(error, code: .destinationFailed)
+            }
+        }
+    }
+
+    /// A `REPROCESS` run: the open quarantined keys of the source (per the request's filter) are read again by
+    /// primary key, in batches, and loaded like re-reads: rows now valid load and resolve their entries, rows still
+    /// invalid stay quarantined with their current reason. The checkpoint never moves.
+    private mutating func reprocess() async {
+        let keys: [[SourceValue]]
+        do {
+            let filter = run.request.reprocess
+            keys = try await retry.run { [run, engine] in
+                try await engine.destination.openQuarantinedKeys(source: run.source, reason: filter.reason, externalIds: filter.externalIds)
+            }
+        } catch {
+            run.fail(error, code: .destinationFailed)
+            return
+        }
+        run.expected = keys.count
+        var start = 0
+        while start < keys.count {
+            let chunk = Array(keys[start..<min(start + options.batchSize, keys.count)])
+            start += chunk.count
+            let prepared: PreparedBatch
+            switch await reader.read(PageRequest(.keys(chunk), limit: chunk.count)) {
+            case .success(let value): prepared = value
+            case .failure(let error):
+                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
+                return
+            }
+            guard await load(prepared, state: nil, fullPassId: nil) else { return }
+        }
+    }
+
+    /// The forward read, pipelined: page n+1 is read and mapped while page n commits. The page read ahead is
+    /// awaited before this returns, so the source is never closed under it.
+    /// - Returns: whether the stream was read to its end and the last committed position; `nil` when a page failed.
+    private mutating func forward(_ plan: RunPlan) async -> (exhausted: Bool, lastPosition: Checkpoint?)? {
+        var budget = options.maxRecords
+        var lastPosition: Checkpoint? = if case .after(let p) = plan.forward { p } else { nil }
+        var limit = min(options.batchSize, budget)
+        let reader = reader
+        var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
+            ? Task { [limit] in await reader.readIsolating(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
+        while let current = pending {
+            pending = nil
+            let page: PreparedBatch
+            switch await current.value {
+            case .success(let value): page = value
+            case .failure(let error):
+                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
+                return nil
+            }
+            guard let position = page.last else { return (true, lastPosition) }
+            budget -= page.rowCount
+            let isFull = page.rowCount == limit || page.isCut
+            if isFull && budget > 0 {
+                let nextLimit = min(options.batchSize, budget)
+                pending = Task { await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
+                limit = nextLimit
+            }
+            guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId) else {
+                if let pending {
+                    pending.cancel()
+                    _ = await pending.value
+                }
+                return nil
+            }
+            lastPosition = position
+            if !isFull { return (true, lastPosition) }
+        }
+        return (false, lastPosition)
+    }
+
+    /// Reads and loads pages that do not move the checkpoint (the unorderable-cursor sweep, the lookback
+    /// re-read) until a short page or `maxRows` rows.
+    /// - Parameter page: the read after the previous page's last position (`nil` for the first page).
+    /// - Returns: `false` (and the run marked failed) when a page could not be read or loaded.
+    private mutating func drain(maxRows: Int, fullPassId: String?, _ page: (Checkpoint?) -> PageRequest) async -> Bool {
+        var last: Checkpoint?
+        var rows = 0
+        while rows < maxRows {
+            let request = page(last)
+            let prepared: PreparedBatch
+            switch await reader.readIsolating(request) {
+            case .success(let value): prepared = value
+            case .failure(let error):
+                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
+                return false
+            }
+            guard let position = prepared.last else { return true }
+            rows += prepared.rowCount
+            last = position
+            guard await load(prepared, state: nil, fullPassId: fullPassId) else { return false }
+            if prepared.rowCount < request.limit && !prepared.isCut { return true }
+        }
+        return true
+    }
+
+    /// Adds a warning to the run's errors when rows with a cursor beyond the horizon were quarantined.
+    private mutating func reportFutureCursors() {
+        guard futureCursors > 0 else { return }
+        run.errors.append(SyncErrorInfo(
+            code: .futureCursor, message: "\(futureCursors) row(s) have a cursor more than \(options.validation.maxFutureSeconds) s in the future: "
+                + "quarantined (FUTURE_CURSOR), the checkpoint stays before them; fix the cursor at the source", severity: "warning",
+            retryable: false))
+    }
+
+    /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
+    private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
+        let number = run.batches + 1
+        let batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
+                                state: state, position: prepared.last, fullPassId: fullPassId)
+        do {
+            let dryRun = run.request.isDryRun
+            let committed = try await retry.run({ [run, engine] in
+                // A dry run computes what the batch would do in a transaction that is rolled back.
+                try await dryRun ? batch.simulate(in: engine.destination, run: run) : batch.commit(to: engine.destination, run: run)
+            }, onRetry: { [logger] attempt, delay, error in
+                logger.warning("batch commit failed, retrying",
+                               metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+            })
+            run.counters = committed.counters
+        } catch {
+            run.fail(error, code: .batchFailed, batch: number)
+            logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
+            return false
+        }
+        run.batches = number
+        futureCursors += prepared.rejected.count { $0.reason == .futureCursor }
+        onProgress(run.progress)
+        if let afterCommit = engine.afterCommit {
+            do {
+                try await afterCommit(number)
+            } catch {
+                run.fail(error, code: .interrupted, batch: number)
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Ends a full pass that read the whole stream, in one transaction: rows it did not see are marked deleted
+    /// (``DestinationTransaction/markVanished(source:pass:syncId:)``), the incremental checkpoint moves to the
+    /// pass's end and the pass is closed, with the run's `deleted` counter.
+    /// - Returns: the run's counters as written.
+    static func finish(_ pass: SyncState.FullPass, state: SyncState, run: SyncRun, destination: any Destination) async throws -> RunCounters {
+        let source = run.source
+        let syncId = run.syncId
+        let before = run.counters
+        return try await destination.transaction("finishing the full sync of \(source)") { store in
+            try await BatchCommit.fence(store, source: source, syncId: syncId)
+            var counters = before
+            counters.deleted += try await store.markVanished(source: source, pass: pass, syncId: syncId)
+            try await store.saveState(state, source: source, syncId: syncId)
+            try await store.updateRun(syncId: syncId, counters: counters)
+            return counters
+        }
+    }
+}

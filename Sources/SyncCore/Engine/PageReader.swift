@@ -1,0 +1,88 @@
+import Logging
+
+/// A page read from the source and mapped: records, rejected rows and the page's last position.
+struct PreparedBatch: Sendable {
+    var rowCount: Int
+    var records: [SaleTransaction]
+    var rejected: [RejectedRow]
+    /// Position of the page's last row (`nil` for an empty page).
+    var last: Checkpoint?
+    /// The page stopped at a row the database could not compute (``PageReader/readIsolating(_:)``): more rows may
+    /// follow although it holds fewer than the limit.
+    var isCut = false
+}
+
+/// Reads and maps pages; free of run state, so the next page can be read while the current one commits.
+struct PageReader: Sendable {
+    let source: any Source
+    let stream: StreamConfig
+    let mapper: RecordMapper
+    let retry: RetryPolicy
+    let logger: Logger
+    let now: @Sendable () -> Instant
+
+    /// Reads a page with retries and maps its rows.
+    func read(_ page: PageRequest) async -> Result<PreparedBatch, any Error> {
+        do {
+            let rows = try await retry.run({ try await source.read(page, of: stream) }, onRetry: { [logger] attempt, delay, error in
+                logger.warning("source read failed, retrying", metadata: ["attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+            })
+            return .success(prepare(rows))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Reads an ordered page like ``read(_:)``; when the database cannot compute a row of it (a permanent
+    /// `SOURCE_QUERY_FAILED`, e.g. a `{ sql: }` mapping failing on one row), that row is found by bisecting the page
+    /// on positions read without the mapped fields, and the page returned holds the rows before it plus that row
+    /// quarantined as `SOURCE_ERROR` with the database's message, ending at it. So one bad row never stops the
+    /// cursor; the rows after it are read by the next page.
+    func readIsolating(_ page: PageRequest) async -> Result<PreparedBatch, any Error> {
+        let result = await read(page)
+        guard case .failure(let error) = result, let failure = error as? SyncFailure, !failure.isTransient,
+              failure.code == .sourceQueryFailed, case .ordered(let from, _) = page.kind else { return result }
+        var positionsPage = page
+        positionsPage.positionsOnly = true
+        guard let rows = try? await retry.run({ try await source.read(positionsPage, of: stream) }), !rows.isEmpty else { return result }
+        let positions = rows.map { Checkpoint(cursor: $0[0], key: Array($0.dropFirst())) }
+        func prefix(through index: Int) async -> Result<PreparedBatch, any Error> {
+            await read(PageRequest(.ordered(from: from, upTo: positions[index]), limit: index + 1, horizon: page.horizon))
+        }
+        // The first row whose prefix fails: the whole page fails, so it exists.
+        var low = 0, high = positions.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if case .failure = await prefix(through: middle) { high = middle } else { low = middle + 1 }
+        }
+        var prepared = PreparedBatch(rowCount: 0, records: [], rejected: [], last: nil)
+        if low > 0 {
+            guard case .success(let good) = await prefix(through: low - 1) else { return result }
+            prepared = good
+        }
+        logger.warning("a row the source cannot compute is quarantined", metadata: ["position": "\(positions[low].summary)", "error": "\(failure.message)"])
+        prepared.rejected.append(mapper.uncomputable(at: positions[low], message: failure.message))
+        prepared.rowCount += 1
+        prepared.last = positions[low]
+        prepared.isCut = prepared.rowCount < page.limit
+        return .success(prepared)
+    }
+
+    func prepare(_ rows: [[SourceValue]]) -> PreparedBatch {
+        let now = now()
+        var records: [SaleTransaction] = []
+        var rejected: [RejectedRow] = []
+        records.reserveCapacity(rows.count)
+        var seen: Set<String> = []
+        seen.reserveCapacity(rows.count)
+        for row in rows {
+            switch mapper.map(row, now: now) {
+            case .success(let record):
+                // A row read twice within one batch (a query stream without a unique key) loads once.
+                if seen.insert(record.externalId).inserted { records.append(record) }
+            case .failure(let rejection): rejected.append(rejection)
+            }
+        }
+        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: rows.last.map(mapper.position(of:)))
+    }
+}
