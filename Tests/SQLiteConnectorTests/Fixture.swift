@@ -2,6 +2,7 @@ import Foundation
 import SQLiteConnector
 import SQLiteNIO
 import SyncCore
+import SyncTesting
 
 /// A scratch ERP (an SQLite file with the seed's `sale_transactions` plus an `updated_at` cursor column)
 /// and an SQLite audit database in a fresh temporary folder.
@@ -44,10 +45,7 @@ final class Fixture: Sendable {
 
     /// Default options for tests: small batches, no lookback, no retry delay.
     static func options(batchSize: Int = 100, lookback: Lookback = .seconds(0)) -> SyncOptions {
-        var options = SyncOptions()
-        options.batchSize = batchSize
-        options.daysBack = 0
-        options.lookback = lookback
+        var options = IntegrationDefaults.options(batchSize: batchSize, lookback: lookback)
         options.retryDelayMs = 1
         return options
     }
