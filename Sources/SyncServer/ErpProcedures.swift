@@ -14,8 +14,9 @@ import SyncCore
 /// - `erp.getStatus` (query, viewer) → `{running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources}`.
 /// - `erp.getSyncHistory` (query, viewer): `{limit?: 1...1000 (default 20), source?}` → `{syncs}`.
 /// - `erp.getSupportedDatabases` (query, viewer) → `{databases}`.
-/// - `erp.getErrors` (query, viewer): `{source?, syncId?, reasonCode?, kind?, limit?: 1...500 (50), cursor?}` →
-///   `{errors, nextCursor}`: quarantined rows and run errors, newest first; `nextCursor` (or `null`) pages on.
+/// - `erp.getErrors` (query, viewer): `{source?, syncId?, reasonCode?, kind?, limit?: 1...500 (50), cursor?, includeResolved?}`
+///   → `{errors, nextCursor}`: open quarantined rows (all with `includeResolved`) and run errors, newest first;
+///   `nextCursor` (or `null`) pages on.
 /// - `erp.getRun` (query, viewer): `{syncId}` → `{run, errors}`: one run's audit row and the entries it met last.
 /// - `erp.subscriptionTicket` (mutation, viewer) → `{ticket, expiresAt}`: what `erp.onSyncProgress` is opened
 ///   with (``TokenAuthenticator``).
@@ -109,7 +110,7 @@ struct ErpProcedures: Sendable {
 
     struct ErrorsInput: StrictInput {
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case source, syncId, reasonCode, kind, limit, cursor
+            case source, syncId, reasonCode, kind, limit, cursor, includeResolved
         }
         static let keys = CodingKeys.allCases.map(\.rawValue)
 
@@ -120,6 +121,8 @@ struct ErpProcedures: Sendable {
         var limit: Int?
         /// The `nextCursor` of the previous page.
         var cursor: Int?
+        /// Also entries already resolved (default: open ones).
+        var includeResolved: Bool?
     }
 
     struct RunInput: StrictInput {
@@ -400,7 +403,7 @@ extension ErpProcedures {
         // One more than asked tells whether a next page exists.
         let entries = try await auditLog.quarantine(QuarantineFilter(
             source: parsed.source, syncId: parsed.syncId, reasonCode: parsed.reasonCode, kind: parsed.kind,
-            beforeId: parsed.cursor.map(Int64.init), limit: limit + 1))
+            beforeId: parsed.cursor.map(Int64.init), limit: limit + 1, includeResolved: parsed.includeResolved ?? false))
         let page = Array(entries.prefix(limit))
         return ErrorsOutput(errors: page, nextCursor: entries.count > limit ? page.last?.id : nil)
     }

@@ -70,6 +70,19 @@ import Testing
                 #expect(syncs[0]["recordsProcessed"] as? Int == 250)
                 #expect(syncs[0]["status"] as? String == "SUCCESS")
                 #expect(syncs[0]["timestamp"] as? String == syncs[0]["startTime"] as? String)
+
+                // erp.reprocess: admin only; a REPROCESS run (nothing quarantined here) that never moves the checkpoint.
+                let viewerReprocess = try await client.execute(uri: "/trpc/erp.reprocess", method: .post, headers: viewer,
+                                                               body: ByteBuffer(string: #"{"source":"loja-centro"}"#))
+                #expect(viewerReprocess.status == .forbidden)
+                let reprocess = try await client.execute(uri: "/trpc/erp.reprocess", method: .post, headers: admin,
+                                                         body: ByteBuffer(string: #"{"source":"loja-centro","reason":"ZERO_DATE"}"#))
+                let reprocessData = try object(object(object(object(json(reprocess.body))["result"])["data"])["data"])
+                #expect(reprocessData["syncType"] as? String == "REPROCESS" && reprocessData["status"] as? String == "SUCCESS")
+                #expect(reprocessData["cursorTo"] as? String == data["cursorTo"] as? String)
+                let unknownKey = try await client.execute(uri: "/trpc/erp.reprocess", method: .post, headers: admin,
+                                                          body: ByteBuffer(string: #"{"source":"loja-centro","key":"1"}"#))
+                #expect(unknownKey.status == .badRequest)
             }
         }
     }
