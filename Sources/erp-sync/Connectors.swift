@@ -21,7 +21,7 @@ enum Connectors {
         case .sqlite: try await SQLiteSource(path: config.path ?? "")
         case .postgresql: try PostgresSource(settings: PostgresSettings(source: config))
         #if MySQL
-        case .mysql: MySQLSource(settings: MySQLSettings(source: config))
+        case .mysql: MySQLSource(settings: ServerConnectionSettings(source: config))
         #endif
         default: throw SyncFailure.unsupported(config.type)
         }
