@@ -23,6 +23,11 @@ public struct PostgresSettings: Sendable, Equatable {
         self.certificateCheck = certificateCheck
     }
 
+    /// A shared read-only property (`target`, `address`).
+    public subscript<Value>(dynamicMember keyPath: KeyPath<ServerConnectionSettings, Value>) -> Value {
+        connection[keyPath: keyPath]
+    }
+
     /// A shared connection field.
     public subscript<Value>(dynamicMember keyPath: WritableKeyPath<ServerConnectionSettings, Value>) -> Value {
         get { connection[keyPath: keyPath] }

@@ -85,3 +85,19 @@ extension DatabaseType {
         }
     }
 }
+
+extension SourceConfig {
+    /// The dialect this source's statements are written in: its type's, or for `odbc` the configured
+    /// `dialect`; sources read through ODBC (`sqlserver`, `oracle`, `odbc`) take `?` parameter markers, and
+    /// `oracle` with `oracleVersion: 11` pages with `ROWNUM`.
+    public var sqlDialect: SQLDialect {
+        switch type {
+        case .postgresql: .postgresql
+        case .mysql: .mysql
+        case .sqlite: .sqlite
+        case .sqlserver: SQLDialect.sqlserver.withQuestionMarks
+        case .oracle: (oracleVersion == 11 ? SQLDialect.oracle11 : .oracle).withQuestionMarks
+        case .odbc: (dialect ?? .ansi).withQuestionMarks
+        }
+    }
+}
