@@ -19,7 +19,8 @@ enum ODBCColumnKind: Equatable {
     /// `zoned` (PostgreSQL `timestamptz`, MySQL `TIMESTAMP`, Oracle `WITH LOCAL TIME ZONE`, read in the pinned
     /// UTC session) an instant; `dateTimeTicks` SQL Server `DATETIME`, moved onto its 1/300 s tick.
     case timestamp(zoned: Bool, dateTimeTicks: Bool)
-    /// A timestamp with more than 6 fractional digits (DATETIME2(7), Oracle TIMESTAMP(9)), fetched as text.
+    /// A timestamp with more than 6 fractional digits (DATETIME2(7), Oracle TIMESTAMP(9)), or any SQLite
+    /// date-time, fetched as text.
     case preciseTimestamp
     /// SQL Server DATETIMEOFFSET, Oracle TIMESTAMP WITH TIME ZONE as text with its offset: a UTC instant.
     case offsetTimestamp
@@ -59,7 +60,9 @@ enum ODBCColumnKind: Equatable {
             return (.decimal(bytes: max(size, 38) + 8), false)
         case Int(SQL_TYPE_DATE), Int(SQL_TYPE_TIMESTAMP), Int(SQL_DATETIME), Int(SQL_TIMESTAMP):
             if name.contains("with time zone") && !name.contains("local") { return (.offsetTimestamp, false) }
-            if digits > 6 { return (.preciseTimestamp, false) }
+            // SQLite keeps date-times as text: read back as that text, a checkpoint compares equal to what is
+            // stored (a timestamp parameter would be converted to text with a fraction and sort after it).
+            if digits > 6 || dialect.name == "sqlite" { return (.preciseTimestamp, false) }
             let zoned = name.contains("timestamptz") || name.contains("local time zone") || (dialect.name == "mysql" && name == "timestamp")
             return (.timestamp(zoned: zoned, dateTimeTicks: dialect.name == "sqlserver" && name == "datetime"), false)
         case Int(ERP_SQL_SS_TIMESTAMPOFFSET): return (.offsetTimestamp, false)

@@ -349,8 +349,8 @@ final class ODBCParameters {
 extension SyncFailure {
     /// Classifies ODBC diagnostics by SQLSTATE (ODBC reference, "Appendix A: ODBC Error Codes") and the
     /// messages drivers use for the same cases: `28000` or a driver's "password authentication failed",
-    /// "Access denied", "Login failed" is `AUTH_FAILED`; `IM002`/`IM003` (no such driver or DSN) is
-    /// `DRIVER_NOT_FOUND`; `42S02`/`42P01` `TABLE_NOT_FOUND`, `42S22`/`42703` `COLUMN_NOT_FOUND`, all permanent.
+    /// "Access denied", "Login failed" is `AUTH_FAILED`; `IM002`/`IM003` or unixODBC's "Can't open lib" (no
+    /// such driver or DSN) is `DRIVER_NOT_FOUND`; `42S02`/`42P01` `TABLE_NOT_FOUND`, `42S22`/`42703` `COLUMN_NOT_FOUND`, all permanent.
     /// `08001` (cannot connect) is `SOURCE_UNAVAILABLE`; any other `08…` (link failure, connection killed),
     /// `HYT00`/`HYT01` (timeout), `40001`/`40P01` (serialization failure, deadlock), `57P0x` (PostgreSQL
     /// terminated the backend) and lost-connection messages are transient; `HY008` is `CANCELLED`.
@@ -364,9 +364,10 @@ extension SyncFailure {
         if first.state == "28000" || ["password authentication failed", "access denied", "login failed"].contains(where: { message.contains($0) }) {
             return SyncFailure(code: "AUTH_FAILED", message: "\(context): authentication failed for \(settings.target): \(first.message)", isTransient: false)
         }
-        switch first.state {
-        case "IM002", "IM003":
+        if records.contains(where: { ["IM002", "IM003"].contains($0.state) }) || message.contains("can't open lib") {
             return SyncFailure(code: "DRIVER_NOT_FOUND", message: "\(text): the ODBC driver or DSN is not installed (see `odbcinst -q -d`)", isTransient: false)
+        }
+        switch first.state {
         case "42S02", "42P01": return SyncFailure(code: "TABLE_NOT_FOUND", message: "\(text) in \(settings.target)", isTransient: false)
         case "42S22", "42703": return SyncFailure(code: "COLUMN_NOT_FOUND", message: "\(text) in \(settings.target)", isTransient: false)
         case "HY008": return SyncFailure(code: "CANCELLED", message: "\(context): cancelled", isTransient: false)

@@ -16,10 +16,10 @@ import Testing
                                    environment: ["PW": "a;b}c"])
         let settings = ODBCSettings(source: source)
         // FreeTDS reads a braced value up to the first `};`, taking `}` literally; the final `;` closes it.
-        let expected = "DRIVER={FreeTDS};SERVER={db.example};PORT={1433};DATABASE={erp};UID={sync};TDS_Version={7.4};ClientCharset={UTF-8};"
-            + "Encryption={require};PWD={a;b}c};"
+        let expected = "DRIVER=FreeTDS;SERVER=db.example;PORT=1433;DATABASE=erp;UID=sync;TDS_Version=7.4;ClientCharset=UTF-8;"
+            + "Encryption=require;PWD={a;b}c};"
         #expect(try settings.connectionString() == expected)
-        #expect(settings.redactedConnectionString.hasSuffix("Encryption={require};PWD=******"))
+        #expect(settings.redactedConnectionString.hasSuffix("Encryption=require;PWD=******"))
         #expect(!settings.redactedConnectionString.contains("a;b"))
         #expect(settings.dialect.name == "sqlserver" && settings.sessionSetup.isEmpty)
         // A password FreeTDS cannot read back whole is refused, never passed on cut short.
@@ -33,14 +33,14 @@ import Testing
         let source = try Self.load("    type: sqlserver\n    host: db.example\n    port: 14330\n    database: erp\n    username: sync\n"
                                    + "    driver: ODBC Driver 18 for SQL Server\n    ssl: prefer\n")
         #expect(try ODBCSettings(source: source).connectionString()
-                == "DRIVER={ODBC Driver 18 for SQL Server};SERVER={db.example,14330};DATABASE={erp};UID={sync};Encrypt={optional};TrustServerCertificate={yes}")
+                == "DRIVER=ODBC Driver 18 for SQL Server;SERVER=db.example,14330;DATABASE=erp;UID=sync;Encrypt=optional;TrustServerCertificate=yes")
     }
 
     @Test func oracleUsesEZConnectAndPinsNLS() throws {
         let source = try Self.load("    type: oracle\n    host: ora.example\n    serviceName: ORCLPDB1\n    username: erp\n    password: pw\n"
                                    + "    driver: Oracle 21 ODBC driver\n    oracleVersion: 11\n")
         let settings = ODBCSettings(source: source)
-        #expect(try settings.connectionString() == "DRIVER={Oracle 21 ODBC driver};DBQ={ora.example:1521/ORCLPDB1};UID={erp};PWD={pw}")
+        #expect(try settings.connectionString() == "DRIVER=Oracle 21 ODBC driver;DBQ=ora.example:1521/ORCLPDB1;UID=erp;PWD=pw")
         #expect(settings.dialect.rowLimit == .rowNum && settings.dialect.parameters == .questionMark)
         #expect(settings.sessionSetup.count == 1 && settings.sessionSetup[0].contains("NLS_NUMERIC_CHARACTERS = '.,'"))
         #expect(settings.sessionSetup[0].contains("TIME_ZONE = '+00:00'"))
@@ -51,14 +51,14 @@ import Testing
                                    + "    dialect: postgresql\n    username: erp_sync\n    passwordFile: \(try Self.secretFile("s3cr}t"))\n")
         let settings = ODBCSettings(source: source)
         let text = try settings.connectionString()
-        #expect(text == "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;UID={erp_sync};PWD={s3cr}}t}")
+        #expect(text == "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;UID=erp_sync;PWD={s3cr}}t}")
         // The ODBC reference's `}}`: the password cannot end its value early and add attributes.
         #expect(ODBCConnectionString.attributes(text).last == ODBCConnectionString.Attribute(key: "PWD", value: "s3cr}t"))
         #expect(ODBCConnectionString.attributes(text).count == 5)
         #expect(settings.target == "driver PostgreSQL Unicode")
         #expect(settings.dialect.placeholder(1) == "?" && settings.sessionSetup == ["SET TIME ZONE 'UTC'"])
         let dsn = ODBCSettings(source: try Self.load("    type: odbc\n    dsn: erp\n    dialect: mysql\n"))
-        #expect(try dsn.connectionString() == "DSN={erp}" && dsn.sessionSetup == ["SET time_zone = '+00:00'"])
+        #expect(try dsn.connectionString() == "DSN=erp" && dsn.sessionSetup == ["SET time_zone = '+00:00'"])
     }
 
     /// A password inside `connectionString` is refused (it would be echoed with the string); so are odbc

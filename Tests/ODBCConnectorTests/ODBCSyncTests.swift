@@ -29,11 +29,11 @@ import Testing
             #expect(nativeResult.recordsInserted == 16049)
             let loaded = try await ODBCFixture.loaded(folder.appendingPathComponent("odbc.sqlite").path)
             #expect(loaded.count == 16049)
-            #expect(loaded == (try await ODBCFixture.loaded(folder.appendingPathComponent("native.sqlite").path)))
+            Self.expectSame(loaded, try await ODBCFixture.loaded(folder.appendingPathComponent("native.sqlite").path))
             #expect(Self.total(loaded) == "67416.51")
             let ids: Set<String> = Set(loaded.map { String($0.prefix { $0 != "|" }) })
             let expectedIDs: Set<String> = Set((1...16049).map { String($0) })
-            #expect(ids == expectedIDs)
+            #expect(ids.symmetricDifference(expectedIDs).isEmpty, "\(ids.symmetricDifference(expectedIDs).count) ids differ")
             let again = try await ODBCFixture.sync(odbc, audit: folder.appendingPathComponent("odbc.sqlite").path, full: true)
             #expect(again.recordsInserted == 0 && again.recordsUpdated == 0 && again.recordsUnchanged == 16049 && again.recordsDeleted == 0)
         }
@@ -50,13 +50,13 @@ import Testing
             let mariaDB = try await ODBCFixture.sync(ODBCFixture.mariaDB("sakila", stream: ODBCFixture.sakilaStream),
                                                      audit: folder.appendingPathComponent("mariadb.sqlite").path)
             #expect(mariaDB.status == .success && mariaDB.recordsInserted == 16049, "\(mariaDB.errors)")
-            #expect(try await ODBCFixture.loaded(folder.appendingPathComponent("mariadb.sqlite").path) == expected)
+            Self.expectSame(try await ODBCFixture.loaded(folder.appendingPathComponent("mariadb.sqlite").path), expected)
             let erp = folder.appendingPathComponent("sakila-erp.sqlite").path
             try await ODBCFixture.buildSakilaSQLite(at: erp)
             let sqlite = try await ODBCFixture.sync(ODBCFixture.sqlite("sakila", path: erp, stream: ODBCFixture.sakilaStream),
                                                     audit: folder.appendingPathComponent("sqlite.sqlite").path)
             #expect(sqlite.status == .success && sqlite.recordsInserted == 16049, "\(sqlite.errors)")
-            #expect(try await ODBCFixture.loaded(folder.appendingPathComponent("sqlite.sqlite").path) == expected)
+            Self.expectSame(try await ODBCFixture.loaded(folder.appendingPathComponent("sqlite.sqlite").path), expected)
         }
     }
 
@@ -175,6 +175,13 @@ import Testing
         #expect(error?.code == "CANCELLED", "\(String(describing: error))")
         #expect(ContinuousClock.now - started < .seconds(10))
         await reader.close()
+    }
+
+    /// The same rows, reported by count and first difference instead of two 16,049-line dumps.
+    static func expectSame(_ actual: [String], _ expected: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        let difference = zip(actual, expected).first { $0 != $1 }
+        #expect(actual.count == expected.count && difference == nil,
+                "\(actual.count) rows vs \(expected.count); first difference: \(String(describing: difference))", sourceLocation: sourceLocation)
     }
 
     /// Sum of the amount column of ``ODBCFixture/loaded(_:)`` rows, exactly.

@@ -26,11 +26,15 @@ public enum ODBCConnectionString {
         }
     }
 
-    /// `key={value}` with the value always braced (each `}` doubled in the ``BraceStyle/doubled`` style), so
-    /// a password holding `;` or `}` cannot end the value early and add attributes of its own.
-    /// - Returns: `nil` when the driver cannot read the value back whole: a value holding `};` (or ending in
-    ///   `}` as the string's last attribute) in the ``BraceStyle/freeTDS`` style.
+    /// `key=value`, or `key={value}` when the value holds `;`, `{`, `}`, `=` or edge spaces (each `}` doubled
+    /// in the ``BraceStyle/doubled`` style), so a password holding `;` or `}` cannot end the value early and
+    /// add attributes of its own. Plain values stay unbraced: psqlODBC 13 keeps the braces of a braced `UID`
+    /// as part of the user name.
+    /// - Returns: `nil` when the driver cannot read the value back whole: a value holding `};` in the
+    ///   ``BraceStyle/freeTDS`` style.
     public static func attribute(_ key: String, _ value: String, style: BraceStyle = .doubled) -> String? {
+        let special = value.contains { ";{}=".contains($0) } || value.first?.isWhitespace == true || value.last?.isWhitespace == true
+        guard special else { return "\(key)=\(value)" }
         switch style {
         case .doubled: return "\(key)={\(value.replacingOccurrences(of: "}", with: "}}"))}"
         case .freeTDS: return value.contains("};") ? nil : "\(key)={\(value)}"
