@@ -353,14 +353,15 @@ extension SyncFailure {
     /// such driver or DSN) is `DRIVER_NOT_FOUND`; `42S02`/`42P01` `TABLE_NOT_FOUND`, `42S22`/`42703` `COLUMN_NOT_FOUND`, all permanent.
     /// `08001` (cannot connect) is `SOURCE_UNAVAILABLE`; any other `08…` (link failure, connection killed),
     /// `HYT00`/`HYT01` (timeout), `40001`/`40P01` (serialization failure, deadlock), `57P0x` (PostgreSQL
-    /// terminated the backend) and lost-connection messages are transient; `HY008` is `CANCELLED`.
+    /// terminated the backend), lost connections (MariaDB 2006/2013, FreeTDS 20004/20006/20017 and their
+    /// messages) are transient; `HY008` is `CANCELLED`.
     static func odbc(_ records: [ODBCDiagnostic], context: String, settings: ODBCSettings) -> SyncFailure {
         let first = records.first(where: { !$0.state.hasPrefix("01") }) ?? records.first ?? ODBCDiagnostic(state: "HY000", native: 0, message: "no diagnostics")
         let text = "\(context): \(first.message) [\(first.state)\(first.native != 0 ? "/\(first.native)" : "")]"
         let message = first.message.lowercased()
         let lostConnection = ["server closed the connection", "lost connection", "gone away", "terminating connection", "connection reset",
-                              "broken pipe", "could not send data", "communication link", "no connection to the server"]
-            .contains { message.contains($0) } || [2006, 2013].contains(first.native)
+                              "broken pipe", "could not send data", "communication link", "no connection to the server", "unexpected eof"]
+            .contains { message.contains($0) } || [2006, 2013, 20004, 20006, 20017].contains(first.native)
         if first.state == "28000" || ["password authentication failed", "access denied", "login failed"].contains(where: { message.contains($0) }) {
             return SyncFailure(code: "AUTH_FAILED", message: "\(context): authentication failed for \(settings.target): \(first.message)", isTransient: false)
         }
