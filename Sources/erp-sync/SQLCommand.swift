@@ -46,7 +46,7 @@ struct SQLCommand: AsyncParsableCommand {
         }
         #endif
         if let deleted = source.stream.deleted {
-            lines.append("-- deleted at the source when true (selected as the last column): \(StreamQuery.expression(deleted, query.dialect))")
+            lines.append("-- deleted at the source when true (selected as the last column): \(StreamQuery.deletedExpression(deleted, query.dialect))")
         }
         for reviewed in query.reviewStatements(limit: batchSize) {
             let binds = reviewed.statement.binds.count

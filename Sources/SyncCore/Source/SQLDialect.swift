@@ -54,10 +54,14 @@ public struct SQLDialect: Sendable, Equatable {
     /// 2016"). Oracle: `DATE` (a `TIMESTAMP` bind against a `DATE` column converts the column, so its index is
     /// not used).
     public var timestampBindType: String?
+    /// Whether a condition can be selected as a value. SQL Server and Oracle (before 23ai) have no boolean
+    /// type in a select list, so a `deleted: { sql: <condition> }` is selected as
+    /// `CASE WHEN (<condition>) THEN 1 ELSE 0 END` there. Default `true`.
+    public var selectsConditions: Bool
 
     /// Creates a dialect.
     public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool,
-                nullTest: NullTest = .isNull, aliasesColumns: Bool = false, timestampBindType: String? = nil) {
+                nullTest: NullTest = .isNull, aliasesColumns: Bool = false, timestampBindType: String? = nil, selectsConditions: Bool = true) {
         self.name = name
         self.quoting = quoting
         self.rowLimit = rowLimit
@@ -66,6 +70,7 @@ public struct SQLDialect: Sendable, Equatable {
         self.nullTest = nullTest
         self.aliasesColumns = aliasesColumns
         self.timestampBindType = timestampBindType
+        self.selectsConditions = selectsConditions
     }
 
     public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true)
@@ -77,14 +82,14 @@ public struct SQLDialect: Sendable, Equatable {
     /// T-SQL (SQL Server 2012+): `[ident]`, `SELECT TOP (n)` (never with `OFFSET`), timestamp cursors bound as
     /// `CAST(? AS DATETIME)` unless the stream names the column's type.
     public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false,
-                                             timestampBindType: "DATETIME")
+                                             timestampBindType: "DATETIME", selectsConditions: false)
     /// Oracle 12c+: `FETCH FIRST n ROWS ONLY` after `ORDER BY`, unique column aliases, timestamp cursors bound as
     /// `CAST(:n AS DATE)` unless the stream names the column's type.
     public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false,
-                                          aliasesColumns: true, timestampBindType: "DATE")
+                                          aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false)
     /// Oracle 11g: as ``oracle`` with the `ROWNUM` subquery instead of `FETCH FIRST`.
     public static let oracle11 = SQLDialect(name: "oracle11", quoting: .doubleQuotes, rowLimit: .rowNum, parameters: .colonNumbered,
-                                            supportsRowValues: false, aliasesColumns: true, timestampBindType: "DATE")
+                                            supportsRowValues: false, aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false)
     /// SQL:2008 for any other ODBC database: double quotes, `FETCH FIRST n ROWS ONLY`, `?` markers, the OR
     /// form of the keyset.
     public static let ansi = SQLDialect(name: "ansi", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .questionMark, supportsRowValues: false)

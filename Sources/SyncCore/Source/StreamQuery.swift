@@ -43,7 +43,7 @@ public struct StreamQuery: Sendable {
         }
         if let deleted = stream.deleted {
             names.append("deleted")
-            expressions.append(Self.expression(deleted, dialect))
+            expressions.append(Self.deletedExpression(deleted, dialect))
         }
         columns = names
         selectList = dialect.aliasesColumns
@@ -54,8 +54,15 @@ public struct StreamQuery: Sendable {
 
     static func reference(_ column: String, _ dialect: SQLDialect) -> String { "src." + dialect.quote(column) }
 
+    /// The `deleted` mapping as a selectable value: its expression, or in dialects that cannot select a
+    /// condition (``SQLDialect/selectsConditions``) an SQL condition as `CASE WHEN (…) THEN 1 ELSE 0 END`.
+    public static func deletedExpression(_ mapping: StreamConfig.Mapping, _ dialect: SQLDialect) -> String {
+        guard case .sql = mapping, !dialect.selectsConditions else { return expression(mapping, dialect) }
+        return "CASE WHEN \(expression(mapping, dialect)) THEN 1 ELSE 0 END"
+    }
+
     /// A mapping's SQL: `src.<quoted column>`, or the configured expression in parentheses.
-    public static func expression(_ mapping: StreamConfig.Mapping, _ dialect: SQLDialect) -> String {
+    static func expression(_ mapping: StreamConfig.Mapping, _ dialect: SQLDialect) -> String {
         switch mapping {
         case .column(let column): reference(column, dialect)
         case .sql(let sql): "(\(sql))"
