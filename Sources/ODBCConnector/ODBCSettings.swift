@@ -23,12 +23,14 @@ public struct ODBCSettings: Sendable {
     public var readTimeoutSeconds: Int
     /// Where the source is, for messages (`sa@db.example:1433/erp`, a DSN name, or the driver).
     public var target: String
+    /// A setting the driver cannot honour, refused at connect time rather than silently ignored.
+    var unsupported: String?
 
     /// The settings of a configured `sqlserver`, `oracle` or `odbc` source.
     ///
     /// - `sqlserver`: the `FreeTDS` driver unless `driver` names another, `TDS_Version=7.4` and
     ///   `ClientCharset=UTF-8` for FreeTDS (so `VARCHAR` arrives as UTF-8 and `NVARCHAR` as UTF-16), `Encryption`
-    ///   `off`/`request`/`require` after `ssl`; Microsoft's driver gets `Encrypt=no/optional/yes` and
+    ///   `off`/`request`/`require` after `ssl` (a `caFile` is refused: FreeTDS would ignore it); Microsoft's driver gets `Encrypt=no/optional/yes` and
     ///   `TrustServerCertificate=yes` unless `caFile` is given.
     /// - `oracle`: `DBQ=host:port/serviceName` (EZConnect) for the named Instant Client driver.
     /// - `odbc`: the `connectionString` or `DSN={dsn}`, plus `UID` when `username` is given.
@@ -60,7 +62,12 @@ public struct ODBCSettings: Sendable {
             if Self.isFreeTDS(driver) {
                 attributes += [Attribute(key: "TDS_Version", value: "7.4"), Attribute(key: "ClientCharset", value: "UTF-8"),
                                Attribute(key: "Encryption", value: ["disable": "off", "prefer": "request", "require": "require"][server.ssl.rawValue]!)]
-                if let caFile = server.caFile { attributes.append(Attribute(key: "CAFile", value: caFile)) }
+                if server.caFile != nil {
+                    // Tried: FreeTDS 1.3 ignores a CA file in the connection string and logs in to a server whose
+                    // certificate that CA did not sign.
+                    unsupported = "caFile: FreeTDS does not verify the server certificate against a CA file given in the connection string; "
+                        + "set 'ca file' in freetds.conf or use Microsoft's driver (driver: ODBC Driver 18 for SQL Server)"
+                }
             } else {
                 // Microsoft's driver takes the port after a comma in SERVER.
                 attributes[1] = Attribute(key: "SERVER", value: "\(server.host),\(server.port)")
@@ -95,8 +102,10 @@ public struct ODBCSettings: Sendable {
     }
 
     /// The connection string `SQLDriverConnect` receives, password last. Never logged.
-    /// - Throws: ``SyncFailure`` `SOURCE_CONFIG` when a value cannot be quoted for the driver (FreeTDS and `};`).
+    /// - Throws: ``SyncFailure`` `SOURCE_CONFIG` when a value cannot be quoted for the driver (FreeTDS and `};`)
+    ///   or a setting cannot be honoured (FreeTDS and `caFile`).
     func connectionString() throws(SyncFailure) -> String {
+        if let unsupported { throw SyncFailure(code: "SOURCE_CONFIG", message: unsupported, isTransient: false) }
         var all = attributes
         if let password { all.append(ODBCConnectionString.Attribute(key: "PWD", value: password)) }
         var parts = verbatimPart

@@ -12,7 +12,8 @@ enum ExitCodes {
     /// Error codes meaning the source database could not be reached or logged into.
     static let unreachable: Set<String> = ["SOURCE_UNAVAILABLE", "AUTH_FAILED", "DATABASE_NOT_FOUND"]
     /// Error codes meaning the configuration names what the database or this build does not have.
-    static let misconfigured: Set<String> = ["TABLE_NOT_FOUND", "COLUMN_NOT_FOUND", "UNSUPPORTED_SOURCE", "SOURCE_CONFIG", "DESTINATION_CONFIG"]
+    static let misconfigured: Set<String> = ["TABLE_NOT_FOUND", "COLUMN_NOT_FOUND", "UNSUPPORTED_SOURCE", "SOURCE_CONFIG", "DESTINATION_CONFIG",
+                                                 "DRIVER_NOT_FOUND"]
 
     /// The exit code for failed connection checks: 78 when the configuration is at fault, else 69.
     static func code(forFailures codes: [String]) -> ExitCode {

@@ -27,6 +27,11 @@ import Testing
         injecting.password = Secret("x};UID=sa")
         let error = #expect(throws: SyncFailure.self) { try ODBCSettings(source: injecting).connectionString() }
         #expect(error?.code == "SOURCE_CONFIG" && error?.message.contains("UID=sa") == false)
+        // FreeTDS ignores a CA file in the connection string: refused, not silently unverified.
+        var pinned = source
+        pinned.caFile = "/etc/ssl/erp-ca.pem"
+        let caError = #expect(throws: SyncFailure.self) { try ODBCSettings(source: pinned).connectionString() }
+        #expect(caError?.code == "SOURCE_CONFIG" && caError?.message.contains("freetds.conf") == true)
     }
 
     @Test func microsoftsDriverGetsItsOwnAttributes() throws {
