@@ -1,6 +1,6 @@
 import Foundation
 import NIOSSL
-public import PostgresNIO
+import PostgresNIO
 public import SyncCore
 
 /// Connection settings for one PostgreSQL database: the shared ``ServerConnectionSettings`` plus what is

@@ -35,7 +35,9 @@ enum Connectors {
         #if ODBC
         case .sqlserver, .oracle, .odbc: ODBCSource(settings: ODBCSettings(source: config))
         #endif
+        #if !MySQL || !ODBC
         default: throw SyncFailure.unsupported(config.type)
+        #endif
         }
     }
 
