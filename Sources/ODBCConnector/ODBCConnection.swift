@@ -47,7 +47,7 @@ final class ODBCConnection: @unchecked Sendable {
             SQLDriverConnect(handle, nil, buffer.baseAddress, SQLSMALLINT(buffer.count), nil, 0, nil, SQLUSMALLINT(SQL_DRIVER_NOPROMPT))
         }
         guard Self.succeeded(rc) else {
-            let failure = SyncFailure.odbc(Self.diagnostics(SQLSMALLINT(SQL_HANDLE_DBC), handle), context: "connecting", settings: settings)
+            let failure = SyncFailure.odbc(Self.diagnostics(SQLSMALLINT(SQL_HANDLE_DBC), handle), context: connectingContext, settings: settings)
             SQLFreeHandle(SQLSMALLINT(SQL_HANDLE_DBC), handle)
             throw failure
         }
@@ -346,12 +346,17 @@ final class ODBCParameters {
     }
 }
 
+/// The context of failures while connecting (``SyncFailure/odbc(_:context:settings:)`` reads a lost link there as
+/// an unreachable server).
+let connectingContext = "connecting"
+
 extension SyncFailure {
     /// Classifies ODBC diagnostics by SQLSTATE (ODBC reference, "Appendix A: ODBC Error Codes") and the
     /// messages drivers use for the same cases: `28000` or a driver's "password authentication failed",
     /// "Access denied", "Login failed" is `AUTH_FAILED`; `IM002`/`IM003` or unixODBC's "Can't open lib" (no
     /// such driver or DSN) is `DRIVER_NOT_FOUND`; `42S02`/`42P01` `TABLE_NOT_FOUND`, `42S22`/`42703` `COLUMN_NOT_FOUND`, all permanent.
-    /// `08001` (cannot connect) is `SOURCE_UNAVAILABLE`; any other `08…` (link failure, connection killed),
+    /// `08001` (cannot connect), and any `08…` while connecting (FreeTDS: 08S01 "Unable to connect"), is
+    /// `SOURCE_UNAVAILABLE`; any other `08…` (link failure, connection killed),
     /// `HYT00`/`HYT01` (timeout), `40001`/`40P01` (serialization failure, deadlock), `57P0x` (PostgreSQL
     /// terminated the backend), lost connections (MariaDB 2006/2013, FreeTDS 20004/20006/20017 and their
     /// messages) are transient; `HY008` is `CANCELLED`.
@@ -372,7 +377,7 @@ extension SyncFailure {
         case "42S02", "42P01": return SyncFailure(code: "TABLE_NOT_FOUND", message: "\(text) in \(settings.target)", isTransient: false)
         case "42S22", "42703": return SyncFailure(code: "COLUMN_NOT_FOUND", message: "\(text) in \(settings.target)", isTransient: false)
         case "HY008": return SyncFailure(code: "CANCELLED", message: "\(context): cancelled", isTransient: false)
-        case "08001" where !lostConnection:
+        case let state where state == "08001" && !lostConnection || state.hasPrefix("08") && context == connectingContext:
             return SyncFailure(code: "SOURCE_UNAVAILABLE", message: "\(text) (\(settings.target))", isTransient: true)
         default:
             let transient = first.state.hasPrefix("08") || ["HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03"].contains(first.state) || lostConnection
