@@ -16,10 +16,12 @@ let package = Package(
         .library(name: "SQLiteConnector", targets: ["SQLiteConnector"]),
         .library(name: "PostgresConnector", targets: ["PostgresConnector"]),
         .library(name: "MySQLConnector", targets: ["MySQLConnector"]),
+        .library(name: "ODBCConnector", targets: ["ODBCConnector"]),
     ],
     traits: [
         .trait(name: "MySQL", description: "MySQL/MariaDB sources through MariaDB Connector/C (needs libmariadb-dev, pkg-config libmariadb)"),
-        .default(enabledTraits: ["MySQL"]),
+        .trait(name: "ODBC", description: "SQL Server, Oracle and any ODBC source through unixODBC (needs unixodbc-dev, pkg-config odbc, and the database's ODBC driver)"),
+        .default(enabledTraits: ["MySQL", "ODBC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -94,6 +96,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // unixODBC's driver manager (Debian unixodbc-dev). Its sources compile only with the `ODBC` trait.
+        .systemLibrary(
+            name: "CUnixODBC",
+            pkgConfig: "odbc",
+            providers: [.apt(["unixodbc-dev"])]
+        ),
+        .target(
+            name: "ODBCConnector",
+            dependencies: [
+                "SyncCore",
+                .target(name: "CUnixODBC", condition: .when(traits: ["ODBC"])),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "erp-sync",
             dependencies: [
@@ -102,6 +119,7 @@ let package = Package(
                 "PostgresConnector",
                 "SyncServer",
                 .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
+                .target(name: "ODBCConnector", condition: .when(traits: ["ODBC"])),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -167,6 +185,15 @@ let package = Package(
                 .target(name: "MySQLConnector", condition: .when(traits: ["MySQL"])),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ODBCConnectorTests",
+            dependencies: [
+                "SyncCore", "SQLiteConnector", "PostgresConnector", .target(name: "CUnixODBC", condition: .when(traits: ["ODBC"])),
+                .target(name: "ODBCConnector", condition: .when(traits: ["ODBC"])),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -16,7 +16,7 @@ import SyncCore
 /// so no two threads ever use it at once.
 final class MariaDBConnection: @unchecked Sendable {
     private let handle: UnsafeMutablePointer<MYSQL>
-    private let settings: MySQLSettings
+    private let settings: ServerConnectionSettings
     /// Prepared statements by SQL text: keyset pages repeat a few shapes, so each is prepared once.
     private var statements: [String: PreparedStatement] = [:]
     /// The server's connection id, as `KILL <id>` takes it.
@@ -30,7 +30,7 @@ final class MariaDBConnection: @unchecked Sendable {
 
     /// Opens a connection.
     /// - Throws: ``SyncFailure`` (`AUTH_FAILED`, `DATABASE_NOT_FOUND`, `SOURCE_UNAVAILABLE`, `TLS_REQUIRED` …).
-    init(settings: MySQLSettings) throws(SyncFailure) {
+    init(settings: ServerConnectionSettings) throws(SyncFailure) {
         guard Self.libraryReady, let handle = mysql_init(nil) else {
             throw SyncFailure(code: .sourceUnavailable, message: "MariaDB Connector/C could not allocate a connection", isTransient: true)
         }

@@ -18,13 +18,19 @@ import Synchronization
 /// answering fails the read after `readTimeoutSeconds` (transient, retried on a new connection).
 public final class MySQLSource: SQLSource {
     public let dialect = SQLDialect.mysql
-    private let settings: MySQLSettings
+    private let settings: ServerConnectionSettings
     private let threads: NIOThreadPool
     private let idle = Mutex<[MariaDBConnection]>([])
 
     /// Creates the source and starts its thread pool; connections open on first use. Call ``close()`` to
     /// close them and stop the threads.
-    public init(settings: MySQLSettings) {
+    ///
+    /// How Connector/C reads the settings: host `localhost` means the local socket, `127.0.0.1` TCP; `ssl`
+    /// `prefer` is TLS when the server offers it (the certificate verified only when `caFile` is given), plain
+    /// otherwise, and `require` is TLS or fail (checked for a cipher after the handshake, so a client library
+    /// that would silently fall back cannot weaken it); `connectTimeoutSeconds` is
+    /// `MYSQL_OPT_CONNECT_TIMEOUT`, `readTimeoutSeconds` both `MYSQL_OPT_READ_TIMEOUT` and `..._WRITE_TIMEOUT`.
+    public init(settings: ServerConnectionSettings) {
         self.settings = settings
         threads = NIOThreadPool(numberOfThreads: 3)
         threads.start()
@@ -147,7 +153,7 @@ extension SyncFailure {
     /// `SOURCE_UNAVAILABLE`; a lost or killed connection (2006, 2013, 2055, 1927, 1053), an interrupted query
     /// (1317), too many connections (1040), a lock wait timeout (1205) or deadlock (1213) are transient.
     /// Other client-side errors are transient, other server errors (syntax 1064 …) permanent.
-    static func mariaDB(errno: UInt32, message: String, context: String, settings: MySQLSettings) -> SyncFailure {
+    static func mariaDB(errno: UInt32, message: String, context: String, settings: ServerConnectionSettings) -> SyncFailure {
         let text = "\(context): \(message) [\(errno)]"
         switch errno {
         case 1044, 1045, 1698:

@@ -1,124 +1,9 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOSSL
 public import PostgresNIO
 public import SyncCore
 import Synchronization
-
-/// Connection settings for one PostgreSQL database.
-public struct PostgresSettings: Sendable, Equatable {
-    public var host: String
-    public var port: Int
-    public var database: String
-    public var username: String
-    public var password: String?
-    /// `disable`, `prefer` (TLS if the server offers it, certificate not verified, as libpq's `prefer`) or
-    /// `require` (TLS or fail; the certificate is verified only when `caFile` is given, as libpq's `require`).
-    public var ssl: SSLMode
-    /// PEM file of the CA that signed the server certificate (libpq's `sslrootcert`).
-    public var caFile: String?
-    /// How the server certificate is checked under TLS.
-    public var certificateCheck: CertificateCheck = .whenCAGiven
-    /// Seconds to wait for a connection (default 10).
-    public var connectTimeoutSeconds: Int
-    /// Longest a statement may run, in seconds, sent as `statement_timeout` (default 300; 0 = none).
-    public var statementTimeoutSeconds: Int
-
-    /// Creates settings.
-    public init(host: String, port: Int = 5432, database: String, username: String, password: String?, ssl: SSLMode = .prefer,
-                caFile: String? = nil, connectTimeoutSeconds: Int = 10, statementTimeoutSeconds: Int = 300) {
-        self.host = host
-        self.port = port
-        self.database = database
-        self.username = username
-        self.password = password
-        self.ssl = ssl
-        self.caFile = caFile
-        self.connectTimeoutSeconds = connectTimeoutSeconds
-        self.statementTimeoutSeconds = statementTimeoutSeconds
-    }
-
-    /// How the server certificate is checked, after libpq's `sslmode`.
-    public enum CertificateCheck: Sendable, Equatable {
-        /// Against `caFile` when one is given (chain and host name), else not at all (`prefer`, `require`).
-        case whenCAGiven
-        /// The chain, against `caFile` or the system's trust roots, not the host name (`verify-ca`).
-        case chain
-        /// The chain and that the certificate names the host (`verify-full`).
-        case full
-    }
-
-    /// Settings of a configured source; its `readTimeout` becomes the statement timeout.
-    public init(source: SourceConfig) {
-        self.init(host: source.host ?? "127.0.0.1", port: source.port ?? 5432, database: source.database ?? "",
-                  username: source.username ?? "postgres", password: source.password?.value, ssl: source.ssl, caFile: source.caFile,
-                  connectTimeoutSeconds: source.connectTimeoutSeconds ?? 10, statementTimeoutSeconds: source.readTimeoutSeconds ?? 300)
-    }
-
-    /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10&statement_timeout=300`
-    /// (timeouts in seconds).
-    /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` naming what is wrong (never the password).
-    public init(url: String) throws {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, !host.isEmpty else {
-            throw SyncFailure(code: .destinationConfig, message: "expected postgres://user:password@host:port/database", isTransient: false)
-        }
-        let database = String(components.path.drop { $0 == "/" })
-        guard !database.isEmpty else {
-            throw SyncFailure(code: .destinationConfig, message: "the postgres URL names no database (…/database)", isTransient: false)
-        }
-        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        var ssl = SSLMode.prefer
-        var check = CertificateCheck.whenCAGiven
-        if let mode = query["sslmode"] {
-            switch mode {
-            case "disable": ssl = .disable
-            case "prefer", "allow": ssl = .prefer
-            case "require": ssl = .require
-            case "verify-ca": (ssl, check) = (.require, .chain)
-            case "verify-full": (ssl, check) = (.require, .full)
-            default:
-                throw SyncFailure(code: .destinationConfig, message: "sslmode '\(mode)' is not disable, prefer, require, verify-ca or verify-full",
-                                  isTransient: false)
-            }
-        }
-        func seconds(_ name: String, default value: Int) throws -> Int {
-            guard let text = query[name] else { return value }
-            guard let number = Int(text), number >= 0 else {
-                throw SyncFailure(code: .destinationConfig, message: "\(name) '\(text)' is not a whole number of seconds", isTransient: false)
-            }
-            return number
-        }
-        self.init(host: host, port: components.port ?? 5432, database: database, username: components.user?.removingPercentEncoding ?? "postgres",
-                  password: components.password?.removingPercentEncoding, ssl: ssl, caFile: query["sslrootcert"],
-                  connectTimeoutSeconds: try seconds("connect_timeout", default: 10),
-                  statementTimeoutSeconds: try seconds("statement_timeout", default: 300))
-        certificateCheck = check
-    }
-
-    func connectionConfiguration() throws -> PostgresConnection.Configuration {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.trustRoots = .file(caFile) }
-        switch certificateCheck {
-        case .whenCAGiven: if caFile == nil { tls.certificateVerification = .none }
-        case .chain: tls.certificateVerification = .noHostnameVerification
-        case .full: tls.certificateVerification = .fullVerification
-        }
-        let mode: PostgresConnection.Configuration.TLS = switch ssl {
-        case .disable: .disable
-        case .prefer: .prefer(try NIOSSLContext(configuration: tls))
-        case .require: .require(try NIOSSLContext(configuration: tls))
-        }
-        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: mode)
-        configuration.options.connectTimeout = .seconds(Int64(connectTimeoutSeconds))
-        if statementTimeoutSeconds > 0 {
-            configuration.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutSeconds)s")]
-        }
-        configuration.options.additionalStartupParameters.append(("application_name", "erp-sync"))
-        return configuration
-    }
-}
 
 /// A few reusable connections to one database.
 ///
@@ -215,7 +100,7 @@ extension SyncFailure {
     static func postgres(_ error: any Error, code: SyncFailure.Code, context: String, settings: PostgresSettings) -> SyncFailure {
         if let failure = error as? SyncFailure { return failure }
         if error is CancellationError { return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false) }
-        let target = "\(settings.username)@\(settings.host):\(settings.port)/\(settings.database)"
+        let target = settings.target
         guard let psql = error as? PSQLError else {
             return SyncFailure(code: code, message: "\(context) (\(target)): \(error)", isTransient: true)
         }

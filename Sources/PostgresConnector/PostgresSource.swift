@@ -40,7 +40,7 @@ public final class PostgresSource: SQLSource {
 
     public func testConnection() async throws -> String {
         let version = try await fetch(SQLStatement(sql: "SELECT version()")).first?.first?.text ?? "?"
-        return "\(version.split(separator: ",").first ?? "PostgreSQL"), \(pool.settings.username)@\(pool.settings.host):\(pool.settings.port)/\(pool.settings.database)"
+        return "\(version.split(separator: ",").first ?? "PostgreSQL"), \(pool.settings.target)"
     }
 
     public func close() async {

@@ -3,7 +3,8 @@ import SyncCore
 
 /// `erp-sync databases`: the source types, their default ports and whether this build can read them.
 struct DatabasesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "databases", abstract: "List supported source database types.")
+    static let configuration = CommandConfiguration(commandName: "databases",
+                                                    abstract: "List source database types, the driver each needs and whether this build reads them.")
 
     @Flag(help: "Print JSON (the seed's getSupportedDatabases shape).")
     var json = false
@@ -19,5 +20,7 @@ struct DatabasesCommand: AsyncParsableCommand {
                          Connectors.availableSources.contains(info.type) ? "yes" : "not in this build"])
         }
         print(Output.table(rows))
+        print("")
+        for info in Self.all { print("\(info.type.rawValue): \(info.description)") }
     }
 }

@@ -11,6 +11,7 @@ struct ErpSync: AsyncParsableCommand {
             + "75 the source is being synced by another process (try again later); 78 bad configuration.",
         version: "0.1.0",
         subcommands: [SyncCommand.self, TestConnectionCommand.self, StatusCommand.self, HistoryCommand.self,
-                      ErrorsCommand.self, ReprocessCommand.self, DatabasesCommand.self, ServeCommand.self, HashTokenCommand.self, InitCommand.self, DemoCommand.self]
+                      ErrorsCommand.self, ReprocessCommand.self, DatabasesCommand.self, SQLCommand.self, ServeCommand.self, HashTokenCommand.self,
+                      InitCommand.self, DemoCommand.self]
     )
 }

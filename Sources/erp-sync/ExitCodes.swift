@@ -12,7 +12,8 @@ enum ExitCodes {
     /// Error codes meaning the source database could not be reached or logged into.
     static let unreachable: Set<SyncFailure.Code> = [.sourceUnavailable, .authFailed, .databaseNotFound]
     /// Error codes meaning the configuration names what the database or this build does not have.
-    static let misconfigured: Set<SyncFailure.Code> = [.tableNotFound, .columnNotFound, .unsupportedSource, .sourceConfig, .destinationConfig]
+    static let misconfigured: Set<SyncFailure.Code> = [.tableNotFound, .columnNotFound, .unsupportedSource, .sourceConfig, .destinationConfig,
+                                                       .driverNotFound]
 
     /// The exit code for failed connection checks: 78 when the configuration is at fault, else 69.
     static func code(forFailures codes: [SyncFailure.Code?]) -> ExitCode {

@@ -34,6 +34,17 @@ enum SampleConfig {
             # caFile: /etc/ssl/erp-ca.pem   # verify the server certificate against this CA
             # connectTimeout: 10s
             # readTimeout: 5m               # longest wait for one answer of the server
+            # SQL Server, Oracle and other ODBC sources (unixODBC; `erp-sync databases` names the drivers):
+            # type: sqlserver               # + host, port (1433), database, username, password; FreeTDS by default, or
+            # driver: ODBC Driver 18 for SQL Server
+            # type: oracle                  # + host, port (1521), username, password and
+            # serviceName: ORCLPDB1
+            # driver: Oracle 21 ODBC driver # the Instant Client ODBC driver's name in odbcinst.ini
+            # oracleVersion: 11             # Oracle 11g pages with ROWNUM (default 12: FETCH FIRST)
+            # type: odbc                    # any driver: connectionString (never with PWD=) or dsn, plus dialect
+            # connectionString: "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=erp"
+            # dsn: erp                      # a data source from odbc.ini, instead of connectionString
+            # dialect: postgresql           # sqlserver | oracle | postgresql | mysql | sqlite | ansi
             timezone: America/Sao_Paulo     # how naive ERP timestamps are read
             currency: BRL
             # Without `stream`, the seed's table is read:
@@ -41,7 +52,7 @@ enum SampleConfig {
             stream:
               table: sale_transactions      # or  query: "SELECT ... FROM ..."  (no ORDER BY / LIMIT)
               primaryKey: [id]
-              cursor: { column: timestamp, kind: timestamp }   # kind: timestamp | integer
+              cursor: { column: timestamp, kind: timestamp }   # kind: timestamp | integer; type: DATETIME2(7) binds as the column's type
               fields:                       # canonical field -> column name, or { sql: <expression> }
                 externalId: id
                 pdv: pdv

@@ -21,8 +21,8 @@ struct MySQLFixture {
     let sourceDB: String
     let auditDB: String
 
-    static func settings(_ database: String, ssl: SSLMode = .disable) -> MySQLSettings {
-        MySQLSettings(host: host, port: port, database: database, username: "erp_sync", password: "erp_sync", ssl: ssl)
+    static func settings(_ database: String, ssl: SSLMode = .disable) -> ServerConnectionSettings {
+        ServerConnectionSettings(host: host, port: port, database: database, username: "erp_sync", password: "erp_sync", ssl: ssl)
     }
 
     /// Runs `body` with a connection of its own on a thread that may block (never the cooperative pool).
@@ -83,7 +83,7 @@ struct MySQLFixture {
     }
 
     @Sendable static func makeSource(_ config: SourceConfig) async throws -> any Source {
-        MySQLSource(settings: MySQLSettings(source: config))
+        MySQLSource(settings: ServerConnectionSettings(source: config))
     }
 
     /// One sync run into this fixture's PostgreSQL audit database (a new pool each time, like a new process).

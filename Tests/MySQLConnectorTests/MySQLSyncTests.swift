@@ -27,7 +27,7 @@ struct MySQLSyncTests {
             let auditIds = try await f.audit("SELECT string_agg(external_id, ',' ORDER BY external_id::int) FROM (SELECT external_id FROM tb_sales ORDER BY external_id::int LIMIT 500) t")
             #expect(auditIds == sakilaIds)
             // Progress uses the optimizer's estimate: near the real count (InnoDB samples pages), never a scan.
-            let reader = MySQLSource(settings: MySQLSettings(source: source))
+            let reader = MySQLSource(settings: ServerConnectionSettings(source: source))
             let estimate = try await reader.estimateRows(StreamQuery(stream: MySQLFixture.sakilaStream, dialect: .mysql).rows(from: .start))
             await reader.close()
             #expect((8000...32000).contains(estimate ?? 0), "estimate \(String(describing: estimate))")

@@ -112,14 +112,16 @@ import Testing
 
     @Test func oracleFetchFirstWithColonPlaceholders() {
         let statement = query(.oracle).page(from: .after(position), upTo: upper, limit: 1000)
-        #expect(statement.sql == #"SELECT \#(dq) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3)) AND ((src."updated_at" < :4) OR (src."updated_at" = :5 AND src."id" < :6) OR (src."updated_at" = :7 AND src."id" = :8)) ORDER BY src."updated_at", src."id" FETCH FIRST 1000 ROWS ONLY"#)
+        // Every column aliased (ORA-00918 otherwise), timestamp cursor binds cast to the column's type (DATE).
+        let aliased = #"src."updated_at" AS "cursor", src."id" AS "key_0", src."pdv" AS "pdv", src."operador" AS "operator", src."valor" AS "amount", src."data" AS "occurredAt", src."tipo" AS "type""#
+        #expect(statement.sql == #"SELECT \#(aliased) FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > CAST(:1 AS DATE)) OR (src."updated_at" = CAST(:2 AS DATE) AND src."id" > :3)) AND ((src."updated_at" < CAST(:4 AS DATE)) OR (src."updated_at" = CAST(:5 AS DATE) AND src."id" < :6) OR (src."updated_at" = CAST(:7 AS DATE) AND src."id" = :8)) ORDER BY src."updated_at", src."id" FETCH FIRST 1000 ROWS ONLY"#)
         #expect(statement.binds.count == 8)
         #expect(!statement.sql.contains("ROWNUM"))
     }
 
     @Test func sqlServerTopWithoutOffset() {
         let statement = query(.sqlserver).page(from: .after(position), limit: 250)
-        #expect(statement.sql == "SELECT TOP (250) \(br) FROM [vendas] src WHERE src.[updated_at] IS NOT NULL AND ((src.[updated_at] > ?) OR (src.[updated_at] = ? AND src.[id] > ?)) ORDER BY src.[updated_at], src.[id]")
+        #expect(statement.sql == "SELECT TOP (250) \(br) FROM [vendas] src WHERE src.[updated_at] IS NOT NULL AND ((src.[updated_at] > CAST(? AS DATETIME)) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] > ?)) ORDER BY src.[updated_at], src.[id]")
         #expect(statement.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
     }
 
@@ -144,7 +146,7 @@ import Testing
         let all = query(.sqlite).rows(from: .start)
         #expect(all.sql == #"SELECT 1 FROM "vendas" src WHERE \#(Self.sqliteOrderable)"#)
         let after = query(.oracle).rows(from: .after(position))
-        #expect(after.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > :1) OR (src."updated_at" = :2 AND src."id" > :3))"#)
+        #expect(after.sql == #"SELECT 1 FROM "vendas" src WHERE src."updated_at" IS NOT NULL AND ((src."updated_at" > CAST(:1 AS DATE)) OR (src."updated_at" = CAST(:2 AS DATE) AND src."id" > :3))"#)
         #expect(after.binds == [.text("2024-03-10 14:00:00"), .text("2024-03-10 14:00:00"), .integer(1001)])
         let since = query(.postgresql).rows(from: .cursorAtLeast(.integer(9)))
         #expect(since.sql == #"SELECT 1 FROM "vendas" src WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $1"#)

@@ -178,7 +178,8 @@ struct ConfigReader {
 
     func source(_ node: ConfigNode) throws -> SourceConfig {
         let keys: Set<String> = ["name", "type", "host", "port", "database", "path", "username", "password", "passwordFile",
-                                 "ssl", "caFile", "connectTimeout", "readTimeout", "timezone", "currency", "stream"]
+                                 "ssl", "caFile", "connectTimeout", "readTimeout", "timezone", "currency", "stream",
+                                 "driver", "serviceName", "oracleVersion", "connectionString", "dsn", "dialect"]
         let entries = try node.requireMapping(allowed: keys)
         guard let nameNode = node.child("name") else { throw node.error("'name' is required") }
         let name = try nameNode.string()
@@ -220,19 +221,73 @@ struct ConfigReader {
                 guard code.count == 3, code.allSatisfy({ $0.isASCII && $0.isLetter }) else { throw value.error("expected an ISO 4217 code such as BRL") }
                 source.currency = code
             case "stream": source.stream = try stream(value)
+            case "driver": source.driver = try nonEmpty(value)
+            case "serviceName": source.serviceName = try nonEmpty(value)
+            case "oracleVersion": source.oracleVersion = try value.int(in: 11...99)
+            case "connectionString": source.connectionString = try connectionString(value)
+            case "dsn": source.dsn = try nonEmpty(value)
+            case "dialect":
+                let name = try value.string()
+                guard let dialect = SQLDialect.named[name] else {
+                    throw value.error("'\(name)' is not a dialect (\(SQLDialect.named.keys.sorted().joined(separator: ", ")))")
+                }
+                source.dialect = dialect
             default: break
             }
         }
+        try checkODBCKeys(node, source, present: Set(entries.map(\.0)))
         if entries.contains(where: { $0.0 == "password" }) && entries.contains(where: { $0.0 == "passwordFile" }) {
             throw node.error("give either 'password' or 'passwordFile', not both")
         }
-        if source.type == .sqlite {
+        switch source.type {
+        case .sqlite:
             guard source.path != nil else { throw node.error("a sqlite source needs 'path' (the ERP database file)") }
-        } else if source.type != .odbc {
+        case .odbc:
+            guard (source.connectionString == nil) != (source.dsn == nil) else {
+                throw node.error("an odbc source needs either 'connectionString' or 'dsn'")
+            }
+            guard source.dialect != nil else {
+                throw node.error("an odbc source needs 'dialect' (\(SQLDialect.named.keys.sorted().joined(separator: ", ")))")
+            }
+        case .oracle:
+            guard source.host != nil else { throw node.error("an oracle source needs 'host'") }
+            guard source.serviceName != nil else { throw node.error("an oracle source needs 'serviceName' (the database's service, e.g. ORCLPDB1)") }
+            guard source.driver != nil else {
+                throw node.error("an oracle source needs 'driver': the name of the Oracle Instant Client ODBC driver in odbcinst.ini")
+            }
+        case .postgresql, .mysql, .sqlserver:
             guard source.host != nil else { throw node.error("a \(source.type.rawValue) source needs 'host'") }
             guard source.database != nil else { throw node.error("a \(source.type.rawValue) source needs 'database'") }
         }
         return source
+    }
+
+    /// Keys that only some types take are refused elsewhere, so a misplaced one never passes silently.
+    func checkODBCKeys(_ node: ConfigNode, _ source: SourceConfig, present: Set<String>) throws {
+        let allowed: [String: Set<DatabaseType>] = [
+            "driver": [.sqlserver, .oracle], "serviceName": [.oracle], "oracleVersion": [.oracle],
+            "connectionString": [.odbc], "dsn": [.odbc], "dialect": [.odbc],
+        ]
+        for (key, types) in allowed.sorted(by: { $0.key < $1.key }) where present.contains(key) && !types.contains(source.type) {
+            throw node.child(key)!.error("'\(key)' is for \(types.map(\.rawValue).sorted().joined(separator: ", ")) sources, not \(source.type.rawValue)")
+        }
+    }
+
+    func nonEmpty(_ node: ConfigNode) throws -> String {
+        let text = try node.string()
+        guard !text.isEmpty else { throw node.error("must not be empty") }
+        return text
+    }
+
+    /// An ODBC connection string; one carrying a password (`PWD=`, `PASSWORD=`) is refused: secrets go in
+    /// `password`, `passwordFile` or `${ENV}` so that they are never echoed with the string.
+    func connectionString(_ node: ConfigNode) throws -> String {
+        let text = try nonEmpty(node)
+        let keys = ODBCConnectionString.attributes(text).map { $0.key.uppercased() }
+        if keys.contains("PWD") || keys.contains("PASSWORD") {
+            throw node.error("must not carry the password (PWD=…): give it as 'password', 'passwordFile' or ${ENV}")
+        }
+        return text
     }
 
     /// A timeout: a duration (`10s`, `5m`) of 1 second to 1 day.
@@ -275,8 +330,18 @@ struct ConfigReader {
                 }
                 guard !stream.primaryKey.isEmpty, !stream.primaryKey.contains("") else { throw value.error("needs at least one column") }
             case "cursor":
-                for (cursorKey, cursorValue) in try value.requireMapping(allowed: ["column", "kind"]) {
-                    if cursorKey == "column" { stream.cursor.column = try cursorValue.string() } else { stream.cursor.kind = try cursorValue.oneOf(StreamConfig.Cursor.Kind.self) }
+                for (cursorKey, cursorValue) in try value.requireMapping(allowed: ["column", "kind", "type"]) {
+                    switch cursorKey {
+                    case "column": stream.cursor.column = try cursorValue.string()
+                    case "kind": stream.cursor.kind = try cursorValue.oneOf(StreamConfig.Cursor.Kind.self)
+                    default:
+                        // Written into SQL text as a cast target, so only a type name: letters, digits, `_`, `(n)`, `(p,s)`.
+                        let type = try cursorValue.string()
+                        guard type.range(of: #"^[A-Za-z][A-Za-z0-9_ ]*(\([0-9]+(,[0-9]+)?\))?$"#, options: .regularExpression) != nil else {
+                            throw cursorValue.error("expected an SQL type name such as DATETIME, DATETIME2(7) or TIMESTAMP(6), got '\(type)'")
+                        }
+                        stream.cursor.sqlType = type
+                    }
                 }
             case "fields":
                 // An explicit mapping replaces the seed's: a custom table need not have the seed's columns

@@ -147,6 +147,21 @@ public struct SourceConfig: Sendable {
     /// Seconds to wait for the server's answer to one read (a query, the next rows); `nil` = the connector's
     /// default (300).
     public var readTimeoutSeconds: Int?
+    /// ODBC sources (`sqlserver`, `oracle`, `odbc`): the ODBC driver, as named in `odbcinst.ini` (`FreeTDS`,
+    /// `ODBC Driver 18 for SQL Server`) or a driver library path; `nil` = `FreeTDS` for `sqlserver`.
+    public var driver: String?
+    /// `oracle` sources: the service name the listener knows the database by (`ORCLPDB1`).
+    public var serviceName: String?
+    /// `oracle` sources: the server's major version; 11 pages with the `ROWNUM` form, 12 and later (the
+    /// default) with `FETCH FIRST`.
+    public var oracleVersion: Int?
+    /// `odbc` sources: an ODBC connection string without the password (`DRIVER={…};SERVER=…`), or `nil` when
+    /// ``dsn`` names a data source.
+    public var connectionString: String?
+    /// `odbc` sources: a data source name from `odbc.ini`.
+    public var dsn: String?
+    /// `odbc` sources: the SQL dialect of the database behind the driver.
+    public var dialect: SQLDialect?
     /// How naive ERP timestamps are read (IANA name; default UTC).
     public var timezone: TimeZone
     /// Currency when the stream maps none (default `BRL`).
@@ -214,10 +229,15 @@ public struct StreamConfig: Sendable, Equatable {
         }
         public var column: String
         public var kind: Kind
+        /// The column's SQL type as the server declares it (`DATETIME`, `DATETIME2(7)`, `DATE`, `TIMESTAMP`;
+        /// config `cursor.type`): checkpoint values are cast to it in the SQL text so they compare exactly like
+        /// the column. `nil` = the dialect's default (``SQLDialect/timestampBindType``).
+        public var sqlType: String?
         /// Creates a cursor definition.
-        public init(column: String, kind: Kind) {
+        public init(column: String, kind: Kind, sqlType: String? = nil) {
             self.column = column
             self.kind = kind
+            self.sqlType = sqlType
         }
     }
     /// Canonical fields that can be mapped.

@@ -65,6 +65,8 @@ extension SyncFailure {
         public static let tlsRequired = Code(rawValue: "TLS_REQUIRED")
         /// The TLS handshake or certificate check failed.
         public static let tlsFailed = Code(rawValue: "TLS_FAILED")
+        /// The ODBC driver a source names is not installed (unixODBC's `IM002`).
+        public static let driverNotFound = Code(rawValue: "DRIVER_NOT_FOUND")
         /// This build has no connector for the source's type.
         public static let unsupportedSource = Code(rawValue: "UNSUPPORTED_SOURCE")
         /// No source of that name in the configuration.

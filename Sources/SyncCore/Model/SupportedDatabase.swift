@@ -14,12 +14,19 @@ public struct SupportedDatabase: Sendable, Encodable, Equatable {
     /// the running build, known to its composition root).
     public static func catalog(available: Set<DatabaseType>) -> [SupportedDatabase] {
         [
-            SupportedDatabase(type: .postgresql, name: "PostgreSQL", description: "PostgreSQL 12+", driver: "postgres-nio", port: 5432, needsInstall: false),
-            SupportedDatabase(type: .mysql, name: "MySQL / MariaDB", description: "MariaDB 10.3+, MySQL 5.7+ (tested on MariaDB 10.11)", driver: "MariaDB Connector/C (libmariadb)", port: 3306, needsInstall: false),
-            SupportedDatabase(type: .sqlserver, name: "SQL Server", description: "SQL Server 2012+", driver: "ODBC (msodbcsql)", port: 1433, needsInstall: true),
-            SupportedDatabase(type: .oracle, name: "Oracle Database", description: "Oracle 12c+", driver: "ODBC (Oracle Instant Client)", port: 1521, needsInstall: true),
-            SupportedDatabase(type: .sqlite, name: "SQLite", description: "SQLite 3 database file", driver: "sqlite-nio (embedded)", port: 0, needsInstall: false),
-            SupportedDatabase(type: .odbc, name: "ODBC", description: "Any database with an ODBC driver", driver: "unixODBC", port: 0, needsInstall: true),
+            SupportedDatabase(type: .postgresql, name: "PostgreSQL", description: "PostgreSQL 12+", driver: "postgres-nio", port: DatabaseType.postgresql.defaultPort, needsInstall: false),
+            SupportedDatabase(type: .mysql, name: "MySQL / MariaDB", description: "MariaDB 10.3+, MySQL 5.7+ (tested on MariaDB 10.11)", driver: "MariaDB Connector/C (libmariadb)", port: DatabaseType.mysql.defaultPort, needsInstall: false),
+            SupportedDatabase(type: .sqlserver, name: "SQL Server",
+                              description: "SQL Server 2012+ over ODBC. Not yet verified against a real SQL Server: the FreeTDS path is tested "
+                                + "against a TDS endpoint (pysqlbridge): login, TLS, wrong password, NVARCHAR, NULLs, a TOP keyset page",
+                              driver: "unixODBC + FreeTDS (Debian tdsodbc), or Microsoft ODBC Driver 18 (driver:)", port: DatabaseType.sqlserver.defaultPort,
+                              needsInstall: true),
+            SupportedDatabase(type: .oracle, name: "Oracle Database",
+                              description: "Oracle 11g (oracleVersion: 11) and 12c+ over ODBC. Not yet verified against a real Oracle server",
+                              driver: "unixODBC + Oracle Instant Client ODBC (driver:)", port: DatabaseType.oracle.defaultPort, needsInstall: true),
+            SupportedDatabase(type: .sqlite, name: "SQLite", description: "SQLite 3 database file", driver: "sqlite-nio (embedded)", port: DatabaseType.sqlite.defaultPort, needsInstall: false),
+            SupportedDatabase(type: .odbc, name: "ODBC", description: "Any database with an ODBC driver (connectionString or dsn, dialect:); tested with psqlODBC, MariaDB ODBC and SQLite3 ODBC",
+                              driver: "unixODBC + the database's ODBC driver", port: DatabaseType.odbc.defaultPort, needsInstall: true),
         ].map { entry in
             var entry = entry
             entry.needsInstall = entry.needsInstall || !available.contains(entry.type)

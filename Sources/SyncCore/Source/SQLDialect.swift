@@ -2,8 +2,9 @@
 ///
 /// The dialects follow each server's documented syntax: double-quoted identifiers (SQL standard,
 /// PostgreSQL, SQLite, Oracle), backticks (MySQL/MariaDB), brackets (SQL Server); `$n` parameters for
-/// PostgreSQL, `:n` for Oracle, `?` elsewhere; `LIMIT n` (PostgreSQL, MySQL, SQLite), `FETCH FIRST n ROWS
-/// ONLY` (Oracle 12c+) and `TOP (n)` (SQL Server), never combined with `OFFSET`.
+/// PostgreSQL, `:n` for Oracle, `?` elsewhere and over ODBC; `LIMIT n` (PostgreSQL, MySQL, SQLite), `FETCH
+/// FIRST n ROWS ONLY` (Oracle 12c+, SQL:2008), a `ROWNUM` subquery (Oracle 11g) and `TOP (n)` (SQL Server),
+/// never combined with `OFFSET`.
 public struct SQLDialect: Sendable, Equatable {
     /// How identifiers are quoted.
     public enum Quoting: Sendable, Equatable {
@@ -12,6 +13,11 @@ public struct SQLDialect: Sendable, Equatable {
     /// How a statement is limited to n rows.
     public enum RowLimit: Sendable, Equatable {
         case limit, fetchFirst, top
+        /// Oracle before 12c: `SELECT * FROM (<ordered select>) WHERE ROWNUM <= n`. ROWNUM is assigned as rows
+        /// leave the inner query, so it is applied after its `ORDER BY` (Oracle Database 11g SQL Language
+        /// Reference, "ROWNUM Pseudocolumn": a `ROWNUM` condition in the same query block as `ORDER BY`
+        /// filters before sorting and returns the wrong rows).
+        case rowNum
     }
     /// How parameters are written.
     public enum Parameters: Sendable, Equatable {
@@ -55,10 +61,27 @@ public struct SQLDialect: Sendable, Equatable {
     public var nullTest: NullTest
     /// Timestamp values the keyset cannot order (default ``UnorderableDates/none``).
     public var unorderableDates: UnorderableDates
+    /// Whether every select-list expression gets a unique alias (`… AS "cursor"`): Oracle refuses a
+    /// `FETCH FIRST` or `ROWNUM` subquery whose select list repeats a column name (ORA-00918), which a stream
+    /// whose cursor is also its `occurredAt` does. Default `false`.
+    public var aliasesColumns: Bool
+    /// The SQL type a timestamp cursor's parameters are cast to in the text (`CAST(? AS DATETIME)`), so a
+    /// checkpoint compares exactly like the column it came from; a stream's `cursor.type` overrides it; `nil`
+    /// binds without a cast. SQL Server: `DATETIME` (since SQL Server 2016 a `DATETIME` column compared with a
+    /// `DATETIME2` parameter is converted at full precision, .003 becoming .0033333, so a checkpoint read as
+    /// .003 would never equal its own row again: "Breaking changes to Database Engine features in SQL Server
+    /// 2016"). Oracle: `DATE` (a `TIMESTAMP` bind against a `DATE` column converts the column, so its index is
+    /// not used).
+    public var timestampBindType: String?
+    /// Whether a condition can be selected as a value. SQL Server and Oracle (before 23ai) have no boolean
+    /// type in a select list, so a `deleted: { sql: <condition> }` is selected as
+    /// `CASE WHEN (<condition>) THEN 1 ELSE 0 END` there. Default `true`.
+    public var selectsConditions: Bool
 
     /// Creates a dialect.
     public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool,
-                nullTest: NullTest = .isNull, unorderableDates: UnorderableDates = .none) {
+                nullTest: NullTest = .isNull, aliasesColumns: Bool = false, timestampBindType: String? = nil, selectsConditions: Bool = true,
+                unorderableDates: UnorderableDates = .none) {
         self.name = name
         self.quoting = quoting
         self.rowLimit = rowLimit
@@ -66,6 +89,9 @@ public struct SQLDialect: Sendable, Equatable {
         self.supportsRowValues = supportsRowValues
         self.nullTest = nullTest
         self.unorderableDates = unorderableDates
+        self.aliasesColumns = aliasesColumns
+        self.timestampBindType = timestampBindType
+        self.selectsConditions = selectsConditions
     }
 
     public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true,
@@ -76,8 +102,33 @@ public struct SQLDialect: Sendable, Equatable {
     /// in 10.11's EXPLAIN), so the expanded OR form is used; NULL is tested with `<=>`.
     public static let mysql = SQLDialect(name: "mysql", quoting: .backticks, rowLimit: .limit, parameters: .questionMark, supportsRowValues: false,
                                          nullTest: .nullSafeEquals, unorderableDates: .mysqlZeroDates)
-    public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false)
-    public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false)
+    /// T-SQL (SQL Server 2012+): `[ident]`, `SELECT TOP (n)` (never with `OFFSET`), timestamp cursors bound as
+    /// `CAST(? AS DATETIME)` unless the stream names the column's type.
+    public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false,
+                                             timestampBindType: "DATETIME", selectsConditions: false)
+    /// Oracle 12c+: `FETCH FIRST n ROWS ONLY` after `ORDER BY`, unique column aliases, timestamp cursors bound as
+    /// `CAST(:n AS DATE)` unless the stream names the column's type.
+    public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false,
+                                          aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false)
+    /// Oracle 11g: as ``oracle`` with the `ROWNUM` subquery instead of `FETCH FIRST`.
+    public static let oracle11 = SQLDialect(name: "oracle11", quoting: .doubleQuotes, rowLimit: .rowNum, parameters: .colonNumbered,
+                                            supportsRowValues: false, aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false)
+    /// SQL:2008 for any other ODBC database: double quotes, `FETCH FIRST n ROWS ONLY`, `?` markers, the OR
+    /// form of the keyset.
+    public static let ansi = SQLDialect(name: "ansi", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .questionMark, supportsRowValues: false)
+
+    /// The dialects a configuration can name (`dialect:` of an `odbc` source): sqlserver, oracle,
+    /// postgresql, mysql, sqlite, ansi.
+    public static let named: [String: SQLDialect] = [
+        "sqlserver": .sqlserver, "oracle": .oracle, "postgresql": .postgresql, "mysql": .mysql, "sqlite": .sqlite, "ansi": .ansi,
+    ]
+
+    /// This dialect with `?` parameter markers, as every ODBC driver takes them (ODBC "Parameter Markers").
+    public var withQuestionMarks: SQLDialect {
+        var dialect = self
+        dialect.parameters = .questionMark
+        return dialect
+    }
 
     /// Quotes one identifier, doubling the quote character inside it; `schema.table` is quoted part by part.
     public func quote(_ name: String) -> String {
@@ -126,6 +177,11 @@ public struct SQLDialect: Sendable, Equatable {
         case .dollarNumbered: "$\(index)"
         case .colonNumbered: ":\(index)"
         }
+    }
+
+    /// The n-th parameter cast to `type` (`CAST(? AS DATETIME)`), or plain when `type` is `nil`.
+    public func placeholder(_ index: Int, as type: String?) -> String {
+        type.map { "CAST(\(placeholder(index)) AS \($0))" } ?? placeholder(index)
     }
 }
 

@@ -15,6 +15,9 @@ public struct StreamQuery: Sendable {
     /// Names of the select-list columns, in order: ``StreamLayout/columns(of:)``.
     public let columns: [String]
     private let selectList: String
+    /// The type timestamp cursor values are cast to in the SQL text (`cursor.type`, else the dialect's
+    /// ``SQLDialect/timestampBindType``); `nil` for integer cursors and dialects that bind typed.
+    private let cursorCast: String?
 
     /// Prepares the select list of `stream` for `dialect`.
     public init(stream: StreamConfig, dialect: SQLDialect) {
@@ -26,14 +29,26 @@ public struct StreamQuery: Sendable {
             expressions.append(Self.expression(mapping, dialect))
         }
         if let deleted = stream.deleted {
-            expressions.append(Self.expression(deleted, dialect))
+            expressions.append(Self.deletedExpression(deleted, dialect))
         }
-        columns = StreamLayout.columns(of: stream)
-        selectList = expressions.joined(separator: ", ")
+        let names = StreamLayout.columns(of: stream)
+        columns = names
+        selectList = dialect.aliasesColumns
+            ? zip(expressions, names).map { "\($0) AS \(dialect.quote($1.replacingOccurrences(of: ".", with: "_")))" }.joined(separator: ", ")
+            : expressions.joined(separator: ", ")
+        cursorCast = stream.cursor.kind == .timestamp ? stream.cursor.sqlType ?? dialect.timestampBindType : nil
     }
 
     static func reference(_ column: String, _ dialect: SQLDialect) -> String { "src." + dialect.quote(column) }
 
+    /// The `deleted` mapping as a selectable value: its expression, or in dialects that cannot select a
+    /// condition (``SQLDialect/selectsConditions``) an SQL condition as `CASE WHEN (…) THEN 1 ELSE 0 END`.
+    public static func deletedExpression(_ mapping: StreamConfig.Mapping, _ dialect: SQLDialect) -> String {
+        guard case .sql = mapping, !dialect.selectsConditions else { return expression(mapping, dialect) }
+        return "CASE WHEN \(expression(mapping, dialect)) THEN 1 ELSE 0 END"
+    }
+
+    /// A mapping's SQL: `src.<quoted column>`, or the configured expression in parentheses.
     static func expression(_ mapping: StreamConfig.Mapping, _ dialect: SQLDialect) -> String {
         switch mapping {
         case .column(let column): reference(column, dialect)
@@ -75,12 +90,12 @@ public struct StreamQuery: Sendable {
         case .start: break
         case .cursorAtLeast(let value):
             binds.append(value)
-            conditions.append("\(Self.reference(stream.cursor.column, dialect)) >= \(dialect.placeholder(binds.count))")
+            conditions.append("\(Self.reference(stream.cursor.column, dialect)) >= \(dialect.placeholder(binds.count, as: cursorCast))")
         case .after(let position):
-            conditions.append(keyset(orderKey, values: [position.cursor] + position.key, strict: true, greater: true, binds: &binds))
+            conditions.append(keyset(orderKey, values: [position.cursor] + position.key, strict: true, greater: true, castFirst: cursorCast, binds: &binds))
         }
         if let upTo {
-            conditions.append(keyset(orderKey, values: [upTo.cursor] + upTo.key, strict: false, greater: false, binds: &binds))
+            conditions.append(keyset(orderKey, values: [upTo.cursor] + upTo.key, strict: false, greater: false, castFirst: cursorCast, binds: &binds))
         }
         if let horizon {
             binds.append(horizon)
@@ -105,7 +120,7 @@ public struct StreamQuery: Sendable {
         }
         var conditions = [unreachable]
         if let afterKey {
-            conditions.append(keyset(keyColumns, values: afterKey, strict: true, greater: true, binds: &binds))
+            conditions.append(keyset(keyColumns, values: afterKey, strict: true, greater: true, castFirst: nil, binds: &binds))
         }
         return limited("SELECT \(selectList) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(keyColumns.joined(separator: ", "))",
                        limit: limit, binds: binds)
@@ -143,9 +158,9 @@ public struct StreamQuery: Sendable {
         case .start: break
         case .cursorAtLeast(let value):
             binds.append(value)
-            condition += " AND \(Self.reference(stream.cursor.column, dialect)) >= \(dialect.placeholder(1))"
+            condition += " AND \(Self.reference(stream.cursor.column, dialect)) >= \(dialect.placeholder(1, as: cursorCast))"
         case .after(let position):
-            condition += " AND " + keyset(orderKey, values: [position.cursor] + position.key, strict: true, greater: true, binds: &binds)
+            condition += " AND " + keyset(orderKey, values: [position.cursor] + position.key, strict: true, greater: true, castFirst: cursorCast, binds: &binds)
         }
         return SQLStatement(sql: "SELECT 1 \(fromClause) WHERE \(condition)", binds: binds)
     }
@@ -159,14 +174,17 @@ public struct StreamQuery: Sendable {
     }
 
     /// `(a, b) > (?, ?)`, or for dialects without row values the equivalent
-    /// `(a > ?) OR (a = ? AND b > ?)`; `strict: false` adds equality (`>=` / `<=`).
-    private func keyset(_ columns: [String], values: [SourceValue], strict: Bool, greater: Bool, binds: inout [SourceValue]) -> String {
+    /// `(a > ?) OR (a = ? AND b > ?)`; `strict: false` adds equality (`>=` / `<=`). `castFirst` is the type
+    /// the first column's parameters are cast to (the cursor's, see ``SQLDialect/timestampBindType``).
+    private func keyset(_ columns: [String], values: [SourceValue], strict: Bool, greater: Bool, castFirst: String?,
+                        binds: inout [SourceValue]) -> String {
         let op = greater ? ">" : "<"
+        func placeholder(_ column: Int) -> String { dialect.placeholder(binds.count, as: column == 0 ? castFirst : nil) }
         if dialect.supportsRowValues {
             var placeholders: [String] = []
-            for value in values {
+            for (index, value) in values.enumerated() {
                 binds.append(value)
-                placeholders.append(dialect.placeholder(binds.count))
+                placeholders.append(placeholder(index))
             }
             let lhs = columns.count == 1 ? columns[0] : "(\(columns.joined(separator: ", ")))"
             let rhs = placeholders.count == 1 ? placeholders[0] : "(\(placeholders.joined(separator: ", ")))"
@@ -177,17 +195,17 @@ public struct StreamQuery: Sendable {
             var terms: [String] = []
             for index in 0..<depth {
                 binds.append(values[index])
-                terms.append("\(columns[index]) = \(dialect.placeholder(binds.count))")
+                terms.append("\(columns[index]) = \(placeholder(index))")
             }
             binds.append(values[depth])
-            terms.append("\(columns[depth]) \(op) \(dialect.placeholder(binds.count))")
+            terms.append("\(columns[depth]) \(op) \(placeholder(depth))")
             disjuncts.append("(" + terms.joined(separator: " AND ") + ")")
         }
         if !strict {
             var terms: [String] = []
             for index in columns.indices {
                 binds.append(values[index])
-                terms.append("\(columns[index]) = \(dialect.placeholder(binds.count))")
+                terms.append("\(columns[index]) = \(placeholder(index))")
             }
             disjuncts.append("(" + terms.joined(separator: " AND ") + ")")
         }
@@ -199,6 +217,7 @@ public struct StreamQuery: Sendable {
         case .limit: SQLStatement(sql: sql + " LIMIT \(limit)", binds: binds)
         case .fetchFirst: SQLStatement(sql: sql + " FETCH FIRST \(limit) ROWS ONLY", binds: binds)
         case .top: SQLStatement(sql: "SELECT TOP (\(limit)) " + sql.dropFirst("SELECT ".count), binds: binds)
+        case .rowNum: SQLStatement(sql: "SELECT * FROM (\(sql)) WHERE ROWNUM <= \(limit)", binds: binds)
         }
     }
 }
