@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# All tests: starts (installing if needed) the PostgreSQL and MariaDB test servers, loads Sakila into both,
-# runs `swift test`.
+# All tests: installs the build prerequisites (scripts/build-prerequisites.sh), starts (installing if
+# needed) the PostgreSQL and MariaDB test servers, loads Sakila into both, runs `swift test`.
 #   bash scripts/test.sh [swift test arguments, e.g. --filter PostgresSyncTests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/build-prerequisites.sh
 bash scripts/postgres-server.sh
 bash scripts/load-sakila-postgres.sh >/dev/null
 bash scripts/mariadb-server.sh
