@@ -320,14 +320,22 @@ final class ResultBuffers {
         UnsafeRawBufferPointer(start: buffer, count: min(Int(lengths[index]), Int(binds[index].buffer_length)))
     }
 
-    /// A date-time cell. Zero dates (`0000-00-00 00:00:00`) and partial zero dates (`2024-00-10`, legal
-    /// under `sql_mode=''`) become their text, which the record mapper rejects into quarantine as
-    /// `ZERO_DATE`; every other value becomes a naive date-time (DATETIME, DATE) or a UTC instant
-    /// (TIMESTAMP, read with `time_zone = '+00:00'`).
+    /// A date-time cell. Values that are no date of the calendar become their text, which the record mapper
+    /// rejects into quarantine: zero dates (`0000-00-00 00:00:00`) and partial zero dates (`2024-00-10`, legal
+    /// under `sql_mode=''`) as `ZERO_DATE`, impossible ones (`2024-02-30`, stored under `ALLOW_INVALID_DATES`
+    /// and returned by `STR_TO_DATE` under any `sql_mode`) as `INVALID_DATE`, never rolled over into another
+    /// date. Every other value becomes a naive date-time (DATETIME, DATE) or a UTC instant (TIMESTAMP, read
+    /// with `time_zone = '+00:00'`). Fields are clamped to their storage before anything else (the protocol's
+    /// ranges are narrower, so a real server never needs it).
     static func value(_ time: MYSQL_TIME, _ kind: ColumnKind) -> SourceValue {
-        let local = LocalDateTime(year: Int(time.year), month: Int(time.month), day: Int(time.day), hour: Int(time.hour),
-                                  minute: Int(time.minute), second: Int(time.second), microsecond: Int(time.second_part))
-        if time.month == 0 || time.day == 0 { return .text(local.description) }
+        let local = LocalDateTime(year: Int(min(time.year, 99_999)), month: Int(min(time.month, 255)), day: Int(min(time.day, 255)),
+                                  hour: Int(min(time.hour, 255)), minute: Int(min(time.minute, 255)), second: Int(min(time.second, 255)),
+                                  microsecond: Int(min(time.second_part, 999_999_999)))
+        do {
+            try local.validate()
+        } catch {
+            return .text(local.description)
+        }
         return kind == .timestamp ? .instant(Instant(seconds: local.secondsAsUTC, microsecond: local.microsecond)) : .localDateTime(local)
     }
 }
