@@ -57,7 +57,7 @@ public struct PostgresSettings: Sendable, Equatable {
     }
 
     /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10&statement_timeout=300`
-    /// (timeouts in seconds).
+    /// (timeouts in seconds); any other parameter is an error.
     /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` naming what is wrong (never the password).
     public init(url: String) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
