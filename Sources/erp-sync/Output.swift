@@ -66,8 +66,10 @@ extension Int {
     }
 }
 
-/// A progress bar on stderr when it is a terminal (rows, rows/s, ETA from the count query), plain lines
-/// every few seconds otherwise.
+/// A progress bar on stderr when it is a terminal, plain lines every few seconds otherwise. A percentage and an
+/// ETA only when ``SyncProgress/expected`` is set, i.e. the source estimated the rows this run reads; without
+/// it (`nil`, or 0) just rows and rows/s: a whole-table count shown as a percentage would read `0% 5/1,006`
+/// for an incremental run.
 final class ProgressDisplay: @unchecked Sendable {
     private let source: String
     private let isTerminal = isatty(STDERR_FILENO) != 0
