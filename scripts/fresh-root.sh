@@ -25,6 +25,9 @@
 # Environment:
 #   ERP_SYNC_FRESH_DIR   where the roots and the log go (default /var/tmp/erp-sync-fresh; ~3 GB after a
 #                        test run). The full output is also in $DIR/fresh-root.log.
+#   ERP_SYNC_FRESH_KEEP  1: run in the root the previous run left (its packages and build), with the clone moved
+#                        to this repository's HEAD, instead of a pristine copy: to run `test` after an `all` or
+#                        `demo` run failed in the test command, as a user runs the second command after the first.
 # Exit status: 0 when every command passed; otherwise that of the first failing command (1 for set-up).
 set -euo pipefail
 
@@ -118,17 +121,24 @@ if [[ ! -f "$BASE/.complete" ]]; then
   touch "$BASE/.complete"
   log "debootstrap took $((SECONDS - started)) s"
 fi
-log "copying the pristine root to $ROOT"
 stop_root_processes
-rm -rf "$ROOT"
-cp -a "$BASE" "$ROOT"
-rm -f "$ROOT/.complete"
+KEEP=0
+if [[ "${ERP_SYNC_FRESH_KEEP:-0}" == 1 && -d "$ROOT/root/erp-sync" ]]; then
+  KEEP=1
+  log "reusing the root the previous run left in $ROOT (ERP_SYNC_FRESH_KEEP=1)"
+else
+  log "copying the pristine root to $ROOT"
+  rm -rf "$ROOT"
+  cp -a "$BASE" "$ROOT"
+  rm -f "$ROOT/.complete"
+fi
 
 # ---- 2. the repository -------------------------------------------------------------------------------
 [[ -z "$(git -C "$REPO" status --porcelain --untracked-files=no)" ]] \
   || log "warning: $REPO has uncommitted changes; the root gets its HEAD commit only"
 COMMIT="$(git -C "$REPO" rev-parse HEAD)"
-git clone --quiet --no-checkout "$REPO" "$ROOT/root/erp-sync"
+[[ $KEEP == 1 ]] || git clone --quiet --no-checkout "$REPO" "$ROOT/root/erp-sync"
+git -C "$ROOT/root/erp-sync" fetch --quiet "$REPO" "$COMMIT"
 git -C "$ROOT/root/erp-sync" checkout --quiet "$COMMIT"
 log "cloned $REPO at $(git -C "$REPO" log -1 --format='%h %s')"
 
@@ -137,15 +147,20 @@ mkdir -p "$ROOT$TOOLCHAIN" "$ROOT$PACKAGES_MIRROR"
 git config --system --get-regexp '^url\..*\.insteadof$' | while read -r key value; do
   git config --file "$ROOT/etc/gitconfig" --add "$key" "$value"
 done
-echo "$MIRROR_IP $MIRROR_HOST" >>"$ROOT/etc/hosts"
+# /etc/hosts as a Debian install writes it (debootstrap leaves it empty; mariadb-install-db looks the host name
+# up), plus the mirror's address: the namespace has no DNS.
+printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost ip6-localhost ip6-loopback\n%s %s\n' \
+  "$(hostname)" "$MIRROR_IP" "$MIRROR_HOST" >"$ROOT/etc/hosts"
 echo "deb $MIRROR $SUITE main" >"$ROOT/etc/apt/sources.list"
-absent=()
-for package in pkg-config libmariadb-dev unixodbc-dev postgresql-15 mariadb-server; do
-  chroot "$ROOT" dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed \
-    && die "$package is already installed in the fresh root: it proves nothing"
-  absent+=("$package")
-done
-log "not in the fresh root: ${absent[*]}"
+if [[ $KEEP == 0 ]]; then
+  absent=()
+  for package in pkg-config libmariadb-dev unixodbc-dev postgresql-15 mariadb-server; do
+    chroot "$ROOT" dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed \
+      && die "$package is already installed in the fresh root: it proves nothing"
+    absent+=("$package")
+  done
+  log "not in the fresh root: ${absent[*]}"
+fi
 
 # ---- 4. the network namespace ------------------------------------------------------------------------
 ip netns list | grep -qw "$NS" && die "network namespace $NS exists: another run? (ip netns del $NS)"
