@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the named Debian packages that are not installed yet (Debian 12); does nothing when all are.
+# Installs the named Debian packages that are not installed yet (Debian 12); does nothing when all are, and
+# only names them on a system without dpkg (macOS: install pkg-config, mariadb-connector-c and unixodbc yourself).
 #
 #   bash scripts/apt-install.sh PACKAGE...
 #
@@ -16,6 +17,11 @@ installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]] && return 0
   dpkg-query -W -f='${Provides}\n' 2>/dev/null | tr ',' '\n' | sed 's/ (.*//; s/^ *//' | grep -qx "$1"
 }
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  log "not a Debian system: make sure the equivalents of these are installed: $*"
+  exit 0
+fi
 
 missing=()
 for package in "$@"; do
