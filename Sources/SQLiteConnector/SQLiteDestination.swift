@@ -30,7 +30,7 @@ public actor SQLiteDestination: Destination, AuditLog {
             throw SyncFailure(code: "DESTINATION_CONFIG", message: "the folder \(folder) of the audit database \(path) does not exist; create it first", isTransient: false)
         }
         for target in [folder, path] where FileManager.default.fileExists(atPath: target) && access(target, W_OK) != 0 {
-            throw SyncFailure(code: "DESTINATION_READ_ONLY", message: "the audit database \(path) cannot be written: \(target) is read-only (\(String(cString: strerror(errno))))",
+            throw SyncFailure(code: "DESTINATION_READ_ONLY", message: "the audit database \(path) cannot be written: \(target) is not writable (\(String(cString: strerror(errno))))",
                               isTransient: false)
         }
         connection = try await openSQLite(path: path, mustExist: false, code: "DESTINATION_UNAVAILABLE")

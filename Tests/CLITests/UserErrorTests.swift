@@ -95,7 +95,6 @@ import Testing
     }
 
     /// A read-only audit database (file or folder): exit 73 with one message, and no `-wal`/`-shm` left behind.
-    /// As root, permissions do not stop writes, so there the folder is a read-only bind mount instead.
     @Test func aReadOnlyDestinationExits73AndLeavesNoStrayFiles() throws {
         let folder = try CLITests.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -108,21 +107,22 @@ import Testing
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: folder.appendingPathComponent(item).path)
         }
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: demo.path) }
-        let run = try Self.runReadOnly(demo.path, ["sync", "--all", "--config", "demo/erp-sync.yaml"], in: folder)
+        let run = try Self.runUnprivileged(["sync", "--all", "--config", "demo/erp-sync.yaml"], in: folder)
         #expect(run.status == 73, "\(run.stdout)\(run.stderr)")
-        #expect(run.stderr.contains("audit.sqlite cannot be written") && run.stderr.contains("is read-only"), "\(run.stderr)")
+        #expect(run.stderr.contains("audit.sqlite cannot be written") && run.stderr.contains("is not writable"), "\(run.stderr)")
         #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: demo.path).sorted() == before)
     }
 
-    /// Runs the binary with `readOnly` (chmod-ed read-only by the caller) unwritable for it: as is for a user,
-    /// and for root (whom permissions do not stop) in a mount namespace of its own where `readOnly` is a
-    /// read-only bind mount (`unshare`, util-linux).
-    static func runReadOnly(_ readOnly: String, _ arguments: [String], in folder: URL) throws -> CLITests.Run {
+    /// Runs the binary where the caller's read-only modes apply: as is for a user; for root (whom permissions
+    /// do not stop) as `nobody`, from a copy in `folder` (the build folder may be out of `nobody`'s reach, e.g.
+    /// under `/root`).
+    static func runUnprivileged(_ arguments: [String], in folder: URL) throws -> CLITests.Run {
         guard getuid() == 0 else { return try CLITests.run(arguments, in: folder) }
-        let script = #"mount --bind -o ro "$1" "$1" && shift && exec "$@""#
-        return try CLITests.run(arguments, in: folder, executable: "/usr/bin/unshare",
-                                prefix: ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", readOnly, CLITests.binary])
+        let copy = folder.appendingPathComponent("erp-sync").path
+        try FileManager.default.copyItem(atPath: CLITests.binary, toPath: copy)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+        return try CLITests.run(arguments, in: folder, executable: "/usr/sbin/runuser", prefix: ["-u", "nobody", "--", copy])
     }
 
     @Test func aWrongPasswordExits77() throws {
