@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves the README's two set-up commands on a fresh Debian 12 that has nothing but the Swift toolchain.
-# Long (the test command builds the whole package from nothing: 20-40 minutes on 2 busy cores) and it needs
+# Long (each command builds the package from nothing: 40 minutes and more on 2 busy cores) and it needs
 # root, debootstrap and a network namespace: run it by hand before a release, never in CI.
 #
 #   bash scripts/fresh-root.sh [demo|test|all]     default all: the README's first command, then its second
