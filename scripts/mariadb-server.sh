@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a MariaDB server available for the integration tests (Debian 12, run as root).
 #
-#   scripts/mariadb-server.sh         install mariadb-server, mariadb-client and libmariadb-dev if missing,
+#   scripts/mariadb-server.sh         install mariadb-server and mariadb-client if missing,
 #                                     start a private server unless one already answers on
 #                                     127.0.0.1:$ERP_SYNC_MYSQL_PORT, then make sure user erp_sync
 #                                     (password erp_sync, all privileges) and database erp_source exist
@@ -40,14 +40,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 private_running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 install_mariadb() {
-  if command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]]; then
-    if command -v mariadb >/dev/null && pkg-config --exists libmariadb 2>/dev/null; then return 0; fi
-  fi
-  [[ "$(id -u)" == 0 ]] || die "MariaDB is not installed and we are not root to install it"
-  log "installing mariadb-server mariadb-client libmariadb-dev"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq mariadb-server mariadb-client libmariadb-dev pkg-config >/dev/null
+  bash "$(dirname "$0")/apt-install.sh" mariadb-server mariadb-client
 }
 
 start_private() {

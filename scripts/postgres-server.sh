@@ -64,15 +64,8 @@ cmd_stop() {
 }
 
 install_postgres() {
-  if [[ -x "$PGBIN/postgres" && -x "$PGBIN/psql" ]]; then
-    return 0
-  fi
-  [[ "$(id -u)" == 0 ]] || die "PostgreSQL 15 is not installed and we are not root to install it"
-  log "installing postgresql-15"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql-15 postgresql-client-15 >/dev/null
-  [[ -x "$PGBIN/postgres" ]] || die "$PGBIN/postgres still missing after apt-get install"
+  bash "$(dirname "$0")/apt-install.sh" postgresql-15 postgresql-client-15
+  [[ -x "$PGBIN/postgres" ]] || die "$PGBIN/postgres still missing after installing postgresql-15"
 }
 
 start_private_cluster() {

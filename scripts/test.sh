@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# All tests: starts (installing if needed) the PostgreSQL and MariaDB test servers, loads Sakila into both,
-# installs the ODBC drivers and pinned Python tools (scripts/odbc-setup.sh) and starts the TDS endpoint
-# (scripts/tds-bridge.sh), runs `swift test`, then parses the T-SQL and Oracle statements with sqlglot
-# (scripts/check-dialects.sh).
+# All tests: installs the build prerequisites (scripts/build-prerequisites.sh), starts (installing if
+# needed) the PostgreSQL and MariaDB test servers, loads Sakila into both, installs the ODBC drivers and pinned
+# Python tools (scripts/odbc-setup.sh) and starts the TDS endpoint (scripts/tds-bridge.sh), runs `swift test`,
+# then parses the T-SQL and Oracle statements with sqlglot (scripts/check-dialects.sh).
 #   bash scripts/test.sh [swift test arguments, e.g. --filter PostgresSyncTests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/build-prerequisites.sh
 bash scripts/postgres-server.sh
 bash scripts/load-sakila-postgres.sh >/dev/null
 bash scripts/mariadb-server.sh

@@ -99,10 +99,18 @@ final class MariaDBConnection: @unchecked Sendable {
             let status = mysql_stmt_fetch(prepared.handle)
             if status == MYSQL_NO_DATA { return rows }
             if status == 1 { throw isCancelled() ? cancelled : statementFailure(prepared, "reading the source") }
+            var grew = false
             if status == MYSQL_DATA_TRUNCATED {
-                guard prepared.results.refetchTruncated(prepared.handle) else { throw statementFailure(prepared, "reading a long value") }
+                guard let refetched = prepared.results.refetchTruncated(prepared.handle) else { throw statementFailure(prepared, "reading a long value") }
+                grew = refetched
             }
             rows.append(prepared.results.row())
+            // Rebound only after the row is read: Connector/C 10.11.18 (Debian 12's libmariadb3) clears the
+            // lengths of the current row on `mysql_stmt_bind_result`, which emptied every text of a row with
+            // one long value.
+            if grew && mysql_stmt_bind_result(prepared.handle, prepared.results.binds) != 0 {
+                throw statementFailure(prepared, "reading a long value")
+            }
         }
     }
 
@@ -273,20 +281,21 @@ final class ResultBuffers {
         errors.deallocate()
     }
 
-    /// After `MYSQL_DATA_TRUNCATED`: grows every buffer that was too small to the value's length, fetches
-    /// those columns again (`mysql_stmt_fetch_column`) and rebinds, so later rows fit at once.
-    /// - Returns: `false` when Connector/C refused.
-    func refetchTruncated(_ stmt: UnsafeMutablePointer<MYSQL_STMT>) -> Bool {
+    /// After `MYSQL_DATA_TRUNCATED`: grows every buffer that was too small to the value's length and fetches
+    /// those columns again (`mysql_stmt_fetch_column`). The caller reads the row, then rebinds the grown
+    /// buffers (`mysql_stmt_bind_result`) so later rows fit at once.
+    /// - Returns: whether a buffer grew (and needs rebinding); `nil` when Connector/C refused.
+    func refetchTruncated(_ stmt: UnsafeMutablePointer<MYSQL_STMT>) -> Bool? {
         var grew = false
         for index in 0..<count where nulls[index] == 0 && lengths[index] > binds[index].buffer_length {
             let capacity = Int(lengths[index]).roundedUpToPowerOfTwo
             binds[index].buffer?.deallocate()
             binds[index].buffer = .allocate(byteCount: capacity, alignment: 8)
             binds[index].buffer_length = UInt(capacity)
-            guard mysql_stmt_fetch_column(stmt, binds + index, UInt32(index), 0) == 0 else { return false }
+            guard mysql_stmt_fetch_column(stmt, binds + index, UInt32(index), 0) == 0 else { return nil }
             grew = true
         }
-        return !grew || mysql_stmt_bind_result(stmt, binds) == 0
+        return grew
     }
 
     /// The current row.
@@ -320,14 +329,22 @@ final class ResultBuffers {
         UnsafeRawBufferPointer(start: buffer, count: min(Int(lengths[index]), Int(binds[index].buffer_length)))
     }
 
-    /// A date-time cell. Zero dates (`0000-00-00 00:00:00`) and partial zero dates (`2024-00-10`, legal
-    /// under `sql_mode=''`) become their text, which the record mapper rejects into quarantine as
-    /// `ZERO_DATE`; every other value becomes a naive date-time (DATETIME, DATE) or a UTC instant
-    /// (TIMESTAMP, read with `time_zone = '+00:00'`).
+    /// A date-time cell. Values that are no date of the calendar become their text, which the record mapper
+    /// rejects into quarantine: zero dates (`0000-00-00 00:00:00`) and partial zero dates (`2024-00-10`, legal
+    /// under `sql_mode=''`) as `ZERO_DATE`, impossible ones (`2024-02-30`, stored under `ALLOW_INVALID_DATES`
+    /// and returned by `STR_TO_DATE` under any `sql_mode`) as `INVALID_DATE`, never rolled over into another
+    /// date. Every other value becomes a naive date-time (DATETIME, DATE) or a UTC instant (TIMESTAMP, read
+    /// with `time_zone = '+00:00'`). Fields are clamped to their storage before anything else (the protocol's
+    /// ranges are narrower, so a real server never needs it).
     static func value(_ time: MYSQL_TIME, _ kind: ColumnKind) -> SourceValue {
-        let local = LocalDateTime(year: Int(time.year), month: Int(time.month), day: Int(time.day), hour: Int(time.hour),
-                                  minute: Int(time.minute), second: Int(time.second), microsecond: Int(time.second_part))
-        if time.month == 0 || time.day == 0 { return .text(local.description) }
+        let local = LocalDateTime(year: Int(min(time.year, 99_999)), month: Int(min(time.month, 255)), day: Int(min(time.day, 255)),
+                                  hour: Int(min(time.hour, 255)), minute: Int(min(time.minute, 255)), second: Int(min(time.second, 255)),
+                                  microsecond: Int(min(time.second_part, 999_999_999)))
+        do {
+            try local.validate()
+        } catch {
+            return .text(local.description)
+        }
         return kind == .timestamp ? .instant(Instant(seconds: local.secondsAsUTC, microsecond: local.microsecond)) : .localDateTime(local)
     }
 }

@@ -272,9 +272,14 @@ extension PostgresBindings {
 
 extension SourceValue {
     /// Decodes a result cell exactly: `numeric` to decimal text (digit for digit, from the binary base-10000
-    /// form), `timestamp` to a naive local date-time and `timestamptz` to an instant (both from the binary
-    /// microsecond count), `date` to midnight, integers, floats, booleans and text as such; any other type as
-    /// its text, or bytes.
+    /// form; `NaN` and `±Infinity` as that text), `timestamp` to a naive local date-time and `timestamptz` to an
+    /// instant (both from the binary microsecond count), `date` to midnight, integers, floats, booleans and
+    /// text as such; any other type as its text, or bytes.
+    ///
+    /// Hostile-input code: any value the server can send decodes without trapping. `infinity` and `-infinity`
+    /// timestamps and dates become that text; years outside 1 ... 9999 (BC dates, PostgreSQL's range reaches
+    /// 294276) decode as they are, for the record mapper to refuse with their raw value; text that is not valid
+    /// UTF-8 (possible in a `SQL_ASCII` database) stays bytes, never repaired into other characters.
     public init(postgres cell: PostgresCell) {
         guard var buffer = cell.bytes else {
             self = .null
@@ -291,17 +296,20 @@ extension SourceValue {
             case .numeric: self = NumericText.decode(&buffer).map { .decimal($0) } ?? .null; return
             case .timestamp, .timestamptz:
                 guard let micros = buffer.readInteger(as: Int64.self) else { self = .null; return }
-                let total = micros + PostgresTimestamp.epochOffset * 1_000_000
-                let seconds = total >= 0 ? total / 1_000_000 : (total - 999_999) / 1_000_000
-                let instant = Instant(seconds: seconds, microsecond: Int(total - seconds * 1_000_000))
+                if let special = Self.postgresInfinity(micros == .max, micros == .min) { self = special; return }
+                // Seconds first: microseconds since 1970 overflow Int64 for PostgreSQL's latest timestamps.
+                let (quotient, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+                let seconds = quotient + (remainder < 0 ? -1 : 0) + PostgresTimestamp.epochOffset
+                let instant = Instant(seconds: seconds, microsecond: Int(remainder < 0 ? remainder + 1_000_000 : remainder))
                 self = cell.dataType == .timestamptz ? .instant(instant) : .localDateTime(LocalDateTime(instant: instant))
                 return
             case .date:
                 guard let days = buffer.readInteger(as: Int32.self) else { self = .null; return }
+                if let special = Self.postgresInfinity(days == .max, days == .min) { self = special; return }
                 self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
                 return
             case .text, .varchar, .bpchar, .name:
-                self = .text(buffer.readString(length: buffer.readableBytes) ?? "")
+                self = String(validating: buffer.readableBytesView, as: UTF8.self).map(SourceValue.text) ?? .bytes(Data(buffer.readableBytesView))
                 return
             case .bytea:
                 self = .bytes(Data(buffer.readableBytesView))
@@ -314,6 +322,12 @@ extension SourceValue {
         } else {
             self = .bytes(Data(buffer.readableBytesView))
         }
+    }
+
+    /// PostgreSQL's `infinity` / `-infinity` (`DT_NOEND` / `DT_NOBEGIN`, the largest and smallest values of the
+    /// binary form, src/include/datatype/timestamp.h) as their text, or `nil` for any finite value.
+    private static func postgresInfinity(_ isInfinity: Bool, _ isMinusInfinity: Bool) -> SourceValue? {
+        isInfinity ? .text("infinity") : isMinusInfinity ? .text("-infinity") : nil
     }
 }
 

@@ -58,7 +58,7 @@ public struct PostgresSettings: Sendable, Equatable {
     }
 
     /// Parses `postgres://user:password@host:port/database?sslmode=prefer&sslrootcert=/ca.pem&connect_timeout=10&statement_timeout=300`
-    /// (timeouts in seconds).
+    /// (timeouts in seconds); any other parameter is an error.
     /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` naming what is wrong (never the password).
     public init(url: String) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
@@ -68,6 +68,13 @@ public struct PostgresSettings: Sendable, Equatable {
         let database = String(components.path.drop { $0 == "/" })
         guard !database.isEmpty else {
             throw SyncFailure(code: .destinationConfig, message: "the postgres URL names no database (…/database)", isTransient: false)
+        }
+        // An unknown parameter is refused, not ignored: `?sslmod=require` must not leave the connection weaker
+        // than the user wrote.
+        let known = ["sslmode", "sslrootcert", "connect_timeout", "statement_timeout"]
+        if let unknown = (components.queryItems ?? []).first(where: { !known.contains($0.name) }) {
+            throw SyncFailure(code: .destinationConfig, message: "unknown parameter '\(unknown.name)' in the postgres URL (known: \(known.joined(separator: ", ")))",
+                              isTransient: false)
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
         var ssl = SSLMode.prefer

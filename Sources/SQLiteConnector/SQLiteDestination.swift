@@ -22,12 +22,22 @@ public actor SQLiteDestination: Destination, AuditLog {
     private var isBusy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    /// Opens (creating if needed) the audit database at `path`.
-    /// - Throws: ``SyncFailure`` `DESTINATION_UNAVAILABLE`.
+    /// Opens (creating if needed) the audit database at `path`, in a folder that must exist: a missing folder is
+    /// a typo in the configuration, never created (the audit database would be written elsewhere than meant).
+    /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` when the folder is missing, `DESTINATION_READ_ONLY` when
+    ///   the file or its folder cannot be written (WAL mode writes `-wal` and `-shm` files beside it; checked
+    ///   before opening, so none are left behind), `DESTINATION_UNAVAILABLE`.
     public init(path: String) async throws {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw SyncFailure(code: .destinationConfig, message: "the folder \(folder) of the audit database \(path) does not exist; create it first", isTransient: false)
+        }
+        for target in [folder, path] where FileManager.default.fileExists(atPath: target) && access(target, W_OK) != 0 {
+            throw SyncFailure(code: .destinationReadOnly, message: "the audit database \(path) cannot be written: \(target) is not writable (\(String(cString: strerror(errno))))",
+                              isTransient: false)
+        }
         connection = try await openSQLite(path: path, mustExist: false, code: .destinationUnavailable)
         do {
             _ = try await connection.query("PRAGMA busy_timeout = 10000")

@@ -20,16 +20,21 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let folder = URL(fileURLWithPath: dir).standardizedFileURL
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try createFolder(folder.path, for: "the demo")
         let data = try SakilaData.load()
         let erp = folder.appendingPathComponent("sakila-erp.sqlite").path
         if !FileManager.default.fileExists(atPath: erp) {
-            try await SakilaData.buildERP(at: erp, from: data)
+            do {
+                try await SakilaData.buildERP(at: erp, from: data)
+            } catch {
+                printError("cannot build the sample ERP \(erp): \(error)")
+                throw ExitCodes.ioError
+            }
             if !json { print("built the sample ERP \(erp): \(data.payments.count.formatted()) payments from the Sakila sample database") }
         }
         let configPath = folder.appendingPathComponent("erp-sync.yaml").path
         if !FileManager.default.fileExists(atPath: configPath) {
-            try SampleConfig.demo.write(toFile: configPath, atomically: true, encoding: .utf8)
+            try writeFile(SampleConfig.demo, to: configPath, what: "the demo configuration")
         }
         let global = try GlobalOptions.parse(["--config", configPath] + (json ? ["--json"] : []))
         let config = try global.loadConfig()
@@ -47,7 +52,7 @@ struct DemoCommand: AsyncParsableCommand {
                   source  (sakila payment table): \(data.payments.count.formatted()) rows, amount USD \(data.totalAmount)
                   audit   (tb_sales, sakila):     \(totals.rows.formatted()) rows, amount USD \(synced)
                   \(totals.rows == data.payments.count && synced == data.totalAmount ? "match: every payment is in the audit database, to the cent" : "MISMATCH")
-                  config: \(configPath); try: swift run erp-sync history --config \(configPath)
+                  config: \(configPath); try: \(Output.invocation) history --config \(configPath)
                 """)
         }
         guard totals.rows == data.payments.count, totals.amountByCurrency["USD"] == data.totalAmount else { throw ExitCodes.failed }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SyncCore
 
 /// `erp-sync errors`: quarantined rows and run errors from `tb_sync_errors`.
@@ -28,7 +29,8 @@ struct ErrorsCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let entries = try await destination.quarantine(QuarantineFilter(source: source, limit: limit, includeResolved: includeResolved))
         await destination.close()
-        if global.json { return try printJSON(entries) }
+        try global.requireKnownSource(source, in: config, recorded: !entries.isEmpty)
+        if global.json { return try printJSON(entries.map(EntryJSON.init)) }
         if entries.isEmpty { return print(includeResolved ? "no quarantined rows or run errors" : "no open quarantined rows or run errors") }
         var rows = [["last seen", "source", "kind", "reason", "externalId", "seen", "status", "message", "raw"]]
         for entry in entries {
@@ -37,5 +39,21 @@ struct ErrorsCommand: AsyncParsableCommand {
                          status, entry.message, entry.rawJSON ?? ""])
         }
         print(Output.table(rows))
+    }
+}
+
+/// A ``QuarantineEntry`` as `errors --json` prints it: `rawJSON` is the row's values as a JSON object (column
+/// name to exact text or null, as ``RejectedRow/rawJSON`` writes them), not a string holding JSON; absent for
+/// run errors.
+struct EntryJSON: Encodable {
+    let entry: QuarantineEntry
+
+    private enum CodingKeys: String, CodingKey { case rawJSON }
+
+    func encode(to encoder: any Encoder) throws {
+        try entry.encode(to: encoder)
+        guard let text = entry.rawJSON, let raw = try? JSONDecoder().decode([String: String?].self, from: Data(text.utf8)) else { return }
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(raw, forKey: .rawJSON)
     }
 }

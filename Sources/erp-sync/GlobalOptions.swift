@@ -19,6 +19,11 @@ struct GlobalOptions: ParsableArguments {
 
     /// ``ConfigOptions/openDestination(_:)``.
     func openDestination(_ config: SyncConfig) async throws -> any Destination & AuditLog { try await base.openDestination(config) }
+
+    /// ``ConfigOptions/requireKnownSource(_:in:recorded:)``.
+    func requireKnownSource(_ name: String?, in config: SyncConfig, recorded: Bool) throws {
+        try base.requireKnownSource(name, in: config, recorded: recorded)
+    }
 }
 
 /// The configuration file and log level: the options of every command that reads the configuration
@@ -56,6 +61,15 @@ struct ConfigOptions: ParsableArguments {
         return loaded
     }
 
+    /// Exits 78 naming the configured sources when `name` is neither one of them nor `recorded` (a source since
+    /// removed from the configuration still has its runs and errors in the audit database): a typo must not
+    /// read as "nothing to show".
+    func requireKnownSource(_ name: String?, in config: SyncConfig, recorded: Bool) throws {
+        guard let name, !recorded, config.source(named: name) == nil else { return }
+        printError("no source named '\(name)' in \(self.config) and nothing recorded for it (known: \(config.sources.map(\.name).joined(separator: ", ")))")
+        throw ExitCodes.config
+    }
+
     func bootstrapLogging(json: Bool = false) {
         let level = Logger.Level(rawValue: logLevel) ?? .warning
         LoggingSystem.bootstrap { label in
@@ -78,6 +92,41 @@ struct ConfigOptions: ParsableArguments {
             throw ExitCodes.code(forFailures: [(error as? SyncFailure)?.code])
         }
     }
+}
+
+/// Creates `folder` (and its parents) for `what`, exiting 73 (EX_CANTCREAT) with what and where when it cannot.
+func createFolder(_ folder: String, for what: String) throws {
+    do {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+        printError("cannot create the folder \(folder) for \(what): \(reason(error))")
+        throw ExitCodes.cannotCreate
+    }
+}
+
+/// Writes `text` to the file `path` (atomically), exiting with what and where when it cannot: 73 (EX_CANTCREAT)
+/// when the file cannot be created there (no such folder, no permission, a read-only file system), 74
+/// (EX_IOERR) for any other write error.
+func writeFile(_ text: String, to path: String, what: String) throws {
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        let folderExists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue
+        let cannotCreate = !folderExists || access(folder, W_OK) != 0
+        printError("cannot write \(what) to \(path): \(folderExists ? reason(error) : "the folder \(folder) does not exist")")
+        throw cannotCreate ? ExitCodes.cannotCreate : ExitCodes.ioError
+    }
+}
+
+/// The operating system's reason inside a Foundation file error (`Permission denied`), else the error's text.
+private func reason(_ error: any Error) -> String {
+    if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+    return (error as NSError).localizedDescription
 }
 
 /// Writes `error: <message>` to stderr.

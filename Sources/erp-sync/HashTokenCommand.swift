@@ -14,8 +14,8 @@ struct HashTokenCommand: AsyncParsableCommand {
     @Option(help: "The token's name (shown in logs and as triggeredBy api:<name>).")
     var name = "dashboard"
 
-    @Option(help: "admin (may call testConnection and syncNow) or viewer (queries only).")
-    var role = "admin"
+    @Option(help: "viewer (queries only) or admin (may also call testConnection and syncNow).")
+    var role = "viewer"
 
     @Flag(help: "Print {\"token\", \"hash\"} as JSON.")
     var json = false

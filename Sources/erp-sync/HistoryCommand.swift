@@ -22,11 +22,7 @@ struct HistoryCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let entries = try await destination.history(source: source, limit: limit)
         await destination.close()
-        // Runs of a source since removed from the configuration still show; a name that is neither is a typo.
-        if let source, entries.isEmpty, config.source(named: source) == nil {
-            printError("no source named '\(source)' in \(global.config) and no runs of it recorded (known: \(config.sources.map(\.name).joined(separator: ", ")))")
-            throw ExitCodes.config
-        }
+        try global.requireKnownSource(source, in: config, recorded: !entries.isEmpty)
         if global.json { return try printJSON(entries) }
         var rows = [["started", "source", "type", "status", "ms", "fetched", "inserted", "updated", "unchanged", "skipped", "rejected",
                      "deleted", "by"]]

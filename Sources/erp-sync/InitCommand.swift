@@ -14,9 +14,9 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         if FileManager.default.fileExists(atPath: config) && !force {
             printError("\(config) exists; use --force to overwrite it")
-            throw ExitCode(73)
+            throw ExitCodes.cannotCreate
         }
-        try SampleConfig.text.write(toFile: config, atomically: true, encoding: .utf8)
-        print("wrote \(config); edit the source, then: erp-sync test-connection && erp-sync sync --all")
+        try writeFile(SampleConfig.text, to: config, what: "the sample configuration")
+        print("wrote \(config); edit the source, then: \(Output.invocation) test-connection && \(Output.invocation) sync --all")
     }
 }

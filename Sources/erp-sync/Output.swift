@@ -3,8 +3,12 @@ import SyncCore
 
 /// Human-readable tables for the terminal.
 enum Output {
-    /// Prints a run result and, when `audit` is given, what `tb_sales` now holds for the source.
+    /// Prints a run result and, when `audit` is given, what `tb_sales` now holds for the source. A run refused
+    /// because another process holds the source's lock is not a run: one line, no table.
     static func printResult(_ result: ErpSyncResult, audit: (any AuditLog)?) async {
+        if result.status == .failed, result.recordsFetched == 0, let lock = result.errors.first(where: { $0.code == .locked }) {
+            return print("\(result.source)  LOCKED  \(lock.message); nothing was read or written, try again when that run ends")
+        }
         let seconds = String(format: "%.2f", Double(result.duration) / 1000)
         let rate = result.duration > 0 ? " (\(Int(Double(result.recordsFetched) * 1000 / Double(result.duration))) rows/s)" : ""
         print("\(result.source)  \(result.syncType.rawValue)  \(result.status.rawValue)  \(seconds) s\(rate)  syncId \(result.syncId)")
@@ -25,6 +29,16 @@ enum Output {
             let sums = totals.amountByCurrency.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("  tb_sales now holds \(totals.rows.formatted()) rows of \(result.source) (amount \(sums.isEmpty ? "0" : sums); \(totals.deleted) deleted at source, \(totals.duplicates) flagged duplicates)")
         }
+    }
+
+    /// How the user ran this program, for hints to type next: `erp-sync` when it was found on the `PATH`
+    /// (installed), else its path (`.build/debug/erp-sync` under `swift run`), relative to the current folder
+    /// when inside it.
+    static var invocation: String {
+        let argument = CommandLine.arguments.first ?? "erp-sync"
+        guard argument.contains("/") else { return argument }
+        let folder = FileManager.default.currentDirectoryPath + "/"
+        return argument.hasPrefix(folder) ? String(argument.dropFirst(folder.count)) : argument
     }
 
     /// Left-aligned columns separated by two spaces.
@@ -52,8 +66,10 @@ extension Int {
     }
 }
 
-/// A progress bar on stderr when it is a terminal (rows, rows/s, ETA from the count query), plain lines
-/// every few seconds otherwise.
+/// A progress bar on stderr when it is a terminal, plain lines every few seconds otherwise. A percentage and an
+/// ETA only when ``SyncProgress/expected`` is set, i.e. the source estimated the rows this run reads; without
+/// it (`nil`, or 0) just rows and rows/s: a whole-table count shown as a percentage would read `0% 5/1,006`
+/// for an incremental run.
 final class ProgressDisplay: @unchecked Sendable {
     private let source: String
     private let isTerminal = isatty(STDERR_FILENO) != 0

@@ -23,7 +23,7 @@ enum SampleConfig {
 
         sources:
           - name: loja-centro               # the id used everywhere (CLI, API, tb_sales.source_id)
-            type: sqlite                    # postgresql | mysql | sqlserver | oracle | sqlite | odbc
+            type: sqlite                    # postgresql | mysql (or mariadb) | sqlserver | oracle | sqlite | odbc
             path: ./erp.sqlite              # sqlite sources: the ERP database file
             # host: 127.0.0.1               # server sources: host, port, database, username, password / passwordFile, ssl
             # port: 3306

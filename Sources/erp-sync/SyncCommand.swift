@@ -32,6 +32,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Read, map and validate without writing anything.")
     var dryRun = false
 
+    @Flag(help: "Exit 65 (EX_DATAERR) when a run quarantined rows, for cron and CI (the rows still go to tb_sync_errors).")
+    var failOnReject = false
+
     func validate() throws {
         guard (source != nil) != all else { throw ValidationError("give either --source NAME or --all") }
         if let batchSize, !(100...10_000).contains(batchSize) { throw ValidationError("--batch-size must be between 100 and 10000") }
@@ -57,7 +60,7 @@ struct SyncCommand: AsyncParsableCommand {
             if dryRun { print("dry run: rows were read and validated; nothing was written") }
         }
         await destination.close()
-        let code = ExitCodes.code(for: results)
+        let code = ExitCodes.code(for: results, failOnReject: failOnReject)
         if code != .success { throw code }
     }
 

@@ -13,10 +13,11 @@ import Testing
     /// `.build/<config>/erp-sync`, next to the test bundle.
     static let binary = Bundle.main.bundleURL.appendingPathComponent("erp-sync").path
 
-    static func run(_ arguments: [String], in folder: URL) throws -> Run {
+    /// Runs the binary (or `executable` with `prefix` before the arguments, e.g. `runuser -u nobody -- <binary>`).
+    static func run(_ arguments: [String], in folder: URL, executable: String = binary, prefix: [String] = []) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = prefix + arguments
         process.currentDirectoryURL = folder
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -192,6 +193,8 @@ struct CLIPostgresLockTests {
         #expect(second.status == 75, "\(second.stdout)\(second.stderr)")
         #expect(second.stdout.contains("LOCKED"))
         #expect(second.stdout.contains("already being synced"))
+        // A refusal is not a run: one line, no FAILED run table.
+        #expect(second.stdout.split(separator: "\n").count == 1 && !second.stdout.contains("FAILED"), "\(second.stdout)")
         #expect(first.terminationStatus == 0, "\(firstOutput)")
         #expect(firstOutput.contains("\"recordsInserted\" : 400"))
     }

@@ -45,6 +45,12 @@ import Testing
         #expect(try Amount(parsing: "19.9000000000", scale: 2).description == "19.90")
     }
 
+    /// Hostile text from a source's text column: an exponent at `Int.min` once trapped in `abs`.
+    @Test(arguments: ["1e-9223372036854775808", "1e9223372036854775807", "1e99999999999999999999", "NaN", "-Infinity", "1e", "."])
+    func hostileTextIsNotANumber(text: String) {
+        #expect(throws: Amount.ParseError.notANumber) { try Amount(parsing: text, scale: 2) }
+    }
+
     @Test(arguments: [
         ("0.125", "0.12"), ("0.135", "0.14"), ("0.145", "0.14"), ("0.155", "0.16"),
         ("-0.125", "-0.12"), ("-0.135", "-0.14"), ("0.1251", "0.13"), ("0.12500001", "0.13"),

@@ -110,12 +110,19 @@ import Testing
     }
 
     @Test(arguments: [
-        "2024-02-30", "2023-02-29", "1900-02-29", "2024-04-31", "2024-13-01", "2024-01-01 24:00",
-        "2024-01-01 23:60", "2024-01-01 23:59:60", "0000-01-01", "2024-1-1", "24-01-01", "2024/01/01",
-        "2024-01-01X10:00", "", "   ", "not a date", "2024-01-01 10", "2024-01-01 10:00:00Z",
+        "2024-1-1", "24-01-01", "2024/01/01", "2024-01-01X10:00", "", "   ", "not a date", "2024-01-01 10",
+        "2024-01-01 10:00:00Z", "infinity", "-infinity", "10000-01-01", "0001-01-01 00:00:00 BC",
     ])
-    func invalidDatesAreRejected(text: String) {
+    func unrecognisedTextIsInvalid(text: String) {
         #expect(throws: LocalDateTime.ParseError.invalid) { try LocalDateTime(parsing: text) }
+    }
+
+    @Test(arguments: [
+        "2024-02-30", "2023-02-29", "1900-02-29", "2024-04-31", "2024-13-01", "2024-01-01 24:00",
+        "2024-01-01 23:60", "2024-01-01 23:59:60", "0000-01-01", "9999-99-99 99:99:99",
+    ])
+    func impossibleDatesAreRejected(text: String) {
+        #expect(throws: LocalDateTime.ParseError.impossibleDate) { try LocalDateTime(parsing: text) }
     }
 
     @Test func leapDays() throws {

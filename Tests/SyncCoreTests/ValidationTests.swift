@@ -73,11 +73,49 @@ import Testing
     }
 
     @Test func invalidTimestamp() throws {
-        #expect(try rejection(["occurredAt": .text("2024-02-30 10:00:00")]).reason == .invalidTimestamp)
+        #expect(try rejection(["occurredAt": .text("infinity")]).reason == .invalidTimestamp)
         #expect(try rejection(["occurredAt": .integer(1_710_000_000)]).reason == .invalidTimestamp)
         #expect(try rejection(["cursor": .text("yesterday")]).reason == .invalidTimestamp)
         // Year 9 is odd but real: it maps.
         #expect(try record(["occurredAt": .text("0009-12-04 00:00:00")]).occurredAt.description.hasPrefix("0009-12-04T"))
+    }
+
+    /// Impossible calendar values (issue 15, bug 2) are INVALID_DATE with the raw value, whichever form the
+    /// driver delivered them in: text, driver-built fields (MariaDB's `2024-02-30`), an instant beyond year 9999.
+    /// Fields that calendar arithmetic would roll over (Feb 30 → Mar 1) must never load.
+    @Test(arguments: [
+        SourceValue.text("2024-02-30 10:00:00"), .text("2023-02-29"), .text("2024-13-01 10:00:00"), .text("2024-01-01 24:00:00"),
+        .text("0000-01-01 10:00:00"), .localDateTime(LocalDateTime(year: 2024, month: 2, day: 30, hour: 10)),
+        .localDateTime(LocalDateTime(year: 2024, month: 13, day: 1)), .localDateTime(LocalDateTime(year: 2024, month: 1, day: 1, hour: 24)),
+        .localDateTime(LocalDateTime(year: 0, month: 1, day: 1)), .localDateTime(LocalDateTime(year: 294_276, month: 12, day: 31)),
+        .localDateTime(LocalDateTime(year: -44, month: 3, day: 15)), .instant(Instant(seconds: 253_402_300_800)),
+        .instant(Instant(seconds: -62_135_596_801)),
+    ])
+    func impossibleDatesAreInvalidDateNeverRolledOver(value: SourceValue) throws {
+        for field in ["occurredAt", "cursor"] {
+            let rejected = try rejection([field: value])
+            #expect(rejected.reason == .invalidDate, "\(field) \(value): \(rejected.message)")
+            #expect(rejected.raw[field] == .some(value.jsonValue))
+        }
+        // And as a sourceUpdatedAt column: the same rule.
+        var stream = StreamConfig.seedDefault
+        stream.fields[.sourceUpdatedAt] = .column("reference")
+        let source = SourceConfig(name: "loja-centro", type: .sqlite, path: "/tmp/erp.sqlite", timezone: TimeZone(identifier: "UTC")!,
+                                  currency: "BRL", stream: stream)
+        let query = StreamQuery(stream: stream, dialect: .sqlite)
+        let mapper = RecordMapper(source: source, validation: ValidationOptions())
+        let valid = Dictionary(uniqueKeysWithValues: zip(fixture.query.columns, fixture.row()))
+        let row = query.columns.map { $0 == "sourceUpdatedAt" ? value : valid[$0] ?? .null }
+        guard case .failure(let rejected) = mapper.map(row, now: fixture.now) else { Issue.record("\(value) loaded"); return }
+        #expect(rejected.reason == .invalidDate)
+    }
+
+    /// Raw values outside the years 0 ... 9999 are shown with their sign and all their digits.
+    @Test func outOfRangeYearsPrintInFull() {
+        #expect(LocalDateTime(year: -44, month: 3, day: 15).description == "-0044-03-15 00:00:00")
+        #expect(LocalDateTime(year: 294_276, month: 12, day: 31).description == "294276-12-31 00:00:00")
+        #expect(Instant(seconds: 253_402_300_800).description == "10000-01-01T00:00:00.000000Z")
+        #expect(Instant(seconds: 253_402_300_799).description == "9999-12-31T23:59:59.000000Z")
     }
 
     @Test func nullCursor() throws {

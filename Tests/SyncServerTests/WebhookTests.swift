@@ -39,7 +39,9 @@ import Testing
         }
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { receiverClient in
-            let base = "http://127.0.0.1:\(receiverClient.port!)/hook"
+            // HummingbirdTesting's live server listens on "localhost", which is ::1 first on a Debian install's
+            // /etc/hosts: the URL names it the same way (found by scripts/fresh-root.sh).
+            let base = "http://localhost:\(receiverClient.port!)/hook"
             let yaml = """
                 notifications:
                   webhooks:

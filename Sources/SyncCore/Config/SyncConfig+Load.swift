@@ -188,7 +188,12 @@ struct ConfigReader {
             throw nameNode.error("'\(name)' must be 1-64 letters, digits, '-', '_' or '.'")
         }
         guard let typeNode = node.child("type") else { throw node.error("'type' is required (\(DatabaseType.allCases.map(\.rawValue).joined(separator: ", ")))") }
-        var source = SourceConfig(name: name, type: try typeNode.oneOf(DatabaseType.self))
+        let typeName = try typeNode.string()
+        guard let type = DatabaseType(configName: typeName) else {
+            let names = DatabaseType.allCases.map(\.rawValue) + DatabaseType.aliases.keys.sorted().map { "\($0) (= \(DatabaseType.aliases[$0]!.rawValue))" }
+            throw typeNode.error("'\(typeName)' is not one of: \(names.joined(separator: ", "))")
+        }
+        var source = SourceConfig(name: name, type: type)
         for (key, value) in entries {
             switch key {
             case "host": source.host = try value.string()

@@ -123,6 +123,16 @@ public struct ValidationOptions: Sendable, Equatable {
 /// Database engines a source can be.
 public enum DatabaseType: String, Sendable, CaseIterable, Codable {
     case postgresql, mysql, sqlserver, oracle, sqlite, odbc
+
+    /// Other names a configuration may give a type: `mariadb` is read by the `mysql` connector (MariaDB
+    /// Connector/C speaks to both).
+    public static let aliases: [String: DatabaseType] = ["mariadb": .mysql]
+
+    /// The type a configuration names: a raw value or one of ``aliases``.
+    public init?(configName name: String) {
+        guard let type = DatabaseType(rawValue: name) ?? Self.aliases[name] else { return nil }
+        self = type
+    }
 }
 
 /// One ERP database and the stream read from it.

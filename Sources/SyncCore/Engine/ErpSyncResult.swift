@@ -72,7 +72,9 @@ public struct ErpSyncResult: Sendable, Codable, Equatable {
     public var recordsRejected: Int
     /// Rows marked deleted at the source by a full sync.
     public var recordsDeleted: Int
-    /// `true` when `maxRecords` stopped the run before the end of the stream.
+    /// `true` when the run stopped before the end of the stream after reading rows: `maxRecords` ended it, or
+    /// it failed after some batches. A run that read nothing (refused by the lock, a database it could not
+    /// reach) learned nothing about the stream and says `false`.
     public var hasMore: Bool
     /// The position the run started from (`nil` = the beginning).
     public var cursorFrom: String?
@@ -102,7 +104,7 @@ public struct ErpSyncResult: Sendable, Codable, Equatable {
         self.recordsSkipped = recordsSkipped
         self.recordsRejected = recordsRejected
         self.recordsDeleted = recordsDeleted
-        self.hasMore = hasMore
+        self.hasMore = hasMore && recordsFetched > 0
         self.cursorFrom = cursorFrom
         self.cursorTo = cursorTo
         self.errors = errors

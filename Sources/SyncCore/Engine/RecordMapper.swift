@@ -8,8 +8,11 @@ public struct RejectedRow: Error, Sendable, Hashable {
         case missingField = "MISSING_FIELD"
         /// `0000-00-00`-style zero date, or a zero month/day (MySQL under `sql_mode=''`).
         case zeroDate = "ZERO_DATE"
-        /// A timestamp that is not a valid date-time.
+        /// A timestamp that is not a date-time at all: unrecognised text, `infinity`, a number.
         case invalidTimestamp = "INVALID_TIMESTAMP"
+        /// A date-time that does not exist (`2024-02-30`, month 13, hour 24, a year outside 1 ... 9999): kept with
+        /// its raw value, never rolled over into another date (SPEC.md "Validation").
+        case invalidDate = "INVALID_DATE"
         /// `occurredAt` further in the future than `validation.maxFuture`.
         case futureTimestamp = "FUTURE_TIMESTAMP"
         /// The cursor column is NULL: the row has no position in the stream.
@@ -171,7 +174,7 @@ public struct RecordMapper: Sendable {
         var cursorInstant: Instant?
         if stream.cursor.kind == .timestamp {
             switch instant(row[0]) {
-            case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "cursor \(stream.cursor.column): \(describe(error, row[0]))")
+            case .failure(let error): throw reject(Self.reason(error), "cursor \(stream.cursor.column): \(describe(error, row[0]))")
             case .success(let v): cursorInstant = v
             }
             if let cursorInstant, cursorInstant.seconds > now.seconds + validation.maxFutureSeconds {
@@ -203,7 +206,7 @@ public struct RecordMapper: Sendable {
         let occurredAt: Instant
         switch instant(occurredRaw) {
         case .success(let v): occurredAt = v
-        case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "occurredAt: \(describe(error, occurredRaw))")
+        case .failure(let error): throw reject(Self.reason(error), "occurredAt: \(describe(error, occurredRaw))")
         }
         if occurredAt.seconds > now.seconds + validation.maxFutureSeconds {
             throw reject(.futureTimestamp, "occurredAt: \(occurredAt) is more than \(validation.maxFutureSeconds) s in the future")
@@ -246,7 +249,7 @@ public struct RecordMapper: Sendable {
             if !raw.isNull {
                 switch instant(raw) {
                 case .success(let v): sourceUpdatedAt = v
-                case .failure(let error): throw reject(error == .zeroDate ? .zeroDate : .invalidTimestamp, "sourceUpdatedAt: \(describe(error, raw))")
+                case .failure(let error): throw reject(Self.reason(error), "sourceUpdatedAt: \(describe(error, raw))")
                 }
             }
         } else {
@@ -271,25 +274,44 @@ public struct RecordMapper: Sendable {
             sourceUpdatedAt: sourceUpdatedAt, isDeletedAtSource: deleted)
     }
 
-    /// A source timestamp as an instant: naive values are read in the source's time zone.
+    /// A source timestamp as an instant: naive values are read in the source's time zone. Every value is
+    /// checked (``LocalDateTime/validate()``) before it is converted, whichever driver built it: an instant
+    /// must fall in the years 1 ... 9999 (UTC), a naive value must be a real calendar date-time.
     func instant(_ value: SourceValue) -> Result<Instant, LocalDateTime.ParseError> {
-        switch value {
-        case .instant(let v): return .success(v)
-        case .localDateTime(let v): return .success(zone.instant(v))
-        case .integer, .decimal, .double, .bool, .null: return .failure(.invalid)
-        default:
-            guard let text = value.text else { return .failure(.invalid) }
-            do {
+        do throws(LocalDateTime.ParseError) {
+            switch value {
+            case .instant(let v):
+                guard Instant.supportedSeconds.contains(v.seconds) else { throw .impossibleDate }
+                return .success(v)
+            case .localDateTime(let v):
+                try v.validate()
+                return .success(zone.instant(v))
+            case .integer, .decimal, .double, .bool, .null: return .failure(.invalid)
+            default:
+                guard let text = value.text else { return .failure(.invalid) }
                 return .success(zone.instant(try LocalDateTime(parsing: text)))
-            } catch {
-                return .failure(error)
             }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The quarantine reason of a timestamp that ``instant(_:)`` refused.
+    static func reason(_ error: LocalDateTime.ParseError) -> RejectedRow.Reason {
+        switch error {
+        case .zeroDate: .zeroDate
+        case .impossibleDate: .invalidDate
+        case .invalid: .invalidTimestamp
         }
     }
 
     private func describe(_ error: LocalDateTime.ParseError, _ value: SourceValue) -> String {
         let shown = value.jsonValue ?? "NULL"
-        return error == .zeroDate ? "zero date '\(shown)'" : "'\(shown)' is not a valid date-time"
+        switch error {
+        case .zeroDate: return "zero date '\(shown)'"
+        case .impossibleDate: return "'\(shown)' is not a date of the calendar (no such day, month, time or year)"
+        case .invalid: return "'\(shown)' is not a valid date-time"
+        }
     }
 }
 

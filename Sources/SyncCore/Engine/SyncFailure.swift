@@ -75,6 +75,8 @@ extension SyncFailure {
         public static let destinationUnavailable = Code(rawValue: "DESTINATION_UNAVAILABLE")
         public static let destinationFailed = Code(rawValue: "DESTINATION_FAILED")
         public static let destinationConfig = Code(rawValue: "DESTINATION_CONFIG")
+        /// The audit database (or its folder) cannot be written.
+        public static let destinationReadOnly = Code(rawValue: "DESTINATION_READ_ONLY")
         /// Another writer holds the destination (SQLite busy); transient.
         public static let destinationBusy = Code(rawValue: "DESTINATION_BUSY")
         // Runs

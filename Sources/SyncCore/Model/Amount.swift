@@ -49,7 +49,7 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
         var exponent = 0
         if let e = chars.firstIndex(where: { $0 == "e" || $0 == "E" }) {
-            guard let value = Int(chars[chars.index(after: e)...]), abs(value) < 400 else { throw .notANumber }
+            guard let value = Int(chars[chars.index(after: e)...]), value.magnitude < 400 else { throw .notANumber }
             exponent = value
             chars = chars[..<e]
         }

@@ -61,17 +61,34 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
         try c.encode(microsecond, forKey: .microsecond)
     }
 
-    /// Why text is not a usable local date-time.
+    /// Why a value is not a usable local date-time.
     public enum ParseError: Error, Equatable, Sendable {
         /// MySQL's zero date or a partial zero date (`0000-00-00 00:00:00`, `2024-00-10`): month or day 0.
         case zeroDate
-        /// Not in a recognised layout, or a field out of range (`2024-02-30`, `25:00`).
+        /// Fields that name no moment of the calendar: day 30 of February, month 13, hour 24, minute or second
+        /// 60, a year outside 1 ... 9999 (PostgreSQL's BC and five-digit years, `infinity` aside). Never rolled
+        /// over into a real date (SPEC.md "Validation").
+        case impossibleDate
+        /// Not in a recognised layout (`2024/01/01`, `yesterday`, `infinity`), or not a date-time at all.
         case invalid
     }
 
+    /// Whether the fields name a real date-time of the proleptic Gregorian calendar with a year in 1 ... 9999:
+    /// ``ParseError/zeroDate`` for a zero month or day, ``ParseError/impossibleDate`` for any other field out
+    /// of range. Drivers hand over fields as the database stored them (MariaDB keeps `2024-02-30` under
+    /// `ALLOW_INVALID_DATES`, and its `STR_TO_DATE` returns it under any `sql_mode`), so every value is checked
+    /// here before calendar arithmetic (``secondsAsUTC``) could roll it over into another date.
+    /// - Throws: ``ParseError``.
+    public func validate() throws(ParseError) {
+        if month == 0 || day == 0 { throw .zeroDate }
+        guard (1...9999).contains(year), (1...12).contains(month), day <= Self.daysIn(month: month, year: year),
+              hour <= 23, minute <= 59, second <= 59, (0...999_999).contains(microsecond) else { throw .impossibleDate }
+    }
+
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM`, `YYYY-MM-DD HH:MM:SS` with an optional `.f` up to 9
-    /// digits (truncated to microseconds), and `T` instead of the space. Years 1 ... 9999; `0009-12-04` is
-    /// a real (if odd) date, only a zero month or day makes a zero date (MySQL's `NO_ZERO_DATE` rule).
+    /// digits (truncated to microseconds), and `T` instead of the space, then checks the fields with
+    /// ``validate()``: years 1 ... 9999 (`0009-12-04` is a real, if odd, date); a zero month or day makes a zero
+    /// date (MySQL's `NO_ZERO_DATE` rule); `2024-02-30` or `24:00` is an impossible date.
     /// - Throws: ``ParseError``.
     public init(parsing text: String) throws(ParseError) {
         let bytes = Array(text.trimmingSpaces().utf8)
@@ -118,10 +135,8 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
                 }
             }
         }
-        if month == 0 || day == 0 { throw .zeroDate }
-        guard year >= 1, (1...12).contains(month), day <= Self.daysIn(month: month, year: year),
-              hour <= 23, minute <= 59, second <= 59 else { throw .invalid }
         self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, microsecond: micro)
+        try validate()
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
@@ -196,7 +211,9 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
         return Instant(seconds: seconds, microsecond: microsecond)
     }
 
-    /// `YYYY-MM-DD HH:MM:SS`, plus `.ffffff` when the microseconds are not zero.
+    /// `YYYY-MM-DD HH:MM:SS`, plus `.ffffff` when the microseconds are not zero. Years outside 0 ... 9999 (which
+    /// ``validate()`` refuses, but quarantine shows) with their sign and all their digits: `-0044-03-15`,
+    /// `12024-01-01`.
     public var description: String {
         var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
         if microsecond != 0 { text += "." + pad(microsecond, 6) }
@@ -222,6 +239,11 @@ public struct Instant: Sendable, Hashable, Comparable, Codable, CustomStringConv
         self.microsecond = microsecond
     }
 
+    /// ``seconds`` of the instants whose UTC date falls in the years 1 ... 9999, the years
+    /// ``LocalDateTime/validate()`` accepts.
+    public static let supportedSeconds: ClosedRange<Int64> =
+        LocalDateTime(year: 1, month: 1, day: 1).secondsAsUTC...LocalDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59).secondsAsUTC
+
     /// The instant of a Foundation `Date`, truncated to microseconds.
     public init(_ date: Date) {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
@@ -243,8 +265,14 @@ public struct Instant: Sendable, Hashable, Comparable, Codable, CustomStringConv
 
     /// ISO 8601 in UTC with six fraction digits, `2005-05-24T22:53:30.000000Z`: fixed width, so text order is
     /// time order (the destination stores instants this way).
+    /// Years outside 0 ... 9999 (drivers can deliver them; validation refuses them) print with their sign and
+    /// all their digits, as in ``LocalDateTime/description``.
     public var description: String {
         let local = LocalDateTime(secondsAsUTC: seconds)
+        guard (0...9999).contains(local.year) else {
+            return "\(pad(local.year, 4))-\(pad(local.month, 2))-\(pad(local.day, 2))T\(pad(local.hour, 2)):\(pad(local.minute, 2)):"
+                + "\(pad(local.second, 2)).\(pad(microsecond, 6))Z"
+        }
         // Written digit by digit: this runs for every record loaded (hash and load), so no interpolation.
         return String(unsafeUninitializedCapacity: 27) { out in
             func put(_ value: Int, _ width: Int, at start: Int) {
@@ -284,7 +312,10 @@ public struct Instant: Sendable, Hashable, Comparable, Codable, CustomStringConv
     public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.epochMicroseconds < rhs.epochMicroseconds }
 }
 
+/// `value` in decimal with leading zeros up to `width` digits, the sign before them: `pad(7, 2)` is `07`,
+/// `pad(-44, 4)` is `-0044`.
 func pad(_ value: Int, _ width: Int) -> String {
-    let text = String(value)
-    return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    let text = String(value.magnitude)
+    let digits = text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    return value < 0 ? "-" + digits : digits
 }

@@ -1,0 +1,143 @@
+import Foundation
+import PostgresConnector
+import SyncCore
+import Testing
+
+/// No value from a PostgreSQL source may crash the process or be changed on its way (issue 15, bugs 2 and 6):
+/// the extreme and special values of each type go through the real driver and are quarantined with their raw
+/// value, or load exactly.
+@Suite struct PostgresHostileValueTests {
+    /// One case: a row of `hostile` whose `kind` picks the source (which column is `occurredAt`, which is
+    /// `amount`), the SQL of its hostile value, and the expected reason code and raw text of the field it breaks
+    /// (`nil` reason: the row loads).
+    struct Case: Sendable {
+        var kind: String
+        var column: String
+        var value: String
+        var reason: String?
+        var field: String
+        var raw: String?
+    }
+
+    static let cases: [Case] = [
+        // timestamp: infinity used to overflow Int64 arithmetic (SIGILL); BC and five-digit years are no dates.
+        Case(kind: "ts", column: "ts", value: "'infinity'", reason: "INVALID_TIMESTAMP", field: "occurredAt", raw: "infinity"),
+        Case(kind: "ts", column: "ts", value: "'-infinity'", reason: "INVALID_TIMESTAMP", field: "occurredAt", raw: "-infinity"),
+        Case(kind: "ts", column: "ts", value: "'0001-01-01 00:00:00 BC'", reason: "INVALID_DATE", field: "occurredAt", raw: "0000-01-01 00:00:00"),
+        Case(kind: "ts", column: "ts", value: "'294276-12-31 23:59:59'", reason: "INVALID_DATE", field: "occurredAt", raw: "294276-12-31 23:59:59"),
+        Case(kind: "ts", column: "ts", value: "'9999-12-31 23:59:59'", reason: "FUTURE_TIMESTAMP", field: "occurredAt", raw: "9999-12-31 23:59:59"),
+        // timestamptz
+        Case(kind: "tstz", column: "tstz", value: "'infinity'", reason: "INVALID_TIMESTAMP", field: "occurredAt", raw: "infinity"),
+        Case(kind: "tstz", column: "tstz", value: "'-infinity'", reason: "INVALID_TIMESTAMP", field: "occurredAt", raw: "-infinity"),
+        Case(kind: "tstz", column: "tstz", value: "'10000-01-01 00:00:00+00'", reason: "INVALID_DATE", field: "occurredAt", raw: "10000-01-01T00:00:00.000000Z"),
+        Case(kind: "tstz", column: "tstz", value: "'0001-01-01 00:00:00+00 BC'", reason: "INVALID_DATE", field: "occurredAt", raw: "0000-01-01T00:00:00.000000Z"),
+        // date
+        Case(kind: "d", column: "d", value: "'infinity'", reason: "INVALID_TIMESTAMP", field: "occurredAt", raw: "infinity"),
+        Case(kind: "d", column: "d", value: "'-infinity'", reason: "INVALID_TIMESTAMP", field: "occurredAt", raw: "-infinity"),
+        Case(kind: "d", column: "d", value: "'4713-01-01 BC'", reason: "INVALID_DATE", field: "occurredAt", raw: "-4712-01-01 00:00:00"),
+        Case(kind: "d", column: "d", value: "'5874897-12-31'", reason: "INVALID_DATE", field: "occurredAt", raw: "5874897-12-31 00:00:00"),
+        // text parsed by the mapping: impossible calendar values are never rolled over (bug 2)
+        Case(kind: "t", column: "t", value: "'2024-02-30 10:00:00'", reason: "INVALID_DATE", field: "occurredAt", raw: "2024-02-30 10:00:00"),
+        Case(kind: "t", column: "t", value: "'2024-13-01 10:00:00'", reason: "INVALID_DATE", field: "occurredAt", raw: "2024-13-01 10:00:00"),
+        Case(kind: "t", column: "t", value: "'2024-01-01 24:00:00'", reason: "INVALID_DATE", field: "occurredAt", raw: "2024-01-01 24:00:00"),
+        Case(kind: "t", column: "t", value: "'2024-02-29 10:00:00'", reason: nil, field: "occurredAt", raw: nil),
+        // numeric: special values and more digits than 38
+        Case(kind: "ts", column: "amount", value: "'NaN'", reason: "INVALID_AMOUNT", field: "amount", raw: "NaN"),
+        Case(kind: "ts", column: "amount", value: "'Infinity'", reason: "INVALID_AMOUNT", field: "amount", raw: "Infinity"),
+        Case(kind: "ts", column: "amount", value: "'-Infinity'", reason: "INVALID_AMOUNT", field: "amount", raw: "-Infinity"),
+        Case(kind: "ts", column: "amount", value: "12345678901234567890123456789012345678", reason: "INVALID_AMOUNT", field: "amount",
+             raw: "12345678901234567890123456789012345678"),
+        Case(kind: "ts", column: "amount", value: "123456789012345678901234567890123456.78", reason: nil, field: "amount", raw: nil),
+        // float8 amounts
+        Case(kind: "f", column: "f", value: "'NaN'", reason: "INVALID_AMOUNT", field: "amount", raw: "nan"),
+        Case(kind: "f", column: "f", value: "'Infinity'", reason: "INVALID_AMOUNT", field: "amount", raw: "inf"),
+        Case(kind: "f", column: "f", value: "'-Infinity'", reason: "INVALID_AMOUNT", field: "amount", raw: "-inf"),
+        Case(kind: "f", column: "f", value: "1e308", reason: "INVALID_AMOUNT", field: "amount", raw: "1e+308"),
+        // text: empty and huge
+        Case(kind: "ts", column: "pdv", value: "''", reason: "MISSING_FIELD", field: "pdv", raw: ""),
+        Case(kind: "ts", column: "pdv", value: "repeat('x', 1000000)", reason: "TOO_LONG", field: "pdv", raw: String(repeating: "x", count: 1_000_000)),
+    ]
+
+    /// The source reading the rows of one `kind`: `occurredAt` from the column of that name (`ts` for `f`),
+    /// `amount` from `f` for `f`.
+    static func stream(kind: String) -> StreamConfig {
+        let occurred = kind == "f" ? "ts" : kind
+        let amount = kind == "f" ? "f" : "amount"
+        return StreamConfig(
+            from: .query("SELECT id, pdv, \(amount) AS amount, \(occurred) AS occurred, updated_at FROM hostile WHERE kind = '\(kind)'"),
+            primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+            fields: [.pdv: .column("pdv"), .operator: .sql("'op'"), .amount: .column("amount"), .occurredAt: .column("occurred"),
+                     .type: .sql("'venda'")],
+            typeMap: ["venda": .sale])
+    }
+
+    @Test func extremeAndSpecialValuesAreQuarantinedWithTheirRawValueAndNeverTrap() async throws {
+        try await PostgresFixture.with { f in
+            var statements = [
+                """
+                CREATE TABLE hostile (id int PRIMARY KEY, kind text NOT NULL, pdv text DEFAULT 'P', amount numeric DEFAULT 10.00,
+                    f float8 DEFAULT 10.0, ts timestamp DEFAULT '2024-03-01 10:00', tstz timestamptz DEFAULT '2024-03-01 10:00+00',
+                    d date DEFAULT '2024-03-01', t text DEFAULT '2024-03-01 10:00:00', updated_at timestamp)
+                """,
+            ]
+            for (index, item) in Self.cases.enumerated() {
+                statements.append("INSERT INTO hostile (id, kind, \(item.column)) VALUES (\(index + 1), '\(item.kind)', \(item.value))")
+            }
+            statements.append("UPDATE hostile SET updated_at = timestamp '2024-03-01 12:00' + id * interval '1 minute'")
+            try await PostgresFixture.execute(f.sourceDB, statements)
+            for kind in Set(Self.cases.map(\.kind)) {
+                let result = try await f.sync(PostgresFixture.options(), source: f.source("pg-\(kind)", stream: Self.stream(kind: kind)))
+                #expect(result.status == .success, "\(kind): \(result.errors)")
+                #expect(result.recordsFetched == Self.cases.filter { $0.kind == kind }.count, "\(kind)")
+            }
+            let quarantined = try await PostgresFixture.rows(f.auditDB, "SELECT external_id, reason_code, raw_json::text FROM tb_sync_errors WHERE kind = 'record'")
+            let byId = Dictionary(uniqueKeysWithValues: quarantined.map { ($0[0]!, $0) })
+            let loaded = try await PostgresFixture.rows(f.auditDB, "SELECT external_id, amount::text, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM tb_sales")
+            let loadedById = Dictionary(uniqueKeysWithValues: loaded.map { ($0[0]!, $0) })
+            for (index, item) in Self.cases.enumerated() {
+                let id = String(index + 1)
+                guard let reason = item.reason else {
+                    #expect(loadedById[id] != nil, "\(item.value) did not load")
+                    continue
+                }
+                #expect(loadedById[id] == nil, "\(item.value) loaded as \(loadedById[id] ?? [])")
+                #expect(byId[id]?[1] == reason, "\(item.column) \(item.value): \(byId[id] ?? [])")
+                let raw = try byId[id]?[2].map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? nil
+                #expect(raw?[item.field] as? String == item.raw, "\(item.column) \(item.value): \(String(describing: raw?[item.field]).prefix(80))")
+            }
+            // Exact values load digit for digit; Feb 29 of a leap year is a real date.
+            let wide = String(Self.cases.firstIndex { $0.value == "123456789012345678901234567890123456.78" }! + 1)
+            #expect(loadedById[wide]?[1] == "123456789012345678901234567890123456.78")
+            let leap = String(Self.cases.firstIndex { $0.value == "'2024-02-29 10:00:00'" }! + 1)
+            #expect(loadedById[leap]?[2] == "2024-02-29 13:00:00")
+        }
+    }
+
+    /// In a `SQL_ASCII` database text is bytes the server never checks: invalid UTF-8 must be quarantined as
+    /// INVALID_ENCODING with its bytes, never repaired into other characters and loaded.
+    @Test func invalidUTF8FromASQLASCIIDatabaseIsQuarantinedNotRepaired() async throws {
+        try await PostgresFixture.with { f in
+            let database = f.sourceDB + "_ascii"
+            try await PostgresFixture.execute("postgres", ["CREATE DATABASE \(database) ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"])
+            do {
+                try await PostgresFixture.execute(database, [
+                    PostgresFixture.createSales,
+                    """
+                    INSERT INTO sale_transactions VALUES
+                        (1, E'PDV\\xff', 'op', 10.00, '2024-03-01 10:00', 'venda', NULL, '2024-03-01 10:00'),
+                        (2, 'PDV2', 'op', 11.00, '2024-03-01 10:01', 'venda', NULL, '2024-03-01 10:01')
+                    """,
+                ])
+                let result = try await f.sync(PostgresFixture.options(), source: f.source(stream: PostgresFixture.stream, database: database))
+                #expect(result.status == .success, "\(result.errors)")
+                #expect(result.recordsInserted == 1 && result.recordsRejected == 1)
+                let quarantined = try await PostgresFixture.rows(f.auditDB, "SELECT external_id, reason_code, raw_json->>'pdv' FROM tb_sync_errors WHERE kind = 'record'")
+                #expect(quarantined == [["1", "INVALID_ENCODING", "base64:UERW/w=="]])
+            } catch {
+                try? await PostgresFixture.execute("postgres", ["DROP DATABASE \(database) WITH (FORCE)"])
+                throw error
+            }
+            try await PostgresFixture.execute("postgres", ["DROP DATABASE \(database) WITH (FORCE)"])
+        }
+    }
+}
