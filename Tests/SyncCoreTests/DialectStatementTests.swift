@@ -22,22 +22,24 @@ import Testing
         let stream = Self.stream(("dbo.vendas", "updated_at", "id", "pdv", "operador", "valor", "tipo"), deleted: .sql("status = 'X'"))
         let select = "SELECT TOP (500) src.[updated_at], src.[id], src.[id], src.[pdv], src.[operador], src.[valor], src.[updated_at], src.[tipo], "
             + "CASE WHEN (status = 'X') THEN 1 ELSE 0 END FROM [dbo].[vendas] src WHERE "
+        let horizon = " AND src.[updated_at] <= CAST(? AS DATETIME)"
+        let order = " ORDER BY src.[updated_at], src.[id]"
+        let after = "((src.[updated_at] > CAST(? AS DATETIME)) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] > ?))"
+        let upTo = "((src.[updated_at] < CAST(? AS DATETIME)) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] < ?) OR "
+            + "(src.[updated_at] = CAST(? AS DATETIME) AND src.[id] = ?))"
+        let sweep = "(src.[updated_at] IS NULL OR src.[updated_at] > CAST(? AS DATETIME))"
         #expect(Self.statements(.sqlserver, stream) == [
-            select + "src.[updated_at] IS NOT NULL ORDER BY src.[updated_at], src.[id]",
-            select + "src.[updated_at] IS NOT NULL AND src.[updated_at] >= CAST(? AS DATETIME) ORDER BY src.[updated_at], src.[id]",
-            select + "src.[updated_at] IS NOT NULL AND ((src.[updated_at] > CAST(? AS DATETIME)) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] > ?)) "
-                + "ORDER BY src.[updated_at], src.[id]",
-            select + "src.[updated_at] IS NOT NULL AND src.[updated_at] >= CAST(? AS DATETIME) AND ((src.[updated_at] < CAST(? AS DATETIME)) OR "
-                + "(src.[updated_at] = CAST(? AS DATETIME) AND src.[id] < ?) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] = ?)) "
-                + "ORDER BY src.[updated_at], src.[id]",
-            select + "src.[updated_at] IS NOT NULL AND ((src.[updated_at] > CAST(? AS DATETIME)) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] > ?)) "
-                + "AND ((src.[updated_at] < CAST(? AS DATETIME)) OR (src.[updated_at] = CAST(? AS DATETIME) AND src.[id] < ?) OR "
-                + "(src.[updated_at] = CAST(? AS DATETIME) AND src.[id] = ?)) ORDER BY src.[updated_at], src.[id]",
-            select + "src.[updated_at] IS NULL ORDER BY src.[id]",
-            select + "src.[updated_at] IS NULL AND ((src.[id] > ?)) ORDER BY src.[id]",
+            select + "src.[updated_at] IS NOT NULL" + horizon + order,
+            select + "src.[updated_at] IS NOT NULL AND src.[updated_at] >= CAST(? AS DATETIME)" + horizon + order,
+            select + "src.[updated_at] IS NOT NULL AND " + after + horizon + order,
+            select + "src.[updated_at] IS NOT NULL AND src.[updated_at] >= CAST(? AS DATETIME) AND " + upTo + horizon + order,
+            select + "src.[updated_at] IS NOT NULL AND " + after + " AND " + upTo + horizon + order,
+            select + sweep + " ORDER BY src.[id]",
+            select + sweep + " AND ((src.[id] > ?)) ORDER BY src.[id]",
+            "SELECT TOP (500) src.[updated_at], src.[id] FROM [dbo].[vendas] src WHERE src.[updated_at] IS NOT NULL AND " + after + horizon + order,
+            select + "src.[id] IN (?) ORDER BY src.[id]",
             "SELECT 1 FROM [dbo].[vendas] src WHERE src.[updated_at] IS NOT NULL",
-            "SELECT 1 FROM [dbo].[vendas] src WHERE src.[updated_at] IS NOT NULL AND ((src.[updated_at] > CAST(? AS DATETIME)) OR "
-                + "(src.[updated_at] = CAST(? AS DATETIME) AND src.[id] > ?))",
+            "SELECT 1 FROM [dbo].[vendas] src WHERE src.[updated_at] IS NOT NULL AND " + after,
         ])
     }
 
@@ -55,14 +57,18 @@ import Testing
         let order = #" ORDER BY src."UPDATED_AT", src."ID" FETCH FIRST 500 ROWS ONLY"#
         let after = #"((src."UPDATED_AT" > CAST(? AS DATE)) OR (src."UPDATED_AT" = CAST(? AS DATE) AND src."ID" > ?))"#
         let upTo = #"((src."UPDATED_AT" < CAST(? AS DATE)) OR (src."UPDATED_AT" = CAST(? AS DATE) AND src."ID" < ?) OR (src."UPDATED_AT" = CAST(? AS DATE) AND src."ID" = ?))"#
+        let horizon = #" AND src."UPDATED_AT" <= CAST(? AS DATE)"#
+        let sweep = #"(src."UPDATED_AT" IS NULL OR src."UPDATED_AT" > CAST(? AS DATE))"#
         #expect(Self.statements(.oracle, stream) == [
-            select + #"src."UPDATED_AT" IS NOT NULL"# + order,
-            select + #"src."UPDATED_AT" IS NOT NULL AND src."UPDATED_AT" >= CAST(? AS DATE)"# + order,
-            select + #"src."UPDATED_AT" IS NOT NULL AND "# + after + order,
-            select + #"src."UPDATED_AT" IS NOT NULL AND src."UPDATED_AT" >= CAST(? AS DATE) AND "# + upTo + order,
-            select + #"src."UPDATED_AT" IS NOT NULL AND "# + after + " AND " + upTo + order,
-            select + #"src."UPDATED_AT" IS NULL ORDER BY src."ID" FETCH FIRST 500 ROWS ONLY"#,
-            select + #"src."UPDATED_AT" IS NULL AND ((src."ID" > ?)) ORDER BY src."ID" FETCH FIRST 500 ROWS ONLY"#,
+            select + #"src."UPDATED_AT" IS NOT NULL"# + horizon + order,
+            select + #"src."UPDATED_AT" IS NOT NULL AND src."UPDATED_AT" >= CAST(? AS DATE)"# + horizon + order,
+            select + #"src."UPDATED_AT" IS NOT NULL AND "# + after + horizon + order,
+            select + #"src."UPDATED_AT" IS NOT NULL AND src."UPDATED_AT" >= CAST(? AS DATE) AND "# + upTo + horizon + order,
+            select + #"src."UPDATED_AT" IS NOT NULL AND "# + after + " AND " + upTo + horizon + order,
+            select + sweep + #" ORDER BY src."ID" FETCH FIRST 500 ROWS ONLY"#,
+            select + sweep + #" AND ((src."ID" > ?)) ORDER BY src."ID" FETCH FIRST 500 ROWS ONLY"#,
+            #"SELECT src."UPDATED_AT", src."ID" FROM "ERP"."VENDAS" src WHERE src."UPDATED_AT" IS NOT NULL AND "# + after + horizon + order,
+            select + #"src."ID" IN (?) ORDER BY src."ID" FETCH FIRST 500 ROWS ONLY"#,
             #"SELECT 1 FROM "ERP"."VENDAS" src WHERE src."UPDATED_AT" IS NOT NULL"#,
             #"SELECT 1 FROM "ERP"."VENDAS" src WHERE src."UPDATED_AT" IS NOT NULL AND "# + after,
         ])
@@ -76,7 +82,7 @@ import Testing
         #expect(statements[2] == #"SELECT * FROM (SELECT src."UPDATED_AT" AS "cursor", src."ID" AS "key_0", src."ID" AS "externalId", src."PDV" AS "pdv", "#
                 + #"src."OPERADOR" AS "operator", src."VALOR" AS "amount", src."UPDATED_AT" AS "occurredAt", src."TIPO" AS "type" FROM "ERP"."VENDAS" src "#
                 + #"WHERE src."UPDATED_AT" IS NOT NULL AND ((src."UPDATED_AT" > CAST(? AS TIMESTAMP(6))) OR (src."UPDATED_AT" = CAST(? AS TIMESTAMP(6)) "#
-                + #"AND src."ID" > ?)) ORDER BY src."UPDATED_AT", src."ID") WHERE ROWNUM <= 500"#)
+                + #"AND src."ID" > ?)) AND src."UPDATED_AT" <= CAST(? AS TIMESTAMP(6)) ORDER BY src."UPDATED_AT", src."ID") WHERE ROWNUM <= 500"#)
         for statement in statements where !statement.hasPrefix("SELECT 1 ") {
             #expect(statement.hasPrefix("SELECT * FROM (SELECT ") && statement.hasSuffix(") WHERE ROWNUM <= 500"))
             #expect(!statement.contains("FETCH FIRST"))

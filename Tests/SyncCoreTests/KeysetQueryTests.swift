@@ -93,7 +93,7 @@ import Testing
         #expect(page.sql.contains(#"AND (src."updated_at", src."id") > ($1, $2) AND src."updated_at" <= $3 ORDER BY"#))
         #expect(page.binds.last == horizon)
         let sweep = query(.sqlserver).unorderedCursorPage(afterKey: [.integer(5)], limit: 50, horizon: horizon)
-        #expect(sweep.sql == "SELECT TOP (50) \(br) FROM [vendas] src WHERE (src.[updated_at] IS NULL OR src.[updated_at] > ?) AND ((src.[id] > ?)) ORDER BY src.[id]")
+        #expect(sweep.sql == "SELECT TOP (50) \(br) FROM [vendas] src WHERE (src.[updated_at] IS NULL OR src.[updated_at] > CAST(? AS DATETIME)) AND ((src.[id] > ?)) ORDER BY src.[id]")
         #expect(sweep.binds == [horizon, .integer(5)])
     }
 

@@ -33,7 +33,7 @@ extension StreamQuery {
                               statement: unorderedCursorPage(afterKey: position.key, limit: limit, horizon: horizon)),
             ReviewedStatement(purpose: "positions only, to isolate a row whose mapping the database cannot compute",
                               statement: page(from: .after(position), limit: limit, horizon: horizon, positionsOnly: true)),
-            ReviewedStatement(purpose: "reprocess: open quarantined rows by primary key", statement: keysPage([position.key], limit: 1)),
+            ReviewedStatement(purpose: "reprocess: open quarantined rows by primary key", statement: keysPage([position.key], limit: limit)),
             ReviewedStatement(purpose: "row estimate of a full sync (counted, or EXPLAINed by PostgreSQL and MySQL sources)", statement: rows(from: .start)),
             ReviewedStatement(purpose: "row estimate after a checkpoint", statement: rows(from: .after(position))),
         ]

@@ -99,7 +99,7 @@ public struct StreamQuery: Sendable {
         }
         if let horizon {
             binds.append(horizon)
-            conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count))")
+            conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count, as: cursorCast))")
         }
         let select = positionsOnly ? orderKey.joined(separator: ", ") : selectList
         return limited("SELECT \(select) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
@@ -116,7 +116,7 @@ public struct StreamQuery: Sendable {
         var unreachable = dialect.isUnorderable(cursor, kind: stream.cursor.kind)
         if let horizon {
             binds.append(horizon)
-            unreachable = "(\(unreachable) OR \(cursor) > \(dialect.placeholder(binds.count)))"
+            unreachable = "(\(unreachable) OR \(cursor) > \(dialect.placeholder(binds.count, as: cursorCast)))"
         }
         var conditions = [unreachable]
         if let afterKey {
