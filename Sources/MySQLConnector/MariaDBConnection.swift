@@ -1,3 +1,5 @@
+// ~420 lines: one C connection and its prepared statements, binding, fetching and decoding MariaDB's types;
+// splitting it would spread the unsafe buffer handling of Connector/C over several files.
 #if MySQL
 import CMariaDB
 import Foundation

@@ -1,3 +1,6 @@
+// The PostgreSQL wire layer shared by the source and the destination: the pool, the error mapping, the binary
+// array encoders and the value decoder. ~410 lines, kept together because each part is small and they change
+// together with postgres-nio; the settings live in PostgresSettings.swift.
 import Foundation
 import Logging
 import NIOCore
