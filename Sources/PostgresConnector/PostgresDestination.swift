@@ -35,20 +35,22 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
-    public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
-        try await connectionTransaction(context) { connection, logger in
+    public func transaction<T: Sendable>(_ context: String, commits: Bool,
+                                         _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
+        try await connectionTransaction(context, commits: commits) { connection, logger in
             try await body(PostgresTransaction(connection: connection, logger: logger))
         }
     }
 
-    /// Runs `body` between `BEGIN` and `COMMIT` on one pooled connection; rolls back on any error.
+    /// Runs `body` between `BEGIN` and `COMMIT` (`ROLLBACK` unless `commits`) on one pooled connection; rolls back
+    /// on any error.
     @discardableResult
-    private func connectionTransaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    private func connectionTransaction<T: Sendable>(_ context: String, commits: Bool = true, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         try await pool.withConnection(context, code: .destinationFailed) { [logger = pool.logger] connection in
             try await connection.run("BEGIN", logger: logger)
             do {
                 let value = try await body(connection, logger)
-                try await connection.run("COMMIT", logger: logger)
+                try await connection.run(commits ? "COMMIT" : "ROLLBACK", logger: logger)
                 return value
             } catch {
                 _ = try? await connection.run("ROLLBACK", logger: logger)

@@ -70,7 +70,7 @@ public actor SQLiteDestination: Destination, AuditLog {
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction (serialized); rolls back on any error.
-    private func exclusiveTransaction<T>(_ context: String, _ body: () async throws -> T) async throws -> T {
+    private func exclusiveTransaction<T>(_ context: String, commits: Bool = true, _ body: () async throws -> T) async throws -> T {
         try await serialized {
             do {
                 try await query("BEGIN IMMEDIATE")
@@ -79,7 +79,7 @@ public actor SQLiteDestination: Destination, AuditLog {
             }
             do {
                 let value = try await body()
-                try await query("COMMIT")
+                try await query(commits ? "COMMIT" : "ROLLBACK")
                 return value
             } catch {
                 _ = try? await query("ROLLBACK")
@@ -88,8 +88,9 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
-    public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
-        try await exclusiveTransaction(context) { try await body(SQLiteTransaction(connection: connection)) }
+    public func transaction<T: Sendable>(_ context: String, commits: Bool,
+                                         _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
+        try await exclusiveTransaction(context, commits: commits) { try await body(SQLiteTransaction(connection: connection)) }
     }
 
     /// Runs statements outside a transaction (serialized), mapping errors to `DESTINATION_FAILED`.

@@ -174,7 +174,8 @@ public final class MemoryDestination: Destination {
     }
 
     /// One transaction at a time, as a single-writer database: a second one meanwhile fails as busy (transient).
-    public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ context: String, commits: Bool,
+                                         _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
         try control.withLock { control in
             if control.inTransaction { throw SyncFailure(code: .destinationBusy, message: "\(context): busy", isTransient: true) }
             control.inTransaction = true
@@ -182,6 +183,7 @@ public final class MemoryDestination: Destination {
         defer { control.withLock { $0.inTransaction = false } }
         let transaction = MemoryTransaction(destination: self, tables: tables.withLock { $0 })
         let value = try await body(transaction)
+        guard commits else { return value }
         try check(.commit)
         tables.withLock { $0 = transaction.working }
         return value

@@ -24,11 +24,13 @@ public protocol Destination: Sendable {
     /// Writes the `RUNNING` audit row of a run (counters zero).
     func beginRun(_ run: SyncRun) async throws
 
-    /// Runs `body` in one transaction: everything it wrote becomes durable together when it returns, and
-    /// nothing of it when it throws (rolled back).
-    /// - Parameter context: what the transaction does, for error messages (`loading batch 3 of loja-centro`).
+    /// Runs `body` in one transaction: everything it wrote becomes durable together when it returns (if
+    /// `commits`), and nothing of it when it throws or when `commits` is false (rolled back: a dry run).
+    /// - Parameters:
+    ///   - context: what the transaction does, for error messages (`loading batch 3 of loja-centro`).
+    ///   - commits: `false` rolls back even when `body` succeeds.
     /// - Throws: what `body` threw, or a ``SyncFailure`` of the destination (transient ones are retried by the engine).
-    func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T
+    func transaction<T: Sendable>(_ context: String, commits: Bool, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T
 
     /// The primary keys of open quarantine entries of `source`, optionally only those with reason code `reason`
     /// or with an external id in `externalIds`, for `reprocess` (from each entry's `key_json`).
@@ -41,6 +43,13 @@ public protocol Destination: Sendable {
 
     /// Closes connections. Safe to call more than once.
     func close() async
+}
+
+extension Destination {
+    /// Runs `body` in one transaction that commits when it returns (``transaction(_:commits:_:)``).
+    public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
+        try await transaction(context, commits: true, body)
+    }
 }
 
 /// The statements of one destination transaction, one method per step of the core's commit sequence

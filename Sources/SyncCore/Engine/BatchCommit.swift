@@ -62,14 +62,8 @@ public struct BatchCommit: Sendable {
     /// What committing the batch would do, computed in a destination transaction that is rolled back: the same
     /// steps as ``commit(to:run:)`` (without the lock check: a dry run holds none), nothing kept.
     public func simulate(in destination: any Destination, run: SyncRun) async throws -> Committed {
-        struct RolledBack: Error { let committed: Committed }
-        do {
-            _ = try await destination.transaction("simulating batch \(batchNumber) of \(run.source)") { [self] store -> Bool in
-                throw RolledBack(committed: try await write(into: store, run: run))
-            }
-            preconditionFailure("the simulated transaction always rolls back")
-        } catch let rolledBack as RolledBack {
-            return rolledBack.committed
+        try await destination.transaction("simulating batch \(batchNumber) of \(run.source)", commits: false) { [self] store in
+            try await write(into: store, run: run)
         }
     }
 
