@@ -10,7 +10,7 @@ public import SyncCore
 public struct ServerDependencies: Sendable {
     public var config: SyncConfig
     /// Opened and migrated.
-    public var destination: any Destination & AuditLog
+    public var destination: any AuditDatabase
     public var makeSource: SyncService.SourceFactory
     /// Source types this build can read (for `getSupportedDatabases`).
     public var availableSources: Set<DatabaseType>
@@ -25,7 +25,7 @@ public struct ServerDependencies: Sendable {
     public var heartbeat: Duration
 
     /// Creates the dependencies; the clock defaults to the wall clock.
-    public init(config: SyncConfig, destination: any Destination & AuditLog, makeSource: @escaping SyncService.SourceFactory,
+    public init(config: SyncConfig, destination: any AuditDatabase, makeSource: @escaping SyncService.SourceFactory,
                 availableSources: Set<DatabaseType>, clock: any SchedulerClock = SystemSchedulerClock(), logger: Logger,
                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }, webhookRetryDelay: Duration = .seconds(1),
                 heartbeat: Duration = .seconds(15)) {

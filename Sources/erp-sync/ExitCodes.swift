@@ -5,6 +5,8 @@ import SyncCore
 enum ExitCodes {
     static let failed = ExitCode(1)
     static let partial = ExitCode(2)
+    /// `reconcile` found buckets where the audit database and the source differ.
+    static let mismatch = ExitCode(3)
     static let unavailable = ExitCode(69)
     static let locked = ExitCode(75)
     static let config = ExitCode(78)

@@ -27,6 +27,20 @@ public struct SQLDialect: Sendable, Equatable {
         case nullSafeEquals
     }
 
+    /// How a date-time is truncated to its hour, per each server's manual.
+    public enum HourTruncation: Sendable, Equatable {
+        /// `date_trunc('hour', x)` (PostgreSQL).
+        case dateTrunc
+        /// `DATE_FORMAT(x, '%Y-%m-%d %H:00:00')`, text (MySQL/MariaDB).
+        case dateFormat
+        /// `strftime('%Y-%m-%d %H:00:00', x)`, text (SQLite).
+        case strftime
+        /// `DATEADD(hour, DATEDIFF(hour, 0, x), 0)` (SQL Server).
+        case dateAdd
+        /// `TRUNC(x, 'HH24')` (Oracle).
+        case trunc
+    }
+
     /// A short name for messages (`postgresql`).
     public var name: String
     public var quoting: Quoting
@@ -36,26 +50,32 @@ public struct SQLDialect: Sendable, Equatable {
     public var supportsRowValues: Bool
     /// How NULL is tested (default ``NullTest/isNull``).
     public var nullTest: NullTest
+    /// How a date-time is truncated to its hour (default ``HourTruncation/strftime``).
+    public var hourTruncation: HourTruncation
 
     /// Creates a dialect.
     public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool,
-                nullTest: NullTest = .isNull) {
+                nullTest: NullTest = .isNull, hourTruncation: HourTruncation = .strftime) {
         self.name = name
         self.quoting = quoting
         self.rowLimit = rowLimit
         self.parameters = parameters
         self.supportsRowValues = supportsRowValues
         self.nullTest = nullTest
+        self.hourTruncation = hourTruncation
     }
 
     public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true)
-    public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered, supportsRowValues: true)
+    public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered, supportsRowValues: true,
+                                              hourTruncation: .dateTrunc)
     /// MySQL/MariaDB: row constructors are legal but not index-optimised by MariaDB (a full scan and a filesort
     /// in 10.11's EXPLAIN), so the expanded OR form is used; NULL is tested with `<=>`.
     public static let mysql = SQLDialect(name: "mysql", quoting: .backticks, rowLimit: .limit, parameters: .questionMark, supportsRowValues: false,
-                                         nullTest: .nullSafeEquals)
-    public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false)
-    public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false)
+                                         nullTest: .nullSafeEquals, hourTruncation: .dateFormat)
+    public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false,
+                                             hourTruncation: .dateAdd)
+    public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false,
+                                          hourTruncation: .trunc)
 
     /// Quotes one identifier, doubling the quote character inside it; `schema.table` is quoted part by part.
     public func quote(_ name: String) -> String {
@@ -80,6 +100,19 @@ public struct SQLDialect: Sendable, Equatable {
         switch nullTest {
         case .isNull: "\(expression) IS NULL"
         case .nullSafeEquals: "\(expression) <=> NULL"
+        }
+    }
+
+    /// `expression` (a date-time) truncated to the start of its hour, in the server's spelling
+    /// (``HourTruncation``). None of them needs the server's time-zone tables: reconciliation groups by hour at
+    /// the source and folds hours into local days in Swift (``Reconciler``).
+    public func hourStart(_ expression: String) -> String {
+        switch hourTruncation {
+        case .dateTrunc: "date_trunc('hour', \(expression))"
+        case .dateFormat: "DATE_FORMAT(\(expression), '%Y-%m-%d %H:00:00')"
+        case .strftime: "strftime('%Y-%m-%d %H:00:00', \(expression))"
+        case .dateAdd: "DATEADD(hour, DATEDIFF(hour, 0, \(expression)), 0)"
+        case .trunc: "TRUNC(\(expression), 'HH24')"
         }
     }
 

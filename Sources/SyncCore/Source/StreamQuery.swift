@@ -14,7 +14,7 @@ public struct StreamQuery: Sendable {
     public let dialect: SQLDialect
     /// Names of the select-list columns, in order: ``StreamLayout/columns(of:)``.
     public let columns: [String]
-    private let selectList: String
+    let selectList: String
 
     /// Prepares the select list of `stream` for `dialect`.
     public init(stream: StreamConfig, dialect: SQLDialect) {
@@ -41,14 +41,14 @@ public struct StreamQuery: Sendable {
         }
     }
 
-    private var fromClause: String {
+    var fromClause: String {
         switch stream.from {
         case .table(let table): "FROM \(dialect.quote(table)) src"
         case .query(let query): "FROM (\(query)) src"
         }
     }
 
-    private var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
+    var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
 
     /// The statement that reads `page` (``page(from:upTo:limit:)`` or ``nullCursorPage(afterKey:limit:)``).
     public func statement(for page: PageRequest) -> SQLStatement {
@@ -112,7 +112,7 @@ public struct StreamQuery: Sendable {
 
     /// `(a, b) > (?, ?)`, or for dialects without row values the equivalent
     /// `(a > ?) OR (a = ? AND b > ?)`; `strict: false` adds equality (`>=` / `<=`).
-    private func keyset(_ columns: [String], values: [SourceValue], strict: Bool, greater: Bool, binds: inout [SourceValue]) -> String {
+    func keyset(_ columns: [String], values: [SourceValue], strict: Bool, greater: Bool, binds: inout [SourceValue]) -> String {
         let op = greater ? ">" : "<"
         if dialect.supportsRowValues {
             var placeholders: [String] = []
@@ -146,7 +146,7 @@ public struct StreamQuery: Sendable {
         return "(" + disjuncts.joined(separator: " OR ") + ")"
     }
 
-    private func limited(_ sql: String, limit: Int, binds: [SourceValue]) -> SQLStatement {
+    func limited(_ sql: String, limit: Int, binds: [SourceValue]) -> SQLStatement {
         switch dialect.rowLimit {
         case .limit: SQLStatement(sql: sql + " LIMIT \(limit)", binds: binds)
         case .fetchFirst: SQLStatement(sql: sql + " FETCH FIRST \(limit) ROWS ONLY", binds: binds)
