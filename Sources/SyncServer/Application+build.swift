@@ -142,12 +142,14 @@ public func buildApplication(_ dependencies: ServerDependencies) async -> ErpSyn
     return ErpSyncServer(app: app, runner: runner, scheduler: scheduler, metrics: metrics)
 }
 
-/// The routes: `/trpc/{procedures}` (GET and POST, tRPC wire format), `/health`, `/metrics`, `/events`.
+/// The routes: `/trpc/{procedures}` (GET and POST, tRPC wire format), `/health`, `/metrics`, `/events`, and the
+/// dashboard at `/` (``Dashboard``).
 func buildRouter(endpoint: TRPCEndpoint, api: APIConfig, auditLog: any AuditLog, metrics: ServerMetrics,
                  events: RunEventBroadcaster) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.info))
     if !api.corsOrigins.isEmpty { router.add(middleware: AllowedOriginsMiddleware(origins: Set(api.corsOrigins))) }
+    Dashboard.register(in: router)
     router.get("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .get) }
     router.post("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .post) }
     router.get("/health") { _, _ -> Response in

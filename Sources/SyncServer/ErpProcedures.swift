@@ -20,6 +20,7 @@ import SyncCore
 ///   `reconciliationMismatch` webhook event.
 /// - `erp.getReconciliation` (query, viewer): `{source?, id?}` → `{reconciliation}`: a stored report (by id, else
 ///   the latest of the source or of all), `null` when there is none.
+/// - `erp.whoami` (query, viewer) → `{name, role}`: the caller's token (the dashboard shows admin actions to admins).
 /// - `erp.subscriptionTicket` (mutation, viewer) → `{ticket, expiresAt}`: what `erp.onSyncProgress` is opened
 ///   with (``TokenAuthenticator``).
 /// - `erp.onSyncProgress` (subscription, viewer): `{source?, lastEventId?}` → `started`, `progress` and
@@ -47,6 +48,7 @@ struct ErpProcedures: Sendable {
         }
         router.add("erp.getErrors", .query, role: .viewer) { input, _ in try await errors(input) }
         router.add("erp.getRun", .query, role: .viewer) { input, _ in try await run(input) }
+        router.add("erp.whoami", .query, role: .viewer) { _, caller in ["name": caller.name, "role": caller.role.rawValue] }
         router.add("erp.reconcile", .mutation, role: .admin) { input, _ in try await reconcile(input) }
         router.add("erp.getReconciliation", .query, role: .viewer) { input, _ in try await reconciliation(input) }
         router.add("erp.subscriptionTicket", .mutation, role: .viewer) { _, caller in
@@ -303,6 +305,12 @@ struct ErpProcedures: Sendable {
             var running: Bool
             var lastSync: ErpSyncResult?
             var nextScheduledSyncs: [NextSync]
+            /// The holder of the source's run lock (`syncId` and owner), absent when free.
+            var lockHolder: String?
+            /// Quarantined rows not loaded since.
+            var openQuarantine: Int
+            /// Now − the cursor time of the latest checkpoint, in seconds; absent for integer cursors.
+            var cursorLagSeconds: Int64?
         }
         var running: Bool
         var runningSyncs: [RunningSync]
@@ -343,9 +351,14 @@ struct ErpProcedures: Sendable {
         let last = recent.first { $0.result.status != .running }
         var sources: [StatusOutput.SourceStatus] = []
         for source in config.sources {
-            let lastRun = try await auditLog.history(source: source.name, limit: 5).first { $0.result.status != .running }
+            let recentRuns = try await auditLog.history(source: source.name, limit: 5)
+            let lastRun = recentRuns.first { $0.result.status != .running }
+            let cursor = recentRuns.first { $0.result.cursorTo != nil }?.result.cursorTo
+            let lag = ServerMetrics.cursorTime(cursor, zone: ZoneConverter(zone: source.timezone)).map { Instant.now.seconds - $0.seconds }
             sources.append(.init(source: source.name, databaseType: source.type, running: active.contains { $0.source == source.name },
-                                 lastSync: lastRun?.result, nextScheduledSyncs: next.filter { $0.source == source.name }))
+                                 lastSync: lastRun?.result, nextScheduledSyncs: next.filter { $0.source == source.name },
+                                 lockHolder: try await auditLog.lockHolder(source: source.name),
+                                 openQuarantine: try await auditLog.openQuarantine(source: source.name).count, cursorLagSeconds: lag))
         }
         return StatusOutput(
             running: !active.isEmpty, runningSyncs: running,

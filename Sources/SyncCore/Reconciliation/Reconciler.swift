@@ -10,7 +10,7 @@ import Foundation
 ///    folded into the same local days, and the open quarantine.
 /// 3. Per bucket: `audit = source − not yet synced − quarantined`, for the count and the exact sum. Rows past
 ///    the checkpoint are "not yet synced", so a live ERP raises no alarm.
-/// 4. A bucket that differs is drilled down to rows: its source rows are read by cursor range in keyset pages,
+/// 4. A bucket that differs, or holds rows not yet synced, is drilled down to rows: its source rows are read by cursor range in keyset pages,
 ///    mapped like a sync maps them, and compared by external id, content hash and amount with the stored rows,
 ///    listing missing, extra and different external ids.
 public struct Reconciler: Sendable {
@@ -90,6 +90,7 @@ public struct Reconciler: Sendable {
             let raw = Self.raw(entry.rawJSON)
             var bucket = slot(key(raw: raw))
             bucket.bucket.quarantined += 1
+            if let id = entry.externalId { bucket.bucket.quarantinedIds.append(id) }
             if let text = raw["amount"] ?? nil { bucket.quarantined = bucket.quarantined + amount(.text(text)) }
             work[key(raw: raw)] = bucket
         }
@@ -102,10 +103,16 @@ public struct Reconciler: Sendable {
             entry.bucket.notYetSyncedAmount = entry.pending.description
             entry.bucket.quarantinedAmount = entry.quarantined.description
             entry.bucket.auditAmount = entry.audit.description
+            entry.bucket.quarantinedIds.sort()
             let expectedRows = entry.bucket.sourceRows - entry.bucket.notYetSynced - entry.bucket.quarantined
             let expectedAmount = entry.source.minorUnits - entry.pending.minorUnits - entry.quarantined.minorUnits
-            if expectedRows != entry.bucket.auditRows || expectedAmount != entry.audit.minorUnits {
+            let figuresDiffer = expectedRows != entry.bucket.auditRows || expectedAmount != entry.audit.minorUnits
+            if figuresDiffer || entry.bucket.notYetSynced > 0 {
                 try await drillDown(&entry, key: key, reader: reader, store: store, checkpoint: checkpoint, quarantined: quarantinedIds, now: now)
+                let bucket = entry.bucket
+                let unexplained = !bucket.missing.isEmpty || !bucket.extra.isEmpty || !bucket.different.isEmpty
+                    || (figuresDiffer && bucket.notYetSyncedIds.isEmpty)
+                entry.bucket.status = unexplained ? .mismatch : .pending
             }
             buckets.append(entry.bucket)
         }
@@ -161,21 +168,17 @@ public struct Reconciler: Sendable {
                 if found.isPending { bucket.notYetSyncedIds.append(id) } else { bucket.different.append(id) }
             } else if found.isPending {
                 bucket.notYetSyncedIds.append(id)
-            } else if quarantined.contains(id) {
-                bucket.quarantinedIds.append(id)
-            } else {
+            } else if !quarantined.contains(id) {
                 bucket.missing.append(id)
             }
         }
         for (id, isPending) in rejected {
-            if isPending { bucket.notYetSyncedIds.append(id) } else if quarantined.contains(id) { bucket.quarantinedIds.append(id) } else { bucket.missing.append(id) }
+            if isPending { bucket.notYetSyncedIds.append(id) } else if !quarantined.contains(id) { bucket.missing.append(id) }
         }
         for (id, sale) in stored where !sale.isVanished && records[id] == nil && rejected[id] == nil {
             bucket.extra.append(id)
         }
-        for path in [\ReconciliationBucket.missing, \.extra, \.different, \.quarantinedIds, \.notYetSyncedIds] { bucket[keyPath: path].sort() }
-        let explained = bucket.missing.isEmpty && bucket.extra.isEmpty && bucket.different.isEmpty && !bucket.notYetSyncedIds.isEmpty
-        bucket.status = explained ? .pending : .mismatch
+        for path in [\ReconciliationBucket.missing, \.extra, \.different, \.notYetSyncedIds] { bucket[keyPath: path].sort() }
         entry.bucket = bucket
     }
 

@@ -127,7 +127,8 @@ public struct ReconciliationBucket: Sendable, Codable, Equatable {
     public enum Status: String, Sendable, Codable {
         /// Audit = source − not yet synced − quarantined, for count and sum.
         case match
-        /// The figures differ only by rows past the checkpoint whose older version is loaded.
+        /// Nothing is missing, extra or different: the bucket holds rows past the checkpoint (whose older version
+        /// may be loaded), listed in ``notYetSyncedIds``.
         case pending
         /// The figures differ: see ``missing``, ``extra``, ``different``.
         case mismatch
@@ -161,12 +162,12 @@ public struct ReconciliationBucket: Sendable, Codable, Equatable {
     public var extra: [String] = []
     /// External ids whose stored content or amount differs from the source.
     public var different: [String] = []
-    /// External ids of the bucket's quarantined rows seen by the drill-down.
+    /// External ids of the bucket's open quarantine entries.
     public var quarantinedIds: [String] = []
-    /// External ids past the checkpoint seen by the drill-down.
+    /// External ids of the bucket's rows past the checkpoint (drill-down).
     public var notYetSyncedIds: [String] = []
 
-    /// `true` unless the status is ``Status/match``.
+    /// `true` when the status is ``Status/mismatch``.
     public var isMismatch: Bool { status == .mismatch }
 }
 

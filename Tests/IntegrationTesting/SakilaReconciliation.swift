@@ -1,0 +1,92 @@
+import Foundation
+public import PostgresConnector
+public import SyncCore
+import SyncTesting
+
+/// The reconciliation scenario every SQL source runs on its own server: a copy of Sakila's payments (with the
+/// store of the staff member, the pdv) synced into a PostgreSQL audit database must match; then one audit row
+/// is deleted, one stored amount changed, a row is added at the source after the sync and an invalid one is
+/// quarantined, and the report must name exactly those rows in their pdv and day.
+public struct SakilaReconciliation: Sendable {
+    /// Runs statements on the source database.
+    public var execute: @Sendable ([String]) async throws -> Void
+    /// The `(pdv, day)` of a payment at the source: `store-N` and the local date of `payment_date`.
+    public var bucket: @Sendable (_ paymentId: Int) async throws -> (pdv: String, day: String)
+    /// The source, reading ``table`` with ``stream(table:pdv:)``.
+    public var source: SourceConfig
+    public var makeSource: SyncService.SourceFactory
+    /// The scratch PostgreSQL audit database.
+    public var auditDB: String
+
+    /// Creates the scenario.
+    public init(execute: @escaping @Sendable ([String]) async throws -> Void,
+                bucket: @escaping @Sendable (Int) async throws -> (pdv: String, day: String),
+                source: SourceConfig, makeSource: @escaping SyncService.SourceFactory, auditDB: String) {
+        self.execute = execute
+        self.bucket = bucket
+        self.source = source
+        self.makeSource = makeSource
+        self.auditDB = auditDB
+    }
+
+    /// The payments copy as a stream; `pdv` is the dialect's `'store-' || store_id`.
+    public static func stream(table: String, pdv: String) -> StreamConfig {
+        StreamConfig(
+            from: .table(table), primaryKey: ["payment_id"], cursor: .init(column: "payment_date", kind: .timestamp),
+            fields: [.externalId: .column("payment_id"), .pdv: .sql(pdv), .operator: .column("staff_id"), .amount: .column("amount"),
+                     .occurredAt: .column("payment_date"), .type: .sql("'payment'"), .reference: .column("rental_id")],
+            typeMap: ["payment": .sale])
+    }
+
+    /// What the scenario found, for the suites' expectations.
+    public struct Outcome: Sendable {
+        public var clean: ReconciliationReport
+        public var tampered: ReconciliationReport
+        /// Payment ids of the tampering: deleted audit row, changed audit amount, row added after the sync, quarantined row.
+        public var deleted: Int, changed: Int, added: Int, quarantined: Int
+        /// Their buckets at the source.
+        public var buckets: [Int: (pdv: String, day: String)]
+    }
+
+    /// Runs it: sync, reconcile (clean), tamper, full sync, reconcile again.
+    public func run() async throws -> Outcome {
+        let audit = try PostgresDestination(settings: try PostgresTestDatabase.settings(auditDB))
+        try await audit.migrate()
+        var options = IntegrationDefaults.options(batchSize: 1000, lookback: .seconds(0))
+        options.daysBack = 0
+        let config = SyncConfig(destination: .postgresql(url: "\(TestServers.postgresURL)/\(auditDB)"), defaults: options, sources: [source])
+        let service = SyncService(config: config, destination: audit, makeSource: makeSource)
+        func reconcile() async throws -> ReconciliationReport {
+            try await Reconciler.reconcile(source: source.name, config: config, store: audit, makeSource: makeSource)
+        }
+        do {
+            let first = await service.sync(source: source.name)
+            guard first.status == .success else { throw SyncFailure(code: .destinationFailed, message: "sync: \(first.errors)", isTransient: false) }
+            let clean = try await reconcile()
+
+            let (deleted, changed, added, quarantined) = (1000, 2000, 99_001, 99_002)
+            // Quarantined: a negative payment (the sale sign rule) dated inside the synced range; a full sync reads it.
+            try await execute(["INSERT INTO \(table) (payment_id, store_id, staff_id, amount, payment_date, rental_id) VALUES (\(quarantined), 1, 1, -3.50, '2005-07-08 12:00:00', 1)"])
+            _ = await service.sync(source: source.name, overrides: SyncOverrides(isFull: true))
+            try await PostgresTestDatabase.execute(auditDB, [
+                "DELETE FROM tb_sales WHERE source_id = '\(source.name)' AND external_id = '\(deleted)'",
+                "UPDATE tb_sales SET amount = amount + 1 WHERE source_id = '\(source.name)' AND external_id = '\(changed)'",
+            ])
+            // Added after the sync, later than the checkpoint: not yet synced.
+            try await execute(["INSERT INTO \(table) (payment_id, store_id, staff_id, amount, payment_date, rental_id) VALUES (\(added), 2, 2, 4.99, '2006-02-14 23:00:00', 2)"])
+            let tampered = try await reconcile()
+            var buckets: [Int: (pdv: String, day: String)] = [:]
+            for id in [deleted, changed, added, quarantined] { buckets[id] = try await bucket(id) }
+            await audit.close()
+            return Outcome(clean: clean, tampered: tampered, deleted: deleted, changed: changed, added: added, quarantined: quarantined, buckets: buckets)
+        } catch {
+            await audit.close()
+            throw error
+        }
+    }
+
+    private var table: String {
+        guard case .table(let name) = source.stream.from else { return "" }
+        return name
+    }
+}
