@@ -50,6 +50,13 @@ extension PostgresDestination: ReconciliationStore {
     public func saveReconciliation(_ report: ReconciliationReport) async throws {
         guard !report.buckets.isEmpty else { return }
         func column(_ value: (ReconciliationBucket) -> String) -> DestinationBind { .texts(report.buckets.map(value)) }
+        let binds: [DestinationBind] = [
+            .text(report.id), .text(report.source), .text(report.startedAt), .int(report.durationMs), .text(report.checkpoint),
+            .text(report.from), .text(report.to),
+            column(\.pdv), column(\.day), column { String($0.sourceRows) }, column(\.sourceAmount), column { String($0.notYetSynced) },
+            column { String($0.quarantined) }, column { String($0.auditRows) }, column(\.auditAmount), column(\.status.rawValue),
+            column(ReconciliationReport.json),
+        ]
         try await connectionTransaction("saving reconciliation \(report.id)") { connection, logger in
             try await connection.run("""
                 INSERT INTO tb_reconciliation (reconciliation_id, source_id, pdv, day, source_rows, source_amount, not_yet_synced, quarantined,
@@ -58,11 +65,7 @@ extension PostgresDestination: ReconciliationStore {
                     b.audit_rows::bigint, b.audit_amount::numeric, b.status, b.bucket_json::jsonb, $3::timestamptz, $4, $5, $6, $7
                 FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
                     AS b(pdv, day, source_rows, source_amount, not_yet_synced, quarantined, audit_rows, audit_amount, status, bucket_json)
-                """, [.text(report.id), .text(report.source), .text(report.startedAt), .int(report.durationMs), .text(report.checkpoint),
-                      .text(report.from), .text(report.to),
-                      column(\.pdv), column(\.day), column { String($0.sourceRows) }, column(\.sourceAmount), column { String($0.notYetSynced) },
-                      column { String($0.quarantined) }, column { String($0.auditRows) }, column(\.auditAmount), column(\.status.rawValue),
-                      column(ReconciliationReport.json)], logger: logger)
+                """, binds, logger: logger)
         }
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-public import PostgresConnector
+import PostgresConnector
 public import SyncCore
 import SyncTesting
 

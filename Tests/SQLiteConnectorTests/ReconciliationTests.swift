@@ -1,3 +1,4 @@
+import SQLiteConnector
 import SQLiteNIO
 import SyncCore
 import SyncTesting
@@ -19,8 +20,9 @@ import Testing
     func reconcile(_ f: Fixture) async throws -> ReconciliationReport {
         let source = f.source()
         let reader = try await SQLiteSource(path: f.erpPath)
-        defer { Task { await reader.close() } }
-        return try await Reconciler(source: source, validation: ValidationOptions(), pageSize: 2).reconcile(reader, against: f.destination)
+        let report = try await Reconciler(source: source, validation: ValidationOptions(), pageSize: 2).reconcile(reader, against: f.destination)
+        await reader.close()
+        return report
     }
 
     @Test func aSyncedSourceMatchesPerPdvAndLocalDayWithTheQuarantineAccounted() async throws {
@@ -94,6 +96,6 @@ import Testing
         stream.deleted = .column("status")
         let groups = try await memory.reconciliationGroups(of: stream, pendingAfter: nil)
         #expect(groups.reduce(0) { $0 + $1.count } == 5)
-        #expect(groups.allSatisfy(\.isPending))
+        #expect(groups.allSatisfy { $0.isPending })
     }
 }
