@@ -31,7 +31,7 @@ q recon_bench_src "CREATE TABLE sales (id bigint PRIMARY KEY, pdv text NOT NULL,
   sold_at timestamp NOT NULL, type text NOT NULL, updated_at timestamp NOT NULL)"
 q recon_bench_src "INSERT INTO sales
   SELECT g, 'PDV-' || (g % 50), 'OP-' || (g % 400), round((1 + (g * 104729 % 50000) / 100.0)::numeric, 2), ts, 'sale', ts
-  FROM generate_series(1, $N) g, LATERAL (SELECT timestamp '2025-01-01' + (g * 31536000.0 / $N) * interval '1 second' AS ts) t"
+  FROM generate_series(1::bigint, $N::bigint) g, LATERAL (SELECT timestamp '2025-01-01' + (g * 31536000.0 / $N) * interval '1 second' AS ts) t"
 q recon_bench_src "CREATE INDEX ON sales (updated_at, id); ANALYZE sales"
 user="$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#')"
 password="$(echo "$BASE" | sed -E 's#^postgres(ql)?://[^:]+:([^@]+)@.*#\2#')"

@@ -9,7 +9,7 @@ import NIOCore
 /// inserts ERP values as text only and keeps the API token in the tab's session storage.
 enum Dashboard {
     /// `Content-Security-Policy` of the dashboard's responses.
-    static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
     /// Path → (content type, bytes).

@@ -310,7 +310,7 @@ function drawChart(container, days, label) {
   svg.appendChild(svgNode("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, class: "axis" }));
   svg.appendChild(svgNode("text", { x: 0, y: top + 10 }, max.toLocaleString()));
   svg.appendChild(svgNode("text", { x: 0, y: height - bottom }, "0"));
-  const scale = (value) => (height - bottom - top) * value / max;
+  const scale = (value) => (height - bottom - top) * Math.max(0, value) / max;  // negative days (refunds) draw as empty
   days.forEach((d, index) => {
     const x = left + index * step;
     const source = svgNode("rect", { x, y: height - bottom - scale(d.source), width: bar, height: scale(d.source), class: d.mismatch ? "mismatch" : "source" });
