@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # All tests: starts (installing if needed) the PostgreSQL and MariaDB test servers, loads Sakila into both,
-# runs `swift test`.
+# runs `swift test`, then (without arguments) the dashboard in headless Chromium (scripts/test-dashboard.sh).
 #   bash scripts/test.sh [swift test arguments, e.g. --filter PostgresSyncTests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +15,4 @@ if [[ -z "${ERP_SYNC_MYSQL_CA:-}" && -f "${ERP_SYNC_MYSQL_DATA:-/tmp/erp-sync-ma
 fi
 export ERP_SYNC_PG_URL="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:${ERP_SYNC_PG_PORT:-5432}}"
 swift test "$@"
+if [[ $# -eq 0 ]]; then bash scripts/test-dashboard.sh; fi

@@ -31,7 +31,7 @@ enum Output {
     /// the rows the drill-down named.
     static func printReconciliation(_ report: ReconciliationReport) {
         let mismatches = report.mismatches.count
-        let verdict = mismatches == 0 ? "match" : "\(mismatches) bucket\(mismatches == 1 ? "" : "s") differ"
+        let verdict = mismatches == 0 ? "match" : (mismatches == 1 ? "1 bucket differs" : "\(mismatches) buckets differ")
         print("\(report.source)  reconcile  \(verdict)  \(report.buckets.count) buckets (pdv x day)  \(report.durationMs) ms  id \(report.id)")
         print("  source \(report.sourceRows.formatted()) rows, tb_sales \(report.auditRows.formatted()) rows; checkpoint \(report.checkpoint ?? "(none)")")
         let shown = report.buckets.filter { $0.status != .match || $0.notYetSynced > 0 || $0.quarantined > 0 || $0.vanished > 0 }
