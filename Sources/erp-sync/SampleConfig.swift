@@ -74,7 +74,7 @@ enum SampleConfig {
         #   dailySummaryAt: "23:55"         # local time (schedule.timezone) of dailySummary, or off
         #   webhooks:                       # POST of the event, HMAC-SHA256 signed (X-ErpSync-Signature)
         #     - { url: "https://detection.internal/hooks/erp-sync", events: [syncSucceeded, syncFailed], secretEnv: DETECTION_WEBHOOK_SECRET }
-        #     # events: syncSucceeded | syncFailed | reconciliationMismatch | dailySummary | rejectThreshold (default: all)
+        #     # events: syncSucceeded | syncFailed | reconciliationMismatch | dailySummary | rejectThreshold (default: the first two)
 
         """
 

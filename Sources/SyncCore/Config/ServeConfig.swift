@@ -126,8 +126,9 @@ public struct WebhookConfig: Sendable, Equatable {
     }
     /// `http://` or `https://` URL.
     public var url: String
-    /// Default: every event.
-    public var events: Set<Event> = Set(Event.allCases)
+    /// Default: `syncSucceeded` and `syncFailed` (the run events, whose body carries `result`); the others are
+    /// subscribed to by name.
+    public var events: Set<Event> = [.syncSucceeded, .syncFailed]
     /// The HMAC key (from `secret` or the variable named by `secretEnv`); never printed.
     public var secret: Secret
     /// Seconds before one delivery attempt is abandoned (default 10).
@@ -135,7 +136,7 @@ public struct WebhookConfig: Sendable, Equatable {
     /// Delivery attempts before a notification is dropped (default 3; waits 1 s, 2 s, 4 s … between).
     public var maxAttempts = 3
 
-    /// Creates a webhook subscribed to every event.
+    /// Creates a webhook subscribed to the run events.
     public init(url: String, secret: Secret) {
         self.url = url
         self.secret = secret
