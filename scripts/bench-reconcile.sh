@@ -14,17 +14,7 @@ cd "$(dirname "$0")/.."
 export PGOPTIONS='--client-min-messages=warning'
 BASE="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:5432}"
 N="${1:-1000000}"
-if [[ -n "${ERP_SYNC_BIN:-}" ]]; then
-  BIN="$ERP_SYNC_BIN"
-else
-  swift build -c release --scratch-path .build-release --product erp-sync >/dev/null
-  BIN="$(swift build -c release --scratch-path .build-release --show-bin-path)/erp-sync"
-fi
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-q() { psql "$BASE/$1" -X -q -v ON_ERROR_STOP=1 -At -c "$2"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+source scripts/bench-lib.sh
 
 for db in recon_bench_src recon_bench_audit; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
 q recon_bench_src "CREATE TABLE sales (id bigint PRIMARY KEY, pdv text NOT NULL, operator text NOT NULL, amount numeric(12,2) NOT NULL,

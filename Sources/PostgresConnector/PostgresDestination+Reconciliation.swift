@@ -1,24 +1,26 @@
 public import SyncCore
-import Foundation
+public import Foundation
 
 /// Reconciliation on the PostgreSQL audit database: `numeric` sums are exact in SQL, so `tb_sales` is grouped
 /// by the server in one query.
 extension PostgresDestination: ReconciliationStore {
-    public func auditSlots(source: String) async throws -> [AuditSlot] {
+    /// Groups by `to_char(occurred_at AT TIME ZONE zone, 'YYYY-MM-DD')`: PostgreSQL's own tzdata, the IANA database
+    /// Foundation's `TimeZone` also reads, so the days are those ``LocalDays`` computes.
+    public func auditDays(source: String, zone: TimeZone) async throws -> [AuditDay] {
         let rows = try await read("summing tb_sales of \(source)") { connection, logger in
             try await connection.run("""
-                SELECT pdv, (floor(extract(epoch FROM occurred_at) / \(AuditSlot.seconds)) * \(AuditSlot.seconds))::bigint AS slot,
+                SELECT pdv, to_char(occurred_at AT TIME ZONE $2, 'YYYY-MM-DD') AS day,
                     count(*) FILTER (WHERE deleted_reason IS DISTINCT FROM 'vanished') AS n,
                     coalesce(sum(amount) FILTER (WHERE deleted_reason IS DISTINCT FROM 'vanished'), 0)::text AS total,
                     count(*) FILTER (WHERE deleted_at_source IS NOT NULL AND deleted_reason IS DISTINCT FROM 'vanished') AS deleted,
                     count(*) FILTER (WHERE deleted_reason = 'vanished') AS vanished
                 FROM tb_sales WHERE source_id = $1 GROUP BY 1, 2
-                """, [.text(source)], logger: logger)
+                """, [.text(source), .text(zone.identifier)], logger: logger)
         }
         return rows.map { row in
             func int(_ name: String) -> Int { row[name]?.text.flatMap { Int($0) } ?? 0 }
-            return AuditSlot(pdv: row["pdv"]?.text ?? "", start: Instant(seconds: Int64(int("slot"))), rows: int("n"),
-                             amount: row["total"]?.text ?? "0", deleted: int("deleted"), vanished: int("vanished"))
+            return AuditDay(pdv: row["pdv"]?.text ?? "", day: row["day"]?.text ?? "", rows: int("n"), amount: row["total"]?.text ?? "0",
+                            deleted: int("deleted"), vanished: int("vanished"))
         }
     }
 

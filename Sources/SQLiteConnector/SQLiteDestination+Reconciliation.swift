@@ -1,34 +1,37 @@
 public import SyncCore
-import Foundation
+public import Foundation
 import SQLiteNIO
 import Synchronization
 
 /// Reconciliation on the embedded audit database. Amounts are stored as exact text, which SQLite's `sum()`
-/// would add as floating point, so `tb_sales` is read once in one pass and summed exactly here.
+/// would add as floating point, and SQLite knows no time zones, so `tb_sales` is read once in one pass and
+/// grouped into local days (``LocalDays``) and summed exactly here.
 extension SQLiteDestination: ReconciliationStore {
     /// Scale the slot sums are kept at: enough digits for every ISO 4217 currency (at most 4).
     private static let sumScale = 6
 
-    public func auditSlots(source: String) async throws -> [AuditSlot] {
+    public func auditDays(source: String, zone: TimeZone) async throws -> [AuditDay] {
         struct Figures {
             var rows = 0
             var amount: Int128 = 0
             var deleted = 0
             var vanished = 0
         }
-        let slots = Mutex<[String: [Int64: Figures]]>([:])
+        let days = LocalDays(zone: zone)
+        let buckets = Mutex<[String: [String: Figures]]>([:])
         try await serialized {
             do {
                 try await connection.query("""
                     SELECT pdv, occurred_at, amount, deleted_at_source IS NOT NULL AS deleted, deleted_reason FROM tb_sales WHERE source_id = ?
                     """, [.text(source)]) { row in
                     guard let occurred = Instant(iso8601: row.column("occurred_at")?.string ?? "") else { return }
-                    let start = occurred.seconds - ((occurred.seconds % AuditSlot.seconds) + AuditSlot.seconds) % AuditSlot.seconds
+                    let day = days.day(of: occurred)
+                    let pdv = row.column("pdv")?.string ?? ""
                     let amount = (try? Amount(parsing: row.column("amount")?.string ?? "", scale: Self.sumScale))?.minorUnits ?? 0
                     let isVanished = row.column("deleted_reason")?.string == "vanished"
                     let isDeleted = row.column("deleted")?.integer == 1
-                    slots.withLock { slots in
-                        var figures = slots[row.column("pdv")?.string ?? "", default: [:]][start, default: Figures()]
+                    buckets.withLock { buckets in
+                        var figures = buckets[pdv, default: [:]][day, default: Figures()]
                         if isVanished {
                             figures.vanished += 1
                         } else {
@@ -36,19 +39,18 @@ extension SQLiteDestination: ReconciliationStore {
                             figures.amount += amount
                             if isDeleted { figures.deleted += 1 }
                         }
-                        slots[row.column("pdv")?.string ?? "", default: [:]][start] = figures
+                        buckets[pdv, default: [:]][day] = figures
                     }
                 }
             } catch {
                 throw SyncFailure.sqlite(error, code: .destinationFailed, context: "summing tb_sales of \(source)")
             }
         }
-        return slots.withLock { slots in
-            slots.flatMap { pdv, byStart in
-                byStart.map { start, figures in
-                    AuditSlot(pdv: pdv, start: Instant(seconds: start), rows: figures.rows,
-                              amount: Amount(minorUnits: figures.amount, scale: Self.sumScale).description,
-                              deleted: figures.deleted, vanished: figures.vanished)
+        return buckets.withLock { buckets in
+            buckets.flatMap { pdv, byDay in
+                byDay.map { day, figures in
+                    AuditDay(pdv: pdv, day: day, rows: figures.rows, amount: Amount(minorUnits: figures.amount, scale: Self.sumScale).description,
+                             deleted: figures.deleted, vanished: figures.vanished)
                 }
             }
         }

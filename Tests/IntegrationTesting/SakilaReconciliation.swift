@@ -10,27 +10,35 @@ import SyncTesting
 public struct SakilaReconciliation: Sendable {
     /// Runs statements on the source database.
     public var execute: @Sendable ([String]) async throws -> Void
-    /// The `(pdv, day)` of a payment at the source: `store-N` and the local date of `payment_date`.
+    /// The dialect's `'store-' || store_id`.
+    public var pdv: String
+    /// The `(pdv, day)` of a payment in the copy at the source: `store-N` and the local date of `payment_date`.
     public var bucket: @Sendable (_ paymentId: Int) async throws -> (pdv: String, day: String)
-    /// The source, reading ``table`` with ``stream(table:pdv:)``.
+    /// The copy of the payments this scenario creates in the source database (`recon_payment_<suffix>`) and drops.
+    public var table: String
+    /// The source (in the source database, without a stream: ``run()`` sets it).
     public var source: SourceConfig
     public var makeSource: SyncService.SourceFactory
     /// The scratch PostgreSQL audit database.
     public var auditDB: String
 
-    /// Creates the scenario.
-    public init(execute: @escaping @Sendable ([String]) async throws -> Void,
-                bucket: @escaping @Sendable (Int) async throws -> (pdv: String, day: String),
+    /// Creates the scenario for a source database holding Sakila (`payment`, `staff`).
+    public init(execute: @escaping @Sendable ([String]) async throws -> Void, pdv: String,
+                bucket: @escaping @Sendable (_ table: String, _ paymentId: Int) async throws -> (pdv: String, day: String),
                 source: SourceConfig, makeSource: @escaping SyncService.SourceFactory, auditDB: String) {
+        let table = "recon_payment_\(UUID().uuidString.prefix(8).lowercased())"
         self.execute = execute
-        self.bucket = bucket
+        self.pdv = pdv
+        self.bucket = { try await bucket(table, $0) }
+        self.table = table
         self.source = source
+        self.source.stream = Self.stream(table: table, pdv: pdv)
         self.makeSource = makeSource
         self.auditDB = auditDB
     }
 
     /// The payments copy as a stream; `pdv` is the dialect's `'store-' || store_id`.
-    public static func stream(table: String, pdv: String) -> StreamConfig {
+    static func stream(table: String, pdv: String) -> StreamConfig {
         StreamConfig(
             from: .table(table), primaryKey: ["payment_id"], cursor: .init(column: "payment_date", kind: .timestamp),
             fields: [.externalId: .column("payment_id"), .pdv: .sql(pdv), .operator: .column("staff_id"), .amount: .column("amount"),
@@ -46,10 +54,56 @@ public struct SakilaReconciliation: Sendable {
         public var deleted: Int, changed: Int, added: Int, quarantined: Int
         /// Their buckets at the source.
         public var buckets: [Int: (pdv: String, day: String)]
+
+        /// What does not hold (empty when all does): the clean report matches `rows` payments, and the tampered one
+        /// names exactly the tampered rows in their buckets. Suites `#expect(problems.isEmpty)` (this target does
+        /// not link the test library).
+        public func problems(rows: Int) -> [String] {
+            var problems: [String] = []
+            func require(_ condition: Bool, _ message: @autoclosure () -> String) {
+                if !condition { problems.append(message()) }
+            }
+            func bucket(_ id: Int) -> ReconciliationBucket? {
+                tampered.buckets.first { $0.pdv == buckets[id]?.pdv && $0.day == buckets[id]?.day }
+            }
+            require(clean.isMatch, "clean report has mismatches: \(clean.mismatches)")
+            require(clean.sourceRows == rows && clean.auditRows == rows, "clean report counts \(clean.sourceRows)/\(clean.auditRows), expected \(rows)")
+            require(Set(clean.buckets.map(\.pdv)) == ["store-1", "store-2"], "pdvs \(Set(clean.buckets.map(\.pdv)))")
+            let expectedMismatches = Set([deleted, changed].compactMap { buckets[$0].map { "\($0.pdv) \($0.day)" } })
+            require(Set(tampered.mismatches.map { "\($0.pdv) \($0.day)" }) == expectedMismatches,
+                    "mismatched buckets \(tampered.mismatches.map { "\($0.pdv) \($0.day)" }), expected \(expectedMismatches)")
+            require(tampered.buckets.flatMap(\.missing) == ["\(deleted)"], "missing \(tampered.buckets.flatMap(\.missing))")
+            require(tampered.buckets.flatMap(\.different) == ["\(changed)"], "different \(tampered.buckets.flatMap(\.different))")
+            require(tampered.buckets.flatMap(\.extra).isEmpty, "extra \(tampered.buckets.flatMap(\.extra))")
+            require(bucket(deleted)?.missing == ["\(deleted)"], "bucket of \(deleted): \(String(describing: bucket(deleted)))")
+            require(bucket(changed)?.different == ["\(changed)"], "bucket of \(changed): \(String(describing: bucket(changed)))")
+            require(tampered.buckets.flatMap(\.notYetSyncedIds) == ["\(added)"], "not yet synced \(tampered.buckets.flatMap(\.notYetSyncedIds))")
+            require(bucket(added)?.notYetSyncedIds == ["\(added)"] && bucket(added)?.status == .pending,
+                    "bucket of \(added): \(String(describing: bucket(added)))")
+            require(tampered.buckets.flatMap(\.quarantinedIds) == ["\(quarantined)"], "quarantined \(tampered.buckets.flatMap(\.quarantinedIds))")
+            require(bucket(quarantined)?.quarantined == 1 && bucket(quarantined)?.status == .match,
+                    "bucket of \(quarantined): \(String(describing: bucket(quarantined)))")
+            return problems
+        }
     }
 
-    /// Runs it: sync, reconcile (clean), tamper, full sync, reconcile again.
+    /// Runs it: copies the payments, syncs, reconciles (clean), tampers, full sync, reconciles again, drops the copy.
     public func run() async throws -> Outcome {
+        try await execute([
+            "CREATE TABLE \(table) AS SELECT p.payment_id, s.store_id, p.staff_id, p.amount, p.payment_date, p.rental_id FROM payment p JOIN staff s ON s.staff_id = p.staff_id",
+            "ALTER TABLE \(table) ADD PRIMARY KEY (payment_id)",
+        ])
+        do {
+            let outcome = try await tamperAndReconcile()
+            try await execute(["DROP TABLE \(table)"])
+            return outcome
+        } catch {
+            try await execute(["DROP TABLE \(table)"])
+            throw error
+        }
+    }
+
+    private func tamperAndReconcile() async throws -> Outcome {
         let audit = try PostgresDestination(settings: try PostgresTestDatabase.settings(auditDB))
         try await audit.migrate()
         var options = IntegrationDefaults.options(batchSize: 1000, lookback: .seconds(0))
@@ -85,8 +139,4 @@ public struct SakilaReconciliation: Sendable {
         }
     }
 
-    private var table: String {
-        guard case .table(let name) = source.stream.from else { return "" }
-        return name
-    }
 }

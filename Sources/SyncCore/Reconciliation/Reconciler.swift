@@ -6,8 +6,8 @@ import Foundation
 ///    and exact sums grouped by pdv and hour, so the source needs no time-zone tables (MariaDB's `CONVERT_TZ`
 ///    returns NULL without them, "CONVERT_TZ" in the MariaDB manual); hours are folded into the source zone's
 ///    local days here.
-/// 2. One grouped query on `tb_sales` by pdv and UTC quarter hour (``ReconciliationStore/auditSlots(source:)``),
-///    folded into the same local days, and the open quarantine.
+/// 2. One grouped query on `tb_sales` by pdv and local day (``ReconciliationStore/auditDays(source:zone:)``) and the
+///    open quarantine.
 /// 3. Per bucket: `audit = source − not yet synced − quarantined`, for the count and the exact sum. Rows past
 ///    the checkpoint are "not yet synced", so a live ERP raises no alarm.
 /// 4. A bucket that differs, or holds rows not yet synced, is drilled down to rows: its source rows are read by cursor range in keyset pages,
@@ -19,6 +19,7 @@ public struct Reconciler: Sendable {
     private let mapper: RecordMapper
     private let pageSize: Int
     private let scale: Int
+    private let days: LocalDays
 
     /// Creates a reconciler that maps rows with `validation` (as the sync does) and reads the drill-down in
     /// pages of `pageSize` rows (the source's `batchSize`).
@@ -27,6 +28,7 @@ public struct Reconciler: Sendable {
         mapper = RecordMapper(source: source, validation: validation)
         self.pageSize = max(1, pageSize)
         scale = CurrencyScale.scale(of: source.currency)
+        days = LocalDays(zone: source.timezone)
     }
 
     private struct Key: Hashable {
@@ -63,7 +65,7 @@ public struct Reconciler: Sendable {
 
         for group in try await reader.reconciliationGroups(of: source.stream, pendingAfter: checkpoint) {
             let key = Key(pdv: group.pdv.text?.trimmingSpaces() ?? "", day: day(of: group.hour))
-            var entry = slot(key)
+            var entry = work.removeValue(forKey: key) ?? slot(key)
             let sum = amount(group.sum)
             entry.bucket.sourceRows += group.count
             entry.source = entry.source + sum
@@ -75,8 +77,8 @@ public struct Reconciler: Sendable {
             entry.groups.append(group)
             work[key] = entry
         }
-        for audit in try await store.auditSlots(source: source.name) {
-            let key = Key(pdv: audit.pdv, day: day(of: audit.start))
+        for audit in try await store.auditDays(source: source.name, zone: source.timezone) {
+            let key = Key(pdv: audit.pdv, day: audit.day)
             var entry = slot(key)
             entry.bucket.auditRows += audit.rows
             entry.audit = entry.audit + amount(.decimal(audit.amount))
@@ -199,7 +201,7 @@ public struct Reconciler: Sendable {
         return day(of: instant)
     }
 
-    private func day(of instant: Instant) -> String { String(instant.local(in: source.timezone).description.prefix(10)) }
+    private func day(of instant: Instant) -> String { days.day(of: instant) }
 
     /// The bucket of a row known by its raw values (a quarantined or rejected row): its `pdv` and `occurredAt`.
     private func key(raw: [String: String?]) -> Key {

@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+import Synchronization
 
 /// One row of ``StreamQuery/aggregate(pendingAfter:)``: the figures of the source rows sharing a pdv, an hour of
 /// `occurredAt`, a deleted value and a pending flag. Values are kept as the source returned them.
@@ -52,16 +53,11 @@ extension SourceValue {
     }
 }
 
-/// `tb_sales` figures of one pdv in one quarter hour of UTC, as ``ReconciliationStore/auditSlots(source:)``
-/// returns them. Every time zone's offset is a multiple of 15 minutes (tzdata: +05:45 Nepal, +12:45 Chatham), so
-/// quarter hours fold exactly into any zone's local days.
-public struct AuditSlot: Sendable, Equatable {
-    /// Length of a slot in seconds.
-    public static let seconds: Int64 = 900
-
+/// `tb_sales` figures of one bucket (pdv, local day) as ``ReconciliationStore/auditDays(source:zone:)`` returns them.
+public struct AuditDay: Sendable, Equatable {
     public var pdv: String
-    /// The slot's start: `occurred_at` rounded down to a multiple of ``seconds`` since the epoch.
-    public var start: Instant
+    /// `YYYY-MM-DD` in the source's zone (``LocalDays``).
+    public var day: String
     /// Rows in `tb_sales` that exist at the source (not marked vanished), deleted-at-source ones included.
     public var rows: Int
     /// Exact sum of their amounts (decimal text).
@@ -72,13 +68,36 @@ public struct AuditSlot: Sendable, Equatable {
     public var vanished: Int
 
     /// Creates figures.
-    public init(pdv: String, start: Instant, rows: Int, amount: String, deleted: Int, vanished: Int) {
+    public init(pdv: String, day: String, rows: Int, amount: String, deleted: Int, vanished: Int) {
         self.pdv = pdv
-        self.start = start
+        self.day = day
         self.rows = rows
         self.amount = amount
         self.deleted = deleted
         self.vanished = vanished
+    }
+}
+
+/// The local day (`YYYY-MM-DD`) of instants in one time zone, remembered per UTC quarter hour: every zone's
+/// offset since standard time is a multiple of 15 minutes and tzdata transitions fall on quarter hours, so all
+/// instants of one quarter hour share a day. Reconciliation folds hundreds of thousands of groups or rows.
+public final class LocalDays: Sendable {
+    /// The zone.
+    public let zone: TimeZone
+    private let days = Mutex<[Int64: String]>([:])
+
+    /// Creates a folder for `zone`.
+    public init(zone: TimeZone) {
+        self.zone = zone
+    }
+
+    /// The day of `instant` in the zone.
+    public func day(of instant: Instant) -> String {
+        let quarter = instant.seconds >= 0 ? instant.seconds / 900 : (instant.seconds - 899) / 900
+        if let day = days.withLock({ $0[quarter] }) { return day }
+        let day = String(instant.local(in: zone).description.prefix(10))
+        days.withLock { $0[quarter] = day }
+        return day
     }
 }
 
@@ -104,8 +123,8 @@ public struct StoredSale: Sendable, Equatable {
 /// The audit database's side of reconciliation: grouped figures, a bucket's rows, the open quarantine, and the
 /// stored reports (`tb_reconciliation`).
 public protocol ReconciliationStore: Sendable {
-    /// `tb_sales` of `source` grouped by pdv and ``AuditSlot`` of `occurred_at` (one grouped query).
-    func auditSlots(source: String) async throws -> [AuditSlot]
+    /// `tb_sales` of `source` grouped by pdv and local day of `occurred_at` in `zone` (one grouped query).
+    func auditDays(source: String, zone: TimeZone) async throws -> [AuditDay]
 
     /// The `tb_sales` rows of `source` at `pdv` with `occurred_at` in `from..<before`.
     func storedSales(source: String, pdv: String, from: Instant, before: Instant) async throws -> [StoredSale]
