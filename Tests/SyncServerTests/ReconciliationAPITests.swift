@@ -6,6 +6,7 @@ import NIOCore
 import SQLiteNIO
 import SyncCore
 import Synchronization
+import SyncServer
 import Testing
 
 /// `erp.reconcile` and `erp.getReconciliation`, their webhook events, `rejectThreshold`, and the dashboard's
@@ -85,6 +86,33 @@ import Testing
                 let html = String(buffer: page.body)
                 #expect(html.contains(#"<script src="/dashboard.js" defer></script>"#) && !html.contains("style=") && !html.contains("<script>"))
             }
+        }
+    }
+
+    @Test func theDailySummaryCountsTheDaysRunsAndTheNewKeysParse() async throws {
+        let yaml = """
+            notifications:
+              rejectThreshold: 5
+              dailySummaryAt: "06:30"
+              webhooks: [{ url: "https://example.com/h", events: [dailySummary, reconciliationMismatch], secret: s }]
+            """
+        try await ServerFixture.with(schedule: "{ enabled: false, reconcileAfterFullSync: true }", yaml: yaml) { f in
+            #expect(f.config.schedule.reconcileAfterFullSync)
+            #expect(f.config.notifications.rejectThreshold == 5)
+            #expect(f.config.notifications.dailySummaryAt?.hour == 6 && f.config.notifications.dailySummaryAt?.minute == 30)
+            #expect(f.config.notifications.webhooks.first?.events == [.dailySummary, .reconciliationMismatch])
+            try await f.server.app.test(.live) { client in
+                _ = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: ServerFixture.bearer(f.adminToken),
+                                             body: ByteBuffer(string: #"{"source":"loja-centro"}"#))
+            }
+            let summary = try await DailySummary.build(config: f.config, auditLog: f.destination, now: .now)
+            let centro = try #require(summary.sources.first { $0.source == "loja-centro" })
+            #expect(centro.runs == 1 && centro.rowsFetched == 250 && centro.rowsInserted == 250 && centro.openQuarantine == 0)
+            #expect(centro.cursorLagSeconds != nil)
+            #expect(summary.sources.first { $0.source == "loja-sul" }?.runs == 0)
+        }
+        #expect(throws: ConfigError.self) {
+            try SyncConfig.load(yaml: "sources: [{ name: a, type: sqlite, path: x }]\nnotifications: { rejectThreshold: 0 }")
         }
     }
 }
