@@ -79,6 +79,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The dashboard's page, script and style, compiled into the binary (no files to ship, works offline).
+            resources: [.embedInCode("Dashboard")],
             swiftSettings: swiftSettings
         ),
         // MariaDB Connector/C (Debian libmariadb-dev). Its sources compile only with the `MySQL` trait.

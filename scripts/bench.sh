@@ -8,7 +8,7 @@
 #   BATCH=10000 bash scripts/bench.sh …    batch size of our sync (default 5000)
 #
 # Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh) and GNU time; tries to
-# install pgloader (Debian package) and skips it if that fails. Builds erp-sync in release mode.
+# install pgloader (Debian package) and skips it if that fails. Builds erp-sync in release mode (or runs $ERP_SYNC_BIN).
 # Rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds. Env: ERP_SYNC_PG_URL, ERP_SYNC_MYSQL_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,16 +23,9 @@ if [[ " $BENCH_SOURCES " == *" mysql "* ]] && ! command -v pgloader >/dev/null; 
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgloader >/dev/null) || echo "pgloader not installable: skipped"
 fi
 
-swift build -c release --scratch-path .build-release --product erp-sync >/dev/null
-BIN="$(swift build -c release --scratch-path .build-release --show-bin-path)/erp-sync"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-
-q() { psql "$BASE/$1" -X -q -v ON_ERROR_STOP=1 -At -c "$2"; }
-now() { date +%s.%N; }
+source scripts/bench-lib.sh
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }   # seconds since the instant $1
 count() { grep -o "\"$2\" : [0-9]*" "$1" | grep -o '[0-9]*$'; }   # a counter of the result JSON $1
 
 # Writes our config $1 for the source database bench_src of type $2 at host $3, port $4, user $5, password $6,

@@ -45,7 +45,7 @@ public final class PostgresDestination: Destination, AuditLog {
     /// Runs `body` between `BEGIN` and `COMMIT` (`ROLLBACK` unless `commits`) on one pooled connection; rolls back
     /// on any error.
     @discardableResult
-    private func connectionTransaction<T: Sendable>(_ context: String, commits: Bool = true, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func connectionTransaction<T: Sendable>(_ context: String, commits: Bool = true, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         try await pool.withConnection(context, code: .destinationFailed) { [logger = pool.logger] connection in
             try await connection.run("BEGIN", logger: logger)
             do {
@@ -60,7 +60,7 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     /// Runs read-only statements on one connection, without a transaction around them.
-    private func read<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ context: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         try await pool.withConnection(context, code: .destinationFailed) { [logger = pool.logger] connection in
             try await body(connection, logger)
         }

@@ -119,5 +119,32 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX tb_sync_errors_open ON tb_sync_errors (source_id, external_id) WHERE resolved_at IS NULL AND kind = 'record'",
         ]),
+        // Reconciliation reports: one row per bucket (pdv, local day) of a run; `bucket_json` holds the bucket with
+        // its drill-down lists, the other columns its figures for queries.
+        (3, [
+            """
+            CREATE TABLE tb_reconciliation (
+                reconciliation_id text NOT NULL,
+                source_id text NOT NULL,
+                pdv text NOT NULL,
+                day text NOT NULL,
+                source_rows bigint NOT NULL,
+                source_amount numeric NOT NULL,
+                not_yet_synced bigint NOT NULL,
+                quarantined bigint NOT NULL,
+                audit_rows bigint NOT NULL,
+                audit_amount numeric NOT NULL,
+                status text NOT NULL,
+                bucket_json jsonb NOT NULL,
+                started_at timestamptz NOT NULL,
+                duration_ms bigint NOT NULL,
+                checkpoint text,
+                range_from text,
+                range_to text,
+                PRIMARY KEY (reconciliation_id, pdv, day)
+            )
+            """,
+            "CREATE INDEX tb_reconciliation_source ON tb_reconciliation (source_id, started_at)",
+        ]),
     ]
 }

@@ -14,7 +14,7 @@ public actor SQLiteDestination: Destination, AuditLog {
     /// A lock whose holder has not committed a batch for this long (seconds) is considered abandoned.
     public static let staleLockSeconds: Int64 = 900
 
-    private let connection: SQLiteConnection
+    let connection: SQLiteConnection
     private let path: String
     private let host = ProcessInfo.processInfo.hostName
     private let pid = Int(ProcessInfo.processInfo.processIdentifier)
@@ -52,7 +52,7 @@ public actor SQLiteDestination: Destination, AuditLog {
 
     /// Runs `body` with the connection to itself: callers queue in arrival order while another one (a
     /// transaction of another run, say) is between two statements.
-    private func serialized<T>(_ body: () async throws -> T) async rethrows -> T {
+    func serialized<T>(_ body: () async throws -> T) async rethrows -> T {
         if isBusy {
             await withCheckedContinuation { waiters.append($0) }
         } else {
@@ -65,12 +65,12 @@ public actor SQLiteDestination: Destination, AuditLog {
     }
 
     @discardableResult
-    private func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+    func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         try await connection.query(sql, binds)
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction (serialized); rolls back on any error.
-    private func exclusiveTransaction<T>(_ context: String, commits: Bool = true, _ body: () async throws -> T) async throws -> T {
+    func exclusiveTransaction<T>(_ context: String, commits: Bool = true, _ body: () async throws -> T) async throws -> T {
         try await serialized {
             do {
                 try await query("BEGIN IMMEDIATE")

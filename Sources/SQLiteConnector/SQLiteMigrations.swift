@@ -121,5 +121,32 @@ enum SQLiteMigrations {
             "ALTER TABLE tb_sync_errors ADD COLUMN resolution TEXT",
             "CREATE INDEX tb_sync_errors_open ON tb_sync_errors (source_id, external_id) WHERE resolved_at IS NULL AND kind = 'record'",
         ]),
+        // Reconciliation reports: one row per bucket (pdv, local day) of a run; `bucket_json` holds the bucket with
+        // its drill-down lists, the other columns its figures for queries.
+        (3, [
+            """
+            CREATE TABLE tb_reconciliation (
+                reconciliation_id TEXT NOT NULL,
+                source_id TEXT NOT NULL,
+                pdv TEXT NOT NULL,
+                day TEXT NOT NULL,
+                source_rows INTEGER NOT NULL,
+                source_amount TEXT NOT NULL,
+                not_yet_synced INTEGER NOT NULL,
+                quarantined INTEGER NOT NULL,
+                audit_rows INTEGER NOT NULL,
+                audit_amount TEXT NOT NULL,
+                status TEXT NOT NULL,
+                bucket_json TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL,
+                checkpoint TEXT,
+                range_from TEXT,
+                range_to TEXT,
+                PRIMARY KEY (reconciliation_id, pdv, day)
+            )
+            """,
+            "CREATE INDEX tb_reconciliation_source ON tb_reconciliation (source_id, started_at)",
+        ]),
     ]
 }

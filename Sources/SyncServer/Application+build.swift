@@ -10,7 +10,7 @@ public import SyncCore
 public struct ServerDependencies: Sendable {
     public var config: SyncConfig
     /// Opened and migrated.
-    public var destination: any Destination & AuditLog
+    public var destination: any AuditDatabase
     public var makeSource: SyncService.SourceFactory
     /// Source types this build can read (for `getSupportedDatabases`).
     public var availableSources: Set<DatabaseType>
@@ -25,7 +25,7 @@ public struct ServerDependencies: Sendable {
     public var heartbeat: Duration
 
     /// Creates the dependencies; the clock defaults to the wall clock.
-    public init(config: SyncConfig, destination: any Destination & AuditLog, makeSource: @escaping SyncService.SourceFactory,
+    public init(config: SyncConfig, destination: any AuditDatabase, makeSource: @escaping SyncService.SourceFactory,
                 availableSources: Set<DatabaseType>, clock: any SchedulerClock = SystemSchedulerClock(), logger: Logger,
                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }, webhookRetryDelay: Duration = .seconds(1),
                 heartbeat: Duration = .seconds(15)) {
@@ -94,12 +94,23 @@ public func buildApplication(_ dependencies: ServerDependencies) async -> ErpSyn
     } catch {
         logger.warning("metrics start empty: the audit database could not be read", metadata: ["error": "\(error)"])
     }
-    let notifier = WebhookNotifier(webhooks: config.notifications.webhooks, logger: logger, retryBaseDelay: dependencies.webhookRetryDelay)
+    let notifier = WebhookNotifier(webhooks: config.notifications.webhooks, rejectThreshold: config.notifications.rejectThreshold, logger: logger,
+                                   retryBaseDelay: dependencies.webhookRetryDelay)
     let events = RunEventBroadcaster()
     let runner = SyncRunner(config: config, destination: dependencies.destination, makeSource: dependencies.makeSource,
                             maxConcurrentRuns: config.schedule.maxConcurrentRuns, events: events, logger: logger) { result in
         metrics.record(result)
         notifier.notify(result)
+        if config.schedule.reconcileAfterFullSync && result.syncType == .full && result.success {
+            Task {
+                do {
+                    notifier.notify(try await Reconciler.reconcile(source: result.source, config: config, store: dependencies.destination,
+                                                                   makeSource: dependencies.makeSource))
+                } catch {
+                    logger.warning("reconciliation after the full sync failed", metadata: ["source": "\(result.source)", "error": "\(error)"])
+                }
+            }
+        }
     }
     let scheduler = config.schedule.enabled
         ? Scheduler(schedule: config.schedule, sources: config.sources.map(\.name), clock: dependencies.clock, logger: logger) { run in
@@ -115,7 +126,8 @@ public func buildApplication(_ dependencies: ServerDependencies) async -> ErpSyn
         : nil
     var trpc = TRPCRouter(logger: logger)
     let authenticator = TokenAuthenticator(tokens: config.api.tokens)
-    ErpProcedures(config: config, auditLog: dependencies.destination, runner: runner, scheduler: scheduler, makeSource: dependencies.makeSource,
+    ErpProcedures(config: config, auditLog: dependencies.destination, runner: runner, notifier: notifier, scheduler: scheduler,
+                  makeSource: dependencies.makeSource,
                   availableSources: dependencies.availableSources, authenticator: authenticator).register(in: &trpc)
     let endpoint = TRPCEndpoint(router: trpc, authenticator: authenticator, wire: TRPCWire(transformer: config.api.transformer),
                                 maxBodyBytes: config.api.maxBodyBytes, maxBatchSize: config.api.maxBatchSize, heartbeat: dependencies.heartbeat)
@@ -123,18 +135,21 @@ public func buildApplication(_ dependencies: ServerDependencies) async -> ErpSyn
     let app = Application(
         router: router,
         configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "erp-sync"),
-        services: [notifier],
+        services: [notifier, DailySummaryService(config: config, auditLog: dependencies.destination, notifier: notifier,
+                                                 clock: dependencies.clock, logger: logger)],
         onServerRunning: { channel in await dependencies.onListening(channel.localAddress?.port ?? config.api.port) },
         logger: logger)
     return ErpSyncServer(app: app, runner: runner, scheduler: scheduler, metrics: metrics)
 }
 
-/// The routes: `/trpc/{procedures}` (GET and POST, tRPC wire format), `/health`, `/metrics`, `/events`.
+/// The routes: `/trpc/{procedures}` (GET and POST, tRPC wire format), `/health`, `/metrics`, `/events`, and the
+/// dashboard at `/` (``Dashboard``).
 func buildRouter(endpoint: TRPCEndpoint, api: APIConfig, auditLog: any AuditLog, metrics: ServerMetrics,
                  events: RunEventBroadcaster) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.info))
     if !api.corsOrigins.isEmpty { router.add(middleware: AllowedOriginsMiddleware(origins: Set(api.corsOrigins))) }
+    Dashboard.register(in: router)
     router.get("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .get) }
     router.post("/trpc/{path}") { request, context in await endpoint.respond(request, context: context, method: .post) }
     router.get("/health") { _, _ -> Response in

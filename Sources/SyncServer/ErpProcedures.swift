@@ -18,6 +18,12 @@ import SyncCore
 ///   → `{errors, nextCursor}`: open quarantined rows (all with `includeResolved`) and run errors, newest first;
 ///   `nextCursor` (or `null`) pages on.
 /// - `erp.getRun` (query, viewer): `{syncId}` → `{run, errors}`: one run's audit row and the entries it met last.
+/// - `erp.reconcile` (mutation, admin): `{source, from?, to?}` (local days `YYYY-MM-DD`) → the
+///   ``ReconciliationReport``, also stored in `tb_reconciliation`; a report with mismatches sends the
+///   `reconciliationMismatch` webhook event.
+/// - `erp.getReconciliation` (query, viewer): `{source?, id?}` → `{reconciliation}`: a stored report (by id, else
+///   the latest of the source or of all), `null` when there is none.
+/// - `erp.whoami` (query, viewer) → `{name, role}`: the caller's token (the dashboard shows admin actions to admins).
 /// - `erp.subscriptionTicket` (mutation, viewer) → `{ticket, expiresAt}`: what `erp.onSyncProgress` is opened
 ///   with (``TokenAuthenticator``).
 /// - `erp.onSyncProgress` (subscription, viewer): `{source?, lastEventId?}` → `started`, `progress` and
@@ -27,8 +33,9 @@ import SyncCore
 /// `FORBIDDEN` unless `api.allowAdHocSources` is on, and then only for hosts in `api.allowedHosts`.
 struct ErpProcedures: Sendable {
     let config: SyncConfig
-    let auditLog: any AuditLog
+    let auditLog: any AuditDatabase
     let runner: SyncRunner
+    let notifier: WebhookNotifier
     let scheduler: Scheduler?
     let makeSource: SyncService.SourceFactory
     let availableSources: Set<DatabaseType>
@@ -45,6 +52,9 @@ struct ErpProcedures: Sendable {
         }
         router.add("erp.getErrors", .query, role: .viewer) { input, _ in try await errors(input) }
         router.add("erp.getRun", .query, role: .viewer) { input, _ in try await run(input) }
+        router.add("erp.whoami", .query, role: .viewer) { _, caller in ["name": caller.name, "role": caller.role.rawValue] }
+        router.add("erp.reconcile", .mutation, role: .admin) { input, _ in try await reconcile(input) }
+        router.add("erp.getReconciliation", .query, role: .viewer) { input, _ in try await reconciliation(input) }
         router.add("erp.subscriptionTicket", .mutation, role: .viewer) { _, caller in
             let (ticket, expiresAt) = authenticator.issueTicket(for: caller)
             return ["ticket": ticket, "expiresAt": expiresAt.isoMillis]
@@ -132,6 +142,27 @@ struct ErpProcedures: Sendable {
         static let keys = CodingKeys.allCases.map(\.rawValue)
 
         var syncId: String
+    }
+
+    struct ReconcileInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case source, from, to
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
+        var source: String
+        var from: String?
+        var to: String?
+    }
+
+    struct ReconciliationInput: StrictInput {
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case source, id
+        }
+        static let keys = CodingKeys.allCases.map(\.rawValue)
+
+        var source: String?
+        var id: String?
     }
 
     /// `lastEventId` is how tRPC's `httpSubscriptionLink` resumes a tracked subscription: the link adds it to the
@@ -301,6 +332,12 @@ struct ErpProcedures: Sendable {
             var running: Bool
             var lastSync: ErpSyncResult?
             var nextScheduledSyncs: [NextSync]
+            /// The holder of the source's run lock (`syncId` and owner), absent when free.
+            var lockHolder: String?
+            /// Quarantined rows not loaded since.
+            var openQuarantine: Int
+            /// Now − the cursor time of the latest checkpoint, in seconds; absent for integer cursors.
+            var cursorLagSeconds: Int64?
         }
         var running: Bool
         var runningSyncs: [RunningSync]
@@ -341,9 +378,14 @@ struct ErpProcedures: Sendable {
         let last = recent.first { $0.result.status != .running }
         var sources: [StatusOutput.SourceStatus] = []
         for source in config.sources {
-            let lastRun = try await auditLog.history(source: source.name, limit: 5).first { $0.result.status != .running }
+            let recentRuns = try await auditLog.history(source: source.name, limit: 5)
+            let lastRun = recentRuns.first { $0.result.status != .running }
+            let cursor = recentRuns.first { $0.result.cursorTo != nil }?.result.cursorTo
+            let lag = ServerMetrics.cursorTime(cursor, zone: ZoneConverter(zone: source.timezone)).map { Instant.now.seconds - $0.seconds }
             sources.append(.init(source: source.name, databaseType: source.type, running: active.contains { $0.source == source.name },
-                                 lastSync: lastRun?.result, nextScheduledSyncs: next.filter { $0.source == source.name }))
+                                 lastSync: lastRun?.result, nextScheduledSyncs: next.filter { $0.source == source.name },
+                                 lockHolder: try await auditLog.lockHolder(source: source.name),
+                                 openQuarantine: try await auditLog.openQuarantine(source: source.name).count, cursorLagSeconds: lag))
         }
         return StatusOutput(
             running: !active.isEmpty, runningSyncs: running,
@@ -446,6 +488,45 @@ extension ErpProcedures {
         }
         continuation.onTermination = { _ in forward.cancel() }
         return stream
+    }
+}
+
+extension ErpProcedures {
+    func reconcile(_ input: Data?) async throws -> ReconciliationReport {
+        guard input != nil else { throw TRPCError(.badRequest, "input.source: is required (one of: \(sourceNames))") }
+        let parsed = try TRPCInput.decode(ReconcileInput.self, from: input, default: ReconcileInput(source: ""))
+        try checkSource(parsed.source)
+        for (name, value) in [("from", parsed.from), ("to", parsed.to)] {
+            if let value, Reconciler.validDay(value) == nil { throw TRPCError(.badRequest, "input.\(name): expected a date YYYY-MM-DD, got '\(value)'") }
+        }
+        do {
+            let report = try await Reconciler.reconcile(source: parsed.source, config: config, store: auditLog, from: parsed.from, to: parsed.to,
+                                                        makeSource: makeSource)
+            notifier.notify(report)
+            return report
+        } catch let failure as SyncFailure {
+            throw TRPCError(.internalServerError, "reconcile \(parsed.source): \(failure.code.rawValue): \(failure.message)")
+        }
+    }
+
+    /// `erp.getReconciliation`'s output: `reconciliation` is `null` when none is stored.
+    struct ReconciliationOutput: Encodable {
+        var reconciliation: ReconciliationReport?
+
+        enum CodingKeys: String, CodingKey {
+            case reconciliation
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(reconciliation, forKey: .reconciliation)
+        }
+    }
+
+    func reconciliation(_ input: Data?) async throws -> ReconciliationOutput {
+        let parsed = try TRPCInput.decode(ReconciliationInput.self, from: input, default: ReconciliationInput())
+        try checkSource(parsed.source)
+        return ReconciliationOutput(reconciliation: try await auditLog.reconciliation(source: parsed.source, id: parsed.id))
     }
 }
 

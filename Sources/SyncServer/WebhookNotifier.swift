@@ -12,9 +12,11 @@ public import SyncCore
 /// sync. Each attempt has the webhook's `timeoutSeconds`; a failed attempt (error or non-2xx status) is
 /// retried up to `maxAttempts` times, waiting `retryBaseDelay × 2^(n−1)` between attempts.
 ///
-/// Request: `Content-Type: application/json`, body `{"event","deliveryId","sentAt","result"}` (`result` is
-/// the run's ``ErpSyncResult``), and the headers
-/// - `X-ErpSync-Event`: `syncSucceeded` or `syncFailed`;
+/// Request: `Content-Type: application/json`, body `{"event","deliveryId","sentAt"}` plus `result` (the run's
+/// ``ErpSyncResult``: `syncSucceeded`, `syncFailed`, `rejectThreshold`), `reconciliation` (the
+/// ``ReconciliationReport``: `reconciliationMismatch`) or `summary` (``DailySummary``: `dailySummary`), and the
+/// headers
+/// - `X-ErpSync-Event`: the event (``WebhookConfig/Event``);
 /// - `X-ErpSync-Delivery`: the delivery's UUID (the same on every retry);
 /// - `X-ErpSync-Timestamp`: Unix seconds when the attempt was signed;
 /// - `X-ErpSync-Signature`: `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. Signing the timestamp with
@@ -33,10 +35,14 @@ public final class WebhookNotifier: Service, Sendable {
         var event: String
         var deliveryId: String
         var sentAt: String
-        var result: ErpSyncResult
+        var result: ErpSyncResult?
+        var reconciliation: ReconciliationReport?
+        var summary: DailySummary?
     }
 
     let webhooks: [WebhookConfig]
+    /// `notifications.rejectThreshold`.
+    let rejectThreshold: Int?
     let client: HTTPClient
     let logger: Logger
     let retryBaseDelay: Duration
@@ -45,8 +51,11 @@ public final class WebhookNotifier: Service, Sendable {
 
     /// Creates a notifier.
     /// - Parameter retryBaseDelay: the wait before the first retry (default 1 s), doubled for each further one.
-    public init(webhooks: [WebhookConfig], client: HTTPClient = .shared, logger: Logger, retryBaseDelay: Duration = .seconds(1)) {
+    ///   `rejectThreshold`: see ``NotificationsConfig/rejectThreshold``.
+    public init(webhooks: [WebhookConfig], rejectThreshold: Int? = nil, client: HTTPClient = .shared, logger: Logger,
+                retryBaseDelay: Duration = .seconds(1)) {
         self.webhooks = webhooks
+        self.rejectThreshold = rejectThreshold
         self.client = client
         self.logger = logger
         self.retryBaseDelay = retryBaseDelay
@@ -54,12 +63,31 @@ public final class WebhookNotifier: Service, Sendable {
     }
 
     /// Queues the notifications of a finished run: `syncSucceeded` for `SUCCESS`, `syncFailed` for `FAILED` and
-    /// `PARTIAL`, to each webhook subscribed to that event. Returns at once.
+    /// `PARTIAL`, and `rejectThreshold` when it rejected at least `rejectThreshold` rows, to each webhook
+    /// subscribed to that event. Returns at once.
     public func notify(_ result: ErpSyncResult) {
-        let event: WebhookConfig.Event = result.success ? .syncSucceeded : .syncFailed
+        enqueue(result.success ? .syncSucceeded : .syncFailed) { $0.result = result }
+        if let rejectThreshold, result.recordsRejected >= rejectThreshold {
+            enqueue(.rejectThreshold) { $0.result = result }
+        }
+    }
+
+    /// Queues `reconciliationMismatch` when `report` has buckets that differ; nothing for a match.
+    public func notify(_ report: ReconciliationReport) {
+        guard !report.isMatch else { return }
+        enqueue(.reconciliationMismatch) { $0.reconciliation = report }
+    }
+
+    /// Queues `dailySummary`.
+    public func notify(_ summary: DailySummary) {
+        enqueue(.dailySummary) { $0.summary = summary }
+    }
+
+    private func enqueue(_ event: WebhookConfig.Event, _ fill: (inout Payload) -> Void) {
         for webhook in webhooks where webhook.events.contains(event) {
             let id = UUID().uuidString.lowercased()
-            let payload = Payload(event: event.rawValue, deliveryId: id, sentAt: Instant.now.isoMillis, result: result)
+            var payload = Payload(event: event.rawValue, deliveryId: id, sentAt: Instant.now.isoMillis)
+            fill(&payload)
             guard let body = try? TRPCWire.encoder.encode(payload) else { continue }
             continuation.yield(Delivery(webhook: webhook, event: event, id: id, body: body))
         }

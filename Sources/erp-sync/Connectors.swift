@@ -42,7 +42,7 @@ enum Connectors {
     }
 
     /// Opens the destination.
-    static func destination(_ config: DestinationConfig) async throws -> any Destination & AuditLog {
+    static func destination(_ config: DestinationConfig) async throws -> any AuditDatabase {
         switch config {
         case .sqlite(let path): try await SQLiteDestination(path: path)
         case .postgresql(let url): try PostgresDestination(settings: PostgresSettings(url: url))

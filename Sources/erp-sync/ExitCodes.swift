@@ -8,6 +8,8 @@ enum ExitCodes {
     static let partial = ExitCode(2)
     /// EX_DATAERR: `sync --fail-on-reject` quarantined rows.
     static let dataError = ExitCode(65)
+    /// `reconcile` found buckets where the audit database and the source differ.
+    static let mismatch = ExitCode(3)
     static let unavailable = ExitCode(69)
     /// EX_CANTCREAT: a file or folder could not be created or written (`init`, `demo --dir`, a read-only
     /// audit database).

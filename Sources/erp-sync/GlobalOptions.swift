@@ -18,7 +18,7 @@ struct GlobalOptions: ParsableArguments {
     func loadConfig(jsonLogs: Bool = false) throws -> SyncConfig { try base.loadConfig(jsonLogs: jsonLogs) }
 
     /// ``ConfigOptions/openDestination(_:)``.
-    func openDestination(_ config: SyncConfig) async throws -> any Destination & AuditLog { try await base.openDestination(config) }
+    func openDestination(_ config: SyncConfig) async throws -> any AuditDatabase { try await base.openDestination(config) }
 
     /// ``ConfigOptions/requireKnownSource(_:in:recorded:)``.
     func requireKnownSource(_ name: String?, in config: SyncConfig, recorded: Bool) throws {
@@ -82,7 +82,7 @@ struct ConfigOptions: ParsableArguments {
 
     /// Opens the configured destination and migrates it; exits with 69 when it cannot be opened, 78 when its
     /// URL is wrong.
-    func openDestination(_ config: SyncConfig) async throws -> any Destination & AuditLog {
+    func openDestination(_ config: SyncConfig) async throws -> any AuditDatabase {
         do {
             let destination = try await Connectors.destination(config.destination)
             try await destination.migrate()

@@ -41,6 +41,30 @@ enum Output {
         return argument.hasPrefix(folder) ? String(argument.dropFirst(folder.count)) : argument
     }
 
+    /// Prints a reconciliation: a summary line, then each bucket that is not a plain match with its figures and
+    /// the rows the drill-down named.
+    static func printReconciliation(_ report: ReconciliationReport) {
+        let mismatches = report.mismatches.count
+        let verdict = mismatches == 0 ? "match" : (mismatches == 1 ? "1 bucket differs" : "\(mismatches) buckets differ")
+        print("\(report.source)  reconcile  \(verdict)  \(report.buckets.count) buckets (pdv x day)  \(report.durationMs) ms  id \(report.id)")
+        print("  source \(report.sourceRows.formatted()) rows, tb_sales \(report.auditRows.formatted()) rows; checkpoint \(report.checkpoint ?? "(none)")")
+        let shown = report.buckets.filter { $0.status != .match || $0.notYetSynced > 0 || $0.quarantined > 0 || $0.vanished > 0 }
+        guard !shown.isEmpty else { return }
+        var rows = [["day", "pdv", "source", "amount", "not yet synced", "quarantined", "tb_sales", "amount", "deleted src/audit", "vanished", "status"]]
+        for bucket in shown {
+            rows.append([bucket.day.isEmpty ? "(no date)" : bucket.day, bucket.pdv.isEmpty ? "(none)" : bucket.pdv, bucket.sourceRows.formatted(),
+                         bucket.sourceAmount, bucket.notYetSynced.formatted(), bucket.quarantined.formatted(), bucket.auditRows.formatted(),
+                         bucket.auditAmount, "\(bucket.sourceDeleted)/\(bucket.auditDeleted)", bucket.vanished.formatted(), bucket.status.rawValue])
+        }
+        print(table(rows, indent: 2))
+        for bucket in shown {
+            for (label, ids) in [("missing", bucket.missing), ("extra", bucket.extra), ("different", bucket.different),
+                                 ("quarantined", bucket.quarantinedIds), ("not yet synced", bucket.notYetSyncedIds)] where !ids.isEmpty {
+                print("  \(bucket.day) pdv \(bucket.pdv) \(label): \(ids.joined(separator: ", "))")
+            }
+        }
+    }
+
     /// Left-aligned columns separated by two spaces.
     static func table(_ rows: [[String]], indent: Int = 0) -> String {
         guard let width = rows.map(\.count).max() else { return "" }

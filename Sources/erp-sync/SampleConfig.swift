@@ -64,7 +64,7 @@ enum SampleConfig {
               typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
               # deleted: { sql: "status = 'X'" }   # rows that count as deleted at the source
 
-        # erp-sync serve (README "serve"): the admin API, the scheduler and webhooks.
+        # erp-sync serve (README "serve"): the dashboard at http://host:port/, the admin API, the scheduler and webhooks.
         api:
           host: 127.0.0.1                   # listen address
           port: 8080                        # 0 = any free port
@@ -79,9 +79,13 @@ enum SampleConfig {
           fullSyncAt: "23:00"               # daily full sync, local time (or off)
           timezone: America/Sao_Paulo
           maxConcurrentRuns: 2
+          reconcileAfterFullSync: false     # true: reconcile each source after its successful full sync (reconciliationMismatch)
         # notifications:
-        #   webhooks:                       # POST of the run result, HMAC-SHA256 signed (X-ErpSync-Signature)
+        #   rejectThreshold: 100            # a run rejecting at least this many rows sends rejectThreshold
+        #   dailySummaryAt: "23:55"         # local time (schedule.timezone) of dailySummary, or off
+        #   webhooks:                       # POST of the event, HMAC-SHA256 signed (X-ErpSync-Signature)
         #     - { url: "https://detection.internal/hooks/erp-sync", events: [syncSucceeded, syncFailed], secretEnv: DETECTION_WEBHOOK_SECRET }
+        #     # events: syncSucceeded | syncFailed | reconciliationMismatch | dailySummary | rejectThreshold (default: the first two)
 
         """
 

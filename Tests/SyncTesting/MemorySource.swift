@@ -7,7 +7,7 @@ public import SyncCore
 ///
 /// Rows are column name → value. Mappings must be plain columns (`{ sql: }` expressions need a database).
 /// Reads can be made to fail (``failReads(_:transient:)``), as a killed connection would.
-public final class MemorySource: Source {
+public final class MemorySource: ReconcilableSource {
     private struct State {
         var rows: [[SourceValue]: [String: SourceValue]] = [:]
         var failures: [Bool] = []
@@ -105,6 +105,61 @@ public final class MemorySource: Source {
     public func testConnection() async throws -> String { "memory (\(state.withLock { $0.rows.count }) rows)" }
 
     public func close() async {}
+
+    /// Groups the rows as ``StreamQuery/aggregate(pendingAfter:)`` does: by pdv, hour of `occurredAt` (naive
+    /// values truncated as wall times), deleted value and pending flag; sums are exact (decimal text at scale 6).
+    public func reconciliationGroups(of stream: StreamConfig, pendingAfter: Checkpoint?) async throws -> [SourceGroup] {
+        func value(_ field: StreamConfig.Field, _ row: [String: SourceValue]) -> SourceValue {
+            guard case .column(let column)? = stream.fields[field] else { return .null }
+            return row[column] ?? .null
+        }
+        var groups: [[SourceValue]: SourceGroup] = [:]
+        var sums: [[SourceValue]: Amount] = [:]
+        for row in rows {
+            let deleted: SourceValue = stream.deleted.map { mapping in
+                guard case .column(let column) = mapping else { return .null }
+                return row[column] ?? .null
+            } ?? .integer(0)
+            let position = Self.position(row, stream)
+            let isPending = pendingAfter.map { Self.compare(position, [$0.cursor] + $0.key) > 0 && !position[0].isNull } ?? true
+            let key = [value(.pdv, row), Self.hourStart(value(.occurredAt, row)), deleted, .bool(isPending)]
+            let amount = (try? Amount(parsing: value(.amount, row).text ?? "", scale: 6)) ?? Amount(minorUnits: 0, scale: 6)
+            sums[key] = (sums[key] ?? Amount(minorUnits: 0, scale: 6)) + amount
+            let cursor = position[0]
+            var group = groups[key] ?? SourceGroup(pdv: key[0], hour: key[1], deleted: deleted, isPending: isPending, count: 0, sum: .null,
+                                                    firstCursor: cursor, lastCursor: cursor)
+            group.count += 1
+            if Self.compare(cursor, group.firstCursor) < 0 || group.firstCursor.isNull { group.firstCursor = cursor }
+            if Self.compare(cursor, group.lastCursor) > 0 { group.lastCursor = cursor }
+            groups[key] = group
+        }
+        return groups.map { key, group in
+            var group = group
+            group.sum = .decimal(sums[key]?.description ?? "0")
+            return group
+        }
+    }
+
+    public func read(cursorFrom first: SourceValue, through last: SourceValue, after position: Checkpoint?, pendingAfter: Checkpoint?,
+                     limit: Int, of stream: StreamConfig) async throws -> [[SourceValue]] {
+        let start: StreamBound = position.map { .after($0) } ?? .cursorAtLeast(first)
+        let page = try await read(PageRequest(.ordered(from: start, upTo: nil), limit: .max), of: stream)
+        return page.filter { Self.compare($0[0], first) >= 0 && Self.compare($0[0], last) <= 0 }.prefix(limit).map { row in
+            let isPending = pendingAfter.map { Self.compare(Array(row[0...stream.primaryKey.count]), [$0.cursor] + $0.key) > 0 } ?? true
+            return row + [.integer(isPending ? 1 : 0)]
+        }
+    }
+
+    /// A date-time truncated to its hour, as the SQL dialects do.
+    private static func hourStart(_ value: SourceValue) -> SourceValue {
+        switch value {
+        case .localDateTime(let v): .localDateTime(LocalDateTime(year: v.year, month: v.month, day: v.day, hour: v.hour))
+        case .instant(let v): .instant(Instant(seconds: v.seconds - ((v.seconds % 3600) + 3600) % 3600))
+        case .text(let text):
+            (try? LocalDateTime(parsing: text)).map { hourStart(.localDateTime($0)) } ?? .null
+        default: .null
+        }
+    }
 
     /// A row laid out as ``StreamLayout/columns(of:)``.
     public static func layout(_ row: [String: SourceValue], _ stream: StreamConfig) -> [SourceValue] {

@@ -77,6 +77,8 @@ public struct ScheduleConfig: Sendable, Equatable {
     public var timezone = TimeZone(identifier: "UTC")!
     /// How many sources may sync at the same time (default 2).
     public var maxConcurrentRuns = 2
+    /// Reconcile a source after each successful scheduled full sync (`reconcileAfterFullSync`, default `false`).
+    public var reconcileAfterFullSync = false
 
     /// The defaults: hourly incremental, full at 23:00 UTC, two sources at a time.
     public init() {}
@@ -84,6 +86,7 @@ public struct ScheduleConfig: Sendable, Equatable {
     public static func == (lhs: ScheduleConfig, rhs: ScheduleConfig) -> Bool {
         lhs.enabled == rhs.enabled && lhs.intervalSeconds == rhs.intervalSeconds && lhs.fullSyncAt?.hour == rhs.fullSyncAt?.hour
             && lhs.fullSyncAt?.minute == rhs.fullSyncAt?.minute && lhs.timezone == rhs.timezone && lhs.maxConcurrentRuns == rhs.maxConcurrentRuns
+            && lhs.reconcileAfterFullSync == rhs.reconcileAfterFullSync
     }
 }
 
@@ -91,9 +94,18 @@ public struct ScheduleConfig: Sendable, Equatable {
 public struct NotificationsConfig: Sendable, Equatable {
     /// Webhooks called after runs.
     public var webhooks: [WebhookConfig] = []
+    /// A run that rejects (quarantines) at least this many rows sends the `rejectThreshold` event; `nil` for never.
+    public var rejectThreshold: Int?
+    /// Local wall time (in `schedule.timezone`) of the `dailySummary` event, default 23:55; `nil` (`off`) for none.
+    public var dailySummaryAt: (hour: Int, minute: Int)? = (23, 55)
 
     /// No notifications.
     public init() {}
+
+    public static func == (lhs: NotificationsConfig, rhs: NotificationsConfig) -> Bool {
+        lhs.webhooks == rhs.webhooks && lhs.rejectThreshold == rhs.rejectThreshold
+            && lhs.dailySummaryAt?.hour == rhs.dailySummaryAt?.hour && lhs.dailySummaryAt?.minute == rhs.dailySummaryAt?.minute
+    }
 }
 
 /// A webhook: an HTTP POST of a JSON run summary, signed with HMAC-SHA256.
@@ -104,11 +116,19 @@ public struct WebhookConfig: Sendable, Equatable {
         case syncFailed
         /// A run ended `SUCCESS` (how the detection engine is triggered).
         case syncSucceeded
+        /// A reconciliation found buckets that differ (`reconciliation` in the body).
+        case reconciliationMismatch
+        /// Once a day at `notifications.dailySummaryAt`: per source the day's runs, rows, rejects, open quarantine
+        /// and cursor lag (`summary` in the body).
+        case dailySummary
+        /// A run rejected at least `notifications.rejectThreshold` rows (`result` in the body).
+        case rejectThreshold
     }
     /// `http://` or `https://` URL.
     public var url: String
-    /// Default: both events.
-    public var events: Set<Event> = Set(Event.allCases)
+    /// Default: `syncSucceeded` and `syncFailed` (the run events, whose body carries `result`); the others are
+    /// subscribed to by name.
+    public var events: Set<Event> = [.syncSucceeded, .syncFailed]
     /// The HMAC key (from `secret` or the variable named by `secretEnv`); never printed.
     public var secret: Secret
     /// Seconds before one delivery attempt is abandoned (default 10).
@@ -116,7 +136,7 @@ public struct WebhookConfig: Sendable, Equatable {
     /// Delivery attempts before a notification is dropped (default 3; waits 1 s, 2 s, 4 s … between).
     public var maxAttempts = 3
 
-    /// Creates a webhook subscribed to both events.
+    /// Creates a webhook subscribed to the run events.
     public init(url: String, secret: Secret) {
         self.url = url
         self.secret = secret

@@ -70,9 +70,11 @@ extension ConfigReader {
 
     func schedule(_ node: ConfigNode) throws -> ScheduleConfig {
         var schedule = ScheduleConfig()
-        for (key, value) in try node.requireMapping(allowed: ["enabled", "interval", "fullSyncAt", "timezone", "maxConcurrentRuns"]) {
+        for (key, value) in try node.requireMapping(allowed: ["enabled", "interval", "fullSyncAt", "timezone", "maxConcurrentRuns",
+                                                                 "reconcileAfterFullSync"]) {
             switch key {
             case "enabled": schedule.enabled = try value.bool()
+            case "reconcileAfterFullSync": schedule.reconcileAfterFullSync = try value.bool()
             case "interval":
                 let text = try value.string()
                 guard let seconds = Self.durationSeconds(text), seconds >= 60 else {
@@ -80,17 +82,7 @@ extension ConfigReader {
                 }
                 schedule.intervalSeconds = seconds
             case "fullSyncAt":
-                let text = try value.string()
-                if text == "off" {
-                    schedule.fullSyncAt = nil
-                    continue
-                }
-                let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-                guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]),
-                      (0...23).contains(hour), (0...59).contains(minute) else {
-                    throw value.error("expected a local time HH:MM (00:00 to 23:59) or off, got '\(text)'")
-                }
-                schedule.fullSyncAt = (hour, minute)
+                schedule.fullSyncAt = try Self.wallTime(value)
             case "timezone":
                 let name = try value.string()
                 guard let zone = TimeZone(identifier: name) else {
@@ -103,10 +95,26 @@ extension ConfigReader {
         return schedule
     }
 
+    /// A local time `HH:MM` (00:00 to 23:59), or `off` for `nil`.
+    static func wallTime(_ value: ConfigNode) throws -> (hour: Int, minute: Int)? {
+        let text = try value.string()
+        if text == "off" { return nil }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]),
+              (0...23).contains(hour), (0...59).contains(minute) else {
+            throw value.error("expected a local time HH:MM (00:00 to 23:59) or off, got '\(text)'")
+        }
+        return (hour, minute)
+    }
+
     func notifications(_ node: ConfigNode) throws -> NotificationsConfig {
         var notifications = NotificationsConfig()
-        for (_, value) in try node.requireMapping(allowed: ["webhooks"]) {
-            notifications.webhooks = try value.sequence().map(webhook)
+        for (key, value) in try node.requireMapping(allowed: ["webhooks", "rejectThreshold", "dailySummaryAt"]) {
+            switch key {
+            case "rejectThreshold": notifications.rejectThreshold = try value.int(in: 1...Int.max)
+            case "dailySummaryAt": notifications.dailySummaryAt = try Self.wallTime(value)
+            default: notifications.webhooks = try value.sequence().map(webhook)
+            }
         }
         return notifications
     }
@@ -134,7 +142,7 @@ extension ConfigReader {
             switch key {
             case "events":
                 webhook.events = Set(try value.sequence().map { try $0.oneOf(WebhookConfig.Event.self) })
-                guard !webhook.events.isEmpty else { throw value.error("list at least one event (syncFailed, syncSucceeded)") }
+                guard !webhook.events.isEmpty else { throw value.error("list at least one event (\(WebhookConfig.Event.allCases.map(\.rawValue).joined(separator: ", ")))") }
             case "timeoutSeconds": webhook.timeoutSeconds = try value.int(in: 1...300)
             case "maxAttempts": webhook.maxAttempts = try value.int(in: 1...20)
             default: break

@@ -256,17 +256,7 @@ public struct RecordMapper: Sendable {
             sourceUpdatedAt = cursorInstant
         }
 
-        let deleted: Bool
-        if let index = deletedColumn {
-            switch row[index] {
-            case .null: deleted = false
-            case .bool(let v): deleted = v
-            case .integer(let v): deleted = v != 0
-            case let other: deleted = ["1", "t", "true", "y", "yes", "s", "sim"].contains(other.text?.trimmingSpaces().lowercased() ?? "")
-            }
-        } else {
-            deleted = false
-        }
+        let deleted = deletedColumn.map { row[$0].isTruthy } ?? false
 
         return SaleTransaction(
             sourceId: sourceId, externalId: externalId, pdv: pdv!, operator: op!, amount: amount, currency: currency,

@@ -50,6 +50,20 @@ public struct SQLDialect: Sendable, Equatable {
         case sqliteText
     }
 
+    /// How a date-time is truncated to its hour, per each server's manual.
+    public enum HourTruncation: Sendable, Equatable {
+        /// `date_trunc('hour', x)` (PostgreSQL).
+        case dateTrunc
+        /// `DATE_FORMAT(x, '%Y-%m-%d %H:00:00')`, text (MySQL/MariaDB).
+        case dateFormat
+        /// `strftime('%Y-%m-%d %H:00:00', x)`, text (SQLite).
+        case strftime
+        /// `DATEADD(hour, DATEDIFF(hour, 0, x), 0)` (SQL Server).
+        case dateAdd
+        /// `TRUNC(x, 'HH24')` (Oracle).
+        case trunc
+    }
+
     /// A short name for messages (`postgresql`).
     public var name: String
     public var quoting: Quoting
@@ -61,6 +75,8 @@ public struct SQLDialect: Sendable, Equatable {
     public var nullTest: NullTest
     /// Timestamp values the keyset cannot order (default ``UnorderableDates/none``).
     public var unorderableDates: UnorderableDates
+    /// How a date-time is truncated to its hour (default ``HourTruncation/strftime``).
+    public var hourTruncation: HourTruncation
     /// Whether every select-list expression gets a unique alias (`… AS "cursor"`): Oracle refuses a
     /// `FETCH FIRST` or `ROWNUM` subquery whose select list repeats a column name (ORA-00918), which a stream
     /// whose cursor is also its `occurredAt` does. Default `false`.
@@ -81,7 +97,7 @@ public struct SQLDialect: Sendable, Equatable {
     /// Creates a dialect.
     public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool,
                 nullTest: NullTest = .isNull, aliasesColumns: Bool = false, timestampBindType: String? = nil, selectsConditions: Bool = true,
-                unorderableDates: UnorderableDates = .none) {
+                unorderableDates: UnorderableDates = .none, hourTruncation: HourTruncation = .strftime) {
         self.name = name
         self.quoting = quoting
         self.rowLimit = rowLimit
@@ -89,30 +105,31 @@ public struct SQLDialect: Sendable, Equatable {
         self.supportsRowValues = supportsRowValues
         self.nullTest = nullTest
         self.unorderableDates = unorderableDates
+        self.hourTruncation = hourTruncation
         self.aliasesColumns = aliasesColumns
         self.timestampBindType = timestampBindType
         self.selectsConditions = selectsConditions
     }
 
     public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true,
-                                          unorderableDates: .sqliteText)
+                                          unorderableDates: .sqliteText, hourTruncation: .strftime)
     public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered,
-                                              supportsRowValues: true, unorderableDates: .postgresInfinity)
+                                              supportsRowValues: true, unorderableDates: .postgresInfinity, hourTruncation: .dateTrunc)
     /// MySQL/MariaDB: row constructors are legal but not index-optimised by MariaDB (a full scan and a filesort
     /// in 10.11's EXPLAIN), so the expanded OR form is used; NULL is tested with `<=>`.
     public static let mysql = SQLDialect(name: "mysql", quoting: .backticks, rowLimit: .limit, parameters: .questionMark, supportsRowValues: false,
-                                         nullTest: .nullSafeEquals, unorderableDates: .mysqlZeroDates)
+                                         nullTest: .nullSafeEquals, unorderableDates: .mysqlZeroDates, hourTruncation: .dateFormat)
     /// T-SQL (SQL Server 2012+): `[ident]`, `SELECT TOP (n)` (never with `OFFSET`), timestamp cursors bound as
     /// `CAST(? AS DATETIME)` unless the stream names the column's type.
     public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false,
-                                             timestampBindType: "DATETIME", selectsConditions: false)
+                                             timestampBindType: "DATETIME", selectsConditions: false, hourTruncation: .dateAdd)
     /// Oracle 12c+: `FETCH FIRST n ROWS ONLY` after `ORDER BY`, unique column aliases, timestamp cursors bound as
     /// `CAST(:n AS DATE)` unless the stream names the column's type.
     public static let oracle = SQLDialect(name: "oracle", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .colonNumbered, supportsRowValues: false,
-                                          aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false)
+                                          aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false, hourTruncation: .trunc)
     /// Oracle 11g: as ``oracle`` with the `ROWNUM` subquery instead of `FETCH FIRST`.
     public static let oracle11 = SQLDialect(name: "oracle11", quoting: .doubleQuotes, rowLimit: .rowNum, parameters: .colonNumbered,
-                                            supportsRowValues: false, aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false)
+                                            supportsRowValues: false, aliasesColumns: true, timestampBindType: "DATE", selectsConditions: false, hourTruncation: .trunc)
     /// SQL:2008 for any other ODBC database: double quotes, `FETCH FIRST n ROWS ONLY`, `?` markers, the OR
     /// form of the keyset.
     public static let ansi = SQLDialect(name: "ansi", quoting: .doubleQuotes, rowLimit: .fetchFirst, parameters: .questionMark, supportsRowValues: false)
@@ -167,6 +184,19 @@ public struct SQLDialect: Sendable, Equatable {
         case .postgresInfinity: "(\(null) OR \(expression) IN ('infinity', '-infinity'))"
         case .sqliteText:
             "(\(null) OR (typeof(\(expression)) = 'text' AND (\(expression) < '0001' OR substr(\(expression), 6, 2) = '00' OR substr(\(expression), 9, 2) = '00')))"
+        }
+    }
+
+    /// `expression` (a date-time) truncated to the start of its hour, in the server's spelling
+    /// (``HourTruncation``). None of them needs the server's time-zone tables: reconciliation groups by hour at
+    /// the source and folds hours into local days in Swift (``Reconciler``).
+    public func hourStart(_ expression: String) -> String {
+        switch hourTruncation {
+        case .dateTrunc: "date_trunc('hour', \(expression))"
+        case .dateFormat: "DATE_FORMAT(\(expression), '%Y-%m-%d %H:00:00')"
+        case .strftime: "strftime('%Y-%m-%d %H:00:00', \(expression))"
+        case .dateAdd: "DATEADD(hour, DATEDIFF(hour, 0, \(expression)), 0)"
+        case .trunc: "TRUNC(\(expression), 'HH24')"
         }
     }
 

@@ -67,9 +67,24 @@ public protocol Source: Sendable {
     func close() async
 }
 
-/// A source that runs SQL: connectors implement the three driver-level members and get ``Source`` from the
-/// shared keyset implementation over ``StreamQuery`` and their ``SQLDialect``.
-public protocol SQLSource: Source {
+/// A source that reconciliation can question: one aggregate read of a stream's figures and bounded reads of a
+/// cursor range for the drill-down. ``SQLSource`` answers both from ``StreamQuery``, so every SQL connector
+/// (ODBC included) gets them without code of its own.
+public protocol ReconcilableSource: Source {
+    /// The stream's rows grouped by pdv, hour of `occurredAt`, deleted value and whether they lie past
+    /// `pendingAfter` (every row is pending without a checkpoint), each group with ``SourceGroup`` figures.
+    func reconciliationGroups(of stream: StreamConfig, pendingAfter: Checkpoint?) async throws -> [SourceGroup]
+
+    /// One page (at most `limit` rows, in `(cursor, key)` order, after `position`) of the rows whose cursor
+    /// lies in `first...last`, laid out as ``StreamLayout/columns(of:)`` plus a last value that is `1` for rows
+    /// past `pendingAfter` (all rows without a checkpoint) and `0` for the others.
+    func read(cursorFrom first: SourceValue, through last: SourceValue, after position: Checkpoint?, pendingAfter: Checkpoint?,
+              limit: Int, of stream: StreamConfig) async throws -> [[SourceValue]]
+}
+
+/// A source that runs SQL: connectors implement the three driver-level members and get ``Source`` and
+/// ``ReconcilableSource`` from the shared implementations over ``StreamQuery`` and their ``SQLDialect``.
+public protocol SQLSource: ReconcilableSource {
     /// The SQL dialect of the server.
     var dialect: SQLDialect { get }
 
@@ -91,6 +106,18 @@ extension SQLSource {
     /// Estimates ``StreamQuery/rows(from:)`` with ``estimateRows(_:)``.
     public func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
         try await estimateRows(StreamQuery(stream: stream, dialect: dialect).rows(from: bound))
+    }
+
+    /// Runs ``StreamQuery/aggregate(pendingAfter:)``.
+    public func reconciliationGroups(of stream: StreamConfig, pendingAfter: Checkpoint?) async throws -> [SourceGroup] {
+        try await fetch(StreamQuery(stream: stream, dialect: dialect).aggregate(pendingAfter: pendingAfter)).map(SourceGroup.init(aggregateRow:))
+    }
+
+    /// Runs ``StreamQuery/cursorRange(_:through:after:pendingAfter:limit:)``.
+    public func read(cursorFrom first: SourceValue, through last: SourceValue, after position: Checkpoint?, pendingAfter: Checkpoint?,
+                     limit: Int, of stream: StreamConfig) async throws -> [[SourceValue]] {
+        try await fetch(StreamQuery(stream: stream, dialect: dialect)
+            .cursorRange(first, through: last, after: position, pendingAfter: pendingAfter, limit: limit))
     }
 
     /// Counts exactly: `SELECT COUNT(*) FROM (<statement>) n`.

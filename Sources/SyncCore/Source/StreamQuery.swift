@@ -14,10 +14,10 @@ public struct StreamQuery: Sendable {
     public let dialect: SQLDialect
     /// Names of the select-list columns, in order: ``StreamLayout/columns(of:)``.
     public let columns: [String]
-    private let selectList: String
+    let selectList: String
     /// The type timestamp cursor values are cast to in the SQL text (`cursor.type`, else the dialect's
     /// ``SQLDialect/timestampBindType``); `nil` for integer cursors and dialects that bind typed.
-    private let cursorCast: String?
+    let cursorCast: String?
 
     /// Prepares the select list of `stream` for `dialect`.
     public init(stream: StreamConfig, dialect: SQLDialect) {
@@ -56,14 +56,14 @@ public struct StreamQuery: Sendable {
         }
     }
 
-    private var fromClause: String {
+    var fromClause: String {
         switch stream.from {
         case .table(let table): "FROM \(dialect.quote(table)) src"
         case .query(let query): "FROM (\(query)) src"
         }
     }
 
-    private var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
+    var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
 
     /// The statement that reads `page` (``page(from:upTo:limit:)`` or ``nullCursorPage(afterKey:limit:)``).
     public func statement(for page: PageRequest) -> SQLStatement {
@@ -176,7 +176,7 @@ public struct StreamQuery: Sendable {
     /// `(a, b) > (?, ?)`, or for dialects without row values the equivalent
     /// `(a > ?) OR (a = ? AND b > ?)`; `strict: false` adds equality (`>=` / `<=`). `castFirst` is the type
     /// the first column's parameters are cast to (the cursor's, see ``SQLDialect/timestampBindType``).
-    private func keyset(_ columns: [String], values: [SourceValue], strict: Bool, greater: Bool, castFirst: String?,
+    func keyset(_ columns: [String], values: [SourceValue], strict: Bool, greater: Bool, castFirst: String? = nil,
                         binds: inout [SourceValue]) -> String {
         let op = greater ? ">" : "<"
         func placeholder(_ column: Int) -> String { dialect.placeholder(binds.count, as: column == 0 ? castFirst : nil) }
@@ -212,7 +212,7 @@ public struct StreamQuery: Sendable {
         return "(" + disjuncts.joined(separator: " OR ") + ")"
     }
 
-    private func limited(_ sql: String, limit: Int, binds: [SourceValue]) -> SQLStatement {
+    func limited(_ sql: String, limit: Int, binds: [SourceValue]) -> SQLStatement {
         switch dialect.rowLimit {
         case .limit: SQLStatement(sql: sql + " LIMIT \(limit)", binds: binds)
         case .fetchFirst: SQLStatement(sql: sql + " FETCH FIRST \(limit) ROWS ONLY", binds: binds)
