@@ -46,6 +46,7 @@ SERVER=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 mkdir -p docs
 ERP_SYNC_URL="http://127.0.0.1:$PORT" ADMIN_TOKEN="$ADMIN_TOKEN" VIEWER_TOKEN="$VIEWER_TOKEN" AUDIT_DB="$WORK/demo/audit.sqlite" \
+  ERP_DB="$WORK/demo/sakila-erp.sqlite" \
   SCREENSHOTS=docs "$PY" scripts/dashboard_test.py
 # The tokens never reach a URL: neither in the server's request log nor anywhere else it wrote.
 if grep -q -e "$ADMIN_TOKEN" -e "$VIEWER_TOKEN" "$WORK/serve.log"; then echo "FAIL: a token appears in the server log"; exit 1; fi

@@ -274,11 +274,11 @@ async function loadQuarantine() {
 
 async function reprocess(entry, button) {
   button.disabled = true;
-  const input = { source: entry.source, reason: "dashboard" };
+  const input = { source: entry.source };
   if (entry.externalId) input.keys = [entry.externalId];
   try {
     const result = await call("erp.reprocess", input, true);
-    say("Reprocessed " + entry.source + ": " + (result.status || "done"));
+    say("Reprocessed " + entry.source + ": " + (result.message || "done"));
     await refreshAll();
   } catch (error) {
     say(error.code === "NOT_FOUND" ? "Reprocess is not available on this server yet (no erp.reprocess procedure)." : error.message, true);
