@@ -89,11 +89,16 @@ final class Fixture: Sendable {
     /// Rows of an audit table through a separate connection.
     func auditRows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [[String: String]] {
         let audit = try await SQLiteConnection.open(storage: .file(path: auditPath))
-        let rows = try await audit.query(sql, binds).map { row in
-            Dictionary(uniqueKeysWithValues: row.columns.map { ($0.name, $0.data.string ?? "NULL") })
+        do {
+            let rows = try await audit.query(sql, binds).map { row in
+                Dictionary(uniqueKeysWithValues: row.columns.map { ($0.name, $0.data.string ?? "NULL") })
+            }
+            try await audit.close()
+            return rows
+        } catch {
+            try? await audit.close()  // sqlite-nio asserts when an open connection is freed
+            throw error
         }
-        try await audit.close()
-        return rows
     }
 
     /// Runs `body` with a new fixture, then closes its connections and deletes its folder.

@@ -51,7 +51,7 @@ import Testing
             _ = try await f.auditRows("""
                 INSERT INTO tb_sales SELECT source_id, '99', pdv, operator, amount, currency, occurred_at, type, type_raw, reference,
                     source_updated_at, content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass,
-                    ingested_at, updated_at FROM tb_sales WHERE external_id = '4'
+                    ingested_at, updated_at, quarantined_since, quarantine_reason FROM tb_sales WHERE external_id = '4'
                 """)
             try await f.upsert([(6, "P1", "op1", "1.00", "2024-03-01 23:00:00", "venda", "2024-03-03 00:00:00")])
             let report = try await reconcile(f)
