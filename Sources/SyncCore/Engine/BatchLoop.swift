@@ -65,14 +65,8 @@ struct BatchLoop {
         while start < keys.count {
             let chunk = Array(keys[start..<min(start + options.batchSize, keys.count)])
             start += chunk.count
-            let prepared: PreparedBatch
-            switch await reader.read(PageRequest(.keys(chunk), limit: chunk.count)) {
-            case .success(let value): prepared = value
-            case .failure(let error):
-                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
-                return
-            }
-            guard await load(prepared, state: nil, fullPassId: nil) else { return }
+            guard let prepared = received(await reader.read(PageRequest(.keys(chunk), limit: chunk.count))),
+                  await load(prepared, state: nil, fullPassId: nil) else { return }
         }
     }
 
@@ -88,16 +82,10 @@ struct BatchLoop {
             ? Task { [limit] in await reader.readIsolating(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
         while let current = pending {
             pending = nil
-            let page: PreparedBatch
-            switch await current.value {
-            case .success(let value): page = value
-            case .failure(let error):
-                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
-                return nil
-            }
+            guard let page = received(await current.value) else { return nil }
             guard let position = page.last else { return (true, lastPosition) }
             budget -= page.rowCount
-            let isFull = page.rowCount == limit || page.isCut
+            let isFull = page.mayContinue(limit: limit)
             if isFull && budget > 0 {
                 let nextLimit = min(options.batchSize, budget)
                 pending = Task { await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
@@ -125,20 +113,25 @@ struct BatchLoop {
         var rows = 0
         while rows < maxRows {
             let request = page(last)
-            let prepared: PreparedBatch
-            switch await reader.readIsolating(request) {
-            case .success(let value): prepared = value
-            case .failure(let error):
-                run.fail(error, code: .sourceFailed, batch: run.batches + 1)
-                return false
-            }
+            guard let prepared = received(await reader.readIsolating(request)) else { return false }
             guard let position = prepared.last else { return true }
             rows += prepared.rowCount
             last = position
             guard await load(prepared, state: nil, fullPassId: fullPassId) else { return false }
-            if prepared.rowCount < request.limit && !prepared.isCut { return true }
+            if !prepared.mayContinue(limit: request.limit) { return true }
         }
         return true
+    }
+
+    /// The page a read returned, or `nil` with the run marked failed (`SOURCE_FAILED`, at the next batch) when the
+    /// read still failed after its retries.
+    private mutating func received(_ result: Result<PreparedBatch, any Error>) -> PreparedBatch? {
+        switch result {
+        case .success(let page): return page
+        case .failure(let error):
+            run.fail(error, code: .sourceFailed, batch: run.batches + 1)
+            return nil
+        }
     }
 
     /// Adds a warning to the run's errors when rows with a cursor beyond the horizon were quarantined.

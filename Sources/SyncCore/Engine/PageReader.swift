@@ -10,6 +10,10 @@ struct PreparedBatch: Sendable {
     /// The page stopped at a row the database could not compute (``PageReader/readIsolating(_:)``): more rows may
     /// follow although it holds fewer than the limit.
     var isCut = false
+
+    /// Whether more rows may follow this page of a read limited to `limit` rows: it is full, or it was cut at a
+    /// row the database could not compute.
+    func mayContinue(limit: Int) -> Bool { rowCount == limit || isCut }
 }
 
 /// Reads and maps pages; free of run state, so the next page can be read while the current one commits.
