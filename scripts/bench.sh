@@ -1,205 +1,261 @@
 #!/usr/bin/env bash
-# Benchmark: erp-sync PostgreSQL -> PostgreSQL against the raw psql COPY pipe, and MariaDB -> PostgreSQL against
-# the raw `mariadb --batch --quick | psql \copy` pipe and pgloader, on the same rows and the same destination
-# table shape, in one run. Prints rows/s, our peak RSS and the ratios.
+# The load-path benchmark: erp-sync against the raw tools on the same rows, in one run, with every goal of the
+# load path marked met / not met. Medians of alternated runs (ours, pipe, pgloader, ours, …): judge the ratios,
+# not the seconds (this machine's timings vary ±30 % between runs).
 #
-#   bash scripts/bench.sh [N ...]          default N = 1000000; e.g. bash scripts/bench.sh 100000 1000000
-#   BENCH_SOURCES=mysql bash scripts/bench.sh 100000     only MariaDB -> PostgreSQL (default: "postgresql mysql")
-#   BATCH=10000 bash scripts/bench.sh …    batch size of our sync (default 5000)
+#   bash scripts/bench.sh               N = 1,000,000 rows, SMALL = 100,000, 3 alternated runs per comparison
+#   bash scripts/bench.sh --quick       N = 100,000, SMALL = 20,000, 1 run (a smoke run, a few minutes)
+#   Env: N, SMALL, REPEATS, BATCH (default 5000), BATCHES (peak-RSS sweep, default "1000 5000 10000"),
+#        TIMEOUT (seconds per case, default 600), ERP_SYNC_BIN (else a release build in .build-release),
+#        ERP_SYNC_PG_URL (default postgres://erp_sync:erp_sync@127.0.0.1:5432), ERP_SYNC_MYSQL_PORT (3306).
 #
-# Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh) and GNU time; tries to
-# install pgloader (Debian package) and skips it if that fails. Builds erp-sync in release mode (or runs $ERP_SYNC_BIN).
-# Rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds. Env: ERP_SYNC_PG_URL, ERP_SYNC_MYSQL_PORT.
+# Cases (rows: 200 pdvs, 2,000 operators, 90 days, ~5 % cancellations/refunds; America/Sao_Paulo local times):
+#   full      initial load of N rows, PostgreSQL -> PostgreSQL and MariaDB -> PostgreSQL: ours; the lean pipe
+#             (\copy of the 7 seed columns + source id into a table with a primary key); the same-schema pipe
+#             (\copy into a copy of tb_sales with its indexes, every column computed in SQL); pgloader (its own
+#             fresh schema, indexes built after its COPY)
+#   delta     10,000 new rows into N: ours against the delta pipe; a rerun with nothing new against the empty pipe
+#   sqlite    N rows PostgreSQL -> SQLite: ours against `sqlite3` importing the same rows into the same schema
+#   burst     SMALL and N rows sharing one instant (repeated pdv/operator/amount) against the same rows spread
+#             over 100 days, into PostgreSQL and SQLite
+#   scale     rows/s at N against rows/s at SMALL (PostgreSQL -> PostgreSQL)
+#   sources   N rows from 20 sources (cross-source dedup active) against the same rows from one source
+#   rss       our peak RSS in every run above, and at each batch size of BATCHES for N rows
+# Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh); installs GNU time,
+# sqlite3 and pgloader (Debian) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PGOPTIONS='--client-min-messages=warning'
+if [[ "${1:-}" == "--quick" ]]; then N="${N:-100000}" SMALL="${SMALL:-20000}" REPEATS="${REPEATS:-1}"; fi
+N="${N:-1000000}" SMALL="${SMALL:-100000}" REPEATS="${REPEATS:-3}" BATCH="${BATCH:-5000}" TIMEOUT="${TIMEOUT:-600}"
+BATCHES="${BATCHES:-1000 5000 10000}"
 BASE="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:5432}"
-SIZES=("${@:-1000000}")
-BATCH="${BATCH:-5000}"
-BENCH_SOURCES="${BENCH_SOURCES:-postgresql mysql}"
 MY_PORT="${ERP_SYNC_MYSQL_PORT:-3306}"
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-if [[ " $BENCH_SOURCES " == *" mysql "* ]] && ! command -v pgloader >/dev/null; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgloader >/dev/null) || echo "pgloader not installable: skipped"
+missing=()
+command -v /usr/bin/time >/dev/null || missing+=(time)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v pgloader >/dev/null || missing+=(pgloader)
+if ((${#missing[@]})); then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) || echo "not installable: ${missing[*]}"
 fi
-
 source scripts/bench-lib.sh
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-count() { grep -o "\"$2\" : [0-9]*" "$1" | grep -o '[0-9]*$'; }   # a counter of the result JSON $1
-
-# Writes our config $1 for the source database bench_src of type $2 at host $3, port $4, user $5, password $6,
-# syncing into bench_audit.
-bench_config() {
-  cat > "$1" <<YAML
-destination: { type: postgresql, url: "$BASE/bench_audit?sslmode=disable" }
-defaults: { batchSize: $BATCH, maxRecords: 100000000, daysBack: 0, lookback: 5m }
-sources:
-  - name: bench
-    type: $2
-    host: $3
-    port: $4
-    database: bench_src
-    username: $5
-    password: $6
-    ssl: disable
-    timezone: America/Sao_Paulo
-    stream:
-      table: sale_transactions
-      primaryKey: [id]
-      cursor: { column: updated_at, kind: timestamp }
-      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference }
-      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund }
-YAML
-}
-# Our full sync with config $1: sets ours (seconds), rss_kb and inserted.
-ours_full() {
-  local t0; t0=$(now)
-  /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/full.json"
-  ours=$(since "$t0"); rss_kb=$(cat "$WORK/rss"); inserted=$(count "$WORK/full.json" recordsInserted)
-}
-report_full() { # $1 N; after ours_full and a pipe timing in $pipe
-  echo "full sync     ours: $inserted rows in ${ours}s = $(rate "$inserted" "$ours") rows/s, peak RSS $((rss_kb / 1024)) MiB"
-  echo "full sync     pipe: $1 rows in ${pipe}s = $(rate "$1" "$pipe") rows/s"
-  echo "full sync     ratio ours/pipe (throughput): $(ratio "$pipe" "$ours")"
-}
-# Our incremental sync with config $1: sets inc (seconds) and inc_inserted.
-ours_incremental() {
-  local t0; t0=$(now)
-  "$BIN" sync --all --json --config "$1" > "$WORK/inc.json"
-  inc=$(since "$t0"); inc_inserted=$(count "$WORK/inc.json" recordsInserted)
-}
-report_incremental() { # $1 N; after ours_incremental and a pipe timing in $inc_pipe
-  echo "incremental   ours: $inc_inserted new rows in ${inc}s (into $1 rows); pipe: 10000 rows in ${inc_pipe}s; time ratio ours/pipe: $(ratio "$inc" "$inc_pipe")"
-}
-rerun() { # $1 config: a sync with nothing new
-  local t0; t0=$(now)
-  "$BIN" sync --all --json --config "$1" > "$WORK/rerun.json"
-  echo "rerun         ours: $(count "$WORK/rerun.json" recordsInserted) inserted, $(count "$WORK/rerun.json" recordsUpdated) updated in $(since "$t0")s"
-}
-
-# The source rows as the audit table holds them, for the raw pipe (same columns, types and key as tb_sales).
-PIPE_SELECT="SELECT 'bench', id::text, pdv, operator, amount, 'BRL', (timestamp AT TIME ZONE 'America/Sao_Paulo'),
-  CASE type WHEN 'venda' THEN 'sale' WHEN 'cancelamento' THEN 'cancel' ELSE 'refund' END, type, reference,
-  (updated_at AT TIME ZONE 'America/Sao_Paulo'), md5(id::text || pdv || operator || amount::text), NULL, NULL, NULL,
-  'pipe', 'pipe', NULL, now(), now() FROM sale_transactions"
-COLUMNS="source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
-  content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass, ingested_at, updated_at"
-
-generate() { # $1 first id, $2 last id, $3 total N (spreads the N rows over 90 days)
-  q bench_src "INSERT INTO sale_transactions
-    SELECT g, 'PDV-' || (g % 200), 'OP-' || (g * 7919 % 2000), round((1 + (g * 104729 % 50000) / 100.0)::numeric, 2), ts,
-      CASE WHEN g % 100 < 3 THEN 'cancelamento' WHEN g % 100 < 5 THEN 'devolucao' ELSE 'venda' END, 'R' || g, ts
-    FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT timestamp '2026-06-01' + (g * 7776000.0 / $3) * interval '1 second' AS ts) t"
-}
-
-bench_postgresql() {
-  local N=$1
-  echo "== PostgreSQL -> PostgreSQL, N = $N rows, batch size $BATCH"
-  for db in bench_src bench_audit; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
-  q bench_src "CREATE TABLE sale_transactions (id bigint PRIMARY KEY, pdv text NOT NULL, operator text NOT NULL, amount numeric(12,2) NOT NULL,
-    timestamp timestamp NOT NULL, type text NOT NULL, reference text, updated_at timestamp NOT NULL)"
-  generate 1 "$N" "$N"
-  q bench_src "CREATE INDEX ON sale_transactions (updated_at, id); ANALYZE sale_transactions"
-  bench_config "$WORK/bench.yaml" postgresql "$(echo "$BASE" | sed -E 's#.*@([^:/]+).*#\1#')" \
-    "$(echo "$BASE" | sed -E 's#.*:([0-9]+)$#\1#')" "$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#')" \
-    "$(echo "$BASE" | sed -E 's#^postgres(ql)?://[^:]+:([^@]+)@.*#\2#')"
-  "$BIN" status --config "$WORK/bench.yaml" >/dev/null   # creates the audit schema outside the timing
-  q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
-
-  ours_full "$WORK/bench.yaml"
-  t0=$(now)
-  psql "$BASE/bench_src" -X -q -c "\\copy ($PIPE_SELECT) TO STDOUT" | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($COLUMNS) FROM STDIN"
-  pipe=$(since "$t0")
-  report_full "$N"
-
-  watermark=$(q bench_src "SELECT max(updated_at) FROM sale_transactions")
-  generate $((N + 1)) $((N + 10000)) "$N"
-  q bench_src "UPDATE sale_transactions SET updated_at = timestamp '$watermark' + (id - $N) * interval '1 millisecond' WHERE id > $N"
-  ours_incremental "$WORK/bench.yaml"
-  t0=$(now)
-  psql "$BASE/bench_src" -X -q -c "\\copy ($PIPE_SELECT WHERE updated_at > timestamp '$watermark') TO STDOUT" \
-    | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($COLUMNS) FROM STDIN"
-  inc_pipe=$(since "$t0")
-  report_incremental "$N"
-
-  rerun "$WORK/bench.yaml"
-}
-
-# --- MariaDB -> PostgreSQL -------------------------------------------------------------------------------------
+PG_HOST=$(echo "$BASE" | sed -E 's#.*@([^:/]+).*#\1#'); PG_PORT=$(echo "$BASE" | sed -E 's#.*:([0-9]+)$#\1#')
+PG_USER=$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#'); PG_PASS=$(echo "$BASE" | sed -E 's#^postgres(ql)?://[^:]+:([^@]+)@.*#\2#')
 my() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "timeout" || b == "timeout" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+median() { printf '%s\n' "$@" | grep -v timeout | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "timeout"; else print a[int((NR + 1) / 2)] }'; }
+declare -A T RSS   # T[case] = space-separated seconds of its runs; RSS[case] = peak KiB of our runs
+PEAK_RSS=0
 
-# The same rows as the PostgreSQL benchmark, generated with MariaDB's sequence engine (seq_1_to_N).
-my_generate() { # $1 first id, $2 last id, $3 total N
-  my bench_src -e "INSERT INTO sale_transactions
-    SELECT seq, CONCAT('PDV-', seq % 200), CONCAT('OP-', seq * 7919 % 2000), ROUND(1 + (seq * 104729 % 50000) / 100.0, 2), ts,
-      CASE WHEN seq % 100 < 3 THEN 'cancelamento' WHEN seq % 100 < 5 THEN 'devolucao' ELSE 'venda' END, CONCAT('R', seq), ts
-    FROM (SELECT seq, TIMESTAMP '2026-06-01 00:00:00' + INTERVAL (seq * 7776000000000 DIV $3) MICROSECOND AS ts FROM seq_$1_to_$2) g"
+# Runs command "$@" (a program or an exported function) under the case timeout; adds its seconds (or "timeout") to T[$1].
+timed() { # $1 case name, rest: the command
+  local name=$1 t0 s; shift
+  t0=$(now)
+  if timeout "$TIMEOUT" bash -c '"$@"' _ "$@"; then s=$(since "$t0"); else s=timeout; fi
+  T[$name]="${T[$name]:-} $s"
 }
+sync_all() { /usr/bin/time -f %M -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/out.json" 2> "$WORK/err.log"; }
+pg_out() { psql "$BASE/bench_src" -X -q -c "\\copy ($1) TO STDOUT${2:+ WITH ($2)}"; }
+my_out() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync bench_src --batch --quick -N -e "$1"; }
+pipe() { "$1" "$2" | psql "$BASE/$3" -X -q -c "\\copy $4 FROM STDIN"; }   # $1 pg_out|my_out, $2 SELECT, $3 database, $4 table (columns)
+sqlite_pipe() { # $1 SELECT, $2 database file, $3 columns
+  pg_out "$1" "FORMAT csv" | sqlite3 "$2" "CREATE TEMP TABLE staged ($3)" ".import --csv /dev/stdin staged" \
+    "INSERT INTO tb_sales ($3) SELECT * FROM staged"
+}
+pgloader_load() { pgloader --dynamic-space-size 4096 --quiet "$WORK/bench.load" > "$WORK/pgloader.log" 2>&1; }
+export -f now sync_all pg_out my_out pipe sqlite_pipe pgloader_load
+export BASE MY_PORT WORK BIN PGOPTIONS
+# Our sync of every source of config $2 into its destination, as case $1; records peak RSS and checks the runs.
+ours() { # $1 case, $2 config
+  timed "$1" sync_all "$2"
+  local kb; kb=$(tail -n 1 "$WORK/rss" 2>/dev/null || echo 0)
+  RSS[$1]="${RSS[$1]:-} $((kb / 1024))"; ((kb > PEAK_RSS)) && PEAK_RSS=$kb
+  if grep -q '"status" : "FAILED"' "$WORK/out.json" 2>/dev/null; then echo "!! $1: a run failed"; grep -m3 '"message"' "$WORK/out.json"; fi
+  return 0
+}
+fresh_pg() { q postgres "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; q postgres "CREATE DATABASE $1"; }
 
-# The source rows as the audit table holds them (Sao Paulo is UTC-3 all year since 2019: '-03' makes the instant).
-MY_PIPE_SELECT="SELECT 'bench', id, pdv, operator, amount, 'BRL', CONCAT(\`timestamp\`, '-03'),
+# Config $1: sources ($4: "name:table ...") of type $2 (postgresql|mysql) into destination $3 (YAML flow mapping).
+config() {
+  local file=$1 type=$2 dest=$3 host port user pass
+  if [[ $type == mysql ]]; then host=127.0.0.1 port=$MY_PORT user=erp_sync pass=erp_sync
+  else host=$PG_HOST port=$PG_PORT user=$PG_USER pass=$PG_PASS; fi
+  { echo "destination: $dest"
+    echo "defaults: { batchSize: ${5:-$BATCH}, maxRecords: 100000000, daysBack: 0, lookback: 5m }"
+    echo "sources:"
+    for spec in $4; do cat <<YAML
+  - { name: ${spec%%:*}, type: $type, host: $host, port: $port, database: bench_src, username: $user, password: $pass, ssl: disable,
+      timezone: America/Sao_Paulo, stream: { table: ${spec#*:}, primaryKey: [id], cursor: { column: updated_at, kind: timestamp },
+      fields: { externalId: id, pdv: pdv, operator: operator, amount: amount, occurredAt: timestamp, type: type, reference: reference },
+      typeMap: { venda: sale, cancelamento: cancel, devolucao: refund } } }
+YAML
+    done; } > "$file"
+}
+# A fresh PostgreSQL audit database $1 with our schema (made outside the timing) and config $2 for sources $4 of type $3.
+pg_target() { fresh_pg "$1"; config "$2" "$3" "{ type: postgresql, url: \"$BASE/$1?sslmode=disable\" }" "$4" "${5:-}"; "$BIN" status --config "$2" >/dev/null; }
+sqlite_target() { rm -f "$1" "$1"-wal "$1"-shm; config "$2" "$3" "{ type: sqlite, path: \"$1\" }" "$4" "${5:-}"; "$BIN" status --config "$2" >/dev/null; }
+
+# --- source data -------------------------------------------------------------------------------------------------
+# Rows $2..$3 into PostgreSQL table $1, spread over $5 seconds from 2026-06-01 as if the table held $4 rows;
+# BURST=1: every row at one instant with 10 distinct amounts (a date-only ERP, a bulk import).
+generate() {
+  local amount="round((1 + (g * 104729 % 50000) / 100.0)::numeric, 2)" ts="timestamp '2026-06-01' + (g * $5.0 / $4) * interval '1 second'"
+  if [[ ${BURST:-0} == 1 ]]; then amount="(10 + g % 10)::numeric(12,2)" ts="timestamp '2026-06-01 12:00'"; fi
+  q bench_src "INSERT INTO $1 SELECT g, 'PDV-' || (g % 200), 'OP-' || (g * 7919 % 2000), $amount, ts,
+      CASE WHEN g % 100 < 3 THEN 'cancelamento' WHEN g % 100 < 5 THEN 'devolucao' ELSE 'venda' END, 'R' || g, ts
+    FROM generate_series($2::bigint, $3::bigint) g, LATERAL (SELECT $ts AS ts) t"
+}
+pg_table() { # $1 name, $2 rows, $3 spread seconds, BURST as above
+  q bench_src "DROP TABLE IF EXISTS $1; CREATE TABLE $1 (id bigint PRIMARY KEY, pdv text NOT NULL, operator text NOT NULL,
+    amount numeric(12,2) NOT NULL, timestamp timestamp NOT NULL, type text NOT NULL, reference text, updated_at timestamp NOT NULL)"
+  generate "$1" 1 "$2" "$2" "$3"
+  q bench_src "CREATE INDEX ON $1 (updated_at, id); ANALYZE $1"
+}
+DAYS90=7776000 DAYS100=8640000
+echo "== generating: N = $N, SMALL = $SMALL (PostgreSQL and MariaDB bench_src)"
+fresh_pg bench_src
+pg_table sale_transactions "$N" $DAYS90
+pg_table sale_small "$SMALL" $DAYS90
+for n in "$SMALL" "$N"; do
+  BURST=1 pg_table "burst_$n" "$n" 0
+  pg_table "spread_$n" "$n" $DAYS100
+  q bench_src "UPDATE spread_$n s SET amount = b.amount FROM burst_$n b WHERE b.id = s.id; ANALYZE spread_$n"
+done
+SOURCES20=""
+for k in $(seq 0 19); do
+  q bench_src "CREATE TABLE part_$k AS SELECT * FROM sale_transactions WHERE id % 20 = $k; ALTER TABLE part_$k ADD PRIMARY KEY (id);
+    CREATE INDEX ON part_$k (updated_at, id); ANALYZE part_$k"
+  SOURCES20+=" erp$k:part_$k"
+done
+my -e "DROP DATABASE IF EXISTS bench_src; CREATE DATABASE bench_src CHARACTER SET utf8mb4"
+my bench_src -e "CREATE TABLE sale_transactions (id BIGINT PRIMARY KEY, pdv VARCHAR(20) NOT NULL, operator VARCHAR(20) NOT NULL,
+  amount DECIMAL(12,2) NOT NULL, \`timestamp\` DATETIME(6) NOT NULL, type VARCHAR(20) NOT NULL, reference VARCHAR(20),
+  updated_at DATETIME(6) NOT NULL, KEY cursor_key (updated_at, id)) ENGINE=InnoDB"
+psql "$BASE/bench_src" -X -q -c "\\copy (SELECT id, pdv, operator, amount, timestamp, type, reference, updated_at FROM sale_transactions) TO '$WORK/rows.tsv'"
+my --local-infile=1 bench_src -e "SET unique_checks = 0; LOAD DATA LOCAL INFILE '$WORK/rows.tsv' INTO TABLE sale_transactions; ANALYZE TABLE sale_transactions" >/dev/null
+echo "   source rows: PostgreSQL $(q bench_src "SELECT count(*) FROM sale_transactions"), MariaDB $(my -N bench_src -e "SELECT COUNT(*) FROM sale_transactions")"
+
+# --- the raw tools ----------------------------------------------------------------------------------------------
+LEAN="CREATE TABLE lean (source_id text, external_id text, pdv text, operator text, amount numeric(14,2), occurred_at timestamptz,
+  type text, reference text, PRIMARY KEY (source_id, external_id))"
+PG_LEAN="SELECT 'bench', id::text, pdv, operator, amount, timestamp AT TIME ZONE 'America/Sao_Paulo', type, reference FROM sale_transactions"
+MY_LEAN="SELECT 'bench', id, pdv, operator, amount, CONCAT(\`timestamp\`, '-03'), type, reference FROM sale_transactions"
+# The same-schema pipe: every tb_sales column computed in SQL (Sao Paulo is UTC-3 all year since 2019).
+PIPE_COLUMNS="source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
+  content_hash, sync_id, first_sync_id, ingested_at, updated_at"
+PG_PIPE="SELECT 'bench', id::text, pdv, operator, amount, 'BRL', timestamp AT TIME ZONE 'America/Sao_Paulo',
+  CASE type WHEN 'venda' THEN 'sale' WHEN 'cancelamento' THEN 'cancel' ELSE 'refund' END, type, reference,
+  updated_at AT TIME ZONE 'America/Sao_Paulo', md5(id::text || pdv || operator || amount::text), 'pipe', 'pipe', now(), now()
+  FROM sale_transactions"
+MY_PIPE="SELECT 'bench', id, pdv, operator, amount, 'BRL', CONCAT(\`timestamp\`, '-03'),
   CASE type WHEN 'venda' THEN 'sale' WHEN 'cancelamento' THEN 'cancel' ELSE 'refund' END, type, reference,
   CONCAT(updated_at, '-03'), MD5(CONCAT(id, pdv, operator, amount)), 'pipe', 'pipe', NOW(), NOW() FROM sale_transactions"
-MY_COLUMNS="source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
-  content_hash, sync_id, first_sync_id, ingested_at, updated_at"
-
-bench_mysql() {
-  local N=$1
-  echo "== MariaDB -> PostgreSQL, N = $N rows, batch size $BATCH"
-  for db in bench_audit bench_pgloader; do q postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)"; q postgres "CREATE DATABASE $db"; done
-  my -e "DROP DATABASE IF EXISTS bench_src; CREATE DATABASE bench_src CHARACTER SET utf8mb4"
-  my bench_src -e "CREATE TABLE sale_transactions (id BIGINT PRIMARY KEY, pdv VARCHAR(20) NOT NULL, operator VARCHAR(20) NOT NULL,
-    amount DECIMAL(12,2) NOT NULL, \`timestamp\` DATETIME(6) NOT NULL, type VARCHAR(20) NOT NULL, reference VARCHAR(20),
-    updated_at DATETIME(6) NOT NULL, KEY cursor_key (updated_at, id)) ENGINE=InnoDB"
-  my_generate 1 "$N" "$N"
-  my bench_src -e "ANALYZE TABLE sale_transactions" >/dev/null
-  bench_config "$WORK/bench-my.yaml" mysql 127.0.0.1 "$MY_PORT" erp_sync erp_sync
-  "$BIN" status --config "$WORK/bench-my.yaml" >/dev/null   # creates the audit schema outside the timing
-  q bench_audit "CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
-
-  local ours rss_kb inserted pipe loader="" inc inc_pipe inc_inserted watermark t0
-  ours_full "$WORK/bench-my.yaml"
-  t0=$(now)
-  my bench_src --batch --quick -N -e "$MY_PIPE_SELECT" | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($MY_COLUMNS) FROM STDIN"
-  pipe=$(since "$t0")
-  report_full "$N"
-  if command -v pgloader >/dev/null; then
-    cat > "$WORK/bench.load" <<LOAD
-LOAD DATABASE
-  FROM mysql://erp_sync:erp_sync@127.0.0.1:$MY_PORT/bench_src
-  INTO $BASE/bench_pgloader
-  INCLUDING ONLY TABLE NAMES MATCHING 'sale_transactions'
-  WITH include drop, create tables, create indexes, workers = 2, concurrency = 1;
+pgloader_run() { # $1 case, $2 source URL, $3 the source's schema clause
+  fresh_pg bench_pgloader
+  cat > "$WORK/bench.load" <<LOAD
+LOAD DATABASE FROM $2 INTO $BASE/bench_pgloader
+  WITH include drop, create tables, create indexes, workers = 2, concurrency = 1
+  INCLUDING ONLY TABLE NAMES MATCHING 'sale_transactions' $3;
 LOAD
-    t0=$(now)
-    if pgloader --quiet "$WORK/bench.load" > "$WORK/pgloader.log" 2>&1; then
-      loader=$(since "$t0")
-      local loaded
-      loaded=$(q bench_pgloader "SELECT count(*) FROM bench_src.sale_transactions")
-      echo "full sync pgloader: $loaded rows in ${loader}s = $(rate "$loaded" "$loader") rows/s"
-      echo "full sync     ratio ours/pgloader (throughput): $(ratio "$loader" "$ours")"
-    else
-      echo "full sync pgloader: failed (see below), skipped"; tail -n 5 "$WORK/pgloader.log"
-    fi
-  else
-    echo "full sync pgloader: not installed, skipped"
-  fi
-
-  watermark=$(my bench_src -N -e "SELECT MAX(updated_at) FROM sale_transactions")
-  my_generate $((N + 1)) $((N + 10000)) "$N"
-  my bench_src -e "UPDATE sale_transactions SET updated_at = TIMESTAMP '$watermark' + INTERVAL (id - $N) * 1000 MICROSECOND WHERE id > $N"
-  ours_incremental "$WORK/bench-my.yaml"
-  t0=$(now)
-  my bench_src --batch --quick -N -e "$MY_PIPE_SELECT WHERE updated_at > TIMESTAMP '$watermark'" \
-    | psql "$BASE/bench_audit" -X -q -c "\\copy bench_pipe ($MY_COLUMNS) FROM STDIN"
-  inc_pipe=$(since "$t0")
-  report_incremental "$N"
-
-  rerun "$WORK/bench-my.yaml"
-  echo "check         audit: $(q bench_audit "SELECT count(*) || ' rows, sum ' || sum(amount) FROM tb_sales"); source: $(my bench_src -N -e "SELECT CONCAT(COUNT(*), ' rows, sum ', SUM(amount)) FROM sale_transactions")"
+  command -v pgloader >/dev/null || { T[$1]="${T[$1]:-} timeout"; return; }
+  timed "$1" pgloader_load
+  if [[ ${T[$1]} == *timeout ]]; then tail -n 3 "$WORK/pgloader.log"; fi
 }
 
-for N in "${SIZES[@]}"; do
-  for kind in $BENCH_SOURCES; do "bench_$kind" "$N"; done
+# --- full loads ---------------------------------------------------------------------------------------------------
+echo "== full loads of $N rows, batch $BATCH, $REPEATS alternated runs"
+for r in $(seq 1 "$REPEATS"); do
+  for kind in pg my; do
+    if [[ $kind == pg ]]; then type=postgresql out=pg_out lean=$PG_LEAN pipe=$PG_PIPE src="pgsql://$PG_USER:$PG_PASS@$PG_HOST:$PG_PORT/bench_src"
+    else type=mysql out=my_out lean=$MY_LEAN pipe=$MY_PIPE src="mysql://erp_sync:erp_sync@127.0.0.1:$MY_PORT/bench_src"; fi
+    pg_target bench_audit "$WORK/$kind.yaml" $type "bench:sale_transactions"
+    ours "$kind.ours" "$WORK/$kind.yaml"
+    q bench_audit "$LEAN; CREATE TABLE bench_pipe (LIKE tb_sales INCLUDING ALL)"
+    timed "$kind.lean" pipe $out "$lean" bench_audit lean
+    timed "$kind.pipe" pipe $out "$pipe" bench_audit "bench_pipe ($PIPE_COLUMNS)"
+    pgloader_run "$kind.pgloader" "$src" "$([[ $kind == pg ]] && echo "IN SCHEMA 'public'")"
+  done
 done
+echo "   check: audit $(q bench_audit "SELECT count(*) || ' rows, sum ' || sum(amount) FROM tb_sales"), source $(q bench_src "SELECT count(*) || ' rows, sum ' || sum(amount) FROM sale_transactions")"
+
+# --- delta and rerun (MariaDB -> PostgreSQL, the audit of the last full load) -------------------------------------
+echo "== delta: 10,000 new rows into $N"
+for r in $(seq 1 "$REPEATS"); do
+  watermark=$(my bench_src -N -e "SELECT MAX(updated_at) FROM sale_transactions")
+  first=$((N + 1 + (r - 1) * 10000))
+  my bench_src -e "INSERT INTO sale_transactions SELECT id + $first - 1, pdv, operator, amount, \`timestamp\`, type, reference,
+    TIMESTAMP '$watermark' + INTERVAL id * 1000 MICROSECOND FROM sale_transactions WHERE id BETWEEN 1 AND 10000"
+  ours delta.ours "$WORK/my.yaml"
+  timed delta.pipe pipe my_out "$MY_PIPE WHERE updated_at > TIMESTAMP '$watermark'" bench_audit "bench_pipe ($PIPE_COLUMNS)"
+  ours rerun.ours "$WORK/my.yaml"
+  timed rerun.pipe pipe my_out "$MY_PIPE WHERE 1 = 0" bench_audit "bench_pipe ($PIPE_COLUMNS)"
+done
+
+# --- SQLite destination -------------------------------------------------------------------------------------------
+echo "== SQLite destination: $N rows from PostgreSQL"
+SQLITE_COLUMNS="source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
+  content_hash, sync_id, first_sync_id, ingested_at, updated_at"
+SQLITE_SELECT="SELECT 'bench', id::text, pdv, operator, amount::text, 'BRL',
+  to_char(timestamp AT TIME ZONE 'America/Sao_Paulo' AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+  CASE type WHEN 'venda' THEN 'sale' WHEN 'cancelamento' THEN 'cancel' ELSE 'refund' END, type, reference,
+  to_char(updated_at AT TIME ZONE 'America/Sao_Paulo' AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+  md5(id::text || pdv || operator || amount::text), 'pipe', 'pipe', now()::text, now()::text FROM sale_transactions"
+for r in $(seq 1 "$REPEATS"); do
+  sqlite_target "$WORK/audit.db" "$WORK/sqlite.yaml" postgresql "bench:sale_transactions"
+  ours sqlite.ours "$WORK/sqlite.yaml"
+  sqlite_target "$WORK/pipe.db" "$WORK/pipe.yaml" postgresql "bench:sale_transactions"
+  timed sqlite.pipe sqlite_pipe "$SQLITE_SELECT" "$WORK/pipe.db" "$SQLITE_COLUMNS"
+done
+echo "   check: ours $(sqlite3 "$WORK/audit.db" "SELECT count(*) || ' rows, sum ' || sum(amount) FROM tb_sales"), sqlite3 $(sqlite3 "$WORK/pipe.db" "SELECT count(*) FROM tb_sales") rows"
+
+# --- bursts, scale, sources ---------------------------------------------------------------------------------------
+echo "== bursts: $SMALL and $N rows at one instant against the same rows over 100 days"
+for r in $(seq 1 "$REPEATS"); do
+  for n in "$SMALL" "$N"; do
+    for shape in burst spread; do
+      pg_target bench_audit "$WORK/b.yaml" postgresql "bench:${shape}_$n"; ours "pg.$shape.$n" "$WORK/b.yaml"
+      sqlite_target "$WORK/b.db" "$WORK/bs.yaml" postgresql "bench:${shape}_$n"; ours "sqlite.$shape.$n" "$WORK/bs.yaml"
+    done
+  done
+done
+echo "== scale and sources: $SMALL rows; $N rows from 20 sources"
+for r in $(seq 1 "$REPEATS"); do
+  pg_target bench_audit "$WORK/s.yaml" postgresql "bench:sale_small"; ours scale.small "$WORK/s.yaml"
+  pg_target bench_audit "$WORK/20.yaml" postgresql "$SOURCES20"; ours sources.20 "$WORK/20.yaml"
+done
+echo "== peak RSS by batch size ($N rows, PostgreSQL -> PostgreSQL)"
+for b in $BATCHES; do pg_target bench_audit "$WORK/r.yaml" postgresql "bench:sale_transactions" "$b"; ours "rss.$b" "$WORK/r.yaml"; done
+
+# --- report -------------------------------------------------------------------------------------------------------
+m() { median ${T[$1]:-}; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s == "timeout" || s == "") print "n/a"; else printf "%.0f", n / s }'; }
+goal() { # $1 text, $2 value, $3 op (ge|le), $4 bound
+  local ok; ok=$(awk -v v="$2" -v b="$4" -v op="$3" 'BEGIN { if (v == "n/a") print "not met"; else if ((op == "ge" && v >= b) || (op == "le" && v <= b)) print "met"; else print "not met" }')
+  printf '  %-78s %8s  %s\n' "$1" "$2" "$ok"
+}
+echo
+echo "== figures (median of $REPEATS; seconds; rows/s)"
+for c in pg.ours pg.lean pg.pipe pg.pgloader my.ours my.lean my.pipe my.pgloader delta.ours delta.pipe rerun.ours rerun.pipe \
+    sqlite.ours sqlite.pipe pg.burst.$SMALL pg.spread.$SMALL pg.burst.$N pg.spread.$N sqlite.burst.$SMALL sqlite.spread.$SMALL \
+    sqlite.burst.$N sqlite.spread.$N scale.small sources.20; do
+  printf '  %-22s %8s s  runs:%s%s\n' "$c" "$(m "$c")" "${T[$c]:-}" "${RSS[$c]:+   peak RSS MiB:${RSS[$c]}}"
+done
+for b in $BATCHES; do printf '  %-22s %8s s  peak RSS %s MiB\n' "rss.batch$b" "$(m "rss.$b")" "${RSS[rss.$b]:- }"; done
+echo "  rows/s: ours PostgreSQL -> PostgreSQL $(rate "$N" "$(m pg.ours)"), MariaDB -> PostgreSQL $(rate "$N" "$(m my.ours)"), -> SQLite $(rate "$N" "$(m sqlite.ours)"), at $SMALL rows $(rate "$SMALL" "$(m scale.small)")"
+echo
+echo "== goals (ratios of throughput unless said)"
+goal "PostgreSQL -> PostgreSQL: ours / pgloader >= 1.5" "$(ratio "$(m pg.pgloader)" "$(m pg.ours)")" ge 1.5
+goal "MariaDB -> PostgreSQL: ours / pgloader >= 1.5" "$(ratio "$(m my.pgloader)" "$(m my.ours)")" ge 1.5
+goal "PostgreSQL -> PostgreSQL: ours / lean pipe >= 0.5" "$(ratio "$(m pg.lean)" "$(m pg.ours)")" ge 0.5
+goal "MariaDB -> PostgreSQL: ours / lean pipe >= 0.5" "$(ratio "$(m my.lean)" "$(m my.ours)")" ge 0.5
+goal "PostgreSQL -> PostgreSQL: ours / same-schema pipe >= 0.9" "$(ratio "$(m pg.pipe)" "$(m pg.ours)")" ge 0.9
+goal "MariaDB -> PostgreSQL: ours / same-schema pipe >= 0.9" "$(ratio "$(m my.pipe)" "$(m my.ours)")" ge 0.9
+goal "10k delta into $N: time ours / delta pipe <= 1.5" "$(ratio "$(m delta.ours)" "$(m delta.pipe)")" le 1.5
+goal "rerun, nothing new: seconds above the empty pipe <= 0.1" "$(awk -v a="$(m rerun.ours)" -v b="$(m rerun.pipe)" 'BEGIN { printf "%.2f", a - b }')" le 0.1
+goal "SQLite: ours / sqlite3 import >= 0.5" "$(ratio "$(m sqlite.pipe)" "$(m sqlite.ours)")" ge 0.5
+for d in pg sqlite; do for n in "$SMALL" "$N"; do
+  goal "burst of $n rows into $d: time burst / spread <= 1.2" "$(ratio "$(m "$d.burst.$n")" "$(m "$d.spread.$n")")" le 1.2
+done; done
+goal "rows/s at $N / rows/s at $SMALL >= 0.9" "$(ratio "$(rate "$N" "$(m pg.ours)")" "$(rate "$SMALL" "$(m scale.small)")")" ge 0.9
+goal "20 sources: time / one source <= 1.3" "$(ratio "$(m sources.20)" "$(m pg.ours)")" le 1.3
+goal "peak RSS of every run (MiB) <= 64" "$((PEAK_RSS / 1024))" le 64

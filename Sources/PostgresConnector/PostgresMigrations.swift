@@ -146,5 +146,12 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX tb_reconciliation_source ON tb_reconciliation (source_id, started_at)",
         ]),
+        // The dedup index shaped by the match fields: a batch probes exactly the (pdv, operator, amount) of its new
+        // records in their window, instead of every record of its pdvs in the batch's time span (which read a burst
+        // of one source at one instant again for every batch).
+        (4, [
+            "DROP INDEX tb_sales_dedup",
+            "CREATE INDEX tb_sales_dedup ON tb_sales (pdv, operator, amount, occurred_at)",
+        ]),
     ]
 }

@@ -33,24 +33,39 @@ struct PostgresTransaction: DestinationTransaction {
         return existing
     }
 
-    func dedupCandidates(excludingSource source: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate] {
+    /// One probe of the match-shaped index `tb_sales_dedup` (pdv, operator, amount, occurred_at) per probe
+    /// (`OFFSET 0` keeps the `LATERAL` a nested loop of index probes: flattened, the planner hashes a sequential scan
+    /// of `tb_sales` for every batch); nothing is sent unless a record of another source exists (two probes of
+    /// the primary key, one round trip).
+    func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
+        let others = try await connection.run("""
+            SELECT EXISTS (SELECT 1 FROM tb_sales WHERE source_id < $1) OR EXISTS (SELECT 1 FROM tb_sales WHERE source_id > $1) AS found
+            """, [.text(source)], logger: logger)
+        guard others.first?["found"] == .bool(true) else { return [] }
         let rows = try await connection.run("""
             SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount::text AS amount, s.currency,
                 to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
                 (SELECT array_agg(d.source_id || '|' || d.external_id) FROM tb_sync_duplicates d
                   WHERE d.duplicate_of = s.source_id || '|' || s.external_id)::text[] AS claimed_by
-            FROM tb_sales s
-            WHERE s.pdv = ANY($1) AND s.occurred_at BETWEEN $2::timestamptz AND $3::timestamptz AND s.source_id <> $4 AND s.duplicate_of IS NULL
-            """, [.texts(pdvs), .text(occurredAt.lowerBound.description), .text(occurredAt.upperBound.description), .text(source)],
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS p(pdv, operator, amount, currency, lo, hi)
+                CROSS JOIN LATERAL (SELECT * FROM tb_sales t WHERE t.pdv = p.pdv AND t.operator = p.operator AND t.amount = p.amount::numeric
+                    AND t.occurred_at BETWEEN p.lo::timestamptz AND p.hi::timestamptz OFFSET 0) AS s
+            WHERE s.currency = p.currency AND s.source_id <> $1 AND s.duplicate_of IS NULL
+            """, [.text(source), .texts(probes.map(\.pdv)), .texts(probes.map(\.operator)), .texts(probes.map(\.amount)),
+                  .texts(probes.map(\.currency)), .texts(probes.map(\.occurredAt.lowerBound.description)),
+                  .texts(probes.map(\.occurredAt.upperBound.description))],
             logger: logger)
-        return rows.compactMap { row in
+        var candidates: [String: DedupCandidate] = [:]
+        for row in rows {
             guard let candidateSource = row["source_id"]?.text, let id = row["external_id"]?.text,
-                  let occurred = Instant(iso8601: row["occurred_at"]?.text ?? "") else { return nil }
+                  let occurred = Instant(iso8601: row["occurred_at"]?.text ?? "") else { continue }
             let claims = row["claimed_by"]?.text.map { PostgresArrayText.parse($0) } ?? []
-            return DedupCandidate(source: candidateSource, externalId: id, pdv: row["pdv"]?.text ?? "", operator: row["operator"]?.text ?? "",
-                                  amount: Amount.canonical(row["amount"]?.text ?? "", currency: row["currency"]?.text ?? ""),
-                                  currency: row["currency"]?.text ?? "", occurredAt: occurred, claimedBy: Set(claims))
+            let candidate = DedupCandidate(source: candidateSource, externalId: id, pdv: row["pdv"]?.text ?? "", operator: row["operator"]?.text ?? "",
+                                           amount: Amount.canonical(row["amount"]?.text ?? "", currency: row["currency"]?.text ?? ""),
+                                           currency: row["currency"]?.text ?? "", occurredAt: occurred, claimedBy: Set(claims))
+            candidates[candidate.key] = candidate
         }
+        return Array(candidates.values)
     }
 
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {

@@ -38,13 +38,26 @@ struct SQLiteTransaction: DestinationTransaction {
         return existing
     }
 
-    func dedupCandidates(excludingSource source: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate] {
+    /// One probe of the match-shaped index `tb_sales_dedup` (pdv, operator, amount, occurred_at) per probe, in
+    /// chunks of probes bound as a `VALUES` list; nothing is read unless a record of another source exists (two
+    /// probes of the primary key).
+    func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
+        let others = try await query("""
+            SELECT EXISTS (SELECT 1 FROM tb_sales WHERE source_id < ?1) OR EXISTS (SELECT 1 FROM tb_sales WHERE source_id > ?1) AS found
+            """, [.text(source)])
+        guard others.first?.column("found")?.integer == 1 else { return [] }
         var candidates: [DedupCandidate] = []
-        for chunk in pdvs.chunks(of: 500) {
+        for chunk in probes.chunks(of: 1000) {
+            let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
             let rows = try await query("""
-                SELECT source_id, external_id, pdv, operator, amount, currency, occurred_at FROM tb_sales
-                WHERE pdv IN (\(Self.placeholders(chunk.count))) AND occurred_at BETWEEN ? AND ? AND source_id <> ? AND duplicate_of IS NULL
-                """, chunk.map { .text($0) } + [.text(occurredAt.lowerBound.description), .text(occurredAt.upperBound.description), .text(source)])
+                WITH p(pdv, operator, amount, currency, lo, hi) AS (VALUES \(values))
+                SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount, s.currency, s.occurred_at FROM p CROSS JOIN tb_sales s
+                WHERE s.pdv = p.pdv AND s.operator = p.operator AND s.amount = p.amount AND s.occurred_at BETWEEN p.lo AND p.hi
+                    AND s.currency = p.currency AND s.source_id <> ? AND s.duplicate_of IS NULL
+                """, chunk.flatMap { probe -> [SQLiteData] in
+                    [.text(probe.pdv), .text(probe.operator), .text(probe.amount), .text(probe.currency),
+                     .text(probe.occurredAt.lowerBound.description), .text(probe.occurredAt.upperBound.description)]
+                } + [.text(source)])
             for row in rows {
                 guard let candidateSource = row.column("source_id")?.string, let id = row.column("external_id")?.string,
                       let occurred = Instant(iso8601: row.column("occurred_at")?.string ?? "") else { continue }

@@ -171,4 +171,18 @@ import Testing
         #expect(second.unchanged.count == 2)
         #expect(second.inserts.isEmpty && second.updates.isEmpty)
     }
+
+    /// The probes sent to the destination: one per distinct match fields, covering every record's window (± 1 s for
+    /// the stored precision), so an original the plan would take is always among the candidates.
+    @Test func probesCoverEveryWindowOncePerMatchFields() {
+        let records = [sale("srcB", "B1", at: "12:00:00"), sale("srcB", "B2", at: "13:00:00"),
+                       sale("srcB", "B3", at: "12:30:00", amount: "5.00"), sale("srcB", "B4", at: "12:30:00", operator: "op-8")]
+        let probes = BatchCommit.dedupProbes(for: records, windowMinutes: 5)
+        #expect(probes.count == 3)
+        let same = probes.first { $0.operator == "op-7" && $0.amount == "19.90" }
+        #expect(same?.occurredAt == at("11:54:59")...at("13:05:01"))
+        #expect(probes.first { $0.amount == "5.00" }?.occurredAt == at("12:24:59")...at("12:35:01"))
+        #expect(probes.first { $0.operator == "op-8" }.map { ($0.pdv, $0.currency) } ?? ("", "") == ("PDV01", "BRL"))
+        #expect(BatchCommit.dedupProbes(for: records.reversed(), windowMinutes: 5) == probes)
+    }
 }

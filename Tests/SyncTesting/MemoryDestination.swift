@@ -249,11 +249,14 @@ final class MemoryTransaction: DestinationTransaction {
         }
     }
 
-    func dedupCandidates(excludingSource source: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate] {
+    func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
         try step(.dedupCandidates) { tables in
-            let pdvs = Set(pdvs)
-            return tables.sales.values.filter {
-                $0.record.sourceId != source && $0.duplicateOf == nil && pdvs.contains($0.record.pdv) && occurredAt.contains($0.record.occurredAt)
+            tables.sales.values.filter { sale in
+                let record = sale.record
+                return record.sourceId != source && sale.duplicateOf == nil && probes.contains {
+                    $0.pdv == record.pdv && $0.operator == record.operator && $0.amount == record.amount.description
+                        && $0.currency == record.currency && $0.occurredAt.contains(record.occurredAt)
+                }
             }.map { sale in
                 let key = "\(sale.record.sourceId)|\(sale.record.externalId)"
                 let claims = tables.duplicates.values.filter { $0.duplicateOf == key }.map { "\($0.source)|\($0.externalId)" }

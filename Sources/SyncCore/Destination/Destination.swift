@@ -63,10 +63,13 @@ public protocol DestinationTransaction: Sendable {
     /// in `tb_sync_duplicates` (action `skip`). Keys stored nowhere are absent.
     func storedRecords(source: String, externalIds: [String]) async throws -> [String: ExistingRecord]
 
-    /// Records of sources other than `excludingSource` that are not themselves flagged duplicates, with a pdv in
-    /// `pdvs` and `occurred_at` within `occurredAt` (inclusive), each with the keys of the records that already
-    /// claimed it as their original (``DedupCandidate/claimedBy``).
-    func dedupCandidates(excludingSource: String, pdvs: [String], occurredAt: ClosedRange<Instant>) async throws -> [DedupCandidate]
+    /// Records of sources other than `excludingSource` that are not themselves flagged duplicates and match one of
+    /// `probes` (pdv, operator, amount, currency equal; `occurred_at` within the probe's range), each once, with the
+    /// keys of the records that already claimed it as their original (``DedupCandidate/claimedBy``). May return
+    /// more (the plan matches exactly), never fewer. Its cost must not grow with the records of `excludingSource`
+    /// (a burst of one source at one instant, a single-source destination): a destination holding no record of
+    /// another source answers without reading any.
+    func dedupCandidates(excludingSource: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate]
 
     /// Writes records into `tb_sales`: `writes.new` are inserted (no row under their key), `writes.changed`
     /// replace their stored row (content, `sync_id`, `updated_at`; `last_seen_pass` kept unless `passId` is

@@ -3,7 +3,8 @@
 /// In one destination transaction, in this order (SPEC.md "Loading the destination correctly"):
 /// 1. the fencing check: the run must still hold its source's lock (else `LOCK_LOST`, nothing written);
 /// 2. which of the batch's keys are stored, and with what content;
-/// 3. dedup candidates of other sources for the new records, in the sliding window; the plan (``BatchPlan``);
+/// 3. dedup candidates of other sources for the new records (``DedupProbe``: same match fields, in the sliding
+///    window); the plan (``BatchPlan``);
 /// 4. `tb_sales` writes (new, changed), then the `tb_sync_duplicates` entries;
 /// 5. during a full pass, rows seen unchanged or rejected are stamped as seen;
 /// 6. the open quarantine entries of keys loaded now are resolved (and their stale mark cleared); rejected rows
@@ -75,11 +76,8 @@ public struct BatchCommit: Sendable {
         let before = run.counters
         let existing = records.isEmpty ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
         let fresh = records.filter { existing[$0.externalId] == nil }
-        var candidates: [DedupCandidate] = []
-        if dedup.enabled, let window = Self.candidateWindow(for: fresh, windowMinutes: dedup.windowMinutes) {
-            candidates = try await store.dedupCandidates(excludingSource: source, pdvs: Array(Set(fresh.map(\.pdv))).sorted(),
-                                                         occurredAt: window)
-        }
+        let probes = dedup.enabled ? Self.dedupProbes(for: fresh, windowMinutes: dedup.windowMinutes) : []
+        let candidates = probes.isEmpty ? [] : try await store.dedupCandidates(excludingSource: source, matching: probes)
         let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
         let writes = plan.salesWrites(existing: existing)
         if !writes.isEmpty { try await store.writeSales(writes, syncId: syncId, passId: fullPassId) }
@@ -110,12 +108,23 @@ public struct BatchCommit: Sendable {
         }
     }
 
-    /// The `occurred_at` range that can hold an original of one of `records`: from the earliest minus the window
-    /// to the latest plus the window, widened by one second on each side (the destination's stored precision may
-    /// round); `nil` without records.
-    static func candidateWindow(for records: [SaleTransaction], windowMinutes: Int) -> ClosedRange<Instant>? {
-        guard let earliest = records.map(\.occurredAt).min(), let latest = records.map(\.occurredAt).max() else { return nil }
+    /// What the originals of `records` must match: one probe per distinct (pdv, operator, amount, currency), over
+    /// the range from its earliest record's instant minus the window to its latest plus the window, widened by one
+    /// second on each side (the destination's stored precision may round). Sorted, so statements are repeatable.
+    static func dedupProbes(for records: [SaleTransaction], windowMinutes: Int) -> [DedupProbe] {
         let seconds = Int64(windowMinutes) * 60 + 1
-        return Instant(seconds: earliest.seconds - seconds)...Instant(seconds: latest.seconds + seconds)
+        var ranges: [[String]: (earliest: Instant, latest: Instant)] = [:]
+        for record in records {
+            let key = [record.pdv, record.operator, record.amount.description, record.currency]
+            if let range = ranges[key] {
+                ranges[key] = (min(range.earliest, record.occurredAt), max(range.latest, record.occurredAt))
+            } else {
+                ranges[key] = (record.occurredAt, record.occurredAt)
+            }
+        }
+        return ranges.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { key, range in
+            DedupProbe(pdv: key[0], operator: key[1], amount: key[2], currency: key[3],
+                       occurredAt: Instant(seconds: range.earliest.seconds - seconds)...Instant(seconds: range.latest.seconds + seconds))
+        }
     }
 }

@@ -47,6 +47,28 @@ public struct DedupCandidate: Sendable, Equatable {
     public var key: String { "\(source)|\(externalId)" }
 }
 
+/// What a stored record of another source must match to be the original of new records: the dedup rule's
+/// fields (pdv, operator, amount, currency) and the instants it may have (``BatchCommit/dedupProbes(for:windowMinutes:)``).
+public struct DedupProbe: Sendable, Hashable {
+    public var pdv: String
+    public var `operator`: String
+    /// Canonical amount text (`"19.90"`); a destination may compare it numerically (a superset: the plan compares
+    /// the canonical texts).
+    public var amount: String
+    public var currency: String
+    /// Every instant within the window of one of the probing records (inclusive).
+    public var occurredAt: ClosedRange<Instant>
+
+    /// Creates a probe.
+    public init(pdv: String, operator: String, amount: String, currency: String, occurredAt: ClosedRange<Instant>) {
+        self.pdv = pdv
+        self.operator = `operator`
+        self.amount = amount
+        self.currency = currency
+        self.occurredAt = occurredAt
+    }
+}
+
 /// The write plan of one batch: the pure core of the idempotent upsert and the cross-source dedup.
 public struct BatchPlan: Sendable, Equatable {
     /// A record to insert, with the original it duplicates (flag action) if any.
