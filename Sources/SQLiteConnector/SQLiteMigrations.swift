@@ -148,5 +148,21 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX tb_reconciliation_source ON tb_reconciliation (source_id, started_at)",
         ]),
+        // The instance holding a lock, and the scheduled slots claimed (one row per source, kind and instant), as on
+        // PostgreSQL.
+        (4, [
+            "ALTER TABLE tb_sync_lock ADD COLUMN instance_id TEXT NOT NULL DEFAULT ''",
+            """
+            CREATE TABLE tb_sync_slots (
+                source_id TEXT NOT NULL,
+                sync_type TEXT NOT NULL,
+                slot_at TEXT NOT NULL,
+                sync_id TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                PRIMARY KEY (source_id, sync_type, slot_at)
+            )
+            """,
+        ]),
     ]
 }
