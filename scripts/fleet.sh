@@ -133,6 +133,7 @@ sleep $((interval + interval / 2))
 wait_for_lease 1 $((interval * 3)) || echo "fleet: instance 1 held no lease; killing it anyway"
 held=$(sql "$audit_db" "SELECT string_agg(source_id, ',') FROM tb_sync_lock WHERE instance_id = 'fleet-1' AND expires_at > clock_timestamp()")
 kill -9 "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
 killed_at=$(($(date +%s) - start))
 echo "fleet: t+${killed_at}s kill -9 instance fleet-1 (holding ${held:-nothing})"
 

@@ -92,21 +92,31 @@ public final class PostgresDestination: Destination, AuditLog {
     public var leaseSeconds: Int { leases.seconds }
 
     /// Claims the lease of `source` in one transaction: the lease row is locked (`FOR UPDATE SKIP LOCKED`: a row
-    /// locked by a batch being committed counts as held, and nothing waits), taken only when its `expires_at` has
+    /// locked by a batch being committed counts as held, and nothing waits on it), taken only when its `expires_at` has
     /// passed by PostgreSQL's clock, with the next fencing `token`; the slot, if any, is claimed in the same
     /// transaction (`tb_sync_slots`, unique per source, kind and instant), so two instances never run one slot.
     public func acquireLock(source: String, syncId: String, slot: ScheduleSlot?) async throws -> LockRefusal? {
         let lease = leases
         let outcome: LeaseClaim = try await connectionTransaction("claiming the lease of \(source)") { connection, logger in
-            try await connection.run("""
-                INSERT INTO tb_sync_lock (source_id, sync_id, host, pid, instance_id, token, acquired_at, heartbeat_at, expires_at)
-                VALUES ($1, '', '', 0, '', 0, clock_timestamp(), clock_timestamp(), '-infinity') ON CONFLICT (source_id) DO NOTHING
-                """, [.text(source)], logger: logger)
-            guard let row = try await connection.run("""
+            let lockRow = """
                 SELECT expires_at > clock_timestamp() AS live, \(Self.holderColumns) FROM tb_sync_lock WHERE source_id = $1 FOR UPDATE SKIP LOCKED
-                """, [.text(source)], logger: logger).first else {
-                return .refused(.held(by: try await Self.holder(of: source, connection: connection, logger: logger) ?? "a run committing a batch"))
+                """
+            var locked = try await connection.run(lockRow, [.text(source)], logger: logger).first
+            if locked == nil {
+                // Either the row is locked by a batch being committed (held: its renewal commits first), or the source
+                // has never been claimed. The insert comes only then: on a row another transaction has updated, a
+                // unique check would wait for that transaction.
+                if let busy = try await connection.run("SELECT \(Self.holderColumns) FROM tb_sync_lock WHERE source_id = $1", [.text(source)],
+                                                       logger: logger).first {
+                    return .refused(.held(by: Self.describe(busy)))
+                }
+                try await connection.run("""
+                    INSERT INTO tb_sync_lock (source_id, sync_id, host, pid, instance_id, token, acquired_at, heartbeat_at, expires_at)
+                    VALUES ($1, '', '', 0, '', 0, clock_timestamp(), clock_timestamp(), '-infinity') ON CONFLICT (source_id) DO NOTHING
+                    """, [.text(source)], logger: logger)
+                locked = try await connection.run(lockRow, [.text(source)], logger: logger).first
             }
+            guard let row = locked else { return .refused(.held(by: "a run claiming it at this instant")) }
             if row["live"] == .bool(true) { return .refused(.held(by: Self.describe(row))) }
             if let slot, try await connection.run("""
                 INSERT INTO tb_sync_slots (source_id, sync_type, slot_at, sync_id, instance_id, claimed_at)
