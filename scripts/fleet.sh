@@ -10,9 +10,10 @@
 #   bash scripts/fleet.sh --ci     the short profile of CI: a slot every 10 s for 70 s (lease 4 s), ~2 minutes
 # Needs: the built binary (ERP_SYNC_BIN, default `swift build --show-bin-path`/erp-sync), PostgreSQL at
 # ERP_SYNC_PG_URL (default postgres://erp_sync:erp_sync@127.0.0.1:5432, a superuser: databases fleet_* are
-# created and dropped), psql and curl.
+# created and dropped); psql and curl are installed when missing (scripts/apt-install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/apt-install.sh postgresql-client-15 curl
 
 profile=full
 if [[ "${1:-}" == "--ci" ]]; then profile=ci; elif [[ $# -gt 0 ]]; then echo "usage: bash scripts/fleet.sh [--ci]" >&2; exit 64; fi
