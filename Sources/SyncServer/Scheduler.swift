@@ -91,6 +91,13 @@ public struct ScheduledRun: Sendable, Equatable {
     /// When it was due.
     public var dueAt: Instant
 
+    /// Creates a run due at `dueAt`.
+    public init(source: String, syncType: SyncType, dueAt: Instant) {
+        self.source = source
+        self.syncType = syncType
+        self.dueAt = dueAt
+    }
+
     /// The slot this run claims (``ScheduleSlot``).
     public var slot: ScheduleSlot { ScheduleSlot(dueAt: dueAt, syncType: syncType) }
 }

@@ -158,6 +158,32 @@ final class ManualClock: SchedulerClock {
         #expect(second == first)
     }
 
+    /// A scheduled slot whose source is busy (its lock held elsewhere) is retried until the lock frees, then runs;
+    /// the same slot offered again (another instance's scheduler) does not run twice; a slot whose source stays busy
+    /// until its deadline is skipped.
+    @Test func aSlotRetriesWhileItsSourceIsBusyAndRunsOnce() async throws {
+        try await ServerFixture.with { f in
+            let slot = ScheduledRun(source: "loja-centro", syncType: .incremental, dueAt: Instant(seconds: Instant.now.seconds / 10 * 10))
+            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "elsewhere", slot: nil) == nil)
+            let release = Task {
+                try await Task.sleep(for: .milliseconds(1500))
+                try await f.destination.releaseLock(source: "loja-centro", syncId: "elsewhere")
+            }
+            let deadline = Instant(seconds: Instant.now.seconds + 30)
+            let result = await f.server.runner.runSlot(slot, until: deadline, retrySeconds: 1)
+            try await release.value
+            #expect(result?.status == .success, "\(String(describing: result?.errors))")
+            #expect(await f.server.runner.runSlot(slot, until: deadline, retrySeconds: 1) == nil)
+            #expect(try await f.destination.history(source: "loja-centro", limit: 10).count == 1)
+
+            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "elsewhere", slot: nil) == nil)
+            let next = ScheduledRun(source: "loja-centro", syncType: .incremental, dueAt: Instant(seconds: slot.dueAt.seconds + 10))
+            #expect(await f.server.runner.runSlot(next, until: Instant(seconds: Instant.now.seconds + 2), retrySeconds: 1) == nil)
+            #expect(try await f.destination.history(source: "loja-centro", limit: 10).count == 1)
+            try await f.destination.releaseLock(source: "loja-centro", syncId: "elsewhere")
+        }
+    }
+
     @Test func scheduleConfigErrorsNameTheKey() {
         #expect(throws: ConfigError.self) { try Self.schedule("{ fullSyncAt: \"25:00\" }") }
         do {
