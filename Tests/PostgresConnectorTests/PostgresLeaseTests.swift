@@ -65,8 +65,8 @@ struct PostgresLeaseTests {
     /// holder's next batch is refused in its own transaction: `LOCK_LOST`, nothing of it written.
     @Test func anExpiredLeaseIsTakenOverAndTheOldHoldersBatchIsFenced() async throws {
         try await PostgresFixture.with { f in
-            let a = try await Self.instance(f, "instance-a", leaseSeconds: 2)
-            let b = try await Self.instance(f, "instance-b", leaseSeconds: 2)
+            let a = try await Self.instance(f, "instance-a", leaseSeconds: 5)
+            let b = try await Self.instance(f, "instance-b", leaseSeconds: 60)
             let source = f.source("s", stream: PostgresFixture.stream)
             let request = SyncRequest(source: source, syncType: .incremental, options: PostgresFixture.options())
             let runA = SyncRun(request: request, syncId: "run-a", startTime: .now)
@@ -76,7 +76,7 @@ struct PostgresLeaseTests {
             #expect(try await a.transaction("renewing") { try await $0.renewLock(source: "s", syncId: "run-a") })
             #expect(try await b.acquireLock(source: "s", syncId: "run-b", slot: nil) != nil)
             // Instance a is frozen: nothing renews; the lease runs out on the server's clock.
-            try await Self.waitForExpiry(f, "s", within: 10)
+            try await Self.waitForExpiry(f, "s", within: 20)
             #expect(try await b.acquireLock(source: "s", syncId: "run-b", slot: nil) == nil)
             let taken = try await Self.lease(f, "s")
             #expect(taken.syncId == "run-b" && taken.instance == "instance-b" && taken.token == "2")
