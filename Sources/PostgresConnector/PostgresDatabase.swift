@@ -37,12 +37,11 @@ final class PostgresPool: Sendable {
     /// kills a connection at an unlucky instant, postgres-nio 1.33.2 can leave a call waiting forever; past the
     /// deadline the call fails as transient (the transaction never committed, the connection is dropped) and
     /// the engine retries on a new connection.
-    /// `bounded: false` (a run lock held for the whole run) waives the deadline.
-    func withConnection<T: Sendable>(_ context: String, code: SyncFailure.Code, bounded: Bool = true,
+    func withConnection<T: Sendable>(_ context: String, code: SyncFailure.Code,
                                      _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let deadline = settings.statementTimeoutSeconds > 0 ? settings.statementTimeoutSeconds + 30 : 3600
         do {
-            return bounded ? try await Deadline.run(seconds: deadline) { try await self.leased(body) } : try await leased(body)
+            return try await Deadline.run(seconds: deadline) { try await self.leased(body) }
         } catch let failure as Deadline.Expired {
             throw SyncFailure(code: code, message: "\(context): no answer from \(settings.host):\(settings.port) within \(failure.seconds) s", isTransient: true)
         } catch {

@@ -8,26 +8,33 @@ public import SyncCore
 /// The production audit database on PostgreSQL.
 ///
 /// Each transaction runs on one pooled connection; the statements of a batch are ``PostgresTransaction``'s
-/// (a probe of the stored keys, binary column arrays written with `INSERT … SELECT … FROM unnest(…)`). The run lock is a session-level advisory lock
-/// (`pg_try_advisory_lock`) held on a dedicated connection for the whole run, so two processes — on any
-/// machines sharing this database — never sync one source at once; `tb_sync_lock` shows the holder.
+/// (a probe of the stored keys, binary column arrays written with `INSERT … SELECT … FROM unnest(…)`).
+///
+/// The run lock is a lease, a row of `tb_sync_lock` (README "Several serve instances"): holder run, instance,
+/// host and pid, a fencing `token` incremented by every claim, and `expires_at`, always computed and compared by
+/// PostgreSQL's clock (`clock_timestamp()`), never a client's. A lease is claimed only when free or expired,
+/// renewed while its run is alive (the engine's heartbeat and every batch, ``PostgresTransaction/renewLock(source:syncId:)``),
+/// and each batch commits only if its transaction still finds the lease held by its run and token, unexpired: a
+/// process that was paused or cut off for longer than the lease commits nothing once it comes back, whichever
+/// machine it runs on. No session-level lock is held, so nothing outlives a process that is stopped but whose kernel
+/// still answers the server.
 public final class PostgresDestination: Destination, AuditLog {
-    /// `classid` of the advisory locks: "ERPS" in ASCII; `objid` is `hashtext(source)`.
+    /// `classid` of the advisory lock that serializes migrations: "ERPS" in ASCII.
     static let lockClass: Int32 = 0x4552_5053
 
     private let pool: PostgresPool
-    private let locks = Mutex<[String: HeldLock]>([:])
-    private let host = ProcessInfo.processInfo.hostName
-    private let pid = Int(ProcessInfo.processInfo.processIdentifier)
+    private let leases: PostgresLeases
 
-    private struct HeldLock: Sendable {
-        var syncId: String
-        var release: AsyncStream<Void>.Continuation
-        var task: Task<Void, any Error>
+    /// What ``acquireLock(source:syncId:slot:)``'s transaction decided.
+    private enum LeaseClaim: Sendable {
+        case claimed(token: Int)
+        case refused(LockRefusal)
     }
 
     /// Prepares a pool to the audit database (connections open on first use).
-    public init(settings: PostgresSettings, logger: Logger = Logger(label: "erp-sync.postgres")) throws {
+    /// - Parameter lease: the lease period and the instance id leases are held in the name of.
+    public init(settings: PostgresSettings, lease: LeaseOptions = LeaseOptions(), logger: Logger = Logger(label: "erp-sync.postgres")) throws {
+        leases = PostgresLeases(options: lease)
         do {
             pool = try PostgresPool(settings: settings, logger: logger)
         } catch {
@@ -37,8 +44,8 @@ public final class PostgresDestination: Destination, AuditLog {
 
     public func transaction<T: Sendable>(_ context: String, commits: Bool,
                                          _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
-        try await connectionTransaction(context, commits: commits) { connection, logger in
-            try await body(PostgresTransaction(connection: connection, logger: logger))
+        try await connectionTransaction(context, commits: commits) { [leases] connection, logger in
+            try await body(PostgresTransaction(connection: connection, logger: logger, leases: leases))
         }
     }
 
@@ -82,69 +89,96 @@ public final class PostgresDestination: Destination, AuditLog {
 
     // MARK: lock
 
-    public func acquireLock(source: String, syncId: String) async throws -> String? {
-        let (acquired, acquiredContinuation) = AsyncStream<Bool>.makeStream()
-        let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
-        let pool = pool
-        let task = Task {
-            defer { acquiredContinuation.finish() }
-            try await pool.withConnection("locking source \(source)", code: .destinationFailed, bounded: false) { [logger = pool.logger] connection in
-                let rows = try await connection.run("SELECT pg_try_advisory_lock($1::int4, hashtext($2)) AS locked",
-                                                    [.int(Int(Self.lockClass)), .text(source)], logger: logger)
-                let locked = rows.first?["locked"] == .bool(true)
-                acquiredContinuation.yield(locked)
-                guard locked else { return }
-                for await _ in release { break }
-                _ = try? await connection.run("SELECT pg_advisory_unlock($1::int4, hashtext($2))", [.int(Int(Self.lockClass)), .text(source)], logger: logger)
+    public var leaseSeconds: Int { leases.seconds }
+
+    /// Claims the lease of `source` in one transaction: the lease row is locked (`FOR UPDATE SKIP LOCKED`: a row
+    /// locked by a batch being committed counts as held, and nothing waits on it), taken only when its `expires_at` has
+    /// passed by PostgreSQL's clock, with the next fencing `token`; the slot, if any, is claimed in the same
+    /// transaction (`tb_sync_slots`, unique per source, kind and instant), so two instances never run one slot.
+    public func acquireLock(source: String, syncId: String, slot: ScheduleSlot?) async throws -> LockRefusal? {
+        let lease = leases
+        let outcome: LeaseClaim = try await connectionTransaction("claiming the lease of \(source)") { connection, logger in
+            let lockRow = """
+                SELECT expires_at > clock_timestamp() AS live, \(Self.holderColumns) FROM tb_sync_lock WHERE source_id = $1 FOR UPDATE SKIP LOCKED
+                """
+            var locked = try await connection.run(lockRow, [.text(source)], logger: logger).first
+            if locked == nil {
+                // Either the row is locked by a batch being committed (held: its renewal commits first), or the source
+                // has never been claimed. The insert comes only then: on a row another transaction has updated, a
+                // unique check would wait for that transaction.
+                if let busy = try await connection.run("SELECT \(Self.holderColumns) FROM tb_sync_lock WHERE source_id = $1", [.text(source)],
+                                                       logger: logger).first {
+                    return .refused(.held(by: Self.describe(busy)))
+                }
+                try await connection.run("""
+                    INSERT INTO tb_sync_lock (source_id, sync_id, host, pid, instance_id, token, acquired_at, heartbeat_at, expires_at)
+                    VALUES ($1, '', '', 0, '', 0, clock_timestamp(), clock_timestamp(), '-infinity') ON CONFLICT (source_id) DO NOTHING
+                    """, [.text(source)], logger: logger)
+                locked = try await connection.run(lockRow, [.text(source)], logger: logger).first
             }
-        }
-        var iterator = acquired.makeAsyncIterator()
-        guard let locked = await iterator.next() else {
-            try await task.value
-            throw SyncFailure(code: .destinationFailed, message: "could not take the lock of \(source)", isTransient: true)
-        }
-        guard locked else {
-            return try await lockHolder(source: source) ?? "another process holds the advisory lock"
-        }
-        locks.withLock { $0[source] = HeldLock(syncId: syncId, release: releaseContinuation, task: task) }
-        try await connectionTransaction("recording the lock of \(source)") { [host, pid] connection, logger in
-            try await connection.run("""
-                INSERT INTO tb_sync_lock (source_id, sync_id, host, pid, acquired_at, heartbeat_at) VALUES ($1, $2, $3, $4, now(), now())
-                ON CONFLICT (source_id) DO UPDATE SET sync_id = excluded.sync_id, host = excluded.host, pid = excluded.pid,
-                    acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at
-                """, [.text(source), .text(syncId), .text(host), .int(pid)], logger: logger)
-            // Runs still RUNNING now that we hold the lock died without finishing (kill -9, power loss).
+            guard let row = locked else { return .refused(.held(by: "a run claiming it at this instant")) }
+            if row["live"] == .bool(true) { return .refused(.held(by: Self.describe(row))) }
+            if let slot, try await connection.run("""
+                INSERT INTO tb_sync_slots (source_id, sync_type, slot_at, sync_id, instance_id, claimed_at)
+                VALUES ($1, $2, $3::timestamptz, $4, $5, clock_timestamp()) ON CONFLICT DO NOTHING RETURNING 1
+                """, [.text(source), .text(slot.syncType.rawValue), .text(slot.dueAt.description), .text(syncId), .text(lease.instanceId)],
+                logger: logger).isEmpty {
+                let claimer = try await connection.run("""
+                    SELECT sync_id, instance_id FROM tb_sync_slots WHERE source_id = $1 AND sync_type = $2 AND slot_at = $3::timestamptz
+                    """, [.text(source), .text(slot.syncType.rawValue), .text(slot.dueAt.description)], logger: logger).first
+                return .refused(.slotTaken(by: "run \(claimer?["sync_id"]?.text ?? "?") of instance \(claimer?["instance_id"]?.text ?? "?")"))
+            }
+            let token = try await connection.run("""
+                UPDATE tb_sync_lock SET sync_id = $2, host = $3, pid = $4, instance_id = $5, token = token + 1, acquired_at = clock_timestamp(),
+                    heartbeat_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $6::float8)
+                WHERE source_id = $1 RETURNING token
+                """, [.text(source), .text(syncId), .text(lease.host), .int(lease.pid), .text(lease.instanceId), .int(lease.seconds)],
+                logger: logger).first?["token"]?.text.flatMap(Int.init)
+            // Runs still RUNNING now that we hold the lease died or lost it without finishing (kill -9, power loss, a
+            // lease that expired while the process was paused or cut off).
             try await connection.run("""
                 UPDATE tb_erp_sync_audit SET status = 'FAILED', ended_at = $1, error_count = error_count + 1, error_details = $2::jsonb
                 WHERE source_id = $3 AND status = 'RUNNING' AND sync_id <> $4
                 """, [.text(Instant.now.isoMillis), .text(AbandonedRun.errorJSON), .text(source), .text(syncId)], logger: logger)
+            return .claimed(token: token ?? 0)
         }
-        return nil
+        switch outcome {
+        case .refused(let refusal):
+            return refusal
+        case .claimed(let token):
+            lease.hold(source: source, syncId: syncId, token: token)
+            return nil
+        }
     }
 
+    /// Ends the lease of run `syncId` (it expires now); a lease another run holds since is left alone.
     public func releaseLock(source: String, syncId: String) async throws {
-        let held = locks.withLock { locks -> HeldLock? in
-            guard locks[source]?.syncId == syncId else { return nil }
-            return locks.removeValue(forKey: source)
-        }
-        try await connectionTransaction("unlocking source \(source)") { connection, logger in
-            try await connection.run("DELETE FROM tb_sync_lock WHERE source_id = $1 AND sync_id = $2", [.text(source), .text(syncId)], logger: logger)
-        }
-        if let held {
-            held.release.yield()
-            held.release.finish()
-            // The unlock runs on the lock's own connection; if the server killed it, the session's locks are
-            // already gone and the call may never answer, so it is not waited for long.
-            _ = try? await Deadline.run(seconds: 5) { try await held.task.value }
+        guard let token = leases.release(source: source, syncId: syncId) else { return }
+        try await connectionTransaction("releasing the lease of \(source)") { connection, logger in
+            try await connection.run("UPDATE tb_sync_lock SET expires_at = clock_timestamp() WHERE source_id = $1 AND sync_id = $2 AND token = $3",
+                                     [.text(source), .text(syncId), .int(token)], logger: logger)
         }
     }
 
+    /// The holder of an unexpired lease on `source`: run, instance, host and pid, and the expiry.
     public func lockHolder(source: String) async throws -> String? {
-        try await read("reading the lock of \(source)") { connection, logger in
-            try await connection.run("SELECT sync_id, pid, host FROM tb_sync_lock WHERE source_id = $1", [.text(source)], logger: logger).first.map {
-                "run \($0["sync_id"]?.text ?? "?") by pid \($0["pid"]?.text ?? "?") on \($0["host"]?.text ?? "?")"
-            }
+        try await read("reading the lease of \(source)") { connection, logger in
+            try await Self.holder(of: source, connection: connection, logger: logger)
         }
+    }
+
+    private static let holderColumns = """
+        sync_id, instance_id, host, pid, token, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS expires_at
+        """
+
+    private static func holder(of source: String, connection: PostgresConnection, logger: Logger) async throws -> String? {
+        try await connection.run("SELECT \(holderColumns) FROM tb_sync_lock WHERE source_id = $1 AND expires_at > clock_timestamp()",
+                                 [.text(source)], logger: logger).first.map(describe)
+    }
+
+    private static func describe(_ row: [String: SourceValue]) -> String {
+        "run \(row["sync_id"]?.text ?? "?") of instance \(row["instance_id"]?.text ?? "?") (pid \(row["pid"]?.text ?? "?") on \(row["host"]?.text ?? "?"), "
+            + "lease \(row["token"]?.text ?? "?") until \(row["expires_at"]?.text ?? "?"))"
     }
 
     // MARK: state and audit
@@ -235,14 +269,6 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     public func close() async {
-        let held = locks.withLock { locks in
-            defer { locks.removeAll() }
-            return Array(locks.values)
-        }
-        for lock in held {
-            lock.release.finish()
-            _ = try? await Deadline.run(seconds: 5) { try await lock.task.value }
-        }
         await pool.close()
     }
 }

@@ -146,10 +146,30 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX tb_reconciliation_source ON tb_reconciliation (source_id, started_at)",
         ]),
+        // Leases instead of session advisory locks (several `serve` instances): the instance holding a source, a
+        // fencing token incremented by every claim, the expiry by the server's clock ('-infinity': free); and the
+        // scheduled slots claimed, one row per source, kind and instant.
+        (4, [
+            """
+            ALTER TABLE tb_sync_lock ADD COLUMN instance_id text NOT NULL DEFAULT '', ADD COLUMN token bigint NOT NULL DEFAULT 0,
+                ADD COLUMN expires_at timestamptz NOT NULL DEFAULT '-infinity'
+            """,
+            """
+            CREATE TABLE tb_sync_slots (
+                source_id text NOT NULL,
+                sync_type text NOT NULL,
+                slot_at timestamptz NOT NULL,
+                sync_id text NOT NULL,
+                instance_id text NOT NULL,
+                claimed_at timestamptz NOT NULL,
+                PRIMARY KEY (source_id, sync_type, slot_at)
+            )
+            """,
+        ]),
         // The dedup index shaped by the match fields: a batch probes exactly the (pdv, operator, amount) of its new
         // records in their window, instead of every record of its pdvs in the batch's time span (which read a burst
         // of one source at one instant again for every batch).
-        (4, [
+        (5, [
             "DROP INDEX tb_sales_dedup",
             "CREATE INDEX tb_sales_dedup ON tb_sales (pdv, operator, amount, occurred_at)",
         ]),

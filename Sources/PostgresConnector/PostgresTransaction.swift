@@ -8,10 +8,21 @@ import SyncCore
 struct PostgresTransaction: DestinationTransaction {
     let connection: PostgresConnection
     let logger: Logger
+    /// The leases of this process (their fencing tokens).
+    let leases: PostgresLeases
 
+    /// The fencing check, by PostgreSQL's clock: the lease row must still name this run and its token and not have
+    /// expired; it is then extended by the lease period and stays locked (`UPDATE`) until this transaction ends, so
+    /// no claim can take it over in between. The transaction also gets `idle_in_transaction_session_timeout` of
+    /// the lease period (at least 5 s): a process stopped inside it cannot keep the row locked for longer.
     func renewLock(source: String, syncId: String) async throws -> Bool {
-        try await !connection.run("UPDATE tb_sync_lock SET heartbeat_at = now() WHERE source_id = $1 AND sync_id = $2 RETURNING source_id",
-                                  [.text(source), .text(syncId)], logger: logger).isEmpty
+        guard let token = leases.token(source: source, syncId: syncId) else { return false }
+        try await connection.run("SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
+                                 [.text("\(max(leases.seconds, 5))s")], logger: logger)
+        return try await !connection.run("""
+            UPDATE tb_sync_lock SET heartbeat_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $4::float8)
+            WHERE source_id = $1 AND sync_id = $2 AND token = $3 AND expires_at > clock_timestamp() RETURNING source_id
+            """, [.text(source), .text(syncId), .int(token), .int(leases.seconds)], logger: logger).isEmpty
     }
 
     /// One index probe per key (`LATERAL … LIMIT 1` keeps the nested loop): `external_id = ANY($2)` lets the

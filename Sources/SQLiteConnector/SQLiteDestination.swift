@@ -8,16 +8,16 @@ import SQLiteNIO
 /// Each transaction is one `BEGIN IMMEDIATE … COMMIT` on the one connection, and the connection serves one
 /// caller at a time (``serialized(_:)``), so a statement of one run can never land inside another run's open
 /// transaction. The run lock is a row in `tb_sync_lock`, taken over only when its holder is a dead process on
-/// this host or has not written a heartbeat for ``staleLockSeconds``. The statements of a batch are
+/// this host or has not renewed it (heartbeat, batch) for the lease period, judged by this machine's clock: an
+/// SQLite file serves the processes of one machine; several `serve` instances on several hosts need the
+/// PostgreSQL destination (README "Several serve instances"). The statements of a batch are
 /// ``SQLiteTransaction``'s.
 public actor SQLiteDestination: Destination, AuditLog {
-    /// A lock whose holder has not committed a batch for this long (seconds) is considered abandoned.
-    public static let staleLockSeconds: Int64 = 900
-
     let connection: SQLiteConnection
     private let path: String
     private let host = ProcessInfo.processInfo.hostName
     private let pid = Int(ProcessInfo.processInfo.processIdentifier)
+    private let lease: LeaseOptions
     /// Whether a caller is using the connection; others wait in `waiters` (FIFO).
     private var isBusy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -27,8 +27,10 @@ public actor SQLiteDestination: Destination, AuditLog {
     /// - Throws: ``SyncFailure`` `DESTINATION_CONFIG` when the folder is missing, `DESTINATION_READ_ONLY` when
     ///   the file or its folder cannot be written (WAL mode writes `-wal` and `-shm` files beside it; checked
     ///   before opening, so none are left behind), `DESTINATION_UNAVAILABLE`.
-    public init(path: String) async throws {
+    /// - Parameter lease: the lease period and the instance id locks are held in the name of.
+    public init(path: String, lease: LeaseOptions = LeaseOptions()) async throws {
         self.path = path
+        self.lease = lease
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -119,21 +121,37 @@ public actor SQLiteDestination: Destination, AuditLog {
 
     // MARK: lock
 
-    public func acquireLock(source: String, syncId: String) async throws -> String? {
+    public nonisolated var leaseSeconds: Int { lease.periodSeconds }
+
+    public func acquireLock(source: String, syncId: String, slot: ScheduleSlot?) async throws -> LockRefusal? {
         try await exclusiveTransaction("locking source \(source)") {
             let now = Instant.now
-            if let row = try await query("SELECT sync_id, host, pid, heartbeat_at FROM tb_sync_lock WHERE source_id = ?", [.text(source)]).first {
+            if let row = try await query("SELECT sync_id, host, pid, instance_id, heartbeat_at FROM tb_sync_lock WHERE source_id = ?", [.text(source)]).first {
                 let holderHost = row.column("host")?.string ?? ""
                 let holderPid = row.column("pid")?.integer ?? 0
                 let heartbeat = Instant(iso8601: row.column("heartbeat_at")?.string ?? "") ?? now
                 let holderDead = holderHost == host && holderPid != pid && kill(pid_t(holderPid), 0) != 0 && errno == ESRCH
-                let stale = now.seconds - heartbeat.seconds > Self.staleLockSeconds
-                if !holderDead && !stale {
-                    return "run \(row.column("sync_id")?.string ?? "?") by pid \(holderPid) on \(holderHost) since \(heartbeat)"
+                let expired = now.seconds - heartbeat.seconds > Int64(lease.periodSeconds)
+                if !holderDead && !expired {
+                    return .held(by: "run \(row.column("sync_id")?.string ?? "?") of instance \(row.column("instance_id")?.string ?? "?") "
+                        + "(pid \(holderPid) on \(holderHost)) since \(heartbeat)")
                 }
             }
-            try await query("INSERT OR REPLACE INTO tb_sync_lock (source_id, sync_id, host, pid, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
-                            [.text(source), .text(syncId), .text(host), .integer(pid), .text(now.description), .text(now.description)])
+            if let slot {
+                let claimed = try await query("""
+                    INSERT INTO tb_sync_slots (source_id, sync_type, slot_at, sync_id, instance_id, claimed_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING RETURNING sync_id
+                    """, [.text(source), .text(slot.syncType.rawValue), .text(slot.dueAt.description), .text(syncId), .text(lease.instanceId),
+                          .text(now.description)])
+                if claimed.isEmpty {
+                    let claimer = try await query("SELECT sync_id, instance_id FROM tb_sync_slots WHERE source_id = ? AND sync_type = ? AND slot_at = ?",
+                                                  [.text(source), .text(slot.syncType.rawValue), .text(slot.dueAt.description)]).first
+                    return .slotTaken(by: "run \(claimer?.column("sync_id")?.string ?? "?") of instance \(claimer?.column("instance_id")?.string ?? "?")")
+                }
+            }
+            try await query("""
+                INSERT OR REPLACE INTO tb_sync_lock (source_id, sync_id, host, pid, instance_id, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [.text(source), .text(syncId), .text(host), .integer(pid), .text(lease.instanceId), .text(now.description), .text(now.description)])
             // Runs still RUNNING now that we hold the lock died without finishing (kill -9, power loss).
             try await query("""
                 UPDATE tb_erp_sync_audit SET status = 'FAILED', ended_at = ?, error_count = error_count + 1, error_details = ?
@@ -151,8 +169,9 @@ public actor SQLiteDestination: Destination, AuditLog {
 
     public func lockHolder(source: String) async throws -> String? {
         try await statements("reading the lock of \(source)") {
-            try await query("SELECT sync_id, pid, host FROM tb_sync_lock WHERE source_id = ?", [.text(source)]).first.map {
-                "\($0.column("sync_id")?.string ?? "?") (pid \($0.column("pid")?.integer ?? 0) on \($0.column("host")?.string ?? "?"))"
+            try await query("SELECT sync_id, pid, host, instance_id FROM tb_sync_lock WHERE source_id = ?", [.text(source)]).first.map {
+                "run \($0.column("sync_id")?.string ?? "?") of instance \($0.column("instance_id")?.string ?? "?") "
+                    + "(pid \($0.column("pid")?.integer ?? 0) on \($0.column("host")?.string ?? "?"))"
             }
         }
     }

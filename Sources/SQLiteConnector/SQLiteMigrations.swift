@@ -148,10 +148,26 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX tb_reconciliation_source ON tb_reconciliation (source_id, started_at)",
         ]),
+        // The instance holding a lock, and the scheduled slots claimed (one row per source, kind and instant), as on
+        // PostgreSQL.
+        (4, [
+            "ALTER TABLE tb_sync_lock ADD COLUMN instance_id TEXT NOT NULL DEFAULT ''",
+            """
+            CREATE TABLE tb_sync_slots (
+                source_id TEXT NOT NULL,
+                sync_type TEXT NOT NULL,
+                slot_at TEXT NOT NULL,
+                sync_id TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                PRIMARY KEY (source_id, sync_type, slot_at)
+            )
+            """,
+        ]),
         // The dedup index shaped by the match fields: a batch probes exactly the (pdv, operator, amount) of its new
         // records in their window, instead of every record of its pdvs in the batch's time span (which read a burst
         // of one source at one instant again for every batch).
-        (4, [
+        (5, [
             "DROP INDEX tb_sales_dedup",
             "CREATE INDEX tb_sales_dedup ON tb_sales (pdv, operator, amount, occurred_at)",
         ]),

@@ -114,14 +114,9 @@ public func buildApplication(_ dependencies: ServerDependencies) async -> ErpSyn
     }
     let scheduler = config.schedule.enabled
         ? Scheduler(schedule: config.schedule, sources: config.sources.map(\.name), clock: dependencies.clock, logger: logger) { run in
-            Task {
-                do {
-                    _ = try await runner.run(.init(source: run.source, overrides: SyncOverrides(isFull: run.syncType == .full),
-                                                   triggeredBy: "scheduler", isManual: false))
-                } catch {
-                    logger.notice("scheduled sync skipped", metadata: ["source": "\(run.source)", "reason": "\(error)"])
-                }
-            }
+            // A slot stays claimable until the next one; a busy source is retried three times per lease period.
+            let deadline = Instant(seconds: run.dueAt.seconds + config.schedule.intervalSeconds, microsecond: 0)
+            Task { await runner.runSlot(run, until: deadline, retrySeconds: max(1, config.lease.periodSeconds / 3)) }
         }
         : nil
     var trpc = TRPCRouter(logger: logger)

@@ -11,7 +11,8 @@ import SyncCore
 ///   `CONFLICT` when the source is already syncing (here or in another process).
 /// - `erp.reprocess` (mutation, admin): `{source, reason?, keys?}` → as `syncNow`: a `REPROCESS` run that re-reads the
 ///   open quarantined rows (of that reason, of those external ids) by primary key; the checkpoint never moves.
-/// - `erp.getStatus` (query, viewer) → `{running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources}`.
+/// - `erp.getStatus` (query, viewer) → `{instanceId, running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources}`:
+///   `runningSyncs` are this instance's, `sources[].lockHolder` names the run and instance holding each source.
 /// - `erp.getSyncHistory` (query, viewer): `{limit?: 1...1000 (default 20), source?}` → `{syncs}`.
 /// - `erp.getSupportedDatabases` (query, viewer) → `{databases}`.
 /// - `erp.getErrors` (query, viewer): `{source?, syncId?, reasonCode?, kind?, limit?: 1...500 (50), cursor?, includeResolved?}`
@@ -210,13 +211,16 @@ struct ErpProcedures: Sendable {
             var running: Bool
             var lastSync: ErpSyncResult?
             var nextScheduledSyncs: [NextSync]
-            /// The holder of the source's run lock (`syncId` and owner), absent when free.
+            /// The holder of the source's run lock (lease) on any instance sharing the destination: its `syncId`,
+            /// instance id, pid and host (and on PostgreSQL its token and expiry); absent when free.
             var lockHolder: String?
             /// Quarantined rows not loaded since.
             var openQuarantine: Int
             /// Now − the cursor time of the latest checkpoint, in seconds; absent for integer cursors.
             var cursorLagSeconds: Int64?
         }
+        /// This server (`serve.instanceId`): `runningSyncs` are its runs; `sources[].lockHolder` shows any instance's.
+        var instanceId: String
         var running: Bool
         var runningSyncs: [RunningSync]
         /// `null` before the first finished run (the seed's `| null`).
@@ -227,12 +231,13 @@ struct ErpProcedures: Sendable {
         var sources: [SourceStatus]
 
         enum CodingKeys: String, CodingKey {
-            case running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources
+            case instanceId, running, runningSyncs, lastSync, nextScheduledSync, supportedDatabases, sources
         }
 
         /// Writes `lastSync` and `nextScheduledSync` as `null` when absent, as the seed's type declares them.
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(instanceId, forKey: .instanceId)
             try container.encode(running, forKey: .running)
             try container.encode(runningSyncs, forKey: .runningSyncs)
             try container.encode(lastSync, forKey: .lastSync)
@@ -266,7 +271,7 @@ struct ErpProcedures: Sendable {
                                  openQuarantine: try await auditLog.openQuarantine(source: source.name).count, cursorLagSeconds: lag))
         }
         return StatusOutput(
-            running: !active.isEmpty, runningSyncs: running,
+            instanceId: config.lease.instanceId, running: !active.isEmpty, runningSyncs: running,
             lastSync: last.map { entry in
                 .init(timestamp: entry.result.startTime, isManual: entry.isManual, recordsInserted: entry.result.recordsInserted,
                       recordsSkipped: entry.result.recordsSkipped, duration: entry.result.duration, syncId: entry.result.syncId,

@@ -57,13 +57,14 @@ public struct SchedulePlan: Sendable {
         return nil  // unreachable: some day of three has a firing after `instant`
     }
 
-    /// The next incremental run after one due at `previous`: `previous + interval`, skipping slots already past
-    /// at `now` (a run that overran its interval is not followed by a burst of catch-up runs).
-    public func nextIncremental(after previous: Instant, now: Instant) -> Instant {
+    /// The first incremental slot strictly after `instant`: the next multiple of the interval since the Unix epoch
+    /// (UTC). Slots are tied to the wall clock, not to when a server started, so every `serve` instance with this
+    /// schedule has the same slots and a fleet runs each once (``ScheduleSlot``); a slot already past when the
+    /// scheduler wakes late is skipped (a run that overran its interval is not followed by a burst of catch-up runs).
+    public func nextIncremental(after instant: Instant) -> Instant {
         let interval = schedule.intervalSeconds
-        var next = previous.seconds + interval
-        if next <= now.seconds { next += ((now.seconds - next) / interval + 1) * interval }
-        return Instant(seconds: next, microsecond: previous.microsecond)
+        let elapsed = instant.seconds >= 0 ? instant.seconds / interval : (instant.seconds - interval + 1) / interval
+        return Instant(seconds: (elapsed + 1) * interval, microsecond: 0)
     }
 
     /// The instant a wall time fires at: its instant when it exists (the earlier one in an overlap), else the end
@@ -89,10 +90,21 @@ public struct ScheduledRun: Sendable, Equatable {
     public var syncType: SyncType
     /// When it was due.
     public var dueAt: Instant
+
+    /// Creates a run due at `dueAt`.
+    public init(source: String, syncType: SyncType, dueAt: Instant) {
+        self.source = source
+        self.syncType = syncType
+        self.dueAt = dueAt
+    }
+
+    /// The slot this run claims (``ScheduleSlot``).
+    public var slot: ScheduleSlot { ScheduleSlot(dueAt: dueAt, syncType: syncType) }
 }
 
 /// Starts scheduled runs when they are due. It only decides when; `launch` starts the run without waiting
-/// for it (the ``SyncRunner`` skips a source that is still running and bounds concurrency).
+/// for it (``SyncRunner/runSlot(_:until:retrySeconds:)`` claims the slot across the fleet, skips a source that is
+/// still running and bounds concurrency).
 public final class Scheduler: Sendable {
     let plan: SchedulePlan
     let sources: [String]
@@ -117,13 +129,13 @@ public final class Scheduler: Sendable {
     /// The first run of each kind per source when the scheduler starts at `start`, soonest first (what
     /// `serve` prints at startup).
     public func plannedRuns(from start: Instant) -> [ScheduledRun] {
-        runs(Dictionary(uniqueKeysWithValues: sources.map { ($0, plan.nextIncremental(after: start, now: start)) }), plan.nextFullSync(after: start))
+        runs(Dictionary(uniqueKeysWithValues: sources.map { ($0, plan.nextIncremental(after: start)) }), plan.nextFullSync(after: start))
     }
 
     /// Fires due runs until the task is cancelled.
     public func run() async {
         let start = clock.now
-        var nextIncremental = Dictionary(uniqueKeysWithValues: sources.map { ($0, plan.nextIncremental(after: start, now: start)) })
+        var nextIncremental = Dictionary(uniqueKeysWithValues: sources.map { ($0, plan.nextIncremental(after: start)) })
         var nextFull = plan.nextFullSync(after: start)
         while !Task.isCancelled {
             publish(nextIncremental, nextFull)
@@ -149,7 +161,7 @@ public final class Scheduler: Sendable {
                     logger.info("scheduled incremental sync due", metadata: ["source": "\(source)"])
                     launch(ScheduledRun(source: source, syncType: .incremental, dueAt: next))
                 }
-                nextIncremental[source] = plan.nextIncremental(after: next, now: now)
+                nextIncremental[source] = plan.nextIncremental(after: now)
             }
         }
     }

@@ -39,14 +39,18 @@ public actor SyncRunner {
         /// `api:<token name>` or `scheduler`.
         public var triggeredBy: String
         public var isManual: Bool
+        /// A scheduled run's slot, claimed with the lease (``ScheduleSlot``).
+        public var slot: ScheduleSlot?
 
         /// Creates a request.
-        public init(source: String, adHocSource: SourceConfig? = nil, overrides: SyncOverrides = SyncOverrides(), triggeredBy: String, isManual: Bool) {
+        public init(source: String, adHocSource: SourceConfig? = nil, overrides: SyncOverrides = SyncOverrides(), triggeredBy: String, isManual: Bool,
+                    slot: ScheduleSlot? = nil) {
             self.source = source
             self.adHocSource = adHocSource
             self.overrides = overrides
             self.triggeredBy = triggeredBy
             self.isManual = isManual
+            self.slot = slot
         }
     }
 
@@ -101,6 +105,42 @@ public actor SyncRunner {
         return result
     }
 
+    /// Runs a scheduled slot, at most once across every instance sharing the destination: while the source is busy
+    /// (its lease held by a run of another instance, an expired lease not yet passed, a run of this server) the
+    /// attempt is repeated every `retrySeconds` seconds until `deadline` (the next slot), so a source whose instance died or
+    /// was paused is taken over within the slot once its lease expires. Ends at once when the slot was run
+    /// elsewhere (`SLOT_TAKEN`) or the server stops.
+    /// - Returns: the run's result, or `nil` when this instance did not run the slot.
+    @discardableResult
+    public func runSlot(_ scheduled: ScheduledRun, until deadline: Instant, retrySeconds: Int) async -> ErpSyncResult? {
+        let request = Request(source: scheduled.source, overrides: SyncOverrides(isFull: scheduled.syncType == .full), triggeredBy: "scheduler",
+                              isManual: false, slot: scheduled.slot)
+        while true {
+            let busy: String
+            do {
+                let result = try await run(request)
+                guard let locked = result.errors.first(where: { $0.code == .locked }) else {
+                    return result.errors.contains { $0.code == .slotTaken } ? nil : result
+                }
+                busy = locked.message
+            } catch .shuttingDown {
+                return nil
+            } catch {
+                busy = "\(error)"
+            }
+            guard Instant.now.seconds + Int64(retrySeconds) < deadline.seconds else {
+                logger.notice("scheduled sync skipped: the source stayed busy for the whole slot", metadata: [
+                    "source": "\(scheduled.source)", "slot": "\(scheduled.dueAt.isoMillis)", "reason": "\(busy)"])
+                return nil
+            }
+            do {
+                try await Task.sleep(for: .seconds(retrySeconds))
+            } catch {
+                return nil
+            }
+        }
+    }
+
     /// The runs in progress, by source.
     public func activeRuns() -> [ActiveRun] { active.values.sorted { $0.source < $1.source } }
 
@@ -137,7 +177,7 @@ public actor SyncRunner {
         }
         let events = self.events
         let result = await service.sync(
-            source: request.source, overrides: request.overrides, triggeredBy: request.triggeredBy, isManual: request.isManual,
+            source: request.source, overrides: request.overrides, triggeredBy: request.triggeredBy, isManual: request.isManual, slot: request.slot,
             afterCommit: { _ in
                 if await self.isStopping { throw CancellationError() }
             },
@@ -146,12 +186,12 @@ public actor SyncRunner {
                 events.publish(.progress(progress))
             })
         events.publish(.finished(result))
-        if result.errors.contains(where: { $0.code == .locked }) {
-            // Not a run: another process (another `serve` sharing the destination, a CLI sync) holds the source.
-            // No audit row was written; metrics and webhooks would report a failure that did not happen.
-            logger.notice("sync not started: the source is locked by another process", metadata: [
-                "source": .string(result.source), "holder": .string(result.errors.first { $0.code == .locked }?.message ?? ""),
-            ])
+        if let refusal = result.errors.first(where: { $0.code == .locked || $0.code == .slotTaken }) {
+            // Not a run: another process (another `serve` sharing the destination, a CLI sync) holds the source or
+            // already ran the slot. No audit row was written; metrics and webhooks would report a failure that did
+            // not happen.
+            logger.log(level: refusal.code == .locked ? .notice : .debug, "sync not started: the source is locked, or its slot ran, elsewhere",
+                       metadata: ["source": .string(result.source), "reason": .string(refusal.message)])
             return result
         }
         logger.info("sync ended", metadata: [

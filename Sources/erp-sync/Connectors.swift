@@ -42,10 +42,11 @@ enum Connectors {
     }
 
     /// Opens the destination.
-    static func destination(_ config: DestinationConfig) async throws -> any AuditDatabase {
+    /// - Parameter lease: the lease period and this process's instance id.
+    static func destination(_ config: DestinationConfig, lease: LeaseOptions) async throws -> any AuditDatabase {
         switch config {
-        case .sqlite(let path): try await SQLiteDestination(path: path)
-        case .postgresql(let url): try PostgresDestination(settings: PostgresSettings(url: url))
+        case .sqlite(let path): try await SQLiteDestination(path: path, lease: lease)
+        case .postgresql(let url): try PostgresDestination(settings: PostgresSettings(url: url), lease: lease)
         }
     }
 }

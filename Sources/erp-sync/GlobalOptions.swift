@@ -84,7 +84,7 @@ struct ConfigOptions: ParsableArguments {
     /// URL is wrong.
     func openDestination(_ config: SyncConfig) async throws -> any AuditDatabase {
         do {
-            let destination = try await Connectors.destination(config.destination)
+            let destination = try await Connectors.destination(config.destination, lease: config.lease)
             try await destination.migrate()
             return destination
         } catch {

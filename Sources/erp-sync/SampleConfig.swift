@@ -10,6 +10,7 @@ enum SampleConfig {
           path: ./audit.sqlite              # relative paths are relative to this file
           # type: postgresql                # production audit database
           # url: postgres://audit:${AUDIT_DB_PASSWORD}@127.0.0.1:5432/audit?sslmode=prefer
+          # leasePeriod: 60s                # a run's lease on its source; a dead or paused holder loses it after this long
 
         defaults:                           # the seed's SyncOptions, same names and defaults
           batchSize: 1000                   # rows per fetch + load + checkpoint transaction, 100..10000
@@ -74,8 +75,10 @@ enum SampleConfig {
           corsOrigins: []                   # browser origins of a dashboard served from elsewhere (CORS)
           transformer: none                 # none | superjson: the dashboard's tRPC client transformer
           maxBatchSize: 100                 # most procedures in one batched request
+        # serve:
+        #   instanceId: ${HOSTNAME}         # this instance's name when several serve share a PostgreSQL destination
         schedule:                           # without this section serve schedules nothing
-          interval: 60m                     # incremental run of each source
+          interval: 60m                     # incremental run of each source, at multiples of it since the epoch
           fullSyncAt: "23:00"               # daily full sync, local time (or off)
           timezone: America/Sao_Paulo
           maxConcurrentRuns: 2

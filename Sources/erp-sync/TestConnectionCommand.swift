@@ -26,7 +26,7 @@ struct TestConnectionCommand: AsyncParsableCommand {
         var outcomes: [Outcome] = []
         var failureCodes: [SyncFailure.Code?] = []
         do {
-            let destination = try await Connectors.destination(config.destination)
+            let destination = try await Connectors.destination(config.destination, lease: config.lease)
             do {
                 try await destination.migrate()
                 await destination.close()

@@ -81,14 +81,35 @@ import Testing
             let request = SyncRequest(source: f.source(), syncType: .incremental, options: Fixture.options())
             try await f.destination.beginRun(SyncRun(request: request, syncId: "dead-run", startTime: .now))
             let audit = try await SQLiteConnection.open(storage: .file(path: f.auditPath))
-            _ = try await audit.query("INSERT INTO tb_sync_lock VALUES ('erp', 'dead-run', ?, 999999999, '2024-01-01T00:00:00.000000Z', '2024-01-01T00:00:00.000000Z')",
-                                      [.text(ProcessInfo.processInfo.hostName)])
+            _ = try await audit.query("""
+                INSERT INTO tb_sync_lock (source_id, sync_id, host, pid, acquired_at, heartbeat_at)
+                VALUES ('erp', 'dead-run', ?, 999999999, '2024-01-01T00:00:00.000000Z', '2024-01-01T00:00:00.000000Z')
+                """, [.text(ProcessInfo.processInfo.hostName)])
             try await audit.close()
             let result = await f.sync()
             #expect(result.status == .success)
             let rows = try await f.auditRows("SELECT status, error_details FROM tb_erp_sync_audit WHERE sync_id = 'dead-run'")
             #expect(rows.first?["status"] == "FAILED")
             #expect(rows.first?["error_details"]?.contains("ABANDONED") == true)
+        }
+    }
+
+    /// A lock whose holder (on another host, so its process cannot be checked) has not renewed it for the lease
+    /// period is taken over; one renewed within it is held.
+    @Test func aLockNotRenewedForTheLeasePeriodIsTakenOver() async throws {
+        try await Fixture.with { f in
+            let destination = try await SQLiteDestination(path: f.auditPath, lease: LeaseOptions(periodSeconds: 30, instanceId: "here"))
+            let audit = try await SQLiteConnection.open(storage: .file(path: f.auditPath))
+            _ = try await audit.query("""
+                INSERT INTO tb_sync_lock (source_id, sync_id, host, pid, instance_id, acquired_at, heartbeat_at) VALUES ('s', 'elsewhere', 'other-host', 1, 'there', ?, ?)
+                """, [.text(Instant(seconds: Instant.now.seconds - 10).description), .text(Instant(seconds: Instant.now.seconds - 10).description)])
+            let refusal = try await destination.acquireLock(source: "s", syncId: "mine", slot: nil)
+            #expect(refusal?.holder.contains("instance there") == true, "\(String(describing: refusal))")
+            _ = try await audit.query("UPDATE tb_sync_lock SET heartbeat_at = ? WHERE source_id = 's'", [.text(Instant(seconds: Instant.now.seconds - 31).description)])
+            try await audit.close()
+            #expect(try await destination.acquireLock(source: "s", syncId: "mine", slot: nil) == nil)
+            #expect(try await destination.lockHolder(source: "s")?.contains("instance here") == true)
+            await destination.close()
         }
     }
 }

@@ -123,6 +123,19 @@ import Testing
         #expect(config.destination == .sqlite(path: "/etc/erp-sync/audit.sqlite"))
     }
 
+    /// `destination.leasePeriod` (default 60 s, 2 s to 1 h) and `serve.instanceId` (default `<hostname>:<pid>`).
+    @Test func leasePeriodAndInstanceId() throws {
+        let sources = "sources: [{ name: a, type: sqlite, path: x }]\n"
+        let defaults = try SyncConfig.load(yaml: sources).lease
+        #expect(defaults.periodSeconds == 60 && defaults.instanceId == "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)")
+        let set = try SyncConfig.load(yaml: "destination: { type: postgresql, url: \"postgres://u:p@h/d\", leasePeriod: 30s }\nserve: { instanceId: host-a }\n" + sources)
+        #expect(set.lease == LeaseOptions(periodSeconds: 30, instanceId: "host-a"))
+        #expect(try failure("destination: { leasePeriod: 1s }\n" + sources).path == "destination.leasePeriod")
+        #expect(try failure("destination: { leasePeriod: 2h }\n" + sources).path == "destination.leasePeriod")
+        #expect(try failure("serve: { instanceId: \"\" }\n" + sources).path == "serve.instanceId")
+        #expect(try failure("serve: { instanceid: x }\n" + sources).path == "serve.instanceid")
+    }
+
     @Test func unknownKeyIsNamedWithItsPath() throws {
         let yaml = Self.minimal(defaults: "  batchsize: 500")
         let error = try failure(yaml)

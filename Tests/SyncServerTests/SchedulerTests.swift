@@ -101,14 +101,15 @@ final class ManualClock: SchedulerClock {
 
     @Test func incrementalEveryIntervalPerSourceAndTheNightlyFullAtItsLocalTime() async throws {
         let schedule = try Self.schedule("{ interval: 60m, fullSyncAt: \"23:00\", timezone: America/Sao_Paulo }")
-        // 2024-01-15 20:30 in São Paulo (UTC-3): increments at 21:30, 22:30, then full at 23:00 local = 02:00Z.
+        // Started 2024-01-15 20:30 in São Paulo (UTC-3): increments on the hour (slots of the wall clock, not of the
+        // start) at 21:00, 22:00, then the full at 23:00 local = 02:00Z covers that hour's increment.
         let runs = await Self.fire(schedule, sources: ["a", "b"], from: Self.instant("2024-01-15T23:30:00Z"), wakeups: 4)
         let described = runs.map { "\($0.dueAt.isoMillis) \($0.source) \($0.syncType.rawValue)" }
         #expect(described == [
-            "2024-01-16T00:30:00.000Z a INCREMENTAL", "2024-01-16T00:30:00.000Z b INCREMENTAL",
-            "2024-01-16T01:30:00.000Z a INCREMENTAL", "2024-01-16T01:30:00.000Z b INCREMENTAL",
+            "2024-01-16T00:00:00.000Z a INCREMENTAL", "2024-01-16T00:00:00.000Z b INCREMENTAL",
+            "2024-01-16T01:00:00.000Z a INCREMENTAL", "2024-01-16T01:00:00.000Z b INCREMENTAL",
             "2024-01-16T02:00:00.000Z a FULL", "2024-01-16T02:00:00.000Z b FULL",
-            "2024-01-16T02:30:00.000Z a INCREMENTAL", "2024-01-16T02:30:00.000Z b INCREMENTAL",
+            "2024-01-16T03:00:00.000Z a INCREMENTAL", "2024-01-16T03:00:00.000Z b INCREMENTAL",
         ])
     }
 
@@ -129,8 +130,8 @@ final class ManualClock: SchedulerClock {
         let runs = await Self.fire(try Self.schedule("{ interval: 60m, fullSyncAt: \"02:30\", timezone: America/New_York }"),
                                    sources: ["a"], from: Self.instant("2026-03-08T05:15:00Z"), wakeups: 4)
         #expect(runs.map { "\($0.dueAt.isoMillis) \($0.syncType.rawValue)" } == [
-            "2026-03-08T06:15:00.000Z INCREMENTAL", "2026-03-08T07:00:00.000Z FULL",
-            "2026-03-08T07:15:00.000Z INCREMENTAL", "2026-03-08T08:15:00.000Z INCREMENTAL",
+            "2026-03-08T06:00:00.000Z INCREMENTAL", "2026-03-08T07:00:00.000Z FULL",
+            "2026-03-08T08:00:00.000Z INCREMENTAL", "2026-03-08T09:00:00.000Z INCREMENTAL",
         ])
         // And across the fall-back night, 01:30 fires once.
         let fallRuns = await Self.fire(try Self.schedule("{ interval: 12h, fullSyncAt: \"01:30\", timezone: America/New_York }"),
@@ -138,20 +139,56 @@ final class ManualClock: SchedulerClock {
         #expect(fallRuns.filter { $0.syncType == .full }.map(\.dueAt.isoMillis) == ["2026-11-01T05:30:00.000Z"])
     }
 
-    @Test func aLateWakeUpSkipsMissedIncrementsInsteadOfBursting() {
+    /// Slots are multiples of the interval since the epoch, whenever a server starts (so every instance of a fleet
+    /// has the same ones); a late wake-up skips the slots already past instead of bursting.
+    @Test func slotsAreTiedToTheWallClockAndALateWakeUpSkipsMissedOnes() async throws {
         var config = ScheduleConfig()
         config.intervalSeconds = 600
         let plan = SchedulePlan(config)
-        let previous = Self.instant("2024-01-15T10:00:00Z")
-        #expect(plan.nextIncremental(after: previous, now: previous) == Self.instant("2024-01-15T10:10:00Z"))
-        #expect(plan.nextIncremental(after: previous, now: Self.instant("2024-01-15T10:35:00Z")) == Self.instant("2024-01-15T10:40:00Z"))
+        #expect(plan.nextIncremental(after: Self.instant("2024-01-15T10:00:00Z")) == Self.instant("2024-01-15T10:10:00Z"))
+        #expect(plan.nextIncremental(after: Self.instant("2024-01-15T10:03:17.250Z")) == Self.instant("2024-01-15T10:10:00Z"))
+        #expect(plan.nextIncremental(after: Self.instant("2024-01-15T10:35:00Z")) == Self.instant("2024-01-15T10:40:00Z"))
+        config.intervalSeconds = 7
+        #expect(SchedulePlan(config).nextIncremental(after: Instant(seconds: -10)) == Instant(seconds: -7))
+        // Two servers started 3.2 s apart fire the same slots.
+        let schedule = try Self.schedule("{ interval: 10s, fullSyncAt: \"off\" }")
+        let first = await Self.fire(schedule, sources: ["a"], from: Self.instant("2024-01-15T10:00:01Z"), wakeups: 3)
+        let second = await Self.fire(schedule, sources: ["a"], from: Self.instant("2024-01-15T10:00:04.200Z"), wakeups: 3)
+        #expect(first.map(\.dueAt.isoMillis) == ["2024-01-15T10:00:10.000Z", "2024-01-15T10:00:20.000Z", "2024-01-15T10:00:30.000Z"])
+        #expect(second == first)
+    }
+
+    /// A scheduled slot whose source is busy (its lock held elsewhere) is retried until the lock frees, then runs;
+    /// the same slot offered again (another instance's scheduler) does not run twice; a slot whose source stays busy
+    /// until its deadline is skipped.
+    @Test func aSlotRetriesWhileItsSourceIsBusyAndRunsOnce() async throws {
+        try await ServerFixture.with { f in
+            let slot = ScheduledRun(source: "loja-centro", syncType: .incremental, dueAt: Instant(seconds: Instant.now.seconds / 10 * 10))
+            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "elsewhere", slot: nil) == nil)
+            let release = Task {
+                try await Task.sleep(for: .milliseconds(1500))
+                try await f.destination.releaseLock(source: "loja-centro", syncId: "elsewhere")
+            }
+            let deadline = Instant(seconds: Instant.now.seconds + 30)
+            let result = await f.server.runner.runSlot(slot, until: deadline, retrySeconds: 1)
+            try await release.value
+            #expect(result?.status == .success, "\(String(describing: result?.errors))")
+            #expect(await f.server.runner.runSlot(slot, until: deadline, retrySeconds: 1) == nil)
+            #expect(try await f.destination.history(source: "loja-centro", limit: 10).count == 1)
+
+            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "elsewhere", slot: nil) == nil)
+            let next = ScheduledRun(source: "loja-centro", syncType: .incremental, dueAt: Instant(seconds: slot.dueAt.seconds + 10))
+            #expect(await f.server.runner.runSlot(next, until: Instant(seconds: Instant.now.seconds + 2), retrySeconds: 1) == nil)
+            #expect(try await f.destination.history(source: "loja-centro", limit: 10).count == 1)
+            try await f.destination.releaseLock(source: "loja-centro", syncId: "elsewhere")
+        }
     }
 
     @Test func scheduleConfigErrorsNameTheKey() {
         #expect(throws: ConfigError.self) { try Self.schedule("{ fullSyncAt: \"25:00\" }") }
         do {
-            _ = try Self.schedule("{ interval: 10s }")
-            Issue.record("accepted a 10 s interval")
+            _ = try Self.schedule("{ interval: 4s }")
+            Issue.record("accepted a 4 s interval")
         } catch let error as ConfigError {
             #expect(error.path == "schedule.interval")
         } catch {

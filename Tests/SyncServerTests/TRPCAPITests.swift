@@ -289,7 +289,7 @@ import Testing
     @Test func aSourceLockedByAnotherProcessIsAConflictAndNoFailureIsReported() async throws {
         try await ServerFixture.with { f in
             // What another process (a CLI sync, another serve on the same destination) holds.
-            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "other-process-run") == nil)
+            #expect(try await f.destination.acquireLock(source: "loja-centro", syncId: "other-process-run", slot: nil) == nil)
             try await f.server.app.test(.live) { client in
                 let response = try await client.execute(uri: "/trpc/erp.syncNow", method: .post, headers: ServerFixture.bearer(f.adminToken),
                                                         body: ByteBuffer(string: #"{"source":"loja-centro"}"#))

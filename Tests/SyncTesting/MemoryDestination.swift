@@ -136,12 +136,14 @@ public final class MemoryDestination: Destination {
 
     public func migrate() async throws {}
 
-    public func acquireLock(source: String, syncId: String) async throws -> String? {
+    public var leaseSeconds: Int { 60 }
+
+    public func acquireLock(source: String, syncId: String, slot: ScheduleSlot?) async throws -> LockRefusal? {
         try check(.acquireLock)
         let generation = control.withLock { $0.generation }
         return tables.withLock { tables in
             if let holder = tables.locks[source], holder.generation == generation {
-                return "run \(holder.syncId)"
+                return .held(by: "run \(holder.syncId)")
             }
             tables.locks[source] = (syncId, generation)
             for id in tables.runOrder where tables.runs[id]?.source == source && tables.runs[id]?.status == .running && id != syncId {

@@ -69,7 +69,8 @@ public struct ScheduleConfig: Sendable, Equatable {
     /// `false` turns the scheduler off (the API still works). Default `true` when the config has a `schedule`
     /// section; a config without one schedules nothing.
     public var enabled = true
-    /// Seconds between two incremental runs of a source (default 3600, from `interval: 60m`).
+    /// Seconds between two incremental runs of a source (default 3600, from `interval: 60m`; at least 5). The slots
+    /// are the multiples of the interval since the Unix epoch, the same on every instance of a fleet.
     public var intervalSeconds: Int64 = 3600
     /// Local wall time of the daily full sync (default 23:00), `nil` for none (`fullSyncAt: off`).
     public var fullSyncAt: (hour: Int, minute: Int)? = (23, 0)

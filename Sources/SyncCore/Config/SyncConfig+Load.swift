@@ -59,9 +59,13 @@ struct ConfigReader {
         var schedule = ScheduleConfig()
         schedule.enabled = false  // no `schedule` section: serve schedules nothing (issue 15)
         var notifications = NotificationsConfig()
-        for (key, value) in try node.requireMapping(allowed: ["destination", "defaults", "sources", "api", "schedule", "notifications"]) {
+        var lease = LeaseOptions()
+        for (key, value) in try node.requireMapping(allowed: ["destination", "defaults", "sources", "api", "schedule", "notifications", "serve"]) {
             switch key {
-            case "destination": destination = try self.destination(value)
+            case "destination":
+                destination = try self.destination(value)
+                if let period = value.child("leasePeriod") { lease.periodSeconds = try Self.leasePeriod(period) }
+            case "serve": lease.instanceId = try instanceId(value) ?? lease.instanceId
             case "defaults": defaults = try options(value)
             case "api": api = try self.api(value)
             case "schedule": schedule = try self.schedule(value)
@@ -80,11 +84,12 @@ struct ConfigReader {
         config.api = api
         config.schedule = schedule
         config.notifications = notifications
+        config.lease = lease
         return config
     }
 
     func destination(_ node: ConfigNode) throws -> DestinationConfig {
-        let entries = try node.requireMapping(allowed: ["type", "path", "url"])
+        let entries = try node.requireMapping(allowed: ["type", "path", "url", "leasePeriod"])
         let type = try node.child("type")?.string() ?? "sqlite"
         switch type {
         case "sqlite":
@@ -132,6 +137,15 @@ struct ConfigReader {
 
     /// `90s`, `5m`, `2h`, `1d` → seconds; `nil` for anything else, including values too large to count in
     /// seconds (a typo must be a config error, not an arithmetic overflow trap).
+    /// `destination.leasePeriod`: a duration from 2 s to 1 h, in seconds.
+    static func leasePeriod(_ node: ConfigNode) throws -> Int {
+        let text = try node.string()
+        guard let seconds = durationSeconds(text), (2...3600).contains(seconds) else {
+            throw node.error("expected a lease period from 2s to 1h, such as 30s, 60s or 5m, got '\(text)'")
+        }
+        return Int(seconds)
+    }
+
     static func durationSeconds(_ text: String) -> Int64? {
         guard let unit = text.last, let value = Int64(text.dropLast()), value >= 0 else { return nil }
         let factor: Int64

@@ -1,7 +1,16 @@
 import Foundation
 
-/// Readers of the `erp-sync serve` sections: `api`, `schedule`, `notifications` (README "serve").
+/// Readers of the `erp-sync serve` sections: `serve`, `api`, `schedule`, `notifications` (README "serve").
 extension ConfigReader {
+    /// `serve.instanceId`: a non-empty name of at most 200 characters, `nil` when absent.
+    func instanceId(_ node: ConfigNode) throws -> String? {
+        _ = try node.requireMapping(allowed: ["instanceId"])
+        guard let value = node.child("instanceId") else { return nil }
+        let id = try value.string()
+        guard !id.isEmpty, id.count <= 200 else { throw value.error("expected a non-empty instance id of at most 200 characters") }
+        return id
+    }
+
     func api(_ node: ConfigNode) throws -> APIConfig {
         var api = APIConfig()
         for (key, value) in try node.requireMapping(allowed: ["host", "port", "tokens", "allowAdHocSources", "allowedHosts", "maxBodyBytes", "corsOrigins",
@@ -77,8 +86,8 @@ extension ConfigReader {
             case "reconcileAfterFullSync": schedule.reconcileAfterFullSync = try value.bool()
             case "interval":
                 let text = try value.string()
-                guard let seconds = Self.durationSeconds(text), seconds >= 60 else {
-                    throw value.error("expected a duration of at least one minute, such as 15m, 60m or 2h, got '\(text)'")
+                guard let seconds = Self.durationSeconds(text), seconds >= 5 else {
+                    throw value.error("expected a duration of at least 5 seconds, such as 15m, 60m or 2h, got '\(text)'")
                 }
                 schedule.intervalSeconds = seconds
             case "fullSyncAt":

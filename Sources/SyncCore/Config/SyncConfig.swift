@@ -16,6 +16,8 @@ public struct SyncConfig: Sendable {
     public var schedule = ScheduleConfig()
     /// `erp-sync serve`: webhooks.
     public var notifications = NotificationsConfig()
+    /// The run lock: lease period (`destination.leasePeriod`) and this process's instance id (`serve.instanceId`).
+    public var lease = LeaseOptions()
 
     /// Creates a configuration.
     public init(destination: DestinationConfig, defaults: SyncOptions = SyncOptions(), sources: [SourceConfig]) {
@@ -26,6 +28,28 @@ public struct SyncConfig: Sendable {
 
     /// The source called `name`.
     public func source(named name: String) -> SourceConfig? { sources.first { $0.name == name } }
+}
+
+/// How a run holds its source (README "Several serve instances"): a lease in the destination, renewed while the run
+/// is alive and checked by every batch's commit, held in the name of an instance.
+public struct LeaseOptions: Sendable, Equatable {
+    /// Seconds a lease stays valid without renewal (`destination.leasePeriod`, default 60 s, 2 s to 1 h): how long
+    /// the sources of an instance that died, or was paused or cut off, wait before another instance takes them over.
+    /// On PostgreSQL the expiry is judged by the server's clock.
+    public var periodSeconds = 60
+    /// Names this process in leases, slots and `erp.getStatus` (`serve.instanceId`; default `<hostname>:<pid>`).
+    public var instanceId = LeaseOptions.defaultInstanceId
+
+    /// `<hostname>:<pid>` of this process.
+    public static var defaultInstanceId: String {
+        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// The defaults: 60 s, `<hostname>:<pid>`.
+    public init(periodSeconds: Int = 60, instanceId: String = LeaseOptions.defaultInstanceId) {
+        self.periodSeconds = periodSeconds
+        self.instanceId = instanceId
+    }
 }
 
 /// Where the audit tables live.

@@ -10,12 +10,21 @@ public protocol Destination: Sendable {
     /// Creates or migrates the schema (versioned migrations, idempotent).
     func migrate() async throws
 
-    /// Claims the run lock of a source. A run found `RUNNING` by the new holder died without finishing: its
-    /// audit row is closed as `FAILED` with an ``AbandonedRun`` error.
-    /// - Returns: `nil` when it was claimed, or a description of the run that holds it.
-    func acquireLock(source: String, syncId: String) async throws -> String?
+    /// How long a run lock (a lease) stays valid without being renewed, in seconds (`destination.leasePeriod`,
+    /// default 60). The engine renews it every third of this period while a run is alive (``SyncEngine``), and
+    /// every batch's commit renews it through ``DestinationTransaction/renewLock(source:syncId:)``; a lease not
+    /// renewed for this long may be taken over by another run.
+    var leaseSeconds: Int { get }
 
-    /// Releases a lock taken by ``acquireLock(source:syncId:)``.
+    /// Claims the run lock (lease) of a source: only when no run holds it or its holder's lease has expired. A
+    /// run found `RUNNING` by the new holder died without finishing: its audit row is closed as `FAILED` with an
+    /// ``AbandonedRun`` error.
+    /// - Parameter slot: for a scheduled run, its slot: claimed in the same transaction as the lease, so that each
+    ///   slot of each source runs at most once across every process sharing the destination.
+    /// - Returns: `nil` when it was claimed, or why not (``LockRefusal``).
+    func acquireLock(source: String, syncId: String, slot: ScheduleSlot?) async throws -> LockRefusal?
+
+    /// Releases a lock taken by ``acquireLock(source:syncId:slot:)`` (a no-op when `syncId` no longer holds it).
     func releaseLock(source: String, syncId: String) async throws
 
     /// The saved checkpoints of a source.
@@ -52,11 +61,44 @@ extension Destination {
     }
 }
 
+/// A scheduled slot: the wall-clock instant a scheduled run was due at and its kind. Slots are the same
+/// instants on every process with the same schedule (``ScheduleConfig``), which is how a fleet of `serve`
+/// instances runs each slot once.
+public struct ScheduleSlot: Sendable, Equatable, Hashable {
+    /// The instant the run was due (a multiple of the interval since the Unix epoch, or the daily full-sync time).
+    public var dueAt: Instant
+    /// `INCREMENTAL` or `FULL`.
+    public var syncType: SyncType
+
+    /// Creates a slot.
+    public init(dueAt: Instant, syncType: SyncType) {
+        self.dueAt = dueAt
+        self.syncType = syncType
+    }
+}
+
+/// Why ``Destination/acquireLock(source:syncId:slot:)`` did not claim a source.
+public enum LockRefusal: Sendable, Equatable {
+    /// Another run holds an unexpired lease on the source (its description: run, instance, host, expiry).
+    case held(by: String)
+    /// The scheduled slot was already claimed by another run (its description), here or on another instance.
+    case slotTaken(by: String)
+
+    /// The description of the holder or claimer.
+    public var holder: String {
+        switch self {
+        case .held(let holder), .slotTaken(let holder): holder
+        }
+    }
+}
+
 /// The statements of one destination transaction, one method per step of the core's commit sequence
 /// (``BatchCommit``, ``SyncEngine``). Each runs inside the transaction that ``Destination/transaction(_:_:)`` opened.
 public protocol DestinationTransaction: Sendable {
-    /// The fencing check: renews the heartbeat of the run lock of `source` if `syncId` still holds it.
-    /// - Returns: `false` when another run holds the lock now (the batch must not commit).
+    /// The fencing check: extends the lease of `source` by ``Destination/leaseSeconds`` if run `syncId` still holds
+    /// it and it has not expired, locking it until the transaction ends (so no other run can take it over before
+    /// this transaction commits).
+    /// - Returns: `false` when the lease expired or another run holds it now (the batch must not commit).
     func renewLock(source: String, syncId: String) async throws -> Bool
 
     /// What is stored under each of `externalIds` of `source`: `tb_sales` rows, and skipped duplicates held

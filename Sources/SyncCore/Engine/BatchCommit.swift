@@ -1,7 +1,8 @@
 /// One batch and the transaction that loads it: the product's commit sequence, written once.
 ///
 /// In one destination transaction, in this order (SPEC.md "Loading the destination correctly"):
-/// 1. the fencing check: the run must still hold its source's lock (else `LOCK_LOST`, nothing written);
+/// 1. the fencing check: the run must still hold an unexpired lease on its source, which is extended and locked
+///    until the commit (else `LOCK_LOST`, nothing written);
 /// 2. which of the batch's keys are stored, and with what content;
 /// 3. dedup candidates of other sources for the new records (``DedupProbe``: same match fields, in the sliding
 ///    window); the plan (``BatchPlan``);
@@ -104,7 +105,8 @@ public struct BatchCommit: Sendable {
     /// - Throws: ``SyncFailure`` `LOCK_LOST` (permanent: the run must stop, another run owns the source).
     static func fence(_ store: any DestinationTransaction, source: String, syncId: String) async throws {
         guard try await store.renewLock(source: source, syncId: syncId) else {
-            throw SyncFailure(code: .lockLost, message: "the run lock of \(source) is no longer held by this run", isTransient: false)
+            throw SyncFailure(code: .lockLost, message: "the lease of \(source) expired or was taken over by another run: this run's batch was not committed",
+                              isTransient: false)
         }
     }
 

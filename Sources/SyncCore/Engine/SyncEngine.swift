@@ -41,8 +41,15 @@ public struct SyncEngine: Sendable {
 
         if !request.isDryRun {
             do {
-                if let holder = try await destination.acquireLock(source: run.source, syncId: run.syncId) {
+                switch try await destination.acquireLock(source: run.source, syncId: run.syncId, slot: request.slot) {
+                case nil:
+                    break
+                case .held(let holder):
                     run.fail(code: .locked, message: "source '\(run.source)' is already being synced (\(holder))", retryable: true)
+                    return run.result(endTime: now())
+                case .slotTaken(let claimer):
+                    run.fail(code: .slotTaken, message: "the scheduled slot \(request.slot?.dueAt.isoMillis ?? "?") of '\(run.source)' already ran (\(claimer))",
+                             retryable: false)
                     return run.result(endTime: now())
                 }
             } catch {
@@ -50,7 +57,12 @@ public struct SyncEngine: Sendable {
                 return run.result(endTime: now())
             }
         }
+        let heartbeat = request.isDryRun ? nil : Task { [self, source = run.source, syncId = run.syncId] in
+            await renewLease(source: source, syncId: syncId, logger: logger)
+        }
         await locked(&run, openSource: openSource, logger: logger, onProgress: onProgress)
+        heartbeat?.cancel()
+        await heartbeat?.value
         let result = run.result(endTime: now())
         if !request.isDryRun {
             do {
@@ -61,6 +73,31 @@ public struct SyncEngine: Sendable {
             try? await destination.releaseLock(source: run.source, syncId: run.syncId)
         }
         return result
+    }
+
+    /// The heartbeat of a run's lease: every third of ``Destination/leaseSeconds`` a transaction of its own runs the
+    /// fencing check (``BatchCommit/fence(_:source:syncId:)``), which extends the lease while the run is alive, also
+    /// while a slow source page is read. Ends when cancelled or when the lease is lost (the next batch's own check
+    /// then stops the run with `LOCK_LOST`); a failed renewal is retried at the next beat.
+    private func renewLease(source: String, syncId: String, logger: Logger) async {
+        let interval = Duration.milliseconds(max(1, destination.leaseSeconds) * 1000 / 3)
+        while true {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                try await destination.transaction("renewing the lease of \(source)") { store in
+                    try await BatchCommit.fence(store, source: source, syncId: syncId)
+                }
+            } catch let failure as SyncFailure where failure.code == .lockLost {
+                logger.error("the lease of the source was lost: no further batch of this run will commit", metadata: ["error": "\(failure)"])
+                return
+            } catch {
+                logger.warning("could not renew the lease of the source; retrying at the next beat", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// The run once its lock is held: plan, audit row, source, reads.

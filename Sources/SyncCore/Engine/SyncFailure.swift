@@ -82,8 +82,12 @@ extension SyncFailure {
         // Runs
         /// Another run holds the source's lock: the run did not start (not a run failure).
         public static let locked = Code(rawValue: "LOCKED")
-        /// The run lost its lock to another run; its batch was not committed (fencing).
+        /// The run lost its lease (it expired, or another run took the source over); the batch was not committed
+        /// (fencing: the check runs in the batch's own transaction) and the run stopped.
         public static let lockLost = Code(rawValue: "LOCK_LOST")
+        /// A scheduled run's slot was already run by another process sharing the destination (another `serve`
+        /// instance): the run did not start (not a run failure).
+        public static let slotTaken = Code(rawValue: "SLOT_TAKEN")
         /// The run was stopped (shutdown, cancellation).
         public static let cancelled = Code(rawValue: "CANCELLED")
         /// The run was stopped between two batches.

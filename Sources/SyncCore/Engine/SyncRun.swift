@@ -10,6 +10,8 @@ public struct SyncRequest: Sendable {
     public var isDryRun: Bool
     /// For `REPROCESS` runs: which open quarantine entries to re-read (all of the source by default).
     public var reprocess = ReprocessFilter()
+    /// For scheduled runs: the slot, claimed with the lease so it runs once across the fleet (``ScheduleSlot``).
+    public var slot: ScheduleSlot?
 
     /// Creates a request.
     public init(source: SourceConfig, syncType: SyncType, options: SyncOptions, triggeredBy: String = "cli",

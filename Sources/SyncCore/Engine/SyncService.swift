@@ -48,11 +48,12 @@ public struct SyncService: Sendable {
 
     /// Syncs the source called `name`.
     /// - Parameters:
+    ///   - slot: for a scheduled run, its slot (``ScheduleSlot``): the run starts only if no process ran it yet.
     ///   - afterCommit: see ``SyncEngine/AfterCommit``.
     ///   - onProgress: live figures after each batch.
     /// - Returns: the run's result; an unknown name gives a `FAILED` result with code `UNKNOWN_SOURCE`.
     public func sync(source name: String, overrides: SyncOverrides = SyncOverrides(), triggeredBy: String = "cli", isManual: Bool = true,
-                     afterCommit: SyncEngine.AfterCommit? = nil,
+                     slot: ScheduleSlot? = nil, afterCommit: SyncEngine.AfterCommit? = nil,
                      onProgress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async -> ErpSyncResult {
         guard let source = config.source(named: name) else {
             let now = Instant.now.isoMillis
@@ -70,6 +71,7 @@ public struct SyncService: Sendable {
         var request = SyncRequest(source: source, syncType: syncType, options: options, triggeredBy: triggeredBy, isManual: isManual,
                                   isDryRun: overrides.isDryRun)
         if let filter = overrides.reprocess { request.reprocess = filter }
+        request.slot = slot
         let engine = SyncEngine(destination: destination, logger: logger, afterCommit: afterCommit)
         return await engine.run(request, openSource: { try await makeSource(source) }, onProgress: onProgress)
     }
