@@ -110,23 +110,24 @@ public struct BatchCommit: Sendable {
         }
     }
 
-    /// What the originals of `records` must match: one probe per distinct (pdv, operator, amount, currency), over
-    /// the range from its earliest record's instant minus the window to its latest plus the window, widened by one
-    /// second on each side (the destination's stored precision may round). Sorted, so statements are repeatable.
+    /// What the originals of `records` must match: one probe per distinct (pdv, operator, amount, currency), in the
+    /// order of their first record, over the range from its earliest record's instant minus the window to its latest
+    /// plus the window, widened by one second on each side (the destination's stored precision may round).
     static func dedupProbes(for records: [SaleTransaction], windowMinutes: Int) -> [DedupProbe] {
         let seconds = Int64(windowMinutes) * 60 + 1
-        var ranges: [[String]: (earliest: Instant, latest: Instant)] = [:]
+        var probes: [DedupProbe] = []
+        var index: [DedupProbe.Fields: Int] = [:]
         for record in records {
-            let key = [record.pdv, record.operator, record.amount.description, record.currency]
-            if let range = ranges[key] {
-                ranges[key] = (min(range.earliest, record.occurredAt), max(range.latest, record.occurredAt))
+            let fields = DedupProbe.Fields(pdv: record.pdv, operator: record.operator, amount: record.amount.description, currency: record.currency)
+            let earliest = Instant(seconds: record.occurredAt.seconds - seconds), latest = Instant(seconds: record.occurredAt.seconds + seconds)
+            if let at = index[fields] {
+                probes[at].occurredAt = min(probes[at].occurredAt.lowerBound, earliest)...max(probes[at].occurredAt.upperBound, latest)
             } else {
-                ranges[key] = (record.occurredAt, record.occurredAt)
+                index[fields] = probes.count
+                probes.append(DedupProbe(pdv: fields.pdv, operator: fields.operator, amount: fields.amount, currency: fields.currency,
+                                         occurredAt: earliest...latest))
             }
         }
-        return ranges.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { key, range in
-            DedupProbe(pdv: key[0], operator: key[1], amount: key[2], currency: key[3],
-                       occurredAt: Instant(seconds: range.earliest.seconds - seconds)...Instant(seconds: range.latest.seconds + seconds))
-        }
+        return probes
     }
 }

@@ -59,6 +59,14 @@ public struct DedupProbe: Sendable, Hashable {
     /// Every instant within the window of one of the probing records (inclusive).
     public var occurredAt: ClosedRange<Instant>
 
+    /// The match fields, as one key.
+    struct Fields: Hashable {
+        var pdv: String
+        var `operator`: String
+        var amount: String
+        var currency: String
+    }
+
     /// Creates a probe.
     public init(pdv: String, operator: String, amount: String, currency: String, occurredAt: ClosedRange<Instant>) {
         self.pdv = pdv
