@@ -118,6 +118,8 @@ extension SyncFailure {
                 return SyncFailure(code: .tableNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
             case "42703":
                 return SyncFailure(code: .columnNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
+            case "23505":
+                return SyncFailure(code: .keyConflict, message: "\(context): \(message)\(detail) [\(state)]", isTransient: true)
             case "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03", "57014":
                 return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: state != "57014")
             default:

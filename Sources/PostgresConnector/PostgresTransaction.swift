@@ -93,8 +93,9 @@ struct PostgresTransaction: DestinationTransaction {
     /// (source, run, pass, time) are scalars. New records (`isNew`: no row under their key, as read in this
     /// transaction while the run lock is held) go in with a plain `INSERT`, which costs the server about a third
     /// less than `ON CONFLICT`'s speculative insertion; changed ones with `INSERT … ON CONFLICT DO UPDATE`.
-    /// A key stored meanwhile by a writer that ignores the run lock fails the batch (unique violation) instead
-    /// of being overwritten, and the batch's retry sees it as stored.
+    /// A stored key (a first load's batch that assumed new keys, or a writer that ignores the run lock) fails the
+    /// batch with `KEY_CONFLICT` (SQLSTATE 23505) instead of being overwritten, and the batch is planned again with
+    /// the probe of stored keys.
     ///
     /// Not `COPY`: postgres-nio 1.33.2's `copyFrom` never returns when the connection is terminated just
     /// before it starts ("leaked its continuation", seen with `pg_terminate_backend`), which would hang the

@@ -32,7 +32,8 @@ extension SourceValue {
 
 extension SyncFailure {
     /// Classifies an SQLite error: `SQLITE_BUSY` / `SQLITE_LOCKED` are transient (another writer holds the
-    /// database, see https://sqlite.org/rescode.html#busy), everything else is permanent.
+    /// database, see https://sqlite.org/rescode.html#busy), a unique violation is `KEY_CONFLICT` (transient: the batch
+    /// is planned again with the stored keys), everything else is permanent.
     static func sqlite(_ error: any Error, code: SyncFailure.Code, context: String) -> SyncFailure {
         if let failure = error as? SyncFailure { return failure }
         guard let sqliteError = error as? SQLiteError else {
@@ -41,6 +42,8 @@ extension SyncFailure {
         switch sqliteError.reason {
         case .busy, .locked:
             return SyncFailure(code: code, message: "\(context): database is busy (\(sqliteError.message))", isTransient: true)
+        case .constraint where sqliteError.message.hasPrefix("UNIQUE constraint failed"), .constraintPrimaryKeyFailed, .constraintUniqueFailed:
+            return SyncFailure(code: .keyConflict, message: "\(context): \(sqliteError.message)", isTransient: true)
         default:
             return SyncFailure(code: code, message: "\(context): \(sqliteError.message)", isTransient: false)
         }

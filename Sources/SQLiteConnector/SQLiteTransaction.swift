@@ -77,11 +77,16 @@ struct SQLiteTransaction: DestinationTransaction {
         return Array(byKey.values)
     }
 
-    /// One upsert for new and changed records alike (`INSERT … ON CONFLICT DO UPDATE`), 400 rows per statement
-    /// (19 parameters each, under SQLite's 32,766-parameter limit).
+    /// New records with a plain `INSERT` (a stored key fails the statement: `KEY_CONFLICT`), changed ones with
+    /// `INSERT … ON CONFLICT DO UPDATE`; 400 rows per statement (19 parameters each, under SQLite's 32,766-parameter
+    /// limit).
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
+        try await write(writes.new, merging: false, syncId: syncId, passId: passId)
+        try await write(writes.changed.map { ($0, nil) }, merging: true, syncId: syncId, passId: passId)
+    }
+
+    private func write(_ records: [(record: SaleTransaction, duplicateOf: String?)], merging: Bool, syncId: String, passId: String?) async throws {
         let now = Instant.now.description
-        let records = writes.new + writes.changed.map { ($0, nil) }
         let columns = 19
         for chunk in records.chunks(of: 400) {
             var binds: [SQLiteData] = []
@@ -103,6 +108,13 @@ struct SQLiteTransaction: DestinationTransaction {
                 SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12,
                     column13, column14, column15, column16, column17, column18, column19, column16
                 FROM (VALUES \(Array(repeating: row, count: chunk.count).joined(separator: ", "))) WHERE true
+                \(merging ? Self.mergeChanged : "")
+                """, binds)
+        }
+    }
+
+    /// The `ON CONFLICT` clause that merges a changed record into its stored row.
+    private static let mergeChanged = """
                 ON CONFLICT (source_id, external_id) DO UPDATE SET pdv = excluded.pdv, operator = excluded.operator,
                     amount = excluded.amount, currency = excluded.currency, occurred_at = excluded.occurred_at, type = excluded.type,
                     type_raw = excluded.type_raw, reference = excluded.reference, source_updated_at = excluded.source_updated_at,
@@ -111,9 +123,7 @@ struct SQLiteTransaction: DestinationTransaction {
                     deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
                         ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
                     deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
-                """, binds)
-        }
-    }
+                """
 
     func recordDuplicates(_ duplicates: [DuplicateWrite], syncId: String) async throws {
         let now = Instant.now.description

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 @testable import SyncCore
 import SyncTesting
 import Testing
@@ -29,16 +30,40 @@ import Testing
                            "amount": .decimal(amount), "occurred_at": .localDateTime(cursor), "type": .text("sale")])
         }
 
-        func sync(_ type: SyncType = .incremental) async -> ErpSyncResult {
+        func sync(_ type: SyncType = .incremental, afterCommit: SyncEngine.AfterCommit? = nil) async -> ErpSyncResult {
             var options = SyncOptions()
             options.batchSize = 3
             options.daysBack = 0
             options.retryDelayMs = 0
             var logger = Logger(label: "scenario")
             logger.logLevel = .critical
-            let engine = SyncEngine(destination: destination, logger: logger, now: clock.now)
+            let engine = SyncEngine(destination: destination, logger: logger, afterCommit: afterCommit, now: clock.now)
             return await engine.run(SyncRequest(source: config, syncType: type, options: options), openSource: { [source] in source })
         }
+    }
+
+    /// A first load assumes its rows are new and skips the probe of stored keys; a row updated at the source during
+    /// the load is read again later in it: that batch's insert meets the stored key, the batch is planned again with
+    /// the probe (the row counts as updated, never as a second copy), and the rest of the run probes.
+    @Test func aFirstLoadThatMeetsAStoredKeyPlansTheBatchAgainWithTheProbe() async {
+        let world = World()
+        let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
+        for id in 1...6 { world.add(id, at: start.adding(seconds: Int64(id))) }
+        let probes = Mutex(0)
+        world.destination.injectFaults { step in
+            if step == .storedRecords { probes.withLock { $0 += 1 } }
+            return nil
+        }
+        let result = await world.sync(afterCommit: { batch in
+            if batch == 1 { world.add(2, at: start.adding(seconds: 60), amount: "12.00") }
+        })
+        #expect(result.status == .success)
+        #expect(result.recordsFetched == 7)
+        #expect(result.recordsInserted == 6)
+        #expect(result.recordsUpdated == 1)
+        #expect(world.destination.snapshot.sales.count == 6)
+        #expect(world.destination.snapshot.sales["erp|2"]?.record.amount.description == "12.00")
+        #expect(probes.withLock { $0 } == 1, "only the batch that met a stored key probes")
     }
 
     /// Clocks go back at 02:00 EDT on 2026-11-01 in New York: after a sync at 01:55 EDT, a row written at 01:10

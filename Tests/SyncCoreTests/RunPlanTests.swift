@@ -65,4 +65,21 @@ import Testing
         #expect(first.horizon == .localDateTime(now.local(in: Self.lisbon).adding(seconds: 86_400)))
         #expect(plan(nil, zone: Self.lisbon, now: now, kind: .integer).horizon == nil)
     }
+
+    /// Only a source that saved nothing yet skips the probe of stored keys, and never with dedup `skip` (a skipped
+    /// duplicate lives outside `tb_sales`, where an insert does not meet it).
+    @Test func onlyAFirstLoadAssumesNewKeys() {
+        let now = Instant(seconds: 1_780_000_000)
+        let checkpoint = Checkpoint(cursor: .localDateTime(LocalDateTime(year: 2026, month: 5, day: 1, hour: 9, minute: 0)), key: [.integer(1)])
+        #expect(plan(nil, zone: Self.lisbon, now: now).assumesNewKeys)
+        #expect(plan(nil, zone: Self.lisbon, now: now, type: .full).assumesNewKeys)
+        #expect(!plan(checkpoint, zone: Self.lisbon, now: now).assumesNewKeys)
+        #expect(!plan(nil, zone: Self.lisbon, now: now, type: .full,
+                      state: SyncState(checkpoint: nil, fullPass: .init(passId: "p", position: checkpoint, startedAt: now))).assumesNewKeys)
+        #expect(!plan(nil, zone: Self.lisbon, now: now, type: .reprocess).assumesNewKeys)
+        var options = SyncOptions()
+        options.deduplication.action = .skip
+        #expect(!RunPlan.make(syncType: .incremental, state: SyncState(), source: source(Self.lisbon), options: options, syncId: "r",
+                              now: now).assumesNewKeys)
+    }
 }

@@ -276,7 +276,7 @@ final class MemoryTransaction: DestinationTransaction {
                 let key = "\(record.sourceId)|\(record.externalId)"
                 // A plain INSERT, as PostgreSQL's: a key planned as new but stored is a unique violation.
                 guard tables.sales[key] == nil else {
-                    throw SyncFailure(code: .destinationFailed, message: "duplicate key \(key) in tb_sales", isTransient: false)
+                    throw SyncFailure(code: .keyConflict, message: "duplicate key \(key) in tb_sales", isTransient: true)
                 }
                 tables.sales[key] = MemoryDestination.Sale(
                     record: record, duplicateOf: duplicateOf, deletedAtSource: record.isDeletedAtSource ? now : nil,

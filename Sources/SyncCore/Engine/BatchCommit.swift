@@ -30,6 +30,10 @@ public struct BatchCommit: Sendable {
     public var position: Checkpoint?
     /// During a full pass: its id, stamped on every row seen.
     public var fullPassId: String?
+    /// Plan every record as new without probing the stored keys (``RunPlan/assumesNewKeys``): the inserts are plain,
+    /// so a stored key fails the transaction (``SyncFailure/Code/keyConflict``) and the batch is committed again
+    /// with the probe (``Committed/metStoredKey``). Nothing can be stored twice: the primary key refuses it.
+    public var assumesNewKeys = false
 
     /// Creates a batch.
     public init(batchNumber: Int, records: [SaleTransaction], rejected: [RejectedRow], fetched: Int, state: SyncState?,
@@ -47,6 +51,9 @@ public struct BatchCommit: Sendable {
     public struct Committed: Sendable, Equatable {
         public var outcome: BatchOutcome
         public var counters: RunCounters
+        /// The batch assumed new keys and met a stored one (it was then committed with the probe): later batches of
+        /// the run should probe.
+        public var metStoredKey = false
     }
 
     /// Loads the batch in one transaction of `destination`.
@@ -55,9 +62,19 @@ public struct BatchCommit: Sendable {
     /// - Returns: the outcome and the run's new counters, as written.
     /// - Throws: ``SyncFailure`` `LOCK_LOST`, or the destination's failure (nothing of the batch is kept).
     public func commit(to destination: any Destination, run: SyncRun) async throws -> Committed {
+        do {
+            return try await commit(to: destination, run: run, assumingNewKeys: assumesNewKeys)
+        } catch let failure as SyncFailure where failure.code == .keyConflict && assumesNewKeys {
+            var committed = try await commit(to: destination, run: run, assumingNewKeys: false)
+            committed.metStoredKey = true
+            return committed
+        }
+    }
+
+    private func commit(to destination: any Destination, run: SyncRun, assumingNewKeys: Bool) async throws -> Committed {
         try await destination.transaction("loading batch \(batchNumber) of \(run.source)") { [self] store in
             try await Self.fence(store, source: run.source, syncId: run.syncId)
-            return try await write(into: store, run: run)
+            return try await write(into: store, run: run, assumingNewKeys: assumingNewKeys)
         }
     }
 
@@ -65,17 +82,17 @@ public struct BatchCommit: Sendable {
     /// steps as ``commit(to:run:)`` (without the lock check: a dry run holds none), nothing kept.
     public func simulate(in destination: any Destination, run: SyncRun) async throws -> Committed {
         try await destination.transaction("simulating batch \(batchNumber) of \(run.source)", commits: false) { [self] store in
-            try await write(into: store, run: run)
+            try await write(into: store, run: run, assumingNewKeys: false)
         }
     }
 
-    /// Steps 2 to 8 of the sequence, inside `store`'s transaction.
-    private func write(into store: any DestinationTransaction, run: SyncRun) async throws -> Committed {
+    /// Steps 2 to 8 of the sequence, inside `store`'s transaction (step 2 skipped when `assumingNewKeys`).
+    private func write(into store: any DestinationTransaction, run: SyncRun, assumingNewKeys: Bool) async throws -> Committed {
         let source = run.source
         let syncId = run.syncId
         let dedup = run.request.options.deduplication
         let before = run.counters
-        let existing = records.isEmpty ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
+        let existing = records.isEmpty || assumingNewKeys ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
         let fresh = records.filter { existing[$0.externalId] == nil }
         let probes = dedup.enabled ? Self.dedupProbes(for: fresh, windowMinutes: dedup.windowMinutes) : []
         let candidates = probes.isEmpty ? [] : try await store.dedupCandidates(excludingSource: source, matching: probes)

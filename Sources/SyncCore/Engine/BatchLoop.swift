@@ -10,6 +10,8 @@ struct BatchLoop {
     let onProgress: @Sendable (SyncProgress) -> Void
     /// Rows quarantined as `FUTURE_CURSOR` in this run.
     var futureCursors = 0
+    /// Forward batches skip the probe of stored keys (``RunPlan/assumesNewKeys``) until one meets a stored key.
+    var assumesNewKeys = false
 
     private var options: SyncOptions { run.request.options }
 
@@ -32,6 +34,7 @@ struct BatchLoop {
                 PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: plan.horizon)
             }) else { return }
         }
+        assumesNewKeys = plan.assumesNewKeys
         guard let end = await forward(plan) else { return }
         run.hasMore = !end.exhausted
         if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
@@ -91,7 +94,7 @@ struct BatchLoop {
                 pending = Task { await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
                 limit = nextLimit
             }
-            guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId) else {
+            guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys) else {
                 if let pending {
                     pending.cancel()
                     _ = await pending.value
@@ -144,10 +147,11 @@ struct BatchLoop {
     }
 
     /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
-    private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
+    private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?, assumingNewKeys: Bool = false) async -> Bool {
         let number = run.batches + 1
-        let batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
+        var batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
                                 state: state, position: prepared.last, fullPassId: fullPassId)
+        batch.assumesNewKeys = assumingNewKeys
         do {
             let dryRun = run.request.isDryRun
             let committed = try await retry.run({ [run, engine] in
@@ -158,6 +162,7 @@ struct BatchLoop {
                                metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
             })
             run.counters = committed.counters
+            if committed.metStoredKey { assumesNewKeys = false }
         } catch {
             run.fail(error, code: .batchFailed, batch: number)
             logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])

@@ -88,6 +88,11 @@ extension SyncFailure {
         /// A scheduled run's slot was already run by another process sharing the destination (another `serve`
         /// instance): the run did not start (not a run failure).
         public static let slotTaken = Code(rawValue: "SLOT_TAKEN")
+        /// A batch planned a record as new whose key the destination already holds (a first load met a stored key, or
+        /// a writer ignoring the run lock stored it meanwhile): the batch's transaction is rolled back and the batch is
+        /// planned again with a probe of the stored keys (transient; a unique violation, PostgreSQL SQLSTATE 23505,
+        /// SQLite `SQLITE_CONSTRAINT_PRIMARYKEY`).
+        public static let keyConflict = Code(rawValue: "KEY_CONFLICT")
         /// The run was stopped (shutdown, cancellation).
         public static let cancelled = Code(rawValue: "CANCELLED")
         /// The run was stopped between two batches.
