@@ -395,10 +395,10 @@ sources:
 
     def inject(self, action, wait=True):
         """Runs one injection; records it and its recovery time when `action` returns true."""
-        before = self.dest.checkpoint()
         started = time.monotonic()
         if not action():
             return False
+        before = self.dest.checkpoint()  # after the injection: a batch committing during it is no recovery
         self.injections += 1
         if wait:
             recovery = self.wait_progress(before, started)
@@ -445,7 +445,8 @@ def scenario_kill_sync(s):
     runner = Runner(s).start()
     for _ in range(s.profile["kill_sync"]):
         s.random_pause()
-        s.inject(runner.kill)
+        while not s.inject(runner.kill):  # between two runs: the next one starts within 50 ms
+            time.sleep(0.01)
     runner.stop()
     writer.stop()
     s.catch_up()
@@ -513,7 +514,9 @@ def scenario_dest_idle_kill(s):
     runner = Runner(s).start()
     for _ in range(s.profile["dest_idle_kill"]):
         s.random_pause()
-        s.inject(kill_idle_in_transaction)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not s.inject(kill_idle_in_transaction):
+            pass
     runner.stop()
     writer.stop()
     s.catch_up()
@@ -549,7 +552,7 @@ def scenario_dest_silent(s):
     for _ in range(s.profile["dest_silent"]):
         s.random_pause()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not s.inject(lambda: silence_destination_connections(600)):
+        while time.monotonic() < deadline and not s.inject(lambda: silence_destination_connections(120)):
             time.sleep(0.02)
     runner.stop()
     writer.stop()
@@ -571,7 +574,8 @@ def scenario_serve_kill(s):
     process = serve()
     for _ in range(s.profile["serve_kill"]):
         # Wait for a scheduled run to be RUNNING, then kill -9 at a random instant of it.
-        while not s.dest_running():
+        deadline = time.monotonic() + 180
+        while not s.dest_running() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(random.uniform(0, 0.5))
 
@@ -669,7 +673,7 @@ SCENARIOS = {
     "dest-idle-kill": ("dest. conn. killed idle in txn", scenario_dest_idle_kill, ["mariadb-postgresql"], "dest_idle_kill"),
     "dest-silent": ("dest. conn. silent (packets dropped)", scenario_dest_silent, ["mariadb-postgresql"], "dest_silent"),
     "late-inside": ("late commit inside lookback", lambda s: scenario_late_commits(s, False), PAIRS, "late"),
-    "late-outside": ("late commit outside lookback", lambda s: scenario_late_commits(s, True), PAIRS, "late"),
+    "late-outside": ("late commit outside lookback, then --full", lambda s: scenario_late_commits(s, True), PAIRS, "late"),
     "disk-full": ("SQLite destination disk full", scenario_disk_full, ["postgresql-sqlite"], "disk_full"),
 }
 
@@ -681,9 +685,12 @@ def main():
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of: " + ", ".join(SCENARIOS))
     parser.add_argument("--pairs", default=",".join(PAIRS))
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--injections", type=int, help="injections per scenario instead of the profile's")
     args = parser.parse_args()
     random.seed(args.seed)
-    profile = PROFILES[args.profile]
+    profile = dict(PROFILES[args.profile])
+    if args.injections is not None:
+        profile.update({key: args.injections for _, _, _, key in SCENARIOS.values()})
     log(f"profile {args.profile}, seed {args.seed}, binary {args.bin}")
     results = []
     failed = False
