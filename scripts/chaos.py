@@ -704,9 +704,11 @@ def main():
             started = time.monotonic()
             function(s)
             verdict = s.verdict or s.verify()
+            if s.injections == 0:
+                s.notes.append("no injection happened")
             elapsed = time.monotonic() - started
             ok = (verdict["lost"] == 0 and verdict["doubled"] == 0 and verdict["stale"] == 0 and verdict["running"] == 0
-                  and verdict["sum_equal"] and not any("no progress" in n or "did not" in n or "NOT CLEAN" in n or "were missed" in n
+                  and verdict["sum_equal"] and not any("no progress" in n or "did not" in n or "NOT CLEAN" in n or "were missed" in n or "no injection" in n
                                                        for n in s.notes))
             failed |= not ok
             results.append((title, pair, s, verdict, elapsed, ok))
