@@ -42,6 +42,24 @@ struct PostgresPoolTests {
         await pool.close()
     }
 
+    /// The server side of a vanished client (the chaos suite's "dest. conn. silent"): each session asks the server to
+    /// probe its client and to roll back a transaction left idle, so an orphaned batch never holds the lock and
+    /// checkpoint rows for hours.
+    @Test func theServerProbesItsClientAndEndsAnAbandonedTransaction() async throws {
+        let pool = try PostgresPool(settings: try PostgresFixture.settings("postgres"), logger: Logger(label: "test"))
+        let row = try await pool.withConnection("reading the session's settings", code: .destinationFailed) { connection in
+            try await connection.run("""
+                SELECT current_setting('tcp_keepalives_idle') AS idle, current_setting('tcp_keepalives_interval') AS interval,
+                       current_setting('tcp_keepalives_count') AS count, current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction
+                """, logger: PostgresFixture.logger).first
+        }
+        #expect(row?["idle"] == .text("\(TCPLiveness.idleSeconds)"))
+        #expect(row?["interval"] == .text("\(TCPLiveness.intervalSeconds)"))
+        #expect(row?["count"] == .text("\(TCPLiveness.probes)"))
+        #expect(row?["idle_in_transaction"] == .text("1min"))
+        await pool.close()
+    }
+
     /// Connections are opened with ``TCPLiveness``'s keepalive options, read back from the socket.
     @Test func socketsProbeAnIdleServer() async throws {
         let settings = try PostgresFixture.settings("postgres")
