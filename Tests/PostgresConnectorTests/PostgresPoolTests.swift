@@ -56,7 +56,7 @@ struct PostgresPoolTests {
         #expect(row?["idle"] == .text("\(TCPLiveness.idleSeconds)"))
         #expect(row?["interval"] == .text("\(TCPLiveness.intervalSeconds)"))
         #expect(row?["count"] == .text("\(TCPLiveness.probes)"))
-        #expect(row?["idle_in_transaction"] == .text("1min"))
+        #expect(row?["idle_in_transaction"] == .text("15s"))
         await pool.close()
     }
 
