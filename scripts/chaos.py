@@ -647,10 +647,13 @@ def scenario_disk_full(s):
             code, result = s.sync()
             errors = [e.get("code", "?") + ": " + e.get("message", "")[:80] for e in result.get("errors", [])]
             s.injections += 1
-            # The writer keeps changing rows, so loaded rows may be behind the source (stale) until the next run.
+            # The writer keeps changing rows, so loaded rows may be behind the source (stale) until the next run. A
+            # run whose final audit row could not be written either (the disk still full) stays RUNNING until the
+            # next run takes the lock and closes it FAILED: reported, and checked at the end.
             partial = s.verify()
-            clean = (partial["doubled"] == 0 and partial["running"] == 0 and s.dest.query("PRAGMA integrity_check")[0][0] == "ok")
-            s.notes.append(f"{size} MiB: exit {code}, {partial['dest_rows']} rows kept, {'clean' if clean else 'NOT CLEAN'}; "
+            clean = partial["doubled"] == 0 and s.dest.query("PRAGMA integrity_check")[0][0] == "ok"
+            s.notes.append(f"{size} MiB: exit {code}, {partial['dest_rows']} rows kept, {'clean' if clean else 'NOT CLEAN'}"
+                           + (", run left RUNNING until the next one" if partial["running"] else "") + "; "
                            + (errors[0] if errors else "no error reported"))
             size += 2
             run(["mount", "-o", f"remount,size={size}m", mount_point])
