@@ -681,6 +681,15 @@ SCENARIOS = {
 }
 
 
+# What a scenario needs from the machine (a container without netfilter or CAP_SYS_ADMIN): checked before it runs,
+# a scenario whose check fails is skipped and listed under the table.
+REQUIREMENTS = {
+    "dest-silent": (["iptables", "-S", "INPUT"], "iptables does not work here (no netfilter or no CAP_NET_ADMIN)"),
+    "disk-full": (["bash", "-c", f"mkdir -p {WORK}/probe && mount -t tmpfs -o size=1m tmpfs {WORK}/probe && umount {WORK}/probe"],
+                  "cannot mount a tmpfs here (no CAP_SYS_ADMIN)"),
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, help="the erp-sync binary")
@@ -696,9 +705,15 @@ def main():
         profile.update({key: args.injections for _, _, _, key in SCENARIOS.values()})
     log(f"profile {args.profile}, seed {args.seed}, binary {args.bin}")
     results = []
+    skipped = []
     failed = False
     for name in args.scenarios.split(","):
         title, function, pairs, count = SCENARIOS[name]
+        missing = REQUIREMENTS.get(name)
+        if missing and subprocess.run(missing[0], capture_output=True).returncode != 0:
+            log(f"{title}: skipped, {missing[1]}")
+            skipped.append(f"{title}: skipped, {missing[1]}")
+            continue
         for pair in pairs:
             if pair not in args.pairs.split(",") or profile[count] == 0:
                 continue
@@ -717,6 +732,8 @@ def main():
             results.append((title, pair, s, verdict, elapsed, ok))
             log(f"  {verdict} notes={s.notes} recoveries={[round(r, 1) for r in s.recoveries]} ({elapsed:.0f} s)")
     print_table(results, args)
+    for line in skipped:
+        print(f"- {line}")
     return 1 if failed else 0
 
 
