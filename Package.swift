@@ -62,6 +62,8 @@ let package = Package(
             dependencies: [
                 "SyncCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -177,7 +179,8 @@ let package = Package(
         .testTarget(
             name: "PostgresConnectorTests",
             dependencies: ["SyncCore", "SyncTesting", "IntegrationTesting", "SQLiteConnector", "PostgresConnector",
-                           .product(name: "PostgresNIO", package: "postgres-nio")],
+                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

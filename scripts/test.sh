@@ -3,7 +3,8 @@
 # needed) the PostgreSQL and MariaDB test servers, loads Sakila into both, installs the ODBC drivers and pinned
 # Python tools (scripts/odbc-setup.sh) and starts the TDS endpoint (scripts/tds-bridge.sh), runs `swift test`,
 # then parses the T-SQL and Oracle statements with sqlglot (scripts/check-dialects.sh) and (without
-# arguments) drives the dashboard in headless Chromium (scripts/test-dashboard.sh) and runs three `serve`
+# arguments) runs the fault-injection suite's ci profile (scripts/chaos.sh --profile ci: its own private servers,
+# a few minutes), drives the dashboard in headless Chromium (scripts/test-dashboard.sh) and runs three `serve`
 # instances through kill -9 and SIGSTOP (scripts/fleet.sh --ci).
 #   bash scripts/test.sh [swift test arguments, e.g. --filter PostgresSyncTests]
 set -euo pipefail
@@ -24,4 +25,8 @@ fi
 export ERP_SYNC_PG_URL="${ERP_SYNC_PG_URL:-postgres://erp_sync:erp_sync@127.0.0.1:${ERP_SYNC_PG_PORT:-5432}}"
 swift test "$@"
 bash scripts/check-dialects.sh
-if [[ $# -eq 0 ]]; then bash scripts/test-dashboard.sh; bash scripts/fleet.sh --ci; fi
+if [[ $# -eq 0 ]]; then
+  bash scripts/chaos.sh --profile ci
+  bash scripts/test-dashboard.sh
+  bash scripts/fleet.sh --ci
+fi

@@ -127,6 +127,21 @@ public struct PostgresSettings: Sendable, Equatable {
             configuration.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeoutSeconds)s")]
         }
         configuration.options.additionalStartupParameters.append(("application_name", "erp-sync"))
+        // The server side of a dead connection: a backend whose client vanished mid-transaction keeps its row
+        // locks (the run's checkpoint and lock rows) until the server notices, by default after 2 h of TCP
+        // silence, and every later run waits on them. Keepalive probes from the server (runtime-config-connection:
+        // tcp_keepalives_*) notice in ~11 s when it has nothing unacknowledged to send; when it has (its answer to
+        // the last statement was lost), a transaction left idle for 15 s is rolled back
+        // (idle_in_transaction_session_timeout; a batch's statements follow each other within milliseconds).
+        configuration.options.additionalStartupParameters += [
+            ("tcp_keepalives_idle", "\(TCPLiveness.idleSeconds)"), ("tcp_keepalives_interval", "\(TCPLiveness.intervalSeconds)"),
+            ("tcp_keepalives_count", "\(TCPLiveness.probes)"),
+            ("idle_in_transaction_session_timeout", "\(Self.idleInTransactionSeconds)s"),
+        ]
         return configuration
     }
+
+    /// Seconds after which the server rolls back a transaction of ours left idle (its client vanished): no batch
+    /// transaction is ever idle that long (its statements follow each other within milliseconds).
+    static let idleInTransactionSeconds = 15
 }

@@ -14,11 +14,12 @@ struct PostgresTransaction: DestinationTransaction {
     /// The fencing check, by PostgreSQL's clock: the lease row must still name this run and its token and not have
     /// expired; it is then extended by the lease period and stays locked (`UPDATE`) until this transaction ends, so
     /// no claim can take it over in between. The transaction also gets `idle_in_transaction_session_timeout` of
-    /// the lease period (at least 5 s): a process stopped inside it cannot keep the row locked for longer.
+    /// the lease period (at least 5 s, at most the session's 15 s): a process stopped inside it cannot keep the row
+    /// locked for longer.
     func renewLock(source: String, syncId: String) async throws -> Bool {
         guard let token = leases.token(source: source, syncId: syncId) else { return false }
         try await connection.run("SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
-                                 [.text("\(max(leases.seconds, 5))s")], logger: logger)
+                                 [.text("\(min(max(leases.seconds, 5), PostgresSettings.idleInTransactionSeconds))s")], logger: logger)
         return try await !connection.run("""
             UPDATE tb_sync_lock SET heartbeat_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $4::float8)
             WHERE source_id = $1 AND sync_id = $2 AND token = $3 AND expires_at > clock_timestamp() RETURNING source_id
