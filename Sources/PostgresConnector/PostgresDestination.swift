@@ -93,7 +93,7 @@ public final class PostgresDestination: Destination, AuditLog {
 
     /// Claims the lease of `source` in one transaction: the lease row is locked (`FOR UPDATE SKIP LOCKED`: a row
     /// locked by a batch being committed counts as held, and nothing waits on it), taken only when its `expires_at` has
-    /// passed by PostgreSQL's clock, with the next fencing `token`; the slot, if any, is claimed in the same
+    /// passed by PostgreSQL's clock or its holder is a process of this host that is gone (``LeaseHolder``), with the next fencing `token`; the slot, if any, is claimed in the same
     /// transaction (`tb_sync_slots`, unique per source, kind and instant), so two instances never run one slot.
     public func acquireLock(source: String, syncId: String, slot: ScheduleSlot?) async throws -> LockRefusal? {
         let lease = leases
@@ -117,7 +117,9 @@ public final class PostgresDestination: Destination, AuditLog {
                 locked = try await connection.run(lockRow, [.text(source)], logger: logger).first
             }
             guard let row = locked else { return .refused(.held(by: "a run claiming it at this instant")) }
-            if row["live"] == .bool(true) { return .refused(.held(by: Self.describe(row))) }
+            let holderGone = LeaseHolder.isGone(host: row["host"]?.text ?? "", pid: row["pid"]?.text.flatMap(Int.init) ?? 0,
+                                                thisHost: lease.host, thisPid: lease.pid)
+            if row["live"] == .bool(true) && !holderGone { return .refused(.held(by: Self.describe(row))) }
             if let slot, try await connection.run("""
                 INSERT INTO tb_sync_slots (source_id, sync_type, slot_at, sync_id, instance_id, claimed_at)
                 VALUES ($1, $2, $3::timestamptz, $4, $5, clock_timestamp()) ON CONFLICT DO NOTHING RETURNING 1

@@ -130,7 +130,7 @@ public actor SQLiteDestination: Destination, AuditLog {
                 let holderHost = row.column("host")?.string ?? ""
                 let holderPid = row.column("pid")?.integer ?? 0
                 let heartbeat = Instant(iso8601: row.column("heartbeat_at")?.string ?? "") ?? now
-                let holderDead = holderHost == host && holderPid != pid && kill(pid_t(holderPid), 0) != 0 && errno == ESRCH
+                let holderDead = LeaseHolder.isGone(host: holderHost, pid: Int(holderPid), thisHost: host, thisPid: pid)
                 let expired = now.seconds - heartbeat.seconds > Int64(lease.periodSeconds)
                 if !holderDead && !expired {
                     return .held(by: "run \(row.column("sync_id")?.string ?? "?") of instance \(row.column("instance_id")?.string ?? "?") "

@@ -35,6 +35,33 @@ struct PostgresLeaseTests {
         }
     }
 
+    /// A lease whose holder is a process of this host that is gone (kill -9) is taken over at once, not after the
+    /// lease period: a restart of a killed `erp-sync` on the same machine resumes in seconds (the chaos suite's
+    /// kill -9 recovery went from ~1 s to 60 s before this rule); a live holder's lease stays held.
+    @Test func aLeaseOfAProcessOfThisHostThatIsGoneIsTakenOverAtOnce() async throws {
+        try await PostgresFixture.with { f in
+            let a = try await Self.instance(f, "instance-a", leaseSeconds: 60)
+            let b = try await Self.instance(f, "instance-b", leaseSeconds: 60)
+            #expect(try await a.acquireLock(source: "s", syncId: "run-a1", slot: nil) == nil)
+            let finished = Process()
+            finished.executableURL = URL(fileURLWithPath: "/bin/true")
+            try finished.run()
+            finished.waitUntilExit()
+            _ = try await PostgresFixture.rows(f.auditDB, "UPDATE tb_sync_lock SET pid = \(finished.processIdentifier) WHERE source_id = 's' RETURNING 1")
+            #expect(try await Self.lease(f, "s").secondsLeft > 50, "the lease has not expired")
+            #expect(try await b.acquireLock(source: "s", syncId: "run-b1", slot: nil) == nil)
+            let taken = try await Self.lease(f, "s")
+            #expect(taken.syncId == "run-b1" && taken.token == "2")
+            _ = try await PostgresFixture.rows(f.auditDB, "UPDATE tb_sync_lock SET pid = 1 WHERE source_id = 's' RETURNING 1")
+            guard case .held = try await a.acquireLock(source: "s", syncId: "run-a2", slot: nil) else {
+                Issue.record("a live holder's lease (pid 1) was taken over")
+                return
+            }
+            await a.close()
+            await b.close()
+        }
+    }
+
     /// A claimed lease is held against every other instance until released; its expiry is set by the server's clock
     /// to the lease period; each claim gets the next fencing token; a released lease is free at once.
     @Test func aLeaseIsExclusiveUntilReleasedAndEachClaimTakesTheNextToken() async throws {

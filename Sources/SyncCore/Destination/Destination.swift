@@ -77,6 +77,18 @@ public struct ScheduleSlot: Sendable, Equatable, Hashable {
     }
 }
 
+/// The rule by which a lease is taken over before it expires: its holder is a process of this host that no longer
+/// exists (`kill -9`, a crash), known by `kill(pid, 0)` failing with `ESRCH` (POSIX). Its lease would otherwise block
+/// the source for the whole lease period after a restart. A pid reused by a live process keeps the lease until it
+/// expires (the safe side); a holder on another host is judged by expiry only. Fencing keeps this safe even if two
+/// hosts share a name: the old holder's next batch is refused (`LOCK_LOST`).
+public enum LeaseHolder {
+    /// Whether the holder `pid` on `host` is gone, seen from process `thisPid` on `thisHost`.
+    public static func isGone(host: String, pid: Int, thisHost: String, thisPid: Int) -> Bool {
+        host == thisHost && pid > 0 && pid != thisPid && kill(pid_t(pid), 0) != 0 && errno == ESRCH
+    }
+}
+
 /// Why ``Destination/acquireLock(source:syncId:slot:)`` did not claim a source.
 public enum LockRefusal: Sendable, Equatable {
     /// Another run holds an unexpired lease on the source (its description: run, instance, host, expiry).
