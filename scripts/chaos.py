@@ -438,33 +438,42 @@ sources:
         time.sleep(random.uniform(low, high))
 
 
-def scenario_kill_sync(s):
-    """kill -9 of `erp-sync sync` at random instants, resumed each time."""
+def under_load(s, injections, inject_once, clean_up=None):
+    """The frame of a scenario: the seeded rows, the ERP writer and a loop of incremental runs going, `inject_once(runner)`
+    called `injections` times, then both stopped, `clean_up()` if any, and a last run that catches up."""
     s.setup()
     writer = Writer(s.source, s.first_writer_id, s.profile["writer_rate"]).start()
     runner = Runner(s).start()
-    for _ in range(s.profile["kill_sync"]):
+    for _ in range(injections):
+        inject_once(runner)
+    runner.stop()
+    writer.stop()
+    if clean_up:
+        clean_up()
+    s.catch_up()
+
+
+def inject_within(s, action, seconds, poll):
+    """After a random pause, tries `action` (an injection that may find nothing to hit) every `poll` seconds for at most
+    `seconds`."""
+    s.random_pause()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not s.inject(action):
+        time.sleep(poll)
+
+
+def scenario_kill_sync(s):
+    """kill -9 of `erp-sync sync` at random instants, resumed each time."""
+    def kill(runner):
         s.random_pause()
         while not s.inject(runner.kill):  # between two runs: the next one starts within 50 ms
             time.sleep(0.01)
-    runner.stop()
-    writer.stop()
-    s.catch_up()
+    under_load(s, s.profile["kill_sync"], kill)
 
 
 def scenario_source_kill(s):
     """The source connection killed mid-read (MariaDB KILL, PostgreSQL pg_terminate_backend)."""
-    s.setup()
-    writer = Writer(s.source, s.first_writer_id, s.profile["writer_rate"]).start()
-    runner = Runner(s).start()
-    for _ in range(s.profile["source_kill"]):
-        s.random_pause()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not s.inject(lambda: s.source.kill_reader() > 0):
-            time.sleep(0.02)
-    runner.stop()
-    writer.stop()
-    s.catch_up()
+    under_load(s, s.profile["source_kill"], lambda _: inject_within(s, lambda: s.source.kill_reader() > 0, 5, 0.02))
 
 
 def pg_restart():
@@ -475,15 +484,10 @@ def pg_restart():
 
 def scenario_dest_restart(s):
     """The PostgreSQL destination restarted mid-batch (pg_ctl restart -m immediate)."""
-    s.setup()
-    writer = Writer(s.source, s.first_writer_id, s.profile["writer_rate"]).start()
-    runner = Runner(s).start()
-    for _ in range(s.profile["dest_restart"]):
+    def restart(_):
         s.random_pause(1.0, 4.0)
         s.inject(pg_restart)
-    runner.stop()
-    writer.stop()
-    s.catch_up()
+    under_load(s, s.profile["dest_restart"], restart)
 
 
 IDLE_KILLER = """DO $$ DECLARE killed int := 0; BEGIN
@@ -509,17 +513,7 @@ def kill_idle_in_transaction():
 def scenario_dest_idle_kill(s):
     """The destination connection killed while idle in a transaction (pg_terminate_backend between the batch's
     statements): the case that stalled a run for statement timeout + 30 s."""
-    s.setup()
-    writer = Writer(s.source, s.first_writer_id, s.profile["writer_rate"]).start()
-    runner = Runner(s).start()
-    for _ in range(s.profile["dest_idle_kill"]):
-        s.random_pause()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not s.inject(kill_idle_in_transaction):
-            pass
-    runner.stop()
-    writer.stop()
-    s.catch_up()
+    under_load(s, s.profile["dest_idle_kill"], lambda _: inject_within(s, kill_idle_in_transaction, 60, 0))
 
 
 def silence_destination_connections(hold):
@@ -546,19 +540,11 @@ def silence_destination_connections(hold):
 
 def scenario_dest_silent(s):
     """The destination server gone silently for the run's connection (its packets dropped with iptables)."""
-    s.setup()
-    writer = Writer(s.source, s.first_writer_id, s.profile["writer_rate"]).start()
-    runner = Runner(s).start()
-    for _ in range(s.profile["dest_silent"]):
-        s.random_pause()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not s.inject(lambda: silence_destination_connections(120)):
-            time.sleep(0.02)
-    runner.stop()
-    writer.stop()
-    subprocess.run(["bash", "-c", f"iptables -S INPUT | grep -- '--sport {PG_PORT}\\|--dport {PG_PORT}' | sed 's/^-A/-D/' "
-                                  "| xargs -r -L1 iptables"], check=False)
-    s.catch_up()
+    def restore_rules():
+        subprocess.run(["bash", "-c", f"iptables -S INPUT | grep -- '--sport {PG_PORT}\\|--dport {PG_PORT}' | sed 's/^-A/-D/' "
+                                      "| xargs -r -L1 iptables"], check=False)
+    under_load(s, s.profile["dest_silent"], lambda _: inject_within(s, lambda: silence_destination_connections(120), 5, 0.02),
+               clean_up=restore_rules)
 
 
 def scenario_serve_kill(s):
