@@ -45,15 +45,17 @@ struct PostgresTransaction: DestinationTransaction {
         return existing
     }
 
+    /// Two probes of the primary key (`source_id` first): the nearest key below and above `source`.
+    func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool {
+        try await connection.run("""
+            SELECT EXISTS (SELECT 1 FROM tb_sales WHERE source_id < $1) OR EXISTS (SELECT 1 FROM tb_sales WHERE source_id > $1) AS found
+            """, [.text(source)], logger: logger).first?["found"] == .bool(true)
+    }
+
     /// One probe of the match-shaped index `tb_sales_dedup` (pdv, operator, amount, occurred_at) per probe
     /// (`OFFSET 0` keeps the `LATERAL` a nested loop of index probes: flattened, the planner hashes a sequential scan
-    /// of `tb_sales` for every batch); nothing is sent unless a record of another source exists (two probes of
-    /// the primary key, one round trip).
+    /// of `tb_sales` for every batch).
     func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
-        let others = try await connection.run("""
-            SELECT EXISTS (SELECT 1 FROM tb_sales WHERE source_id < $1) OR EXISTS (SELECT 1 FROM tb_sales WHERE source_id > $1) AS found
-            """, [.text(source)], logger: logger)
-        guard others.first?["found"] == .bool(true) else { return [] }
         let rows = try await connection.run("""
             SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount::text AS amount, s.currency,
                 to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,

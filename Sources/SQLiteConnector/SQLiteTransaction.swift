@@ -38,14 +38,16 @@ struct SQLiteTransaction: DestinationTransaction {
         return existing
     }
 
-    /// One probe of the match-shaped index `tb_sales_dedup` (pdv, operator, amount, occurred_at) per probe, in
-    /// chunks of probes bound as a `VALUES` list; nothing is read unless a record of another source exists (two
-    /// probes of the primary key).
-    func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
-        let others = try await query("""
+    /// Two probes of the primary key (`source_id` first): the nearest key below and above `source`.
+    func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool {
+        try await query("""
             SELECT EXISTS (SELECT 1 FROM tb_sales WHERE source_id < ?1) OR EXISTS (SELECT 1 FROM tb_sales WHERE source_id > ?1) AS found
-            """, [.text(source)])
-        guard others.first?.column("found")?.integer == 1 else { return [] }
+            """, [.text(source)]).first?.column("found")?.integer == 1
+    }
+
+    /// One probe of the match-shaped index `tb_sales_dedup` (pdv, operator, amount, occurred_at) per probe, in
+    /// chunks of probes bound as a `VALUES` list.
+    func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
         var candidates: [DedupCandidate] = []
         for chunk in probes.chunks(of: 1000) {
             let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")

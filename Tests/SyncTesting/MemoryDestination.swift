@@ -251,6 +251,11 @@ final class MemoryTransaction: DestinationTransaction {
         }
     }
 
+    /// Fails with the injected fault of ``Step/dedupCandidates``: the check is the first read of that step.
+    func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool {
+        try step(.dedupCandidates) { tables in tables.sales.values.contains { $0.record.sourceId != source } }
+    }
+
     func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
         try step(.dedupCandidates) { tables in
             tables.sales.values.filter { sale in

@@ -135,8 +135,6 @@ struct ConfigReader {
         return .seconds(seconds)
     }
 
-    /// `90s`, `5m`, `2h`, `1d` → seconds; `nil` for anything else, including values too large to count in
-    /// seconds (a typo must be a config error, not an arithmetic overflow trap).
     /// `destination.leasePeriod`: a duration from 2 s to 1 h, in seconds.
     static func leasePeriod(_ node: ConfigNode) throws -> Int {
         let text = try node.string()
@@ -146,6 +144,8 @@ struct ConfigReader {
         return Int(seconds)
     }
 
+    /// `90s`, `5m`, `2h`, `1d` → seconds; `nil` for anything else, including values too large to count in
+    /// seconds (a typo must be a config error, not an arithmetic overflow trap).
     static func durationSeconds(_ text: String) -> Int64? {
         guard let unit = text.last, let value = Int64(text.dropLast()), value >= 0 else { return nil }
         let factor: Int64

@@ -120,10 +120,13 @@ public protocol DestinationTransaction: Sendable {
     /// Records of sources other than `excludingSource` that are not themselves flagged duplicates and match one of
     /// `probes` (pdv, operator, amount, currency equal; `occurred_at` within the probe's range), each once, with the
     /// keys of the records that already claimed it as their original (``DedupCandidate/claimedBy``). May return
-    /// more (the plan matches exactly), never fewer. Its cost must not grow with the records of `excludingSource`
-    /// (a burst of one source at one instant, a single-source destination): a destination holding no record of
-    /// another source answers without reading any.
+    /// more (the plan matches exactly), never fewer.
     func dedupCandidates(excludingSource: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate]
+
+    /// Whether `tb_sales` holds a record of a source other than `source`; without one no record can have an
+    /// original, so the core reads no dedup candidates (a single-source destination, a burst of one source). Its
+    /// cost must not grow with the records of `source`.
+    func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool
 
     /// Writes records into `tb_sales`: `writes.new` are inserted (no row under their key), `writes.changed`
     /// replace their stored row (content, `sync_id`, `updated_at`; `last_seen_pass` kept unless `passId` is

@@ -5,7 +5,7 @@
 ///    until the commit (else `LOCK_LOST`, nothing written);
 /// 2. which of the batch's keys are stored, and with what content;
 /// 3. dedup candidates of other sources for the new records (``DedupProbe``: same match fields, in the sliding
-///    window); the plan (``BatchPlan``);
+///    window), read only when another source has records; the plan (``BatchPlan``);
 /// 4. `tb_sales` writes (new, changed), then the `tb_sync_duplicates` entries;
 /// 5. during a full pass, rows seen unchanged or rejected are stamped as seen;
 /// 6. the open quarantine entries of keys loaded now are resolved (and their stale mark cleared); rejected rows
@@ -94,8 +94,11 @@ public struct BatchCommit: Sendable {
         let before = run.counters
         let existing = records.isEmpty || assumingNewKeys ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
         let fresh = records.filter { existing[$0.externalId] == nil }
-        let probes = dedup.enabled ? Self.dedupProbes(for: fresh, windowMinutes: dedup.windowMinutes) : []
-        let candidates = probes.isEmpty ? [] : try await store.dedupCandidates(excludingSource: source, matching: probes)
+        var candidates: [DedupCandidate] = []
+        if dedup.enabled, !fresh.isEmpty, try await store.hasRecords(ofSourcesOtherThan: source) {
+            candidates = try await store.dedupCandidates(excludingSource: source,
+                                                         matching: Self.dedupProbes(for: fresh, windowMinutes: dedup.windowMinutes))
+        }
         let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
         let writes = plan.salesWrites(existing: existing)
         if !writes.isEmpty { try await store.writeSales(writes, syncId: syncId, passId: fullPassId) }
