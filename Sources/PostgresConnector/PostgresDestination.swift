@@ -183,6 +183,36 @@ public final class PostgresDestination: Destination, AuditLog {
             + "lease \(row["token"]?.text ?? "?") until \(row["expires_at"]?.text ?? "?"))"
     }
 
+    // MARK: the dedup index
+
+    /// Drops `tb_sales_dedup` in one transaction that first takes `tb_sales` exclusively (`LOCK TABLE … ACCESS
+    /// EXCLUSIVE`, waiting at most 5 s, `lock_timeout`: a busy table keeps its index), then finds no record of
+    /// another source and no unexpired lease of another source (by the server's clock). A run of another source
+    /// that starts later builds the index again before it writes (``buildDedupIndex()``).
+    public func deferDedupIndex(for source: String) async throws -> Bool {
+        try await connectionTransaction("deferring the dedup index") { [leases] connection, logger in
+            try await connection.run("SET LOCAL lock_timeout = '5s'", logger: logger)
+            try await connection.run("LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE", logger: logger)
+            let store = PostgresTransaction(connection: connection, logger: logger, leases: leases)
+            if try await store.hasRecords(ofSourcesOtherThan: source) { return false }
+            let leased = try await connection.run("""
+                SELECT EXISTS (SELECT 1 FROM tb_sync_lock WHERE source_id <> $1 AND expires_at > clock_timestamp()) AS leased
+                """, [.text(source)], logger: logger).first?["leased"] == .bool(true)
+            if leased { return false }
+            try await connection.run("DROP INDEX IF EXISTS tb_sales_dedup", logger: logger)
+            return true
+        }
+    }
+
+    /// Looks the index up in the catalog (`to_regclass`) and runs `CREATE INDEX IF NOT EXISTS` only when it is
+    /// missing: the statement's `SHARE` lock would otherwise wait for every batch in flight.
+    public func buildDedupIndex() async throws {
+        try await connectionTransaction("building the dedup index") { connection, logger in
+            let missing = try await connection.run("SELECT to_regclass('tb_sales_dedup') IS NULL AS missing", logger: logger).first?["missing"]
+            if missing == .bool(true) { try await connection.run(PostgresMigrations.dedupIndex, logger: logger) }
+        }
+    }
+
     // MARK: state and audit
 
     public func loadState(source: String) async throws -> SyncState {

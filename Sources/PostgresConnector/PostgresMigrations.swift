@@ -171,7 +171,11 @@ enum PostgresMigrations {
         // of one source at one instant again for every batch).
         (5, [
             "DROP INDEX tb_sales_dedup",
-            "CREATE INDEX tb_sales_dedup ON tb_sales (pdv, operator, amount, occurred_at)",
+            dedupIndex,
         ]),
     ]
+
+    /// The match-shaped dedup index as it is now: created by migration 5, dropped during a first load and built
+    /// again after it (``DedupIndex``).
+    static let dedupIndex = "CREATE INDEX IF NOT EXISTS tb_sales_dedup ON tb_sales (pdv, operator, amount, occurred_at)"
 }

@@ -110,16 +110,16 @@ struct PostgresTransaction: DestinationTransaction {
     private func copyNew(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?) async throws {
         let shared = SalesCopy.Shared(syncId: syncId, passId: passId, now: Instant.now.description)
         try await connection.copyFrom(table: "tb_sales", columns: SalesCopy.columns, logger: logger) { writer in
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(SalesCopy.chunkBytes + 4096)
+            var chunk: [UInt8] = []
+            chunk.reserveCapacity(SalesCopy.chunkBytes + 4096)
             for (record, original) in records {
-                SalesCopy.append(record, duplicateOf: original, shared: shared, to: &buffer)
-                if buffer.readableBytes >= SalesCopy.chunkBytes {
-                    try await writer.write(buffer)
-                    buffer.clear()
+                SalesCopy.append(record, duplicateOf: original, shared: shared, to: &chunk)
+                if chunk.count >= SalesCopy.chunkBytes {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                    chunk.removeAll(keepingCapacity: true)
                 }
             }
-            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
         }
     }
 
@@ -327,7 +327,7 @@ enum SalesCopy {
     }
 
     /// Appends one record's row.
-    static func append(_ record: SaleTransaction, duplicateOf original: String?, shared: Shared, to buffer: inout ByteBuffer) {
+    static func append(_ record: SaleTransaction, duplicateOf original: String?, shared: Shared, to buffer: inout [UInt8]) {
         field(record.sourceId, &buffer)
         field(record.externalId, &buffer)
         field(record.pdv, &buffer)
@@ -351,27 +351,33 @@ enum SalesCopy {
     }
 
     /// Appends a value and its separator (a tab, or a newline after the row's last column).
-    private static func field(_ value: String?, _ buffer: inout ByteBuffer, last: Bool = false) {
+    private static func field(_ value: String?, _ buffer: inout [UInt8], last: Bool = false) {
         if var value {
             value.withUTF8 { bytes in
                 if !bytes.contains(where: needsEscape) {
-                    buffer.writeBytes(bytes)
+                    buffer.append(contentsOf: bytes)
                     return
                 }
                 for byte in bytes {
                     switch byte {
-                    case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                    case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                    case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                    case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                    default: buffer.writeInteger(byte)
+                    case UInt8(ascii: "\\"): escape(UInt8(ascii: "\\"), &buffer)
+                    case UInt8(ascii: "\t"): escape(UInt8(ascii: "t"), &buffer)
+                    case UInt8(ascii: "\n"): escape(UInt8(ascii: "n"), &buffer)
+                    case UInt8(ascii: "\r"): escape(UInt8(ascii: "r"), &buffer)
+                    default: buffer.append(byte)
                     }
                 }
             }
         } else {
-            buffer.writeStaticString("\\N")
+            escape(UInt8(ascii: "N"), &buffer)
         }
-        buffer.writeInteger(last ? UInt8(ascii: "\n") : UInt8(ascii: "\t"))
+        buffer.append(last ? UInt8(ascii: "\n") : UInt8(ascii: "\t"))
+    }
+
+    /// Appends a backslash and `letter`.
+    private static func escape(_ letter: UInt8, _ buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\\"))
+        buffer.append(letter)
     }
 
     private static func needsEscape(_ byte: UInt8) -> Bool {

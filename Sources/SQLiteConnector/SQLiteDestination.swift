@@ -176,6 +176,25 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
+    // MARK: the dedup index
+
+    /// Drops `tb_sales_dedup` in one write transaction (SQLite has one writer at a time) that finds no record of
+    /// another source and no lock row of another source (held, or left by a process that died: kept, the safe side).
+    public func deferDedupIndex(for source: String) async throws -> Bool {
+        try await exclusiveTransaction("deferring the dedup index") {
+            if try await SQLiteTransaction(connection: connection).hasRecords(ofSourcesOtherThan: source) { return false }
+            guard try await query("SELECT 1 FROM tb_sync_lock WHERE source_id <> ? LIMIT 1", [.text(source)]).isEmpty else { return false }
+            try await query("DROP INDEX IF EXISTS tb_sales_dedup")
+            return true
+        }
+    }
+
+    public func buildDedupIndex() async throws {
+        try await exclusiveTransaction("building the dedup index") {
+            try await query(SQLiteMigrations.dedupIndex)
+        }
+    }
+
     // MARK: state and audit
 
     public func loadState(source: String) async throws -> SyncState {

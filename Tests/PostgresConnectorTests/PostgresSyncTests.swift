@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PostgresConnector
 import PostgresNIO
 import SQLiteConnector
@@ -159,6 +160,64 @@ struct PostgresSyncTests {
             #expect(flagged == [["901", "a|1"], ["902", nil]])
             let kept = try await PostgresFixture.rows(f.auditDB, "SELECT source_id, external_id, duplicate_of, action FROM tb_sync_duplicates")
             #expect(kept == [["b", "901", "a|1", "flag"]])
+        }
+    }
+
+    /// New records travel in `COPY`'s text format: a tab, a newline, a carriage return, a backslash, the text `\N`
+    /// and non-ASCII text must arrive byte for byte, and a NULL stay NULL.
+    @Test func textThatLooksLikeCopySyntaxLoadsByteForByte() async throws {
+        try await PostgresFixture.with { f in
+            let values = ["tab\there", "line\nbreak", "cr\rhere", "back\\slash", "\\N", "ação ☃ 𝄞", "trailing\\"]
+            let rows = values.enumerated().map { index, value in
+                "(\(index + 1), $v$\(value)$v$, $v$\(value)$v$, 1.00, '2024-03-01 10:00:00', 'venda', \(index == 0 ? "NULL" : "\(index)"), '2024-03-01 10:00:00')"
+            }
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, "INSERT INTO sale_transactions VALUES " + rows.joined(separator: ", ")])
+            let result = try await f.sync(PostgresFixture.options(), source: f.source(stream: PostgresFixture.stream))
+            #expect(result.recordsInserted == values.count, "\(result.errors)")
+            let stored = try await PostgresFixture.rows(f.auditDB, "SELECT pdv, operator, reference FROM tb_sales ORDER BY external_id::int")
+            #expect(stored.map { [$0[0], $0[1]] } == values.map { [$0, $0] })
+            #expect(stored.map { $0[2] } == [nil] + (1..<values.count).map { "\($0)" })
+        }
+    }
+
+    /// A first load into an audit database where no other source has records loads without the dedup index and
+    /// builds it before the run ends; a first load beside another source's records keeps it (and flags the
+    /// duplicate through it); a missing index (a first load killed before its end) is built by the next run.
+    @Test func aFirstLoadDefersTheDedupIndexOnlyWhenNoOtherSourceHasRecords() async throws {
+        try await PostgresFixture.with { f in
+            let createB = PostgresFixture.createSales.replacingOccurrences(of: "sale_transactions", with: "sales_b")
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, createB, """
+                INSERT INTO sale_transactions SELECT g, 'P1', 'op' || g, 10.00, timestamp '2024-03-01 10:00' + g * interval '1 minute', 'venda', NULL,
+                    timestamp '2024-03-01 10:00' + g * interval '1 minute' FROM generate_series(1, 30) g
+                """, """
+                INSERT INTO sales_b SELECT 900 + g, 'P1', 'op' || g, 10.00, timestamp '2024-03-01 10:01' + g * interval '1 minute', 'venda', NULL,
+                    timestamp '2024-03-01 10:00' + g * interval '1 minute' FROM generate_series(1, 12) g
+                """])
+            let auditDB = f.auditDB
+            @Sendable func indexed() async throws -> Bool {
+                try await PostgresFixture.rows(auditDB, "SELECT count(*) FROM pg_indexes WHERE indexname = 'tb_sales_dedup'") == [["1"]]
+            }
+            let seen = Mutex<[Bool]>([])
+            let watch: SyncEngine.AfterCommit = { _ in
+                let present = try await indexed()
+                seen.withLock { $0.append(present) }
+            }
+            let a = try await f.sync(PostgresFixture.options(batchSize: 10), source: f.source("a", stream: PostgresFixture.stream), afterCommit: watch)
+            #expect(a.status == .success && a.recordsInserted == 30, "\(a.errors)")
+            #expect(seen.withLock { $0 } == [false, false, false])
+            #expect(try await indexed())
+
+            seen.withLock { $0 = [] }
+            var streamB = PostgresFixture.stream
+            streamB.from = .table("sales_b")
+            let b = try await f.sync(PostgresFixture.options(batchSize: 5), source: f.source("b", stream: streamB), afterCommit: watch)
+            #expect(b.recordsInserted == 12 && b.recordsSkipped == 12, "\(b.errors)")
+            #expect(seen.withLock { $0 } == [true, true, true])
+
+            try await PostgresFixture.execute(f.auditDB, ["DROP INDEX tb_sales_dedup"])
+            let again = try await f.sync(PostgresFixture.options(), source: f.source("a", stream: PostgresFixture.stream))
+            #expect(again.status == .success && again.recordsInserted == 0)
+            #expect(try await indexed())
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SQLiteConnector
 import SQLiteNIO
 import SyncCore
@@ -45,6 +46,31 @@ import Testing
     }
 
     /// While one run holds a source's lock, another run of that source reports LOCKED and loads nothing.
+    /// A first load into an audit file where no other source has records loads without the dedup index and builds
+    /// it before the run ends; a first load beside another source's records keeps it.
+    @Test func aFirstLoadDefersTheDedupIndexOnlyWhenNoOtherSourceHasRecords() async throws {
+        try await Fixture.with { f in
+            try await f.upsert((1...30).map { ($0, "P1", "op\($0)", "1.00", "2024-03-01 10:00:00", "venda", "2024-03-01 10:00:\(10 + $0)") })
+            @Sendable func indexed() async throws -> Bool {
+                try await !f.auditRows("SELECT name FROM sqlite_master WHERE name = 'tb_sales_dedup'").isEmpty
+            }
+            let seen = Mutex<[Bool]>([])
+            let watch: SyncEngine.AfterCommit = { _ in
+                let present = try await indexed()
+                seen.withLock { $0.append(present) }
+            }
+            let sources = [f.source(name: "a"), f.source(name: "b")]
+            let a = await f.sync(Fixture.options(batchSize: 10), source: "a", sources: sources, afterCommit: watch)
+            #expect(a.status == .success && a.recordsInserted == 30, "\(a.errors)")
+            #expect(seen.withLock { $0 } == [false, false, false])
+            #expect(try await indexed())
+            seen.withLock { $0 = [] }
+            let b = await f.sync(Fixture.options(batchSize: 10), source: "b", sources: sources, afterCommit: watch)
+            #expect(b.status == .success && b.recordsInserted == 30, "\(b.errors)")
+            #expect(seen.withLock { $0 } == [true, true, true])
+        }
+    }
+
     @Test func aSecondRunOfTheSameSourceIsRefusedWhileOneRuns() async throws {
         try await Fixture.with { f in
             let t = "2024-03-01 10:00:00"

@@ -191,6 +191,11 @@ public final class MemoryDestination: Destination {
         return value
     }
 
+    /// Never defers: the in-memory store has no index (and the fault-injection histories stay as they were).
+    public func deferDedupIndex(for source: String) async throws -> Bool { false }
+
+    public func buildDedupIndex() async throws {}
+
     public func finishRun(_ result: ErpSyncResult) async throws {
         try check(.finishRun)
         tables.withLock { tables in

@@ -45,6 +45,15 @@ public protocol Destination: Sendable {
     /// or with an external id in `externalIds`, for `reprocess` (from each entry's `key_json`).
     func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]]
 
+    /// Drops the match-shaped index of `tb_sales` that serves ``DestinationTransaction/dedupCandidates(excludingSource:matching:)``
+    /// (`tb_sales_dedup`) for a first load of `source` (``DedupIndex``), if no other source has records in `tb_sales`
+    /// or a live lease, checked atomically with the drop; waits a few seconds at most for the table.
+    /// - Returns: whether the index is now absent for this run (`false`: another source needs it, or the table was busy).
+    func deferDedupIndex(for source: String) async throws -> Bool
+
+    /// Builds the index ``deferDedupIndex(for:)`` drops, if it is missing; otherwise does nothing (a catalog read).
+    func buildDedupIndex() async throws
+
     /// Closes the audit row of a run: status, end time, duration, `has_more` and the errors (also copied into
     /// `tb_sync_errors` as `kind = 'run'`). The counters are not written here: ``DestinationTransaction/updateRun(syncId:counters:)``
     /// is their one writer.

@@ -27,6 +27,9 @@ public struct RunPlan: Sendable, Equatable {
     /// timestamp cursors (`nil` for integer cursors). Rows beyond it are swept into quarantine, so a cursor
     /// from the future (`9999-12-31`, PostgreSQL `infinity`, a wrong clock) never moves the checkpoint.
     public var horizon: SourceValue?
+    /// The run starts a source that saved nothing yet (no checkpoint, no full pass; not a reprocess): its whole
+    /// history may follow, so the dedup index waits for its end (``DedupIndex``).
+    public var isFirstLoad = false
     /// The forward read starts a source that saved nothing yet (no checkpoint, no full pass) with cross-source dedup
     /// off or flagging: its rows are expected to be new, so its batches skip the probe of stored keys until one meets a
     /// stored key (``BatchCommit/assumesNewKeys``). Never with dedup `skip`: a skipped duplicate is stored outside
@@ -69,8 +72,8 @@ public struct RunPlan: Sendable, Equatable {
                 plan.cursorFrom = start.description
             }
         }
-        plan.assumesNewKeys = syncType != .reprocess && state.checkpoint == nil && state.fullPass == nil
-            && (!options.deduplication.enabled || options.deduplication.action == .flag)
+        plan.isFirstLoad = syncType != .reprocess && state.checkpoint == nil && state.fullPass == nil
+        plan.assumesNewKeys = plan.isFirstLoad && (!options.deduplication.enabled || options.deduplication.action == .flag)
         return plan
     }
 
