@@ -14,8 +14,11 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The source to sync (its name in the config).")
     var source: String?
 
-    @Flag(help: "Sync every configured source, one after the other.")
+    @Flag(help: "Sync every configured source (--parallel of them at a time).")
     var all = false
+
+    @Option(help: "With --all: how many sources run at once, 1...64 (default 2: one source's reads and mapping overlap another's writes).")
+    var parallel = 2
 
     @Flag(help: "Full sync: re-read the whole stream and detect rows deleted at the source.")
     var full = false
@@ -40,6 +43,7 @@ struct SyncCommand: AsyncParsableCommand {
         if let batchSize, !(100...10_000).contains(batchSize) { throw ValidationError("--batch-size must be between 100 and 10000") }
         if let maxRecords, maxRecords < 1 { throw ValidationError("--max-records must be at least 1") }
         if let daysBack, daysBack < 0 { throw ValidationError("--days-back must be 0 or more") }
+        if !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64") }
     }
 
     func run() async throws {
@@ -52,7 +56,7 @@ struct SyncCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let service = SyncService(config: config, destination: destination, makeSource: Connectors.source)
         let overrides = SyncOverrides(isFull: full, daysBack: daysBack, batchSize: batchSize, maxRecords: maxRecords, isDryRun: dryRun)
-        let results = await Self.runAll(names, service: service, overrides: overrides, json: global.json)
+        let results = await Self.runAll(names, service: service, overrides: overrides, json: global.json, parallel: parallel)
         if global.json {
             try printJSON(all ? AnyEncodableResults.many(results) : AnyEncodableResults.one(results[0]))
         } else {
@@ -64,15 +68,29 @@ struct SyncCommand: AsyncParsableCommand {
         if code != .success { throw code }
     }
 
-    /// Runs the named sources one after the other with a progress display on a terminal.
-    static func runAll(_ names: [String], service: SyncService, overrides: SyncOverrides, json: Bool) async -> [ErpSyncResult] {
-        var results: [ErpSyncResult] = []
-        for name in names {
-            let progress = ProgressDisplay(source: name)
-            results.append(await service.sync(source: name, overrides: overrides, onProgress: { progress.update($0) }))
-            progress.finish()
+    /// Runs the named sources, `parallel` at a time, each with a progress display on a terminal.
+    /// - Returns: the results in the order of `names`.
+    static func runAll(_ names: [String], service: SyncService, overrides: SyncOverrides, json: Bool, parallel: Int = 1) async -> [ErpSyncResult] {
+        await withTaskGroup(of: (Int, ErpSyncResult).self) { group in
+            var results = [ErpSyncResult?](repeating: nil, count: names.count)
+            var next = 0
+            func start() {
+                let index = next, name = names[index]
+                next += 1
+                group.addTask {
+                    let progress = ProgressDisplay(source: name)
+                    let result = await service.sync(source: name, overrides: overrides, onProgress: { progress.update($0) })
+                    progress.finish()
+                    return (index, result)
+                }
+            }
+            while next < min(parallel, names.count) { start() }
+            for await (index, result) in group {
+                results[index] = result
+                if next < names.count { start() }
+            }
+            return results.compactMap { $0 }
         }
-        return results
     }
 }
 
