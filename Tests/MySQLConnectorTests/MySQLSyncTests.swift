@@ -352,13 +352,16 @@ struct MySQLSyncTests {
         settings.readTimeoutSeconds = 1
         let timed = MySQLSource(settings: settings)
         let started = ContinuousClock.now
-        await #expect(throws: SyncFailure.self) { _ = try await timed.fetch(SQLStatement(sql: "SELECT SLEEP(20)")) }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // The statement would run 60 s; the 1 s read timeout (Connector/C applies it to each of its three read
+        // attempts) cuts it in seconds. The bound leaves room for a test process whose threads are all busy with
+        // other suites (the property tests), which once stretched the cut to 10.1 s.
+        await #expect(throws: SyncFailure.self) { _ = try await timed.fetch(SQLStatement(sql: "SELECT SLEEP(60)")) }
+        #expect(ContinuousClock.now - started < .seconds(20))
         #expect(try await timed.fetch(SQLStatement(sql: "SELECT 1")) == [[.integer(1)]])  // a new connection after the timeout
         await timed.close()
 
         let source = MySQLSource(settings: MySQLFixture.settings(""))
-        let task = Task { try await source.fetch(SQLStatement(sql: "SELECT SLEEP(20)")) }
+        let task = Task { try await source.fetch(SQLStatement(sql: "SELECT SLEEP(60)")) }
         try await Task.sleep(for: .milliseconds(500))
         let cancelledAt = ContinuousClock.now
         task.cancel()
