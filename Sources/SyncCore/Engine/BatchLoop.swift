@@ -95,10 +95,7 @@ struct BatchLoop {
                 limit = nextLimit
             }
             guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys) else {
-                if let pending {
-                    pending.cancel()
-                    _ = await pending.value
-                }
+                await Self.abandon(pending)
                 return nil
             }
             lastPosition = position
@@ -108,22 +105,38 @@ struct BatchLoop {
     }
 
     /// Reads and loads pages that do not move the checkpoint (the unorderable-cursor sweep, the lookback
-    /// re-read) until a short page or `maxRows` rows.
+    /// re-read) until a short page or `maxRows` rows, pipelined like ``forward(_:)``: page n+1 is read and mapped
+    /// while page n loads (a page's read depends only on the previous page's last position).
     /// - Parameter page: the read after the previous page's last position (`nil` for the first page).
     /// - Returns: `false` (and the run marked failed) when a page could not be read or loaded.
     private mutating func drain(maxRows: Int, fullPassId: String?, _ page: (Checkpoint?) -> PageRequest) async -> Bool {
-        var last: Checkpoint?
+        guard maxRows > 0 else { return true }
+        let reader = reader
+        var request = page(nil)
+        var pending: Task<Result<PreparedBatch, any Error>, Never>? = Task { [request] in await reader.readIsolating(request) }
         var rows = 0
-        while rows < maxRows {
-            let request = page(last)
-            guard let prepared = received(await reader.readIsolating(request)) else { return false }
+        while let current = pending {
+            pending = nil
+            guard let prepared = received(await current.value) else { return false }
             guard let position = prepared.last else { return true }
             rows += prepared.rowCount
-            last = position
-            guard await load(prepared, state: nil, fullPassId: fullPassId) else { return false }
-            if !prepared.mayContinue(limit: request.limit) { return true }
+            if prepared.mayContinue(limit: request.limit) && rows < maxRows {
+                request = page(position)
+                pending = Task { [request] in await reader.readIsolating(request) }
+            }
+            guard await load(prepared, state: nil, fullPassId: fullPassId) else {
+                await Self.abandon(pending)
+                return false
+            }
         }
         return true
+    }
+
+    /// Cancels a page read ahead and waits for it, so the source is never closed under it.
+    private static func abandon(_ pending: Task<Result<PreparedBatch, any Error>, Never>?) async {
+        guard let pending else { return }
+        pending.cancel()
+        _ = await pending.value
     }
 
     /// The page a read returned, or `nil` with the run marked failed (`SOURCE_FAILED`, at the next batch) when the
