@@ -185,20 +185,24 @@ public final class PostgresDestination: Destination, AuditLog {
 
     // MARK: the dedup index
 
-    /// Drops `tb_sales_dedup` in one transaction that first takes `tb_sales` exclusively (`LOCK TABLE … ACCESS
-    /// EXCLUSIVE`, waiting at most 5 s, `lock_timeout`: a busy table keeps its index), then finds no record of
-    /// another source and no unexpired lease of another source (by the server's clock). A run of another source
+    /// Drops `tb_sales_dedup` when no other source has a record or an unexpired lease (by the server's clock):
+    /// checked once without a lock (an audit database in use answers no at once, taking no lock), then again in the
+    /// transaction that drops it, after `LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE` (waiting at most 2 s,
+    /// `lock_timeout`: a waiting exclusive lock holds up every later reader of the table). A run of another source
     /// that starts later builds the index again before it writes (``buildDedupIndex()``).
     public func deferDedupIndex(for source: String) async throws -> Bool {
-        try await connectionTransaction("deferring the dedup index") { [leases] connection, logger in
-            try await connection.run("SET LOCAL lock_timeout = '5s'", logger: logger)
-            try await connection.run("LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE", logger: logger)
+        @Sendable func othersActive(_ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
             let store = PostgresTransaction(connection: connection, logger: logger, leases: leases)
-            if try await store.hasRecords(ofSourcesOtherThan: source) { return false }
-            let leased = try await connection.run("""
+            if try await store.hasRecords(ofSourcesOtherThan: source) { return true }
+            return try await connection.run("""
                 SELECT EXISTS (SELECT 1 FROM tb_sync_lock WHERE source_id <> $1 AND expires_at > clock_timestamp()) AS leased
                 """, [.text(source)], logger: logger).first?["leased"] == .bool(true)
-            if leased { return false }
+        }
+        if try await read("checking the sources of tb_sales", othersActive) { return false }
+        return try await connectionTransaction("deferring the dedup index") { connection, logger in
+            try await connection.run("SET LOCAL lock_timeout = '2s'", logger: logger)
+            try await connection.run("LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE", logger: logger)
+            if try await othersActive(connection, logger) { return false }
             try await connection.run("DROP INDEX IF EXISTS tb_sales_dedup", logger: logger)
             return true
         }

@@ -200,6 +200,13 @@ struct PostgresTransaction: DestinationTransaction {
         }
     }
 
+    /// One probe of the partial index on open entries.
+    func hasOpenQuarantine(source: String) async throws -> Bool {
+        try await connection.run("""
+            SELECT EXISTS (SELECT 1 FROM tb_sync_errors WHERE source_id = $1 AND kind = 'record' AND resolved_at IS NULL) AS open
+            """, [.text(source)], logger: logger).first?["open"] == .bool(true)
+    }
+
     func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
         // The partial index on open entries keeps this a probe of a small index, whatever the batch size.
         try await connection.run("""

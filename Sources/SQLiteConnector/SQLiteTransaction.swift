@@ -174,6 +174,11 @@ struct SQLiteTransaction: DestinationTransaction {
         }
     }
 
+    func hasOpenQuarantine(source: String) async throws -> Bool {
+        try await !query("SELECT 1 FROM tb_sync_errors WHERE source_id = ? AND kind = 'record' AND resolved_at IS NULL LIMIT 1",
+                         [.text(source)]).isEmpty
+    }
+
     func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
         let now = Instant.now.description
         for chunk in loaded.chunks(of: 500) {

@@ -355,6 +355,11 @@ final class MemoryTransaction: DestinationTransaction {
         }
     }
 
+    /// Not a fault-injection step (a read that decides whether ``resolveQuarantine(source:loaded:stale:syncId:)`` runs).
+    func hasOpenQuarantine(source: String) async throws -> Bool {
+        state.withLock { $0.quarantine.values.contains { $0.source == source && $0.resolution == nil } }
+    }
+
     func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
         try step(.resolveQuarantine) { tables in
             let loaded = Set(loaded)

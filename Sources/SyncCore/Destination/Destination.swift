@@ -159,6 +159,11 @@ public protocol DestinationTransaction: Sendable {
     /// longer what the ERP holds.
     func quarantine(_ rows: [RejectedRow], source: String, syncId: String, batch: Int) async throws
 
+    /// Whether `source` has an open quarantine entry (`tb_sync_errors`, kind `record`, unresolved): without one a
+    /// batch has nothing to resolve, and the core skips ``resolveQuarantine(source:loaded:stale:syncId:)`` (whose
+    /// list of every loaded key costs the server more than the check).
+    func hasOpenQuarantine(source: String) async throws -> Bool
+
     /// A valid version of each of `loaded` was just loaded: their open quarantine entries are closed as `loaded` by
     /// `syncId`, and the stale mark of `stale` (records the batch's probe found marked) is cleared.
     func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws

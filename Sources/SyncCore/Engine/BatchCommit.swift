@@ -8,8 +8,8 @@
 ///    window), read only when another source has records; the plan (``BatchPlan``);
 /// 4. `tb_sales` writes (new, changed), then the `tb_sync_duplicates` entries;
 /// 5. during a full pass, rows seen unchanged or rejected are stamped as seen;
-/// 6. the open quarantine entries of keys loaded now are resolved (and their stale mark cleared); rejected rows
-///    into quarantine (marking their stored audit records stale);
+/// 6. the open quarantine entries of keys loaded now are resolved, if the source has any (and their stale mark
+///    cleared); rejected rows into quarantine (marking their stored audit records stale);
 /// 7. the checkpoint (forward reads only);
 /// 8. the run's counters and `cursor_to`, as totals.
 ///
@@ -108,10 +108,12 @@ public struct BatchCommit: Sendable {
             let seen = plan.unchanged.map(\.externalId) + rejected.compactMap(\.externalId)
             if !seen.isEmpty { try await store.markSeen(source: source, externalIds: seen, passId: passId) }
         }
-        if !records.isEmpty {
+        let stale = records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId)
+        var resolves = !stale.isEmpty
+        if !resolves && !records.isEmpty { resolves = try await store.hasOpenQuarantine(source: source) }
+        if resolves {
             try await store.resolveQuarantine(source: source, loaded: records.map(\.externalId),
-                                              stale: records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId),
-                                              syncId: syncId)
+                                              stale: stale, syncId: syncId)
         }
         if !rejected.isEmpty { try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber) }
         if let state { try await store.saveState(state, source: source, syncId: syncId) }
