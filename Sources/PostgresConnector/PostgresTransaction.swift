@@ -92,7 +92,7 @@ struct PostgresTransaction: DestinationTransaction {
             try await copyNew(writes.new, syncId: syncId, passId: passId)
         }
         if !writes.changed.isEmpty {
-            try await mergeChanged(SalesColumns(writes.changed.map { ($0, nil) }), syncId: syncId, passId: passId)
+            try await mergeChanged(SalesColumns(writes.changed), syncId: syncId, passId: passId)
         }
     }
 
@@ -125,25 +125,24 @@ struct PostgresTransaction: DestinationTransaction {
 
     /// Merges changed records into their stored rows with one set-based statement: each per-record column travels
     /// as one bound binary array (``PostgresArrayColumn``), expanded by `unnest`; the values shared by the batch
-    /// (source, run, pass, time) are scalars.
+    /// (source, run, pass, time) are scalars. A changed record is never a new duplicate (`duplicate_of` is written
+    /// only when a record is first stored, and the merge keeps the stored one).
     private func mergeChanged(_ columns: SalesColumns, syncId: String, passId: String?) async throws {
         guard let source = columns.sourceId else { return }
         try await connection.run("""
-            INSERT INTO tb_sales (source_id, external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference,
-                source_updated_at, content_hash, duplicate_of, deleted_at_source, deleted_reason, sync_id, first_sync_id, last_seen_pass,
-                ingested_at, updated_at)
+            INSERT INTO tb_sales (\(SalesCopy.columns.joined(separator: ", ")))
             SELECT $1::text, external_id, pdv, operator, amount::numeric, currency, occurred_at, type, type_raw, reference,
-                source_updated_at, content_hash, duplicate_of, CASE WHEN deleted THEN $4::timestamptz END, CASE WHEN deleted THEN 'soft' END,
+                source_updated_at, content_hash, NULL, CASE WHEN deleted THEN $4::timestamptz END, CASE WHEN deleted THEN 'soft' END,
                 $2::text, $2::text, $3::text, $4::timestamptz, $4::timestamptz
-            FROM unnest($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            FROM unnest($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                 AS staged(external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
-                    content_hash, duplicate_of, deleted)
+                    content_hash, deleted)
             \(Self.mergeChanged)
             """, [.text(source), .text(syncId), .text(passId), .text(Instant.now.description),
                   .column(columns.externalId), .column(columns.pdv), .column(columns.operator), .column(columns.amount),
                   .column(columns.currency), .column(columns.occurredAt), .column(columns.type), .column(columns.typeRaw),
                   .column(columns.reference), .column(columns.sourceUpdatedAt), .column(columns.contentHash),
-                  .column(columns.duplicateOf), .column(columns.deleted)], logger: logger)
+                  .column(columns.deleted)], logger: logger)
     }
 
     /// The `ON CONFLICT` clause that merges a changed record into its stored row.
@@ -277,24 +276,23 @@ enum PostgresArrayText {
     }
 }
 
-/// The per-record `tb_sales` columns of a batch, each as one binary array parameter.
+/// The per-record `tb_sales` columns of a batch of changed records, each as one binary array parameter.
 struct SalesColumns: Sendable {
     /// The source of the records; `nil` when there are none.
     let sourceId: String?
-    var externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash, duplicateOf: PostgresArrayColumn
+    var externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash: PostgresArrayColumn
     var occurredAt, sourceUpdatedAt: PostgresArrayColumn
     var deleted: PostgresArrayColumn
 
-    /// Encodes the records (one source), each with the original it duplicates, if flagged.
-    init(_ records: [(record: SaleTransaction, duplicateOf: String?)]) {
-        sourceId = records.first?.record.sourceId
+    /// Encodes the records (one source).
+    init(_ records: [SaleTransaction]) {
+        sourceId = records.first?.sourceId
         let text = PostgresArrayColumn(.text, capacity: records.count)
-        (externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash, duplicateOf) =
-            (text, text, text, text, text, text, text, text, text, text)
+        (externalId, pdv, `operator`, amount, currency, type, typeRaw, reference, contentHash) = (text, text, text, text, text, text, text, text, text)
         occurredAt = PostgresArrayColumn(.timestamptz, capacity: records.count)
         sourceUpdatedAt = occurredAt
         deleted = PostgresArrayColumn(.bool, capacity: records.count)
-        for (record, original) in records {
+        for record in records {
             externalId.append(record.externalId)
             pdv.append(record.pdv)
             `operator`.append(record.operator)
@@ -306,7 +304,6 @@ struct SalesColumns: Sendable {
             reference.append(record.reference)
             sourceUpdatedAt.append(record.sourceUpdatedAt)
             contentHash.append(record.contentHash)
-            duplicateOf.append(original)
             deleted.append(record.isDeletedAtSource)
         }
     }
@@ -317,7 +314,7 @@ struct SalesColumns: Sendable {
 /// "COPY", "Text Format"). Instants travel as ``Instant/description`` (ISO 8601 UTC with microseconds), which
 /// `timestamptz` input reads exactly; amounts as their canonical decimal text.
 enum SalesCopy {
-    /// The columns written, in the order of each row.
+    /// The `tb_sales` columns a record writes, in this order: each `COPY` row, and the merge of changed records.
     static let columns = ["source_id", "external_id", "pdv", "operator", "amount", "currency", "occurred_at", "type", "type_raw",
                           "reference", "source_updated_at", "content_hash", "duplicate_of", "deleted_at_source", "deleted_reason",
                           "sync_id", "first_sync_id", "last_seen_pass", "ingested_at", "updated_at"]
