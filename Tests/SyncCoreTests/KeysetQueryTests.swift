@@ -85,6 +85,37 @@ import Testing
         #expect(query(.postgresql, numbered).page(from: .start, limit: 10).sql.contains(#"WHERE src."seq" IS NOT NULL ORDER BY"#))
     }
 
+    /// MySQL/MariaDB partial-zero dates sort among real dates, so with the years of the cursor's real dates the
+    /// sweep is index ranges (each year's zero month, each zero day) behind the row test, not a scan of the table.
+    @Test func mysqlSweepWithTheCursorsYearsIsIndexRanges() throws {
+        let horizon = SourceValue.localDateTime(LocalDateTime(year: 2026, month: 12, day: 2))
+        let extent = try #require(query(.mysql).cursorExtent(horizon: horizon))
+        #expect(extent.sql == "SELECT MIN(src.`updated_at`), MAX(src.`updated_at`), YEAR(MIN(src.`updated_at`)), YEAR(MAX(src.`updated_at`)) FROM `vendas` src WHERE src.`updated_at` >= '0001-01-01' AND src.`updated_at` <= ?")
+        #expect(extent.binds == [horizon])
+        #expect(query(.postgresql).cursorExtent(horizon: horizon) == nil && query(.sqlite).cursorExtent(horizon: nil) == nil)
+        var numbered = Self.vendas
+        numbered.cursor = .init(column: "seq", kind: .integer)
+        #expect(query(.mysql, numbered).cursorExtent(horizon: nil) == nil)
+
+        let sweep = query(.mysql).unorderedCursorPage(afterKey: nil, limit: 10, horizon: horizon, years: 2024...2025).sql
+        let c = "src.`updated_at`"
+        #expect(sweep.contains("WHERE (((\(c) <=> NULL OR MONTH(\(c)) = 0 OR DAYOFMONTH(\(c)) = 0) AND (\(c) <=> NULL OR \(c) < '0001-01-01' OR (\(c) >= '2024-00-00' AND \(c) < '2024-01-01') OR (\(c) >= '2024-02-00' AND \(c) < '2024-02-01')"))
+        #expect(sweep.contains("(\(c) >= '2025-12-00' AND \(c) < '2025-12-01'))) OR \(c) > ?) ORDER BY src.`id`"))
+        #expect(sweep.components(separatedBy: " AND \(c) < '20").count - 1 == 24)
+        // Other dialects have no such dates between real ones.
+        #expect(query(.postgresql).unorderedCursorPage(afterKey: nil, limit: 10, years: 2024...2025) == query(.postgresql).unorderedCursorPage(afterKey: nil, limit: 10))
+
+        let date = SourceValue.localDateTime(LocalDateTime(year: 2024, month: 3, day: 1))
+        #expect(StreamQuery.cursorYears(extent: [date, .text("2026-00-10 00:00:00"), .integer(2024), .integer(2026)]) == 2024...2026)
+        #expect(StreamQuery.cursorYears(extent: [.text("2019-05-00 00:00:00"), date, .integer(2019), .integer(2024)]) == 2019...2024)
+        // A text column compares as text: no ranges.
+        #expect(StreamQuery.cursorYears(extent: [.text("2024-03-01"), .text("2024-03-02"), .integer(2024), .integer(2024)]) == nil)
+        // No rows, or more years than the ranges are worth.
+        #expect(StreamQuery.cursorYears(extent: [.null, .null, .null, .null]) == nil)
+        #expect(StreamQuery.cursorYears(extent: nil) == nil)
+        #expect(StreamQuery.cursorYears(extent: [date, date, .integer(1800), .integer(2024)]) == nil)
+    }
+
     /// A horizon bounds forward pages and widens the sweep, so a cursor from the future is quarantined, never read
     /// as a position.
     @Test func horizonBoundsPagesAndWidensTheSweep() {

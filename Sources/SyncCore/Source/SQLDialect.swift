@@ -175,16 +175,48 @@ public struct SQLDialect: Sendable, Equatable {
 
     /// True for a cursor value the keyset predicate cannot order: NULL, and for timestamp cursors the dialect's
     /// ``UnorderableDates``. Such rows are swept into quarantine instead of being paged.
-    public func isUnorderable(_ expression: String, kind: StreamConfig.Cursor.Kind) -> String {
+    ///
+    /// `years` bounds where MySQL/MariaDB partial-zero dates can lie (the years of the column's real dates, read
+    /// by ``StreamQuery/cursorExtent(horizon:)``): the test is then also written as index ranges, one for the zero
+    /// month and one for each zero day of each year (`2024-00-10` sorts in `['2024-00-00', '2024-01-01')`,
+    /// `2024-03-00` in `['2024-03-00', '2024-03-01')`, per the server's date order), plus everything before year
+    /// 1, so an index on the cursor answers the sweep instead of a scan of the table. `MONTH()` / `DAYOFMONTH()`
+    /// is tested first, so without such an index each row costs one test, not one per range. Other dialects
+    /// ignore `years`.
+    public func isUnorderable(_ expression: String, kind: StreamConfig.Cursor.Kind, years: ClosedRange<Int>? = nil) -> String {
         let null = isNull(expression)
         guard kind == .timestamp else { return null }
         return switch unorderableDates {
         case .none: null
-        case .mysqlZeroDates: "(\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0)"
+        case .mysqlZeroDates:
+            if let years {
+                "((\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0) AND (\(null) OR \(expression) < '0001-01-01' OR "
+                    + Self.zeroMonthAndDayRanges(of: expression, years: years) + "))"
+            } else {
+                "(\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0)"
+            }
         case .postgresInfinity: "(\(null) OR \(expression) IN ('infinity', '-infinity'))"
         case .sqliteText:
             "(\(null) OR (typeof(\(expression)) = 'text' AND (\(expression) < '0001' OR substr(\(expression), 6, 2) = '00' OR substr(\(expression), 9, 2) = '00')))"
         }
+    }
+
+    /// The half-open ranges holding the zero-month and zero-day dates of `years` (years are integers, written
+    /// into the text: no value from a row or a request reaches it).
+    private static func zeroMonthAndDayRanges(of expression: String, years: ClosedRange<Int>) -> String {
+        func padded(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        func date(_ year: Int, _ month: Int, _ day: Int) -> String { "'\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))'" }
+        var ranges: [String] = []
+        for year in years {
+            ranges.append("(\(expression) >= \(date(year, 0, 0)) AND \(expression) < \(date(year, 1, 1)))")
+            for month in 2...12 {
+                ranges.append("(\(expression) >= \(date(year, month, 0)) AND \(expression) < \(date(year, month, 1)))")
+            }
+        }
+        return ranges.joined(separator: " OR ")
     }
 
     /// `expression` (a date-time) truncated to the start of its hour, in the server's spelling

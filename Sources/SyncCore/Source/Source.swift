@@ -98,9 +98,16 @@ public protocol SQLSource: ReconcilableSource {
 }
 
 extension SQLSource {
-    /// Reads a page with the statement ``StreamQuery/statement(for:)`` builds in this source's dialect.
+    /// Reads a page with the statement ``StreamQuery/statement(for:cursorYears:)`` builds in this source's
+    /// dialect. A sweep page of a dialect with ``StreamQuery/cursorExtent(horizon:)`` first reads the cursor's
+    /// extent, so the sweep is index ranges rather than a scan of the table (one more statement per sweep page).
     public func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
-        try await fetch(StreamQuery(stream: stream, dialect: dialect).statement(for: page))
+        let query = StreamQuery(stream: stream, dialect: dialect)
+        var years: ClosedRange<Int>?
+        if case .unorderedCursor = page.kind, let extent = query.cursorExtent(horizon: page.horizon) {
+            years = StreamQuery.cursorYears(extent: try await fetch(extent).first)
+        }
+        return try await fetch(query.statement(for: page, cursorYears: years))
     }
 
     /// Estimates ``StreamQuery/rows(from:)`` with ``estimateRows(_:)``.

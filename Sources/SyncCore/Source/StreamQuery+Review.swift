@@ -18,6 +18,14 @@ extension StreamQuery {
         let cursor: SourceValue = stream.cursor.kind == .timestamp ? .localDateTime(LocalDateTime(year: 2000, month: 1, day: 1)) : .integer(0)
         let position = Checkpoint(cursor: cursor, key: stream.primaryKey.map { _ in .integer(0) })
         let horizon: SourceValue? = stream.cursor.kind == .timestamp ? cursor : nil
+        var sweepRanges: [ReviewedStatement] = []
+        if let extent = cursorExtent(horizon: horizon) {
+            sweepRanges = [
+                ReviewedStatement(purpose: "extent of the cursor's dates, read before each sweep page", statement: extent),
+                ReviewedStatement(purpose: "sweep, first page, when the extent holds dates (index ranges of each year's zero month and days; here 2000)",
+                                  statement: unorderedCursorPage(afterKey: nil, limit: limit, horizon: horizon, years: 2000...2000)),
+            ]
+        }
         return [
             ReviewedStatement(purpose: "first page of a full sync (and of an incremental run with daysBack 0)",
                               statement: page(from: .start, limit: limit, horizon: horizon)),
@@ -31,6 +39,7 @@ extension StreamQuery {
                               statement: unorderedCursorPage(afterKey: nil, limit: limit, horizon: horizon)),
             ReviewedStatement(purpose: "sweep of NULL (and unorderable or future) cursors, next pages",
                               statement: unorderedCursorPage(afterKey: position.key, limit: limit, horizon: horizon)),
+        ] + sweepRanges + [
             ReviewedStatement(purpose: "positions only, to isolate a row whose mapping the database cannot compute",
                               statement: page(from: .after(position), limit: limit, horizon: horizon, positionsOnly: true)),
             ReviewedStatement(purpose: "reprocess: open quarantined rows by primary key", statement: keysPage([position.key], limit: limit)),

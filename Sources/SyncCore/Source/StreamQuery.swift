@@ -65,12 +65,14 @@ public struct StreamQuery: Sendable {
 
     var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
 
-    /// The statement that reads `page` (``page(from:upTo:limit:)`` or ``nullCursorPage(afterKey:limit:)``).
-    public func statement(for page: PageRequest) -> SQLStatement {
+    /// The statement that reads `page` (``page(from:upTo:limit:horizon:positionsOnly:)``,
+    /// ``unorderedCursorPage(afterKey:limit:horizon:years:)`` with `cursorYears` from ``cursorExtent(horizon:)``, or
+    /// ``keysPage(_:limit:)``).
+    public func statement(for page: PageRequest, cursorYears: ClosedRange<Int>? = nil) -> SQLStatement {
         switch page.kind {
         case .ordered(let from, let upTo):
             self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon, positionsOnly: page.positionsOnly)
-        case .unorderedCursor(let afterKey): unorderedCursorPage(afterKey: afterKey, limit: page.limit, horizon: page.horizon)
+        case .unorderedCursor(let afterKey): unorderedCursorPage(afterKey: afterKey, limit: page.limit, horizon: page.horizon, years: cursorYears)
         case .keys(let keys): keysPage(keys, limit: page.limit)
         }
     }
@@ -107,13 +109,14 @@ public struct StreamQuery: Sendable {
     }
 
     /// Rows a keyset page never reaches, in primary key order after `afterKey`, at most `limit`: a cursor the
-    /// keyset cannot order (``SQLDialect/isUnorderable(_:kind:)``: NULL, zero dates, infinities), or one beyond
-    /// `horizon`.
-    public func unorderedCursorPage(afterKey: [SourceValue]?, limit: Int, horizon: SourceValue? = nil) -> SQLStatement {
+    /// keyset cannot order (``SQLDialect/isUnorderable(_:kind:years:)``: NULL, zero dates, infinities), or one
+    /// beyond `horizon`. `years`: where the cursor's real dates lie (``cursorYears(extent:)``), so MySQL/MariaDB
+    /// partial-zero dates are found by index ranges; `nil` tests every row.
+    public func unorderedCursorPage(afterKey: [SourceValue]?, limit: Int, horizon: SourceValue? = nil, years: ClosedRange<Int>? = nil) -> SQLStatement {
         var binds: [SourceValue] = []
         let keyColumns = stream.primaryKey.map { Self.reference($0, dialect) }
         let cursor = Self.reference(stream.cursor.column, dialect)
-        var unreachable = dialect.isUnorderable(cursor, kind: stream.cursor.kind)
+        var unreachable = dialect.isUnorderable(cursor, kind: stream.cursor.kind, years: years)
         if let horizon {
             binds.append(horizon)
             unreachable = "(\(unreachable) OR \(cursor) > \(dialect.placeholder(binds.count, as: cursorCast)))"
@@ -124,6 +127,42 @@ public struct StreamQuery: Sendable {
         }
         return limited("SELECT \(selectList) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(keyColumns.joined(separator: ", "))",
                        limit: limit, binds: binds)
+    }
+
+    /// Where a timestamp cursor's real dates lie, for dialects whose unorderable dates sort between real ones
+    /// (``SQLDialect/UnorderableDates/mysqlZeroDates``): `SELECT MIN(c), MAX(c), YEAR(MIN(c)), YEAR(MAX(c))` over
+    /// the rows from year 1 up to `horizon` (two index steps when the cursor is indexed; a date beyond the horizon
+    /// is swept as a future cursor, so it does not widen the years). `nil` for other dialects and cursor kinds.
+    public func cursorExtent(horizon: SourceValue?) -> SQLStatement? {
+        guard stream.cursor.kind == .timestamp, dialect.unorderableDates == .mysqlZeroDates else { return nil }
+        let cursor = Self.reference(stream.cursor.column, dialect)
+        var sql = "SELECT MIN(\(cursor)), MAX(\(cursor)), YEAR(MIN(\(cursor))), YEAR(MAX(\(cursor))) \(fromClause) WHERE \(cursor) >= '0001-01-01'"
+        var binds: [SourceValue] = []
+        if let horizon {
+            binds.append(horizon)
+            sql += " AND \(cursor) <= \(dialect.placeholder(1, as: cursorCast))"
+        }
+        return SQLStatement(sql: sql, binds: binds)
+    }
+
+    /// The most years the sweep writes as index ranges (12 per year); a wider extent is tested row by row.
+    public static let maxSweepYears = 200
+
+    /// The years of a ``cursorExtent(horizon:)`` row, or `nil` (test every row) when the extent is empty, wider
+    /// than ``maxSweepYears``, or not of a date column: the ranges hold only where the server compares the cursor
+    /// as a date, which a `MIN` or `MAX` read back as a date proves (a text column compares as text, where
+    /// `2024/00/10` lies outside `['2024-00-00', '2024-01-01')`).
+    public static func cursorYears(extent row: [SourceValue]?) -> ClosedRange<Int>? {
+        guard let row, row.count == 4 else { return nil }
+        let isDate: (SourceValue) -> Bool = {
+            switch $0 {
+            case .localDateTime, .instant: true
+            default: false
+            }
+        }
+        guard isDate(row[0]) || isDate(row[1]), let first = row[2].text.flatMap({ Int($0) }), let last = row[3].text.flatMap({ Int($0) }),
+              1 <= first, first <= last, last - first < maxSweepYears else { return nil }
+        return first...last
     }
 
     /// The rows with the primary keys `keys` (each in `primaryKey` order), in key order, at most `limit`:
