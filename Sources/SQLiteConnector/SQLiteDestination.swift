@@ -191,7 +191,7 @@ public actor SQLiteDestination: Destination, AuditLog {
 
     public func buildDedupIndex() async throws {
         try await exclusiveTransaction("building the dedup index") {
-            try await query(SQLiteMigrations.dedupIndex)
+            _ = try await query(SQLiteMigrations.dedupIndex)
         }
     }
 

@@ -40,13 +40,13 @@ struct DemoCommand: AsyncParsableCommand {
         let config = try global.loadConfig()
         let destination = try await global.openDestination(config)
         let service = SyncService(config: config, destination: destination, makeSource: Connectors.source)
-        let results = await SyncCommand.runAll(config.sources.map(\.name), service: service, overrides: SyncOverrides(), json: json)
+        let results = await SyncCommand.runAll(config.sources.map(\.name), service: service, overrides: SyncOverrides())
         let totals = try await destination.totals(source: "sakila")
         await destination.close()
         if json {
             try printJSON(results[0])
         } else {
-            for result in results { await Output.printResult(result, audit: nil) }
+            for result in results { Output.printResult(result) }
             let synced = totals.amountByCurrency["USD"] ?? "0"
             print("""
                   source  (sakila payment table): \(data.payments.count.formatted()) rows, amount USD \(data.totalAmount)

@@ -3,9 +3,11 @@ import SyncCore
 
 /// Human-readable tables for the terminal.
 enum Output {
-    /// Prints a run result and, when `audit` is given, what `tb_sales` now holds for the source. A run refused
-    /// because another process holds the source's lock is not a run: one line, no table.
-    static func printResult(_ result: ErpSyncResult, audit: (any AuditLog)?) async {
+    /// Prints a run result: what the run read and wrote, never a figure of the whole `tb_sales` (summing a
+    /// source's rows is a scan of the table, which would cost every scheduled run as much as a full load reads;
+    /// `erp-sync status` shows those totals). A run refused because another process holds the source's lock is
+    /// not a run: one line, no table.
+    static func printResult(_ result: ErpSyncResult) {
         if result.status == .failed, result.recordsFetched == 0, let lock = result.errors.first(where: { $0.code == .locked }) {
             return print("\(result.source)  LOCKED  \(lock.message); nothing was read or written, try again when that run ends")
         }
@@ -24,10 +26,6 @@ enum Output {
         }
         if result.recordsRejected > 0 {
             print("  rejected rows are kept in tb_sync_errors: erp-sync errors --source \(result.source)")
-        }
-        if let audit, let totals = try? await audit.totals(source: result.source) {
-            let sums = totals.amountByCurrency.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print("  tb_sales now holds \(totals.rows.formatted()) rows of \(result.source) (amount \(sums.isEmpty ? "0" : sums); \(totals.deleted) deleted at source, \(totals.duplicates) flagged duplicates)")
         }
     }
 

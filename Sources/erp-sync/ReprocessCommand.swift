@@ -31,11 +31,11 @@ struct ReprocessCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let service = SyncService(config: config, destination: destination, makeSource: Connectors.source)
         let filter = ReprocessFilter(reason: reason, externalIds: keys.isEmpty ? nil : keys)
-        let results = await SyncCommand.runAll([source], service: service, overrides: SyncOverrides(reprocess: filter), json: global.json)
+        let results = await SyncCommand.runAll([source], service: service, overrides: SyncOverrides(reprocess: filter))
         if global.json {
             try printJSON(results[0])
         } else {
-            await Output.printResult(results[0], audit: destination)
+            Output.printResult(results[0])
         }
         await destination.close()
         let code = ExitCodes.code(for: results)

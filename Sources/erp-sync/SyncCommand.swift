@@ -56,11 +56,11 @@ struct SyncCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let service = SyncService(config: config, destination: destination, makeSource: Connectors.source)
         let overrides = SyncOverrides(isFull: full, daysBack: daysBack, batchSize: batchSize, maxRecords: maxRecords, isDryRun: dryRun)
-        let results = await Self.runAll(names, service: service, overrides: overrides, json: global.json, parallel: parallel)
+        let results = await Self.runAll(names, service: service, overrides: overrides, parallel: parallel)
         if global.json {
             try printJSON(all ? AnyEncodableResults.many(results) : AnyEncodableResults.one(results[0]))
         } else {
-            for result in results { await Output.printResult(result, audit: dryRun ? nil : destination) }
+            for result in results { Output.printResult(result) }
             if dryRun { print("dry run: rows were read and validated; nothing was written") }
         }
         await destination.close()
@@ -70,7 +70,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     /// Runs the named sources, `parallel` at a time, each with a progress display on a terminal.
     /// - Returns: the results in the order of `names`.
-    static func runAll(_ names: [String], service: SyncService, overrides: SyncOverrides, json: Bool, parallel: Int = 1) async -> [ErpSyncResult] {
+    static func runAll(_ names: [String], service: SyncService, overrides: SyncOverrides, parallel: Int = 1) async -> [ErpSyncResult] {
         await withTaskGroup(of: (Int, ErpSyncResult).self) { group in
             var results = [ErpSyncResult?](repeating: nil, count: names.count)
             var next = 0
