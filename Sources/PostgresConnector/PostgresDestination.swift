@@ -322,6 +322,26 @@ extension PostgresConnection {
     /// Runs a statement and returns its rows as column name → value.
     @discardableResult
     func run(_ sql: String, _ binds: [DestinationBind] = [], logger: Logger) async throws -> [[String: SourceValue]] {
+        var rows: [[String: SourceValue]] = []
+        for try await row in try await query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(binds)), logger: logger) {
+            var values: [String: SourceValue] = [:]
+            for cell in row { values[cell.columnName] = SourceValue(postgres: cell) }
+            rows.append(values)
+        }
+        return rows
+    }
+
+    /// Runs a statement and returns its rows as values in select-list order: for statements run once per batch
+    /// with a row per record (no dictionary per row).
+    func values(_ sql: String, _ binds: [DestinationBind] = [], logger: Logger) async throws -> [[SourceValue]] {
+        var rows: [[SourceValue]] = []
+        for try await row in try await query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(binds)), logger: logger) {
+            rows.append(row.map(SourceValue.init(postgres:)))
+        }
+        return rows
+    }
+
+    private static func bindings(_ binds: [DestinationBind]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: binds.count)
         for bind in binds {
             switch bind {
@@ -332,13 +352,7 @@ extension PostgresConnection {
             case .column(let column): bindings.append(column)
             }
         }
-        var rows: [[String: SourceValue]] = []
-        for try await row in try await query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger) {
-            var values: [String: SourceValue] = [:]
-            for cell in row { values[cell.columnName] = SourceValue(postgres: cell) }
-            rows.append(values)
-        }
-        return rows
+        return bindings
     }
 }
 

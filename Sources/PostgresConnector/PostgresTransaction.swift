@@ -32,16 +32,17 @@ struct PostgresTransaction: DestinationTransaction {
     /// batch cost as much as the whole table.
     func storedRecords(source: String, externalIds: [String]) async throws -> [String: ExistingRecord] {
         var existing: [String: ExistingRecord] = [:]
-        for row in try await connection.run("""
+        existing.reserveCapacity(externalIds.count)
+        for row in try await connection.values("""
             SELECT k.external_id, s.content_hash, s.deleted_reason, false AS skipped, s.quarantined FROM unnest($2::text[]) AS k(external_id)
                 CROSS JOIN LATERAL (SELECT content_hash, deleted_reason, quarantined_since IS NOT NULL AS quarantined FROM tb_sales
                     WHERE source_id = $1 AND external_id = k.external_id LIMIT 1) AS s
             UNION ALL
             SELECT external_id, content_hash, NULL, true, false FROM tb_sync_duplicates WHERE action = 'skip' AND source_id = $1 AND external_id = ANY($2)
             """, [.text(source), .texts(externalIds)], logger: logger) {
-            guard let id = row["external_id"]?.text, let hash = row["content_hash"]?.text else { continue }
-            existing[id] = ExistingRecord(contentHash: hash, isMarkedVanished: row["deleted_reason"]?.text == "vanished",
-                                          isSkippedDuplicate: row["skipped"] == .bool(true), isQuarantined: row["quarantined"] == .bool(true))
+            guard row.count == 5, let id = row[0].text, let hash = row[1].text else { continue }
+            existing[id] = ExistingRecord(contentHash: hash, isMarkedVanished: row[2].text == "vanished",
+                                          isSkippedDuplicate: row[3] == .bool(true), isQuarantined: row[4] == .bool(true))
         }
         return existing
     }
