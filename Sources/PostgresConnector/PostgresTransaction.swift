@@ -102,14 +102,16 @@ struct PostgresTransaction: DestinationTransaction {
     /// chunks of ``SalesCopy/chunkBytes`` so the server inserts one chunk while the next is encoded. `COPY` costs the
     /// server about a fifth less than an `INSERT … SELECT FROM unnest(…)` of the same rows, and a first load
     /// writes most rows this way. A stored key fails the batch with `KEY_CONFLICT` (SQLSTATE 23505) instead of
-    /// being overwritten, and the batch is planned again with the probe of stored keys.
+    /// being overwritten, and the batch is planned again with the probe of stored keys. Times are the
+    /// transaction's `now()`: `ingested_at` and `updated_at` by their defaults, `deleted_at_source` of a record
+    /// first seen deleted by an update of those rows.
     ///
     /// postgres-nio 1.33.2's `copyFrom` never returns when the server ends the connection just before the
     /// `COPY` starts ("leaked its continuation", seen with `pg_terminate_backend`): the transaction's call is
     /// abandoned within 2 s of its connection closing (``PostgresPool/withConnection(_:code:_:)``), so the batch
     /// fails as transient and is retried on a new connection.
     private func copyNew(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?) async throws {
-        let shared = SalesCopy.Shared(syncId: syncId, passId: passId, now: Instant.now.description)
+        let shared = SalesCopy.Shared(syncId: syncId, passId: passId)
         try await connection.copyFrom(table: "tb_sales", columns: SalesCopy.columns, logger: logger) { writer in
             var chunk: [UInt8] = []
             chunk.reserveCapacity(SalesCopy.chunkBytes + 4096)
@@ -122,6 +124,11 @@ struct PostgresTransaction: DestinationTransaction {
             }
             if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
         }
+        // A record first seen already deleted at the source gets the batch's time too (COPY text cannot say `now()`).
+        let deleted = records.filter(\.record.isDeletedAtSource).map(\.record.externalId)
+        guard let source = records.first?.record.sourceId, !deleted.isEmpty else { return }
+        try await connection.run("UPDATE tb_sales SET deleted_at_source = now() WHERE source_id = $1 AND external_id = ANY($2)",
+                                 [.text(source), .texts(deleted)], logger: logger)
     }
 
     /// Merges changed records into their stored rows with one set-based statement: each per-record column travels
@@ -133,13 +140,13 @@ struct PostgresTransaction: DestinationTransaction {
         try await connection.run("""
             INSERT INTO tb_sales (\(SalesCopy.columns.joined(separator: ", ")))
             SELECT $1::text, external_id, pdv, operator, amount::numeric, currency, occurred_at, type, type_raw, reference,
-                source_updated_at, content_hash, NULL, CASE WHEN deleted THEN $4::timestamptz END, CASE WHEN deleted THEN 'soft' END,
-                $2::text, $2::text, $3::text, $4::timestamptz, $4::timestamptz
-            FROM unnest($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                source_updated_at, content_hash, NULL, CASE WHEN deleted THEN now() END, CASE WHEN deleted THEN 'soft' END,
+                $2::text, $2::text, $3::text
+            FROM unnest($4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                 AS staged(external_id, pdv, operator, amount, currency, occurred_at, type, type_raw, reference, source_updated_at,
                     content_hash, deleted)
             \(Self.mergeChanged)
-            """, [.text(source), .text(syncId), .text(passId), .text(Instant.now.description),
+            """, [.text(source), .text(syncId), .text(passId),
                   .column(columns.externalId), .column(columns.pdv), .column(columns.operator), .column(columns.amount),
                   .column(columns.currency), .column(columns.occurredAt), .column(columns.type), .column(columns.typeRaw),
                   .column(columns.reference), .column(columns.sourceUpdatedAt), .column(columns.contentHash),
@@ -154,7 +161,7 @@ struct PostgresTransaction: DestinationTransaction {
             sync_id = excluded.sync_id, last_seen_pass = COALESCE(excluded.last_seen_pass, tb_sales.last_seen_pass),
             deleted_at_source = CASE WHEN excluded.deleted_reason IS NULL THEN NULL
                 ELSE COALESCE(tb_sales.deleted_at_source, excluded.deleted_at_source) END,
-            deleted_reason = excluded.deleted_reason, updated_at = excluded.updated_at
+            deleted_reason = excluded.deleted_reason, updated_at = now()
         """
 
     func recordDuplicates(_ duplicates: [DuplicateWrite], syncId: String) async throws {
@@ -316,9 +323,11 @@ struct SalesColumns: Sendable {
 /// `timestamptz` input reads exactly; amounts as their canonical decimal text.
 enum SalesCopy {
     /// The `tb_sales` columns a record writes, in this order: each `COPY` row, and the merge of changed records.
+    /// `ingested_at` and `updated_at` are not among them: they are the transaction's `now()` (their default since
+    /// migration 6), so every row of a batch carries the batch's time without the server parsing it per row.
     static let columns = ["source_id", "external_id", "pdv", "operator", "amount", "currency", "occurred_at", "type", "type_raw",
                           "reference", "source_updated_at", "content_hash", "duplicate_of", "deleted_at_source", "deleted_reason",
-                          "sync_id", "first_sync_id", "last_seen_pass", "ingested_at", "updated_at"]
+                          "sync_id", "first_sync_id", "last_seen_pass"]
     /// Bytes encoded before they are sent: large enough to amortize a write, small enough for the server to start
     /// inserting while the rest of the batch is encoded.
     static let chunkBytes = 256 * 1024
@@ -327,8 +336,6 @@ enum SalesCopy {
     struct Shared {
         var syncId: String
         var passId: String?
-        /// The batch's time (`ingested_at`, `updated_at`, and `deleted_at_source` of records deleted at the source).
-        var now: String
     }
 
     /// Appends one record's row.
@@ -346,13 +353,11 @@ enum SalesCopy {
         field(record.sourceUpdatedAt?.description, &buffer)
         field(record.contentHash, &buffer)
         field(original, &buffer)
-        field(record.isDeletedAtSource ? shared.now : nil, &buffer)
+        field(nil, &buffer)  // deleted_at_source: set after the COPY (``PostgresTransaction/copyNew``)
         field(record.isDeletedAtSource ? "soft" : nil, &buffer)
         field(shared.syncId, &buffer)
         field(shared.syncId, &buffer)
-        field(shared.passId, &buffer)
-        field(shared.now, &buffer)
-        field(shared.now, &buffer, last: true)
+        field(shared.passId, &buffer, last: true)
     }
 
     /// Appends a value and its separator (a tab, or a newline after the row's last column).

@@ -180,6 +180,27 @@ struct PostgresSyncTests {
         }
     }
 
+    /// A batch's times are its transaction's `now()`, filled by the server: `ingested_at` and `updated_at` of new
+    /// rows (left out of the COPY), `deleted_at_source` of a row first seen already deleted at the source, and
+    /// `updated_at` of a changed row, whose `ingested_at` stays.
+    @Test func aBatchStampsItsRowsWithItsTransactionTime() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """
+                INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00'),
+                    (2, 'P1', 'op2', 11.00, '2024-03-01 10:01:00', 'venda', 7, '2024-03-01 10:01:00')
+                """])
+            var stream = PostgresFixture.stream
+            stream.deleted = .sql("reference IS NOT NULL")
+            let source = f.source(stream: stream)
+            #expect(try await f.sync(PostgresFixture.options(), source: source).recordsInserted == 2)
+            let times = "SELECT external_id, ingested_at = updated_at, deleted_at_source = ingested_at, deleted_reason, ingested_at > now() - interval '1 minute' FROM tb_sales ORDER BY external_id"
+            #expect(try await PostgresFixture.rows(f.auditDB, times) == [["1", "true", nil, nil, "true"], ["2", "true", "true", "soft", "true"]])
+            try await PostgresFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET amount = 12.00, updated_at = '2024-03-01 10:02:00' WHERE id = 1"])
+            #expect(try await f.sync(PostgresFixture.options(), source: source).recordsUpdated == 1)
+            #expect(try await PostgresFixture.rows(f.auditDB, "SELECT updated_at > ingested_at, amount::text FROM tb_sales WHERE external_id = '1'") == [["true", "12.00"]])
+        }
+    }
+
     /// A first load into an audit database where no other source has records loads without the dedup index and
     /// builds it before the run ends; a first load beside another source's records keeps it (and flags the
     /// duplicate through it); a missing index (a first load killed before its end) is built by the next run.
