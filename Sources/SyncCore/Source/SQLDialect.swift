@@ -189,26 +189,24 @@ public struct SQLDialect: Sendable, Equatable {
         return switch unorderableDates {
         case .none: null
         case .mysqlZeroDates:
-            if let years {
-                "((\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0) AND (\(null) OR \(expression) < '0001-01-01' OR "
-                    + Self.zeroMonthAndDayRanges(of: expression, years: years) + "))"
-            } else {
-                "(\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0)"
-            }
+            Self.mysqlZeroDateTest(expression, null: null, years: years)
         case .postgresInfinity: "(\(null) OR \(expression) IN ('infinity', '-infinity'))"
         case .sqliteText:
             "(\(null) OR (typeof(\(expression)) = 'text' AND (\(expression) < '0001' OR substr(\(expression), 6, 2) = '00' OR substr(\(expression), 9, 2) = '00')))"
         }
     }
 
+    /// `MONTH() = 0 OR DAYOFMONTH() = 0` (or NULL), and with `years` the same test AND-ed with its index ranges.
+    private static func mysqlZeroDateTest(_ expression: String, null: String, years: ClosedRange<Int>?) -> String {
+        let rowTest = "(\(null) OR MONTH(\(expression)) = 0 OR DAYOFMONTH(\(expression)) = 0)"
+        guard let years else { return rowTest }
+        return "(\(rowTest) AND (\(null) OR \(expression) < '0001-01-01' OR \(zeroMonthAndDayRanges(of: expression, years: years))))"
+    }
+
     /// The half-open ranges holding the zero-month and zero-day dates of `years` (years are integers, written
     /// into the text: no value from a row or a request reaches it).
     private static func zeroMonthAndDayRanges(of expression: String, years: ClosedRange<Int>) -> String {
-        func padded(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        func date(_ year: Int, _ month: Int, _ day: Int) -> String { "'\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))'" }
+        func date(_ year: Int, _ month: Int, _ day: Int) -> String { "'\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))'" }
         var ranges: [String] = []
         for year in years {
             ranges.append("(\(expression) >= \(date(year, 0, 0)) AND \(expression) < \(date(year, 1, 1)))")
