@@ -298,6 +298,33 @@ struct MySQLSyncTests {
         }
     }
 
+    /// The lookback window is re-read only when its fingerprint (count and MD5 checksum, read at the source) changed:
+    /// a quiet rerun reads no row; a row committed late inside the window, after a run that fingerprinted the window
+    /// while its transaction was open, and a row changed in place (its cursor unchanged) are found by the next run.
+    @Test func theLookbackWindowIsReReadOnlyWhenItChanged() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [MySQLFixture.createSales,
+                "INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00')",
+                "INSERT INTO sale_transactions VALUES (3, 'P1', 'op1', 30.00, '2024-03-01 10:03:00', 'venda', 3, '2024-03-01 10:03:00')"])
+            let options = MySQLFixture.options(lookback: .seconds(300))
+            let source = f.source(stream: MySQLFixture.stream)
+            #expect(try await f.sync(options, source: source).recordsInserted == 2)
+            #expect(try await f.sync(options, source: source).recordsFetched == 2, "no saved window yet: the whole window")
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "a quiet rerun")
+            let late = try await LateTransaction.begin(f.sourceDB, [
+                "INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')"])
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "row 2 is not committed yet")
+            try await late.commit()
+            let found = try await f.sync(options, source: source)
+            #expect(found.recordsInserted == 1 && found.recordsFetched == 3)
+            #expect(try await f.sync(options, source: source).recordsFetched == 0)
+            try await MySQLFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET reference = 1 WHERE id = 1"])  // NULL -> 1, cursor unchanged
+            #expect(try await f.sync(options, source: source).recordsUpdated == 1)
+            #expect(try await f.audit("SELECT string_agg(external_id || ':' || coalesce(reference, '-'), ',' ORDER BY external_id) FROM tb_sales")
+                    == [["1:1,2:2,3:3"]])
+        }
+    }
+
     /// TIMESTAMP columns are instants: stored in UTC by the server and read in the session zone UTC, so the
     /// source's `timezone` does not shift them; DATETIME(6) keeps microseconds and is read in that zone.
     @Test func timestampIsAnInstantAndDatetimeIsLocalTime() async throws {

@@ -309,6 +309,38 @@ struct PostgresSyncTests {
         }
     }
 
+    /// The lookback window is re-read only when its fingerprint (count and MD5 checksum, read at the source) changed:
+    /// a quiet rerun reads no row; a row committed late inside the window, after a run that fingerprinted the window
+    /// while its transaction was open, and a row changed in place (its cursor unchanged) are found by the next run.
+    @Test func theLookbackWindowIsReReadOnlyWhenItChanged() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales,
+                "INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00')",
+                "INSERT INTO sale_transactions VALUES (3, 'P1', 'op1', 30.00, '2024-03-01 10:03:00', 'venda', 3, '2024-03-01 10:03:00')"])
+            let options = PostgresFixture.options(lookback: .seconds(300))
+            let source = f.source(stream: PostgresFixture.stream)
+            #expect(try await f.sync(options, source: source).recordsInserted == 2)
+            #expect(try await f.sync(options, source: source).recordsFetched == 2, "no saved window yet: the whole window")
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "a quiet rerun")
+            let settings = try PostgresFixture.settings(f.sourceDB)
+            let late = try await PostgresConnection.connect(
+                configuration: .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+                                     database: settings.database, tls: .disable), id: 9, logger: PostgresFixture.logger)
+            try await late.query("BEGIN", logger: PostgresFixture.logger)
+            try await late.query("INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')", logger: PostgresFixture.logger)
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "row 2 is not committed yet")
+            try await late.query("COMMIT", logger: PostgresFixture.logger)
+            try await late.close()
+            let found = try await f.sync(options, source: source)
+            #expect(found.recordsInserted == 1 && found.recordsFetched == 3)
+            #expect(try await f.sync(options, source: source).recordsFetched == 0)
+            try await PostgresFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET reference = 1 WHERE id = 1"])  // NULL -> 1, cursor unchanged
+            #expect(try await f.sync(options, source: source).recordsUpdated == 1)
+            let rows = try await PostgresFixture.rows(f.auditDB, "SELECT string_agg(external_id || ':' || coalesce(reference, '-'), ',' ORDER BY external_id) FROM tb_sales")
+            #expect(rows == [["1:1,2:2,3:3"]])
+        }
+    }
+
     /// Two runs of one source through two separate connection pools (as two processes would): the second
     /// is refused with LOCKED while the first holds the advisory lock.
     @Test func twoConcurrentRunsOfOneSourceOneRunsTheOtherIsLocked() async throws {

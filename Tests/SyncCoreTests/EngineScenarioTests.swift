@@ -66,6 +66,39 @@ import Testing
         #expect(probes.withLock { $0 } == 1, "only the batch that met a stored key probes")
     }
 
+    /// The lookback window is re-read only when its fingerprint changed (``LookbackWindow``): a quiet rerun reads no
+    /// row; a late commit inside the window, a row changed in place (its cursor unchanged) and a hard delete change the
+    /// fingerprint, so the next run re-reads the window and finds the first two.
+    @Test func aRunReReadsItsLookbackWindowOnlyWhenItsFingerprintChanged() async {
+        let world = World()
+        let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
+        for id in 1...5 { world.add(id, at: start.adding(seconds: Int64(id) * 10)) }
+        #expect(await world.sync().recordsInserted == 5)
+        #expect(world.destination.snapshot.states["erp"]?.lookback == nil, "a first load records no window")
+        let second = await world.sync()
+        #expect(second.recordsFetched == 5 && second.recordsUnchanged == 5, "without a saved window the whole window is re-read")
+        let window = world.destination.snapshot.states["erp"]?.lookback
+        #expect(window?.rows == 5 && window?.through == .localDateTime(start.adding(seconds: 50)))
+        #expect(await world.sync().recordsFetched == 0, "a quiet rerun reads nothing")
+
+        world.add(6, at: start.adding(seconds: 15))  // committed late, behind the checkpoint, inside the lookback
+        let late = await world.sync()
+        #expect(late.recordsInserted == 1 && late.recordsFetched == 6)
+        #expect(await world.sync().recordsFetched == 0)
+
+        world.add(3, at: start.adding(seconds: 30), amount: "11.00")  // changed in place, cursor unchanged
+        let changed = await world.sync()
+        #expect(changed.recordsUpdated == 1)
+        #expect(world.destination.snapshot.sales["erp|3"]?.record.amount.description == "11.00")
+
+        world.add(7, at: start.adding(seconds: 60))  // a new row: read forward; the verified window is not re-read
+        let forward = await world.sync()
+        #expect(forward.recordsInserted == 1 && forward.recordsFetched == 1)
+        world.source.delete(key: [.integer(1)])
+        #expect(await world.sync().recordsFetched == 6, "a hard delete changes the fingerprint: the window is re-read")
+        #expect(await world.sync().recordsFetched == 0)
+    }
+
     /// Clocks go back at 02:00 EDT on 2026-11-01 in New York: after a sync at 01:55 EDT, a row written at 01:10
     /// EST (its wall time 45 minutes behind the checkpoint, beyond the 5-minute lookback) is read by the next run.
     @Test func rowsWrittenInTheRepeatedHourAfterAFallBackAreRead() async {

@@ -82,4 +82,19 @@ import Testing
         #expect(!RunPlan.make(syncType: .incremental, state: SyncState(), source: source(Self.lisbon), options: options, syncId: "r",
                               now: now).assumesNewKeys)
     }
+
+    /// A verified window stands for the re-read only when it starts at or before it and ends at or before the
+    /// checkpoint; what is left is nothing (it ends at the checkpoint's cursor) or the rows from its end on.
+    @Test func aVerifiedWindowNarrowsTheReread() {
+        func at(_ minute: Int) -> SourceValue { .localDateTime(LocalDateTime(year: 2026, month: 5, day: 1, hour: 9, minute: minute)) }
+        let reread = RunPlan.Reread(from: .cursorAtLeast(at(10)), upTo: Checkpoint(cursor: at(15), key: [.integer(7)]))
+        func window(_ from: SourceValue, _ through: SourceValue) -> LookbackWindow { LookbackWindow(from: from, through: through, rows: 1, checksum: "1") }
+        #expect(window(at(5), at(15)).covers(reread) && window(at(5), at(15)).narrowing(reread) == nil)
+        #expect(window(at(10), at(12)).narrowing(reread) == RunPlan.Reread(from: .cursorAtLeast(at(12)), upTo: reread.upTo))
+        #expect(window(at(5), at(8)).narrowing(reread) == reread, "a window ending before the re-read starts leaves it whole")
+        #expect(!window(at(11), at(15)).covers(reread), "starts after the re-read")
+        #expect(!window(at(5), at(16)).covers(reread), "ends after the checkpoint")
+        #expect(!window(.text("2026-05-01 09:05"), at(15)).covers(reread), "text cursors are not compared in Swift")
+        #expect(!window(.integer(5), .integer(15)).covers(reread), "another kind")
+    }
 }

@@ -61,6 +61,17 @@ public final class MemorySource: ReconcilableSource {
             }
             return Array(state.rows.values)
         }
+        let selected = Self.select(page, from: rows, of: stream)
+        if page.positionsOnly { return selected.prefix(page.limit).map { Self.position($0, stream) } }
+        let failing = state.withLock { $0.failingRows }
+        if let bad = selected.prefix(page.limit).first(where: { failing.contains(Self.key($0, stream)) }) {
+            throw SyncFailure(code: .sourceQueryFailed, message: "cannot compute a mapped field of row \(Self.key(bad, stream))", isTransient: false)
+        }
+        return selected.prefix(page.limit).map { Self.layout($0, stream) }
+    }
+
+    /// The rows of `page`, in its order (before its limit).
+    private static func select(_ page: PageRequest, from rows: [[String: SourceValue]], of stream: StreamConfig) -> [[String: SourceValue]] {
         let cursor = stream.cursor.column
         var selected: [[String: SourceValue]]
         switch page.kind {
@@ -90,16 +101,21 @@ public final class MemorySource: ReconcilableSource {
             selected = rows.filter { keys.contains(Self.key($0, stream)) }
             selected.sort { Self.compare(Self.key($0, stream), Self.key($1, stream)) < 0 }
         }
-        if page.positionsOnly { return selected.prefix(page.limit).map { Self.position($0, stream) } }
-        let failing = state.withLock { $0.failingRows }
-        if let bad = selected.prefix(page.limit).first(where: { failing.contains(Self.key($0, stream)) }) {
-            throw SyncFailure(code: .sourceQueryFailed, message: "cannot compute a mapped field of row \(Self.key(bad, stream))", isTransient: false)
-        }
-        return selected.prefix(page.limit).map { Self.layout($0, stream) }
+        return selected
     }
 
     public func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
         try await read(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), of: stream).count
+    }
+
+    /// Counts the rows with a non-NULL cursor in `first...last` and sums the hash of their laid-out values (the
+    /// process's hash seed: stable within one test run, which is all a fingerprint needs).
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, of stream: StreamConfig) async throws -> RangeFingerprint? {
+        let rows = state.withLock { Array($0.rows.values) }
+        let page = Self.select(PageRequest(.ordered(from: .cursorAtLeast(first), upTo: nil), limit: .max, horizon: last), from: rows, of: stream)
+            .map { Self.layout($0, stream) }
+        let checksum = page.reduce(0) { $0 &+ $1.hashValue }
+        return RangeFingerprint(rows: page.count, checksum: String(checksum), last: page.last?[0] ?? .null)
     }
 
     public func testConnection() async throws -> String { "memory (\(state.withLock { $0.rows.count }) rows)" }

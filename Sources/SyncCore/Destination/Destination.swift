@@ -218,11 +218,15 @@ public struct SyncState: Sendable, Equatable, Codable {
     public var checkpoint: Checkpoint?
     /// An unfinished full pass that a later `--full` run continues.
     public var fullPass: FullPass?
+    /// The range behind the checkpoint the last incremental run read in full, with its fingerprint, so the next
+    /// run re-reads only what changed in its lookback window; `nil` (re-read the whole window) after any batch.
+    public var lookback: LookbackWindow?
 
     /// Creates a state.
-    public init(checkpoint: Checkpoint? = nil, fullPass: FullPass? = nil) {
+    public init(checkpoint: Checkpoint? = nil, fullPass: FullPass? = nil, lookback: LookbackWindow? = nil) {
         self.checkpoint = checkpoint
         self.fullPass = fullPass
+        self.lookback = lookback
     }
 
     /// A full pass in progress.

@@ -29,7 +29,8 @@ struct BatchLoop {
         guard await drain(maxRows: options.maxRecords, fullPassId: passId, { last in
             PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize, horizon: plan.horizon)
         }) else { return }
-        if let reread = plan.reread {
+        let (reread, window) = await lookback(plan)
+        if let reread {
             guard await drain(maxRows: .max, fullPassId: nil, { last in
                 PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: plan.horizon)
             }) else { return }
@@ -37,6 +38,9 @@ struct BatchLoop {
         assumesNewKeys = plan.assumesNewKeys
         guard let end = await forward(plan) else { return }
         run.hasMore = !end.exhausted
+        if let window, end.exhausted, !run.request.isDryRun {
+            await save(window, plan: plan, lastPosition: end.lastPosition)
+        }
         if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
             do {
                 run.counters = try await retry.run { [run] in
@@ -46,6 +50,55 @@ struct BatchLoop {
             } catch {
                 run.fail(error, code: .destinationFailed)
             }
+        }
+    }
+
+    /// The lookback re-read this run needs, and the window to save when it reads its stream to the end
+    /// (``LookbackWindow``): before any page is read, the fingerprint of the rows from this run's lookback start up
+    /// to the horizon is taken for the next run, and the saved window's is read again — unchanged, its rows are not
+    /// re-read. When nothing moved since the saved window was taken, the first read answers both (one statement).
+    /// A source without fingerprints, a run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a
+    /// failed fingerprint read: the whole window, as planned.
+    private func lookback(_ plan: RunPlan) async -> (reread: RunPlan.Reread?, window: LookbackWindow?) {
+        guard let reread = plan.reread, case .cursorAtLeast(let start) = reread.from,
+              (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return (plan.reread, nil) }
+        let source = reader.source, stream = reader.stream
+        do {
+            let next = try await retry.run { try await source.fingerprint(cursorFrom: start, through: plan.horizon, of: stream) }
+                .flatMap { LookbackWindow(from: start, $0) }
+            var narrowed: RunPlan.Reread? = reread
+            if let saved = plan.saved.lookback, saved.covers(reread) {
+                // Unchanged since it was saved: the same range as this run's (nothing new since), or read again.
+                var unchanged = next == saved
+                if !unchanged, let now = try await retry.run({ try await source.fingerprint(cursorFrom: saved.from, through: saved.through, of: stream) }) {
+                    unchanged = now.rows == saved.rows && now.checksum == saved.checksum
+                }
+                if unchanged { narrowed = saved.narrowing(reread) }
+            }
+            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\(next?.rows ?? 0)"])
+            return (narrowed, next)
+        } catch {
+            logger.notice("the lookback window's fingerprint could not be read; re-reading the whole window", metadata: ["error": "\(error)"])
+            return (reread, nil)
+        }
+    }
+
+    /// Saves `window` with the checkpoint the run ended at, in one fenced transaction, unless the saved state holds
+    /// them already. A failure is only logged: the saved state stays sound (batches clear the window they move
+    /// past; an older window still describes rows that were read), the next run merely re-reads more.
+    private func save(_ window: LookbackWindow, plan: RunPlan, lastPosition: Checkpoint?) async {
+        let state = SyncState(checkpoint: lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window)
+        guard state != plan.saved else { return }
+        let source = run.source, syncId = run.syncId, destination = engine.destination
+        do {
+            try await retry.run {
+                try await destination.transaction("saving the lookback window of \(source)") { store in
+                    try await BatchCommit.fence(store, source: source, syncId: syncId)
+                    try await store.saveState(state, source: source, syncId: syncId)
+                }
+            }
+        } catch {
+            logger.warning("the lookback window could not be saved; the next run re-reads its whole window", metadata: ["error": "\(error)"])
         }
     }
 

@@ -64,6 +64,18 @@ public struct SQLDialect: Sendable, Equatable {
         case trunc
     }
 
+    /// How a row's values are checksummed for a ``RangeFingerprint``: a 64-bit integer from an MD5 digest,
+    /// summed exactly by the server (`SUM` of `BIGINT` is `NUMERIC` in PostgreSQL, `DECIMAL` in MySQL/MariaDB).
+    public enum RowChecksum: Sendable, Equatable {
+        /// PostgreSQL: the first 16 hex digits of `md5(ROW(…)::text)` as a `bigint` (a row's text form tells NULL
+        /// from an empty string: manual, "Composite Types", "Constructing Composite Values").
+        case md5OfRow
+        /// MySQL/MariaDB: the first 16 hex digits of `MD5(CONCAT_WS('#', …, CONCAT(ISNULL(…), …)))` as an unsigned
+        /// integer; `CONCAT_WS` skips NULLs, so the `ISNULL` flags keep their positions (the form Percona's
+        /// pt-table-checksum documents for the same purpose).
+        case md5OfConcat
+    }
+
     /// A short name for messages (`postgresql`).
     public var name: String
     public var quoting: Quoting
@@ -93,11 +105,14 @@ public struct SQLDialect: Sendable, Equatable {
     /// type in a select list, so a `deleted: { sql: <condition> }` is selected as
     /// `CASE WHEN (<condition>) THEN 1 ELSE 0 END` there. Default `true`.
     public var selectsConditions: Bool
+    /// How a row is checksummed for a lookback fingerprint; `nil` (the default): the dialect has none the project
+    /// has checked on a real server, and the lookback window is re-read in full.
+    public var rowChecksum: RowChecksum?
 
     /// Creates a dialect.
     public init(name: String, quoting: Quoting, rowLimit: RowLimit, parameters: Parameters, supportsRowValues: Bool,
                 nullTest: NullTest = .isNull, aliasesColumns: Bool = false, timestampBindType: String? = nil, selectsConditions: Bool = true,
-                unorderableDates: UnorderableDates = .none, hourTruncation: HourTruncation = .strftime) {
+                unorderableDates: UnorderableDates = .none, hourTruncation: HourTruncation = .strftime, rowChecksum: RowChecksum? = nil) {
         self.name = name
         self.quoting = quoting
         self.rowLimit = rowLimit
@@ -109,16 +124,19 @@ public struct SQLDialect: Sendable, Equatable {
         self.aliasesColumns = aliasesColumns
         self.timestampBindType = timestampBindType
         self.selectsConditions = selectsConditions
+        self.rowChecksum = rowChecksum
     }
 
     public static let sqlite = SQLDialect(name: "sqlite", quoting: .doubleQuotes, rowLimit: .limit, parameters: .questionMark, supportsRowValues: true,
                                           unorderableDates: .sqliteText, hourTruncation: .strftime)
     public static let postgresql = SQLDialect(name: "postgresql", quoting: .doubleQuotes, rowLimit: .limit, parameters: .dollarNumbered,
-                                              supportsRowValues: true, unorderableDates: .postgresInfinity, hourTruncation: .dateTrunc)
+                                              supportsRowValues: true, unorderableDates: .postgresInfinity, hourTruncation: .dateTrunc,
+                                              rowChecksum: .md5OfRow)
     /// MySQL/MariaDB: row constructors are legal but not index-optimised by MariaDB (a full scan and a filesort
     /// in 10.11's EXPLAIN), so the expanded OR form is used; NULL is tested with `<=>`.
     public static let mysql = SQLDialect(name: "mysql", quoting: .backticks, rowLimit: .limit, parameters: .questionMark, supportsRowValues: false,
-                                         nullTest: .nullSafeEquals, unorderableDates: .mysqlZeroDates, hourTruncation: .dateFormat)
+                                         nullTest: .nullSafeEquals, unorderableDates: .mysqlZeroDates, hourTruncation: .dateFormat,
+                                         rowChecksum: .md5OfConcat)
     /// T-SQL (SQL Server 2012+): `[ident]`, `SELECT TOP (n)` (never with `OFFSET`), timestamp cursors bound as
     /// `CAST(? AS DATETIME)` unless the stream names the column's type.
     public static let sqlserver = SQLDialect(name: "sqlserver", quoting: .brackets, rowLimit: .top, parameters: .questionMark, supportsRowValues: false,
@@ -227,6 +245,19 @@ public struct SQLDialect: Sendable, Equatable {
         case .strftime: "strftime('%Y-%m-%d %H:00:00', \(expression))"
         case .dateAdd: "DATEADD(hour, DATEDIFF(hour, 0, \(expression)), 0)"
         case .trunc: "TRUNC(\(expression), 'HH24')"
+        }
+    }
+
+    /// A 64-bit checksum of one row's `expressions` (``RowChecksum``), or `nil` in a dialect without one.
+    public func rowChecksum(_ expressions: [String]) -> String? {
+        switch rowChecksum {
+        case .md5OfRow?:
+            return "('x' || left(md5(ROW(\(expressions.joined(separator: ", ")))::text), 16))::bit(64)::bigint"
+        case .md5OfConcat?:
+            let nullFlags = "CONCAT(" + expressions.map { "ISNULL(\($0))" }.joined(separator: ", ") + ")"
+            return "CAST(CONV(LEFT(MD5(CONCAT_WS('#', \(expressions.joined(separator: ", ")), \(nullFlags))), 16), 16, 10) AS UNSIGNED)"
+        case nil:
+            return nil
         }
     }
 

@@ -9,7 +9,7 @@ extension StreamQuery {
 
     /// Every statement shape a sync of this stream runs, in this dialect, for `erp-sync sql` (a DBA reviews
     /// them before granting access): the first page, the `daysBack` start, the forward keyset page, the
-    /// lookback re-read (its first and next pages, bounded by the checkpoint), the sweep of cursors the keyset
+    /// lookback re-read (its first and next pages, bounded by the checkpoint) and the fingerprint of its window, the sweep of cursors the keyset
     /// cannot order or beyond the horizon (first and next pages), the positions-only page that isolates a row a
     /// mapping cannot compute, the `reprocess` read by primary key and the row-estimate statements. Parameters
     /// stand for checkpoint values; timestamp cursors read up to the horizon (now + `maxFuture`).
@@ -26,6 +26,9 @@ extension StreamQuery {
                                   statement: unorderedCursorPage(afterKey: nil, limit: limit, horizon: horizon, years: 2000...2000)),
             ]
         }
+        let fingerprint = fingerprint(cursorFrom: cursor, through: horizon ?? cursor).map {
+            [ReviewedStatement(purpose: "lookback fingerprint: count and checksum of a cursor range, read before an incremental run's first page", statement: $0)]
+        } ?? []
         return [
             ReviewedStatement(purpose: "first page of a full sync (and of an incremental run with daysBack 0)",
                               statement: page(from: .start, limit: limit, horizon: horizon)),
@@ -35,6 +38,7 @@ extension StreamQuery {
             ReviewedStatement(purpose: "lookback re-read, first page (cursor >= checkpoint - lookback, up to the checkpoint)",
                               statement: page(from: .cursorAtLeast(cursor), upTo: position, limit: limit, horizon: horizon)),
             ReviewedStatement(purpose: "lookback re-read, next pages", statement: page(from: .after(position), upTo: position, limit: limit, horizon: horizon)),
+        ] + fingerprint + [
             ReviewedStatement(purpose: "sweep of NULL (and unorderable or future) cursors, first page",
                               statement: unorderedCursorPage(afterKey: nil, limit: limit, horizon: horizon)),
             ReviewedStatement(purpose: "sweep of NULL (and unorderable or future) cursors, next pages",

@@ -15,6 +15,8 @@ public struct StreamQuery: Sendable {
     /// Names of the select-list columns, in order: ``StreamLayout/columns(of:)``.
     public let columns: [String]
     let selectList: String
+    /// The select list's expressions, in order.
+    let expressions: [String]
     /// The type timestamp cursor values are cast to in the SQL text (`cursor.type`, else the dialect's
     /// ``SQLDialect/timestampBindType``); `nil` for integer cursors and dialects that bind typed.
     let cursorCast: String?
@@ -32,6 +34,7 @@ public struct StreamQuery: Sendable {
             expressions.append(Self.deletedExpression(deleted, dialect))
         }
         let names = StreamLayout.columns(of: stream)
+        self.expressions = expressions
         columns = names
         selectList = dialect.aliasesColumns
             ? zip(expressions, names).map { "\($0) AS \(dialect.quote($1.replacingOccurrences(of: ".", with: "_")))" }.joined(separator: ", ")
@@ -141,6 +144,22 @@ public struct StreamQuery: Sendable {
         if let horizon {
             binds.append(horizon)
             sql += " AND \(cursor) <= \(dialect.placeholder(1, as: cursorCast))"
+        }
+        return SQLStatement(sql: sql, binds: binds)
+    }
+
+    /// `SELECT COUNT(*), SUM(<row checksum>), MAX(cursor)` of the rows with an orderable cursor from `first` up to
+    /// `last` (inclusive; no upper bound when `nil`): a ``RangeFingerprint``, computed at the source (one index range,
+    /// no row leaves the server). The checksum covers every selected value (``SQLDialect/rowChecksum(_:)``); `nil`
+    /// in a dialect without one.
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?) -> SQLStatement? {
+        guard let checksum = dialect.rowChecksum(expressions) else { return nil }
+        let cursor = Self.reference(stream.cursor.column, dialect)
+        var binds = [first]
+        var sql = "SELECT COUNT(*), SUM(\(checksum)), MAX(\(cursor)) \(fromClause) WHERE \(orderable) AND \(cursor) >= \(dialect.placeholder(1, as: cursorCast))"
+        if let last {
+            binds.append(last)
+            sql += " AND \(cursor) <= \(dialect.placeholder(2, as: cursorCast))"
         }
         return SQLStatement(sql: sql, binds: binds)
     }

@@ -1,0 +1,90 @@
+/// The count and checksum of a stream's rows in a cursor range at one instant, read from the source in one
+/// statement (``Source/fingerprint(cursorFrom:through:of:)``), so a run can tell that a range holds exactly the
+/// rows an earlier run read without reading them again.
+public struct RangeFingerprint: Sendable, Equatable {
+    /// How many rows with an orderable cursor lie in the range.
+    public var rows: Int
+    /// The sum of a 64-bit checksum of each row's selected values (cursor, key, every mapped field), as exact
+    /// decimal text (`"0"` for no rows); any added, removed or changed row changes it, but for a 2⁻⁶⁴ chance.
+    public var checksum: String
+    /// The highest cursor value in the range, `.null` when it holds no row.
+    public var last: SourceValue
+
+    /// Creates a fingerprint.
+    public init(rows: Int, checksum: String, last: SourceValue) {
+        self.rows = rows
+        self.checksum = checksum
+        self.last = last
+    }
+}
+
+/// A cursor range that a run read in full, with the fingerprint it had when that run began: saved with the state
+/// of an incremental run that read its stream to the end, so the next run re-reads only what changed in its
+/// lookback window (SPEC.md "Late-arriving rows").
+///
+/// Why it is sound: the fingerprint was read before any page of the run that saved it, and that run then read
+/// every row the range held at that instant (it read up to the end of the stream, and the rows in the range it did
+/// not read itself had been verified the same way). If the range's fingerprint is the same when the next run
+/// begins, no row was committed, changed or removed in it since, so every row it holds has been read: a late
+/// commit inside the range — the case the lookback exists for — changes the fingerprint and the window is re-read
+/// as before. Anything unusual (no saved window, a different fingerprint, a source that cannot compute one, an
+/// error) falls back to re-reading the whole window.
+public struct LookbackWindow: Sendable, Equatable, Codable {
+    /// The range's first cursor value (inclusive): the lookback start of the run that read it.
+    public var from: SourceValue
+    /// The range's last cursor value (inclusive): the highest cursor up to the horizon when that run began.
+    public var through: SourceValue
+    /// ``RangeFingerprint/rows`` when that run began.
+    public var rows: Int
+    /// ``RangeFingerprint/checksum`` when that run began.
+    public var checksum: String
+
+    /// Creates a window.
+    public init(from: SourceValue, through: SourceValue, rows: Int, checksum: String) {
+        self.from = from
+        self.through = through
+        self.rows = rows
+        self.checksum = checksum
+    }
+
+    /// The window of a fingerprint of the rows from `from` up to the horizon, or `nil` when the range is empty.
+    public init?(from: SourceValue, _ fingerprint: RangeFingerprint) {
+        guard !fingerprint.last.isNull, fingerprint.rows > 0 else { return nil }
+        self.init(from: from, through: fingerprint.last, rows: fingerprint.rows, checksum: fingerprint.checksum)
+    }
+
+    /// The most rows a run expects to read forward (``SyncRun/expected``) for it to fingerprint its window: the
+    /// fingerprint of the next run's window covers this run's new rows too, one checksum per row at the source
+    /// (about a microsecond each); a run catching up on more re-reads the window next time instead.
+    public static let maxForwardRows = 100_000
+
+    /// Whether this window can stand for the rows of `reread` once its fingerprint is verified: it starts at or
+    /// before the re-read and ends at or before the checkpoint (cursors of one kind only: integers, local
+    /// date-times or instants).
+    public func covers(_ reread: RunPlan.Reread) -> Bool {
+        guard case .cursorAtLeast(let start) = reread.from,
+              let startsBefore = Self.order(from, start), let endsBefore = Self.order(through, reread.upTo.cursor) else { return false }
+        return startsBefore <= 0 && endsBefore <= 0
+    }
+
+    /// What is left of `reread` once this window's rows are known to be read: `nil` when it ends at the
+    /// checkpoint's cursor, else the rows from its end (inclusive, so rows sharing that cursor value are read
+    /// again) up to the checkpoint. Call only when ``covers(_:)``.
+    public func narrowing(_ reread: RunPlan.Reread) -> RunPlan.Reread? {
+        guard Self.order(through, reread.upTo.cursor) != 0 else { return nil }
+        guard case .cursorAtLeast(let start) = reread.from, let order = Self.order(through, start), order > 0 else { return reread }
+        return RunPlan.Reread(from: .cursorAtLeast(through), upTo: reread.upTo)
+    }
+
+    /// -1, 0 or 1 as `lhs` is before, equal to or after `rhs`, for two cursor values of the same orderable kind;
+    /// `nil` otherwise (text cursors compare by the server's collation, which Swift does not know).
+    static func order(_ lhs: SourceValue, _ rhs: SourceValue) -> Int? {
+        func sign<T: Comparable>(_ a: T, _ b: T) -> Int { a < b ? -1 : (a == b ? 0 : 1) }
+        return switch (lhs, rhs) {
+        case (.integer(let a), .integer(let b)): sign(a, b)
+        case (.localDateTime(let a), .localDateTime(let b)): sign(a, b)
+        case (.instant(let a), .instant(let b)): sign(a, b)
+        default: nil
+        }
+    }
+}
