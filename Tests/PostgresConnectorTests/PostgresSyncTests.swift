@@ -290,18 +290,13 @@ struct PostgresSyncTests {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales,
                 "INSERT INTO sale_transactions VALUES (1, 'P1', 'op1', 10.00, '2024-03-01 10:00:00', 'venda', 1, '2024-03-01 10:00:00')"])
-            let settings = try PostgresFixture.settings(f.sourceDB)
-            let late = try await PostgresConnection.connect(
-                configuration: .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-                                     database: settings.database, tls: .disable), id: 9, logger: PostgresFixture.logger)
-            try await late.query("BEGIN", logger: PostgresFixture.logger)
-            try await late.query("INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')", logger: PostgresFixture.logger)
+            let late = try await LateTransaction.begin(f.sourceDB,
+                "INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')")
             try await PostgresFixture.execute(f.sourceDB, ["INSERT INTO sale_transactions VALUES (3, 'P1', 'op1', 30.00, '2024-03-01 10:03:00', 'venda', 3, '2024-03-01 10:03:00')"])
             let options = PostgresFixture.options(lookback: .seconds(300))
             let first = try await f.sync(options, source: f.source(stream: PostgresFixture.stream))
             #expect(first.recordsInserted == 2)  // 1 and 3; 2 is not committed yet
-            try await late.query("COMMIT", logger: PostgresFixture.logger)
-            try await late.close()
+            try await late.commit()
             let second = try await f.sync(options, source: f.source(stream: PostgresFixture.stream))
             #expect(second.recordsInserted == 1)
             let ids = try await PostgresFixture.rows(f.auditDB, "SELECT string_agg(external_id, ',' ORDER BY external_id) FROM tb_sales")
@@ -322,15 +317,10 @@ struct PostgresSyncTests {
             #expect(try await f.sync(options, source: source).recordsInserted == 2)
             #expect(try await f.sync(options, source: source).recordsFetched == 2, "no saved window yet: the whole window")
             #expect(try await f.sync(options, source: source).recordsFetched == 0, "a quiet rerun")
-            let settings = try PostgresFixture.settings(f.sourceDB)
-            let late = try await PostgresConnection.connect(
-                configuration: .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-                                     database: settings.database, tls: .disable), id: 9, logger: PostgresFixture.logger)
-            try await late.query("BEGIN", logger: PostgresFixture.logger)
-            try await late.query("INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')", logger: PostgresFixture.logger)
+            let late = try await LateTransaction.begin(f.sourceDB,
+                "INSERT INTO sale_transactions VALUES (2, 'P1', 'op1', 20.00, '2024-03-01 10:02:00', 'venda', 2, '2024-03-01 10:02:00')")
             #expect(try await f.sync(options, source: source).recordsFetched == 0, "row 2 is not committed yet")
-            try await late.query("COMMIT", logger: PostgresFixture.logger)
-            try await late.close()
+            try await late.commit()
             let found = try await f.sync(options, source: source)
             #expect(found.recordsInserted == 1 && found.recordsFetched == 3)
             #expect(try await f.sync(options, source: source).recordsFetched == 0)
@@ -411,5 +401,27 @@ struct PostgresSyncTests {
 
     @Sendable static func makeSource(_ config: SourceConfig) async throws -> any Source {
         try PostgresSource(settings: PostgresSettings(source: config))
+    }
+}
+
+/// A transaction open on its own connection, committed later (a late commit).
+struct LateTransaction {
+    let connection: PostgresConnection
+
+    /// Connects to `database`, begins a transaction and runs `statement` in it.
+    static func begin(_ database: String, _ statement: String) async throws -> LateTransaction {
+        let settings = try PostgresFixture.settings(database)
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+                                 database: settings.database, tls: .disable), id: 9, logger: PostgresFixture.logger)
+        try await connection.query("BEGIN", logger: PostgresFixture.logger)
+        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: PostgresFixture.logger)
+        return LateTransaction(connection: connection)
+    }
+
+    /// Commits and closes the connection.
+    func commit() async throws {
+        try await connection.query("COMMIT", logger: PostgresFixture.logger)
+        try await connection.close()
     }
 }

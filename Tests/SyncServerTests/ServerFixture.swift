@@ -174,8 +174,9 @@ struct GatedSource: Source {
     func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
         try await base.estimateRows(of: stream, from: bound)
     }
-    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, of stream: StreamConfig) async throws -> RangeFingerprint? {
-        try await base.fingerprint(cursorFrom: first, through: last, of: stream)
+    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
+                     of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+        try await base.fingerprint(cursorFrom: first, through: last, splitAt: lower, upper, of: stream)
     }
     func testConnection() async throws -> String { try await base.testConnection() }
     func close() async { await base.close() }

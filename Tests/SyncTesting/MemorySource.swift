@@ -108,14 +108,20 @@ public final class MemorySource: ReconcilableSource {
         try await read(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), of: stream).count
     }
 
-    /// Counts the rows with a non-NULL cursor in `first...last` and sums the hash of their laid-out values (the
-    /// process's hash seed: stable within one test run, which is all a fingerprint needs).
-    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, of stream: StreamConfig) async throws -> RangeFingerprint? {
+    /// Counts the rows with a non-NULL cursor in `first...last` in the three parts around `lower...upper` and sums
+    /// the hash of their laid-out values (the process's hash seed: stable within one test run, which is all a
+    /// fingerprint needs).
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
+                            of stream: StreamConfig) async throws -> [RangeFingerprint]? {
         let rows = state.withLock { Array($0.rows.values) }
         let page = Self.select(PageRequest(.ordered(from: .cursorAtLeast(first), upTo: nil), limit: .max, horizon: last), from: rows, of: stream)
             .map { Self.layout($0, stream) }
-        let checksum = page.reduce(0) { $0 &+ $1.hashValue }
-        return RangeFingerprint(rows: page.count, checksum: String(checksum), last: page.last?[0] ?? .null)
+        var parts = [RangeFingerprint](repeating: .empty, count: 3)
+        for row in page {
+            let part = Self.compare(row[0], lower) < 0 ? 0 : Self.compare(row[0], upper) <= 0 ? 1 : 2
+            parts[part] = parts[part] + RangeFingerprint(rows: 1, checksum: Int128(row.hashValue), last: row[0])
+        }
+        return parts
     }
 
     public func testConnection() async throws -> String { "memory (\(state.withLock { $0.rows.count }) rows)" }

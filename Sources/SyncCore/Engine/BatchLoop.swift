@@ -54,29 +54,24 @@ struct BatchLoop {
     }
 
     /// The lookback re-read this run needs, and the window to save when it reads its stream to the end
-    /// (``LookbackWindow``): before any page is read, the fingerprint of the rows from this run's lookback start up
-    /// to the horizon is taken for the next run, and the saved window's is read again — unchanged, its rows are not
-    /// re-read. When nothing moved since the saved window was taken, the first read answers both (one statement).
-    /// A source without fingerprints, a run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a
-    /// failed fingerprint read: the whole window, as planned.
+    /// (``LookbackWindow``). Before any page is read, one statement fingerprints the rows from the saved window's
+    /// start (or this run's lookback start) up to the horizon in three parts — before this run's lookback start,
+    /// from there to the saved window's end, beyond it: the first two are the saved window now (unchanged, its rows
+    /// are not re-read), the last two the window this run saves for the next one. A source without fingerprints, a
+    /// run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a failed fingerprint read: the whole
+    /// window, as planned.
     private func lookback(_ plan: RunPlan) async -> (reread: RunPlan.Reread?, window: LookbackWindow?) {
         guard let reread = plan.reread, case .cursorAtLeast(let start) = reread.from,
               (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return (plan.reread, nil) }
+        let saved = plan.saved.lookback.flatMap { $0.covers(reread) ? $0 : nil }
         let source = reader.source, stream = reader.stream
         do {
-            let next = try await retry.run { try await source.fingerprint(cursorFrom: start, through: plan.horizon, of: stream) }
-                .flatMap { LookbackWindow(from: start, $0) }
-            var narrowed: RunPlan.Reread? = reread
-            if let saved = plan.saved.lookback, saved.covers(reread) {
-                // Unchanged since it was saved: the same range as this run's (nothing new since), or read again.
-                var unchanged = next == saved
-                if !unchanged, let now = try await retry.run({ try await source.fingerprint(cursorFrom: saved.from, through: saved.through, of: stream) }) {
-                    unchanged = now.rows == saved.rows && now.checksum == saved.checksum
-                }
-                if unchanged { narrowed = saved.narrowing(reread) }
-            }
-            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\(next?.rows ?? 0)"])
-            return (narrowed, next)
+            guard let parts = try await retry.run({
+                try await source.fingerprint(cursorFrom: saved?.from ?? start, through: plan.horizon, splitAt: start, saved?.through ?? start, of: stream)
+            }) else { return (reread, nil) }
+            let narrowed = if let saved, saved.matches(parts[0] + parts[1]) { saved.narrowing(reread) } else { Optional(reread) }
+            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\((parts[1] + parts[2]).rows)"])
+            return (narrowed, LookbackWindow(from: start, parts[1] + parts[2]))
         } catch {
             logger.notice("the lookback window's fingerprint could not be read; re-reading the whole window", metadata: ["error": "\(error)"])
             return (reread, nil)

@@ -1,20 +1,41 @@
-/// The count and checksum of a stream's rows in a cursor range at one instant, read from the source in one
-/// statement (``Source/fingerprint(cursorFrom:through:of:)``), so a run can tell that a range holds exactly the
+/// The count and checksum of a stream's rows in a cursor range at one instant, read from the source
+/// (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``), so a run can tell that a range holds exactly the
 /// rows an earlier run read without reading them again.
 public struct RangeFingerprint: Sendable, Equatable {
     /// How many rows with an orderable cursor lie in the range.
     public var rows: Int
-    /// The sum of a 64-bit checksum of each row's selected values (cursor, key, every mapped field), as exact
-    /// decimal text (`"0"` for no rows); any added, removed or changed row changes it, but for a 2⁻⁶⁴ chance.
-    public var checksum: String
+    /// The sum of a 64-bit checksum of each row's selected values (cursor, key, every mapped field); any added,
+    /// removed or changed row changes it, but for a 2⁻⁶⁴ chance.
+    public var checksum: Int128
     /// The highest cursor value in the range, `.null` when it holds no row.
     public var last: SourceValue
 
     /// Creates a fingerprint.
-    public init(rows: Int, checksum: String, last: SourceValue) {
+    public init(rows: Int, checksum: Int128, last: SourceValue) {
         self.rows = rows
         self.checksum = checksum
         self.last = last
+    }
+
+    /// The fingerprint of no row.
+    public static let empty = RangeFingerprint(rows: 0, checksum: 0, last: .null)
+
+    /// The fingerprint of two adjacent ranges, `rhs` after `lhs`.
+    public static func + (lhs: RangeFingerprint, rhs: RangeFingerprint) -> RangeFingerprint {
+        RangeFingerprint(rows: lhs.rows + rhs.rows, checksum: lhs.checksum &+ rhs.checksum, last: rhs.last.isNull ? lhs.last : rhs.last)
+    }
+
+    /// The three parts of a ``StreamQuery/fingerprint(cursorFrom:through:splitAt:_:)`` result: one row per part that
+    /// holds rows, `part, COUNT(*), SUM(checksum), MAX(cursor)`, the part numbered 0, 1 or 2; `nil` when a figure is
+    /// not a number.
+    public static func parts(_ rows: [[SourceValue]]) -> [RangeFingerprint]? {
+        var parts = [RangeFingerprint](repeating: .empty, count: 3)
+        for row in rows {
+            guard row.count == 4, let part = row[0].text.flatMap({ Int($0) }), parts.indices.contains(part),
+                  let count = row[1].text.flatMap({ Int($0) }), let checksum = Int128(row[2].text ?? "0") else { return nil }
+            parts[part] = RangeFingerprint(rows: count, checksum: checksum, last: row[3])
+        }
+        return parts
     }
 }
 
@@ -50,7 +71,12 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     /// The window of a fingerprint of the rows from `from` up to the horizon, or `nil` when the range is empty.
     public init?(from: SourceValue, _ fingerprint: RangeFingerprint) {
         guard !fingerprint.last.isNull, fingerprint.rows > 0 else { return nil }
-        self.init(from: from, through: fingerprint.last, rows: fingerprint.rows, checksum: fingerprint.checksum)
+        self.init(from: from, through: fingerprint.last, rows: fingerprint.rows, checksum: String(fingerprint.checksum))
+    }
+
+    /// Whether `fingerprint`, of this window's range, shows the same rows.
+    public func matches(_ fingerprint: RangeFingerprint) -> Bool {
+        fingerprint.rows == rows && String(fingerprint.checksum) == checksum
     }
 
     /// The most rows a run expects to read forward (``SyncRun/expected``) for it to fingerprint its window: the
@@ -59,21 +85,19 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     public static let maxForwardRows = 100_000
 
     /// Whether this window can stand for the rows of `reread` once its fingerprint is verified: it starts at or
-    /// before the re-read and ends at or before the checkpoint (cursors of one kind only: integers, local
+    /// before the re-read, ends within it, at or before the checkpoint (cursors of one kind only: integers, local
     /// date-times or instants).
     public func covers(_ reread: RunPlan.Reread) -> Bool {
-        guard case .cursorAtLeast(let start) = reread.from,
-              let startsBefore = Self.order(from, start), let endsBefore = Self.order(through, reread.upTo.cursor) else { return false }
-        return startsBefore <= 0 && endsBefore <= 0
+        guard case .cursorAtLeast(let start) = reread.from, let startsBefore = Self.order(from, start),
+              let endsWithin = Self.order(through, start), let endsBefore = Self.order(through, reread.upTo.cursor) else { return false }
+        return startsBefore <= 0 && endsWithin >= 0 && endsBefore <= 0
     }
 
     /// What is left of `reread` once this window's rows are known to be read: `nil` when it ends at the
     /// checkpoint's cursor, else the rows from its end (inclusive, so rows sharing that cursor value are read
     /// again) up to the checkpoint. Call only when ``covers(_:)``.
     public func narrowing(_ reread: RunPlan.Reread) -> RunPlan.Reread? {
-        guard Self.order(through, reread.upTo.cursor) != 0 else { return nil }
-        guard case .cursorAtLeast(let start) = reread.from, let order = Self.order(through, start), order > 0 else { return reread }
-        return RunPlan.Reread(from: .cursorAtLeast(through), upTo: reread.upTo)
+        Self.order(through, reread.upTo.cursor) == 0 ? nil : RunPlan.Reread(from: .cursorAtLeast(through), upTo: reread.upTo)
     }
 
     /// -1, 0 or 1 as `lhs` is before, equal to or after `rhs`, for two cursor values of the same orderable kind;

@@ -60,11 +60,13 @@ public protocol Source: Sendable {
     /// estimate instead of counting (PostgreSQL and MariaDB ask the planner); `nil` when unknown.
     func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int?
 
-    /// Counts and checksums, in one read, the rows of `stream` with an orderable cursor from `first` up to
-    /// `last` (both inclusive; no upper bound when `nil`), for ``LookbackWindow``.
-    /// - Returns: the fingerprint, or `nil` when this source cannot compute one (the engine then re-reads its
-    ///   lookback window in full).
-    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, of stream: StreamConfig) async throws -> RangeFingerprint?
+    /// Counts and checksums, in one read, the rows of `stream` with an orderable cursor from `first` up to `last`
+    /// (inclusive; no upper bound when `nil`) in three parts: cursor below `lower`, from `lower` to `upper`
+    /// (inclusive), beyond `upper`; for ``LookbackWindow``.
+    /// - Returns: the three parts' fingerprints in that order, or `nil` when this source cannot compute them (the
+    ///   engine then re-reads its lookback window in full).
+    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
+                     of stream: StreamConfig) async throws -> [RangeFingerprint]?
 
     /// Checks that the server answers and returns a one-line description (server version).
     func testConnection() async throws -> String
@@ -116,12 +118,14 @@ extension SQLSource {
         return try await fetch(query.statement(for: page, cursorYears: years))
     }
 
-    /// Runs ``StreamQuery/fingerprint(cursorFrom:through:)``; `nil` in a dialect without a row checksum
+    /// Runs ``StreamQuery/fingerprint(cursorFrom:through:splitAt:_:)``; `nil` in a dialect without a row checksum
     /// (``SQLDialect/RowChecksum``).
-    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, of stream: StreamConfig) async throws -> RangeFingerprint? {
-        guard let statement = StreamQuery(stream: stream, dialect: dialect).fingerprint(cursorFrom: first, through: last),
-              let row = try await fetch(statement).first, row.count == 3, let rows = row[0].text.flatMap({ Int($0) }) else { return nil }
-        return RangeFingerprint(rows: rows, checksum: row[1].text ?? "0", last: row[2])
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
+                            of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+        guard let statement = StreamQuery(stream: stream, dialect: dialect).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) else {
+            return nil
+        }
+        return RangeFingerprint.parts(try await fetch(statement))
     }
 
     /// Estimates ``StreamQuery/rows(from:)`` with ``estimateRows(_:)``.

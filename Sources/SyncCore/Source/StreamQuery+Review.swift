@@ -26,8 +26,8 @@ extension StreamQuery {
                                   statement: unorderedCursorPage(afterKey: nil, limit: limit, horizon: horizon, years: 2000...2000)),
             ]
         }
-        let fingerprint = fingerprint(cursorFrom: cursor, through: horizon ?? cursor).map {
-            [ReviewedStatement(purpose: "lookback fingerprint: count and checksum of a cursor range, read before an incremental run's first page", statement: $0)]
+        let fingerprint = fingerprint(cursorFrom: cursor, through: horizon, splitAt: cursor, cursor).map {
+            [ReviewedStatement(purpose: "lookback fingerprint: count and checksum of the window's rows, read before an incremental run's first page", statement: $0)]
         } ?? []
         return [
             ReviewedStatement(purpose: "first page of a full sync (and of an incremental run with daysBack 0)",

@@ -148,20 +148,23 @@ public struct StreamQuery: Sendable {
         return SQLStatement(sql: sql, binds: binds)
     }
 
-    /// `SELECT COUNT(*), SUM(<row checksum>), MAX(cursor)` of the rows with an orderable cursor from `first` up to
-    /// `last` (inclusive; no upper bound when `nil`): a ``RangeFingerprint``, computed at the source (one index range,
-    /// no row leaves the server). The checksum covers every selected value (``SQLDialect/rowChecksum(_:)``); `nil`
-    /// in a dialect without one.
-    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?) -> SQLStatement? {
+    /// The rows with an orderable cursor from `first` up to `last` (inclusive; no upper bound when `nil`), counted
+    /// and checksummed at the source in three parts: cursor below `lower` (part 0), from `lower` to `upper` (1, both
+    /// inclusive) and beyond `upper` (2): `SELECT CASE … END, COUNT(*), SUM(<row checksum>), MAX(cursor) … GROUP BY 1`,
+    /// one index range, no row leaves the server (``RangeFingerprint/parts(_:)``). The checksum covers every selected
+    /// value (``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue) -> SQLStatement? {
         guard let checksum = dialect.rowChecksum(expressions) else { return nil }
         let cursor = Self.reference(stream.cursor.column, dialect)
-        var binds = [first]
-        var sql = "SELECT COUNT(*), SUM(\(checksum)), MAX(\(cursor)) \(fromClause) WHERE \(orderable) AND \(cursor) >= \(dialect.placeholder(1, as: cursorCast))"
-        if let last {
-            binds.append(last)
-            sql += " AND \(cursor) <= \(dialect.placeholder(2, as: cursorCast))"
+        var binds: [SourceValue] = []
+        func bound(_ value: SourceValue) -> String {
+            binds.append(value)
+            return dialect.placeholder(binds.count, as: cursorCast)
         }
-        return SQLStatement(sql: sql, binds: binds)
+        let part = "CASE WHEN \(cursor) < \(bound(lower)) THEN 0 WHEN \(cursor) <= \(bound(upper)) THEN 1 ELSE 2 END"
+        var sql = "SELECT \(part), COUNT(*), SUM(\(checksum)), MAX(\(cursor)) \(fromClause) WHERE \(orderable) AND \(cursor) >= \(bound(first))"
+        if let last { sql += " AND \(cursor) <= \(bound(last))" }
+        return SQLStatement(sql: sql + " GROUP BY 1", binds: binds)
     }
 
     /// The most years the sweep writes as index ranges (12 per year); a wider extent is tested row by row.
