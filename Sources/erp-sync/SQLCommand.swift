@@ -8,7 +8,7 @@ import SyncCore
 struct SQLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sql",
-        abstract: "Print every statement a source will run (pages, lookback, NULL sweep, estimate, deleted expression) in its dialect, without connecting.",
+        abstract: "Print every statement a source will run (pages, lookback and its fingerprint, NULL sweep, estimate, deleted expression) in its dialect, without connecting.",
         discussion: "For a DBA to review before granting access. Parameters are shown as the dialect's markers (?, $1); their values only "
             + "ever travel as bound parameters. ODBC sources also show the session set-up and the connection string without the password."
     )

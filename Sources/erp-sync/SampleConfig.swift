@@ -16,7 +16,7 @@ enum SampleConfig {
           batchSize: 1000                   # rows per fetch + load + checkpoint transaction, 100..10000
           maxRecords: 50000                 # per run; the run then ends with hasMore = true and the next run continues
           daysBack: 30                      # first incremental run (no checkpoint) starts at now - daysBack; 0 = whole history
-          lookback: 5m                      # re-read window behind the checkpoint (late commits); a number of ids for integer cursors
+          lookback: 5m                      # window behind the checkpoint, re-read when its rows changed (late commits); ids for integer cursors
           deduplication: { enabled: true, windowMinutes: 5, action: flag }   # flag | skip
           maxRetries: 3                     # retries of a failing batch, transient errors only
           retryDelayMs: 1000                # retry n waits retryDelayMs * 2^(n-1) (capped by maxRetryDelayMs), with jitter

@@ -6,7 +6,7 @@ struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Sync one source (--source) or all (--all) into the destination.",
-        discussion: "Incremental by default: from the saved checkpoint, re-reading the lookback window. --full re-reads the whole stream and marks rows that vanished at the source as deleted."
+        discussion: "Incremental by default: from the saved checkpoint, re-reading the lookback window when its rows changed. --full re-reads the whole stream and marks rows that vanished at the source as deleted."
     )
 
     @OptionGroup var global: GlobalOptions

@@ -77,7 +77,8 @@ public struct SyncOptions: Sendable, Equatable {
     /// Where the first incremental run (no checkpoint yet) starts: now − `daysBack` days, in the source's
     /// time zone (default 30). `0` means the whole history.
     public var daysBack: Int = 30
-    /// How far behind the checkpoint an incremental run starts re-reading, to catch rows committed late.
+    /// How far behind the checkpoint an incremental run starts re-reading, to catch rows committed late; the
+    /// window is re-read only when its rows changed since the last run (``LookbackWindow``).
     public var lookback: Lookback = .seconds(300)
     /// Cross-source duplicate detection.
     public var deduplication: DeduplicationOptions = DeduplicationOptions()
