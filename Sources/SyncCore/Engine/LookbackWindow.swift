@@ -81,7 +81,7 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
 
     /// The most rows a run expects to read forward (``SyncRun/expected``) for it to fingerprint its window: the
     /// fingerprint of the next run's window covers this run's new rows too, one checksum per row at the source
-    /// (about a microsecond each); a run catching up on more re-reads the window next time instead.
+    /// (3–10 µs each on MariaDB, measured); a run catching up on more re-reads the window next time instead.
     public static let maxForwardRows = 100_000
 
     /// Whether this window can stand for the rows of `reread` once its fingerprint is verified: it starts at or
