@@ -183,9 +183,9 @@ struct GatedSource: Source {
 }
 
 /// Polls `condition` every 20 ms for up to `seconds`. The default is generous: the whole suite runs its suites in
-/// parallel on two cores, where a run that takes a second alone was seen to take over 10 s; a condition that holds
-/// returns at once, one that never holds still fails.
-func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
+/// parallel on two cores, where scheduled runs that take a second alone were seen to take 30–45 s; a condition that
+/// holds returns at once, one that never holds still fails.
+func eventually(_ seconds: Double = 300, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
