@@ -410,8 +410,10 @@ extension SourceValue {
 /// PostgreSQL's binary `numeric`: ndigits, weight, sign, dscale, then base-10000 digits
 /// (src/backend/utils/adt/numeric.c, `numeric_send`).
 enum NumericText {
+    /// The value as PostgreSQL prints it (`numeric_out`: the integer part without leading zeros, exactly `dscale`
+    /// fraction digits), written in one pass; `nil` for a value cut short or with a digit group outside 0 ... 9999.
     static func decode(_ buffer: inout ByteBuffer) -> String? {
-        guard let ndigits = buffer.readInteger(as: Int16.self), let weight = buffer.readInteger(as: Int16.self),
+        guard let ndigits = buffer.readInteger(as: Int16.self), let weight16 = buffer.readInteger(as: Int16.self),
               let sign = buffer.readInteger(as: UInt16.self), let dscale = buffer.readInteger(as: Int16.self) else { return nil }
         switch sign {
         case 0xC000: return "NaN"
@@ -419,39 +421,58 @@ enum NumericText {
         case 0xF000: return "-Infinity"
         default: break
         }
-        var groups: [Int] = []
-        for _ in 0..<max(0, Int(ndigits)) {
-            guard let group = buffer.readInteger(as: Int16.self) else { return nil }
-            groups.append(Int(group))
+        let count = max(0, Int(ndigits)), weight = Int(weight16), scale = max(0, Int(dscale))
+        guard let groups = buffer.readSlice(length: 2 * count) else { return nil }
+        for index in 0..<count {
+            guard let group = groups.getInteger(at: groups.readerIndex + 2 * index, as: Int16.self), (0...9999).contains(group) else { return nil }
         }
-        // Integer part: groups 0...weight; fraction: the rest, padded/cut to dscale digits.
-        var integer = ""
-        if weight >= 0 {
-            for index in 0...Int(weight) {
-                let group = index < groups.count ? groups[index] : 0
-                integer += index == 0 ? String(group) : pad4(group)
+        func group(_ index: Int) -> Int {
+            index >= 0 && index < count ? Int(groups.getInteger(at: groups.readerIndex + 2 * index, as: Int16.self)!) : 0
+        }
+        // Integer part: groups 0 ... weight (the first without leading zeros), or `0`; fraction: the groups after
+        // it (zero groups first when weight < -1), cut to `dscale` digits.
+        return String(unsafeUninitializedCapacity: 2 + 4 * max(1, weight + 1) + scale) { out in
+            var length = 0
+            func put(_ byte: UInt8) {
+                out[length] = byte
+                length += 1
             }
-        } else {
-            integer = "0"
-        }
-        var fraction = ""
-        if dscale > 0 {
-            var index = Int(weight) + 1
-            // Leading zero groups when weight < -1.
-            while fraction.count < Int(dscale) {
-                let group = index >= 0 && index < groups.count ? groups[index] : 0
-                fraction += pad4(group)
-                index += 1
+            if sign == 0x4000 { put(UInt8(ascii: "-")) }
+            if weight >= 0 {
+                var first = group(0), divisor = 1000
+                while divisor > 1 && first / divisor == 0 { divisor /= 10 }
+                while divisor > 0 {
+                    put(UInt8(48 + first / divisor))
+                    first %= divisor
+                    divisor /= 10
+                }
+                for index in stride(from: 1, through: weight, by: 1) {
+                    let value = group(index)
+                    var divisor = 1000
+                    while divisor > 0 {
+                        put(UInt8(48 + value / divisor % 10))
+                        divisor /= 10
+                    }
+                }
+            } else {
+                put(UInt8(ascii: "0"))
             }
-            fraction = String(fraction.prefix(Int(dscale)))
+            if scale > 0 {
+                put(UInt8(ascii: "."))
+                var written = 0, index = weight + 1
+                while written < scale {
+                    let value = group(index)
+                    var divisor = 1000
+                    while divisor > 0 && written < scale {
+                        put(UInt8(48 + value / divisor % 10))
+                        written += 1
+                        divisor /= 10
+                    }
+                    index += 1
+                }
+            }
+            return length
         }
-        let body = fraction.isEmpty ? integer : integer + "." + fraction
-        return sign == 0x4000 ? "-" + body : body
-    }
-
-    private static func pad4(_ value: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, 4 - text.count)) + text
     }
 }
 

@@ -140,4 +140,26 @@ import Testing
             try await PostgresFixture.execute("postgres", ["DROP DATABASE \(database) WITH (FORCE)"])
         }
     }
+
+    /// Binary `numeric` values read as exactly the text PostgreSQL prints for them (`numeric_out`), across signs,
+    /// weights (zero groups inside, before and after the point) and display scales.
+    @Test func binaryNumericsReadAsPostgreSQLsOwnText() async throws {
+        let source = try PostgresSource(settings: try PostgresFixture.settings("postgres"))
+        let rows = try await source.fetch(SQLStatement(sql: """
+            SELECT v, v::text FROM (
+                SELECT round(((random() - 0.5) * 10 ^ (g % 44 - 20))::numeric, g % 23) AS v FROM generate_series(1, 3000) g
+                UNION ALL SELECT v::numeric FROM unnest(ARRAY['0', '0.00', '-0.5', '1', '10000', '100000000', '9999.9999', '0.0001',
+                    '0.00000001', '1e-30', '-123456789012345678901234567890.123456789', '10000.00010000', '5.', '-0.000']) v
+            ) t
+            """))
+        await source.close()
+        #expect(rows.count == 3014)
+        for row in rows {
+            guard case .decimal(let decoded) = row[0] else {
+                Issue.record("not a decimal: \(row[0])")
+                continue
+            }
+            #expect(decoded == row[1].text, "binary \(decoded) vs text \(row[1].text ?? "NULL")")
+        }
+    }
 }

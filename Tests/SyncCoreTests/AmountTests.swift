@@ -127,4 +127,40 @@ import Testing
         #expect(try Amount(parsing: "1.5", scale: 1) < Amount(parsing: "1.51", scale: 2))
         #expect(try !(Amount(parsing: "1.50", scale: 2) < Amount(parsing: "1.5", scale: 1)))
     }
+
+    /// The one-pass reading of plain decimal text agrees with the general parse on every text it reads, and
+    /// reads the forms drivers deliver; the digit-by-digit printing reads back as the same amount.
+    @Test func plainTextReadsAsTheGeneralParseAndPrintsBack() throws {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789.-+ e")
+        var read = 0
+        for _ in 0..<50_000 {
+            let length = Int.random(in: 0...22, using: &generator)
+            let text = String((0..<length).map { _ in
+                Int.random(in: 0..<4, using: &generator) == 0 ? alphabet.randomElement(using: &generator)! : Character(String(Int.random(in: 0...9, using: &generator)))
+            })
+            for scale in [0, 2, 3, 4] {
+                guard let units = Amount.plainMinorUnits(text, scale: scale) else { continue }
+                read += 1
+                #expect(units == (try? Amount.minorUnits(parsing: text, scale: scale, rounding: .exact)), "\(text) at scale \(scale)")
+            }
+        }
+        #expect(read > 10_000)
+        for (text, scale, units) in [("19.90", 2, 1990), ("-0.05", 2, -5), ("7", 2, 700), ("7.", 2, 700), (".5", 2, 50), ("+3.1", 3, 3100),
+                                     ("000123.40", 2, 12340), ("-0", 2, 0), ("123456789012345678", 0, 123_456_789_012_345_678)] as [(String, Int, Int128)] {
+            #expect(Amount.plainMinorUnits(text, scale: scale) == units, "\(text)")
+        }
+        for text in ["1.005", " 1", "1e2", "1234567890123456789", ".", "-", "", "1..2", "1-"] {
+            #expect(Amount.plainMinorUnits(text, scale: 2) == nil, "\(text)")
+        }
+        for _ in 0..<20_000 {
+            let scale = Int.random(in: 0...6, using: &generator)
+            let digits = Int.random(in: 1...38, using: &generator)
+            let magnitude = Int128.random(in: 0...(0..<digits).reduce(Int128(1)) { power, _ in power * 10 } - 1, using: &generator)
+            let amount = Amount(minorUnits: Bool.random(using: &generator) ? -magnitude : magnitude, scale: scale)
+            let text = amount.description
+            #expect(try Amount.minorUnits(parsing: text, scale: scale, rounding: .exact) == amount.minorUnits, "\(text)")
+            #expect(scale == 0 ? !text.contains(".") : text.split(separator: ".").last?.count == scale, "\(text)")
+        }
+    }
 }

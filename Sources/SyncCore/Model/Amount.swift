@@ -41,6 +41,16 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
     ///   - rounding: what to do with non-zero digits beyond `scale`.
     /// - Throws: ``ParseError``.
     public init(parsing text: String, scale: Int, rounding: Rounding = .exact) throws(ParseError) {
+        if let units = Self.plainMinorUnits(text, scale: scale) {
+            self.init(minorUnits: units, scale: scale)
+        } else {
+            self.init(minorUnits: try Self.minorUnits(parsing: text, scale: scale, rounding: rounding), scale: scale)
+        }
+    }
+
+    /// The general parse of ``init(parsing:scale:rounding:)``: spaces, exponents, any digit count up to 38,
+    /// digits beyond the scale.
+    static func minorUnits(parsing text: String, scale: Int, rounding: Rounding) throws(ParseError) -> Int128 {
         var chars = Substring(text.trimmingSpaces())
         var negative = false
         if let first = chars.first, first == "-" || first == "+" {
@@ -90,17 +100,74 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
             let restNonZero = dropped.dropFirst().contains { $0 != 0 }
             if first > 5 || (first == 5 && (restNonZero || units % 2 == 1)) { units += 1 }
         }
-        self.init(minorUnits: negative ? -units : units, scale: scale)
+        return negative ? -units : units
     }
 
-    /// The amount as fixed-point text with exactly `scale` fraction digits: `"19.90"`, `"-0.05"`, `"7"`.
+    /// The minor units of the text every driver delivers for an exact column — an optional sign, at most 18
+    /// digits with an optional point, no more fraction digits than `scale`, nothing else — read in one pass
+    /// without allocating; `nil` for any other text, which the general parse ``minorUnits(parsing:scale:rounding:)``
+    /// reads (or refuses). Both give the same units for every text this one reads (`AmountTests`).
+    static func plainMinorUnits(_ text: String, scale: Int) -> Int128? {
+        guard scale <= 18 else { return nil }
+        var text = text
+        return text.withUTF8 { bytes -> Int128? in
+            var index = 0
+            var negative = false
+            if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+                negative = first == UInt8(ascii: "-")
+                index = 1
+            }
+            var value: Int64 = 0
+            var digits = 0
+            var fractionDigits = 0
+            var seenPoint = false
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: ".") {
+                    guard !seenPoint else { return nil }
+                    seenPoint = true
+                } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    digits += 1
+                    guard digits <= 18 else { return nil }
+                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                    if seenPoint { fractionDigits += 1 }
+                } else {
+                    return nil
+                }
+                index += 1
+            }
+            guard digits > 0, fractionDigits <= scale else { return nil }
+            var units = Int128(value)
+            for _ in fractionDigits..<scale { units *= 10 }
+            return negative ? -units : units
+        }
+    }
+
+    /// The amount as fixed-point text with exactly `scale` fraction digits: `"19.90"`, `"-0.05"`, `"7"`. Written
+    /// digit by digit (it runs for every record loaded: the content hash and the load).
     public var description: String {
-        let negative = minorUnits < 0
-        var digits = String(negative ? -minorUnits : minorUnits)
-        guard scale > 0 else { return negative ? "-" + digits : digits }
-        if digits.count <= scale { digits = String(repeating: "0", count: scale - digits.count + 1) + digits }
-        let point = digits.index(digits.endIndex, offsetBy: -scale)
-        return (negative ? "-" : "") + digits[..<point] + "." + digits[point...]
+        let magnitude = minorUnits.magnitude
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48 + scale) { out in
+            var index = out.count
+            func put(_ byte: UInt8) {
+                index -= 1
+                out[index] = byte
+            }
+            func digits<Magnitude: UnsignedInteger>(_ value: Magnitude) {
+                var rest = value
+                var written = 0
+                repeat {
+                    let (quotient, digit) = rest.quotientAndRemainder(dividingBy: 10)
+                    put(UInt8(ascii: "0") + UInt8(digit))
+                    rest = quotient
+                    written += 1
+                    if written == scale { put(UInt8(ascii: ".")) }
+                } while rest != 0 || written <= scale
+            }
+            if let small = UInt64(exactly: magnitude) { digits(small) } else { digits(magnitude) }
+            if minorUnits < 0 { put(UInt8(ascii: "-")) }
+            return String(decoding: UnsafeBufferPointer(rebasing: out[index...]), as: UTF8.self)
+        }
     }
 
     /// `true` when the amount is below zero.

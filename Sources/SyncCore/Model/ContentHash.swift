@@ -2,34 +2,42 @@ import Crypto
 
 /// SHA-256 fingerprints used for change detection (`tb_sales.content_hash`) and quarantine keys.
 public enum ContentHash {
-    /// The lowercase hex SHA-256 of the fields, each length-prefixed (`nil` encoded apart from `""`), so
-    /// no two different field lists share an encoding.
+    /// The lowercase hex SHA-256 of the fields, each length-prefixed (`<UTF-8 length>:<bytes>`, `-:` for `nil`, so
+    /// `nil` differs from `""`), so no two different field lists share an encoding. The encoding is built in one
+    /// temporary buffer (on the stack when small) and hashed in one call: this runs for every record loaded.
     public static func of(_ fields: [String?]) -> String {
-        var encoded: [UInt8] = []
-        encoded.reserveCapacity(fields.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 8 })
-        for field in fields {
-            guard let field else {
-                encoded.append(UInt8(ascii: "-"))
-                encoded.append(UInt8(ascii: ":"))
-                continue
+        var size = 0
+        for field in fields { size += (field?.utf8.count ?? 0) + 21 }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { buffer in
+            var length = 0
+            func put(_ byte: UInt8) {
+                buffer[length] = byte
+                length += 1
             }
-            appendDecimal(field.utf8.count, to: &encoded)
-            encoded.append(UInt8(ascii: ":"))
-            encoded.append(contentsOf: field.utf8)
-        }
-        let digest = SHA256.hash(data: encoded)
-        return hex(digest)
-    }
-
-    /// Appends the decimal digits of `value` (≥ 0), as `String(value)` would spell them.
-    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            bytes.append(UInt8(48 + rest / divisor))
-            rest %= divisor
-            divisor /= 10
+            for var field in fields {
+                guard field != nil else {
+                    put(UInt8(ascii: "-"))
+                    put(UInt8(ascii: ":"))
+                    continue
+                }
+                field!.withUTF8 { bytes in
+                    // The decimal length, as `String(count)` spells it.
+                    var divisor = 1
+                    while divisor <= bytes.count / 10 { divisor *= 10 }
+                    var rest = bytes.count
+                    while divisor > 0 {
+                        put(UInt8(48 + rest / divisor))
+                        rest %= divisor
+                        divisor /= 10
+                    }
+                    put(UInt8(ascii: ":"))
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[length..<(length + bytes.count)]).initialize(from: bytes)
+                    length += bytes.count
+                }
+            }
+            var hash = SHA256()
+            hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<length]))
+            return hex(hash.finalize())
         }
     }
 
