@@ -21,6 +21,7 @@
 #   scale     rows/s at N against rows/s at SMALL (PostgreSQL -> PostgreSQL), the N-row runs alternated with them
 #   sources   N rows from 20 sources (cross-source dedup active) against the same rows from one source, alternated
 #   rss       our peak RSS in every run above, and at each batch size of BATCHES for N rows
+#   cpu       our user + system CPU seconds in every run above, and per row of the full loads
 # Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh); installs GNU time,
 # sqlite3 and pgloader (Debian) when missing.
 set -euo pipefail
@@ -44,7 +45,7 @@ PG_USER=$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#'); PG_PASS=$(
 my() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "timeout" || b == "timeout" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 median() { printf '%s\n' "$@" | grep -v timeout | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "timeout"; else print a[int((NR + 1) / 2)] }'; }
-declare -A T RSS   # T[case] = space-separated seconds of its runs; RSS[case] = peak KiB of our runs
+declare -A T RSS CPU   # T[case] = space-separated seconds of its runs; RSS[case] = peak MiB of our runs; CPU[case] = their user + system CPU seconds
 PEAK_RSS=0
 
 # Runs command "$@" (a program or an exported function) under the case timeout; adds its seconds (or "timeout") to T[$1].
@@ -54,7 +55,7 @@ timed() { # $1 case name, rest: the command
   if timeout "$TIMEOUT" bash -c '"$@"' _ "$@"; then s=$(since "$t0"); else s=timeout; fi
   T[$name]="${T[$name]:-} $s"
 }
-sync_all() { /usr/bin/time -f %M -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/out.json" 2> "$WORK/err.log"; }
+sync_all() { /usr/bin/time -f "%M %U %S" -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/out.json" 2> "$WORK/err.log"; }
 pg_out() { psql "$BASE/bench_src" -X -q -c "\\copy ($1) TO STDOUT${2:+ WITH ($2)}"; }
 my_out() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync bench_src --batch --quick -N -e "$1"; }
 pipe() { "$1" "$2" | psql "$BASE/$3" -X -q -c "\\copy $4 FROM STDIN"; }   # $1 pg_out|my_out, $2 SELECT, $3 database, $4 table (columns)
@@ -68,8 +69,8 @@ export BASE MY_PORT WORK BIN PGOPTIONS
 # Our sync of every source of config $2 into its destination, as case $1; records peak RSS and checks the runs.
 ours() { # $1 case, $2 config
   timed "$1" sync_all "$2"
-  local kb; kb=$(tail -n 1 "$WORK/rss" 2>/dev/null || echo 0)
-  RSS[$1]="${RSS[$1]:-} $((kb / 1024))"; ((kb > PEAK_RSS)) && PEAK_RSS=$kb
+  local kb cpu; kb=$(tail -n 1 "$WORK/rss" 2>/dev/null | awk '{ print $1 + 0 }'); cpu=$(tail -n 1 "$WORK/rss" 2>/dev/null | awk '{ print $2 + $3 }')
+  RSS[$1]="${RSS[$1]:-} $((${kb:-0} / 1024))"; CPU[$1]="${CPU[$1]:-} ${cpu:-0}"; ((${kb:-0} > PEAK_RSS)) && PEAK_RSS=$kb
   if grep -q '"status" : "FAILED"' "$WORK/out.json" 2>/dev/null; then echo "!! $1: a run failed"; grep -m3 '"message"' "$WORK/out.json"; fi
   return 0
 }
@@ -239,10 +240,12 @@ echo "== figures (median of $REPEATS; seconds; rows/s)"
 for c in pg.ours pg.lean pg.pipe pg.pgloader my.ours my.lean my.pipe my.pgloader delta.ours delta.pipe rerun.ours rerun.pipe \
     sqlite.ours sqlite.pipe pg.burst.$SMALL pg.spread.$SMALL pg.burst.$N pg.spread.$N sqlite.burst.$SMALL sqlite.spread.$SMALL \
     sqlite.burst.$N sqlite.spread.$N scale.small sources.1 sources.20; do
-  printf '  %-22s %8s s  runs:%s%s\n' "$c" "$(m "$c")" "${T[$c]:-}" "${RSS[$c]:+   peak RSS MiB:${RSS[$c]}}"
+  printf '  %-22s %8s s  runs:%s%s%s\n' "$c" "$(m "$c")" "${T[$c]:-}" "${RSS[$c]:+   peak RSS MiB:${RSS[$c]}}" "${CPU[$c]:+   CPU s:${CPU[$c]}}"
 done
 for b in $BATCHES; do printf '  %-22s %8s s  peak RSS %s MiB\n' "rss.batch$b" "$(m "rss.$b")" "${RSS[rss.$b]:- }"; done
 echo "  rows/s: ours PostgreSQL -> PostgreSQL $(rate "$N" "$(m pg.ours)"), MariaDB -> PostgreSQL $(rate "$N" "$(m my.ours)"), -> SQLite $(rate "$N" "$(m sqlite.ours)"), at $SMALL rows $(rate "$SMALL" "$(m scale.small)")"
+us_per_row() { awk -v c="$(median ${CPU[$1]:-})" -v n="$2" 'BEGIN { if (c == "timeout" || c == "") print "n/a"; else printf "%.1f", c * 1e6 / n }'; }
+echo "  our CPU (user + system) per row, µs: PostgreSQL -> PostgreSQL $(us_per_row pg.ours "$N"), MariaDB -> PostgreSQL $(us_per_row my.ours "$N"), -> SQLite $(us_per_row sqlite.ours "$N")"
 echo
 echo "== goals (ratios of throughput unless said)"
 goal "PostgreSQL -> PostgreSQL: ours / pgloader >= 1.5" "$(ratio "$(m pg.pgloader)" "$(m pg.ours)")" ge 1.5

@@ -432,17 +432,19 @@ enum NumericText {
         // Integer part: groups 0 ... weight (the first without leading zeros), or `0`; fraction: the groups after
         // it (zero groups first when weight < -1), cut to `dscale` digits.
         return String(unsafeUninitializedCapacity: 2 + 4 * max(1, weight + 1) + scale) { out in
+            // Written through an index local to this closure (a counter captured by a nested function costs a
+            // dynamic exclusivity check per byte).
             var length = 0
-            func put(_ byte: UInt8) {
-                out[length] = byte
+            if sign == 0x4000 {
+                out[length] = UInt8(ascii: "-")
                 length += 1
             }
-            if sign == 0x4000 { put(UInt8(ascii: "-")) }
             if weight >= 0 {
                 var first = group(0), divisor = 1000
                 while divisor > 1 && first / divisor == 0 { divisor /= 10 }
                 while divisor > 0 {
-                    put(UInt8(48 + first / divisor))
+                    out[length] = UInt8(48 + first / divisor)
+                    length += 1
                     first %= divisor
                     divisor /= 10
                 }
@@ -450,21 +452,25 @@ enum NumericText {
                     let value = group(index)
                     var divisor = 1000
                     while divisor > 0 {
-                        put(UInt8(48 + value / divisor % 10))
+                        out[length] = UInt8(48 + value / divisor % 10)
+                        length += 1
                         divisor /= 10
                     }
                 }
             } else {
-                put(UInt8(ascii: "0"))
+                out[length] = UInt8(ascii: "0")
+                length += 1
             }
             if scale > 0 {
-                put(UInt8(ascii: "."))
+                out[length] = UInt8(ascii: ".")
+                length += 1
                 var written = 0, index = weight + 1
                 while written < scale {
                     let value = group(index)
                     var divisor = 1000
                     while divisor > 0 && written < scale {
-                        put(UInt8(48 + value / divisor % 10))
+                        out[length] = UInt8(48 + value / divisor % 10)
+                        length += 1
                         written += 1
                         divisor /= 10
                     }

@@ -147,26 +147,36 @@ public struct Amount: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// digit by digit (it runs for every record loaded: the content hash and the load).
     public var description: String {
         let magnitude = minorUnits.magnitude
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48 + scale) { out in
-            var index = out.count
-            func put(_ byte: UInt8) {
+        if let small = UInt64(exactly: magnitude) { return Self.text(small, negative: minorUnits < 0, scale: scale) }
+        return Self.text(magnitude, negative: minorUnits < 0, scale: scale)
+    }
+
+    /// ``description`` of a magnitude: written from the last digit back, the point after `scale` digits, at least
+    /// one digit before it.
+    private static func text<Magnitude: UnsignedInteger>(_ magnitude: Magnitude, negative: Bool, scale: Int) -> String {
+        var digits = 1
+        var rest = magnitude / 10
+        while rest != 0 {
+            digits += 1
+            rest /= 10
+        }
+        let length = max(digits, scale + 1) + (scale > 0 ? 1 : 0) + (negative ? 1 : 0)
+        return String(unsafeUninitializedCapacity: length) { out in
+            var index = length - 1
+            var written = 0
+            var rest = magnitude
+            repeat {
+                out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
                 index -= 1
-                out[index] = byte
-            }
-            func digits<Magnitude: UnsignedInteger>(_ value: Magnitude) {
-                var rest = value
-                var written = 0
-                repeat {
-                    let (quotient, digit) = rest.quotientAndRemainder(dividingBy: 10)
-                    put(UInt8(ascii: "0") + UInt8(digit))
-                    rest = quotient
-                    written += 1
-                    if written == scale { put(UInt8(ascii: ".")) }
-                } while rest != 0 || written <= scale
-            }
-            if let small = UInt64(exactly: magnitude) { digits(small) } else { digits(magnitude) }
-            if minorUnits < 0 { put(UInt8(ascii: "-")) }
-            return String(decoding: UnsafeBufferPointer(rebasing: out[index...]), as: UTF8.self)
+                written += 1
+                if written == scale {
+                    out[index] = UInt8(ascii: ".")
+                    index -= 1
+                }
+            } while rest != 0 || written <= scale
+            if negative { out[0] = UInt8(ascii: "-") }
+            return length
         }
     }
 

@@ -9,34 +9,37 @@ public enum ContentHash {
         var size = 0
         for field in fields { size += (field?.utf8.count ?? 0) + 21 }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { buffer in
-            var length = 0
-            func put(_ byte: UInt8) {
-                buffer[length] = byte
-                length += 1
-            }
-            for var field in fields {
-                guard field != nil else {
-                    put(UInt8(ascii: "-"))
-                    put(UInt8(ascii: ":"))
+            // Written through a moving pointer, not a nested function: a captured counter costs a dynamic
+            // exclusivity check per byte.
+            let start = buffer.baseAddress!
+            var end = start
+            for field in fields {
+                guard var field else {
+                    end[0] = UInt8(ascii: "-")
+                    end[1] = UInt8(ascii: ":")
+                    end += 2
                     continue
                 }
-                field!.withUTF8 { bytes in
+                end = field.withUTF8 { bytes in
+                    var out = end
                     // The decimal length, as `String(count)` spells it.
                     var divisor = 1
                     while divisor <= bytes.count / 10 { divisor *= 10 }
                     var rest = bytes.count
                     while divisor > 0 {
-                        put(UInt8(48 + rest / divisor))
+                        out.pointee = UInt8(48 + rest / divisor)
+                        out += 1
                         rest %= divisor
                         divisor /= 10
                     }
-                    put(UInt8(ascii: ":"))
-                    _ = UnsafeMutableBufferPointer(rebasing: buffer[length..<(length + bytes.count)]).initialize(from: bytes)
-                    length += bytes.count
+                    out.pointee = UInt8(ascii: ":")
+                    out += 1
+                    if let base = bytes.baseAddress { out.update(from: base, count: bytes.count) }
+                    return out + bytes.count
                 }
             }
             var hash = SHA256()
-            hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<length]))
+            hash.update(bufferPointer: UnsafeRawBufferPointer(start: start, count: end - start))
             return hex(hash.finalize())
         }
     }
