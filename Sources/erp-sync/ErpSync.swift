@@ -39,11 +39,8 @@ struct ErpSync: AsyncParsableCommand {
 /// (`M_ARENA_MAX`; by default up to 8 per core, each keeping the memory its threads freed) and a fixed 128 KiB
 /// threshold above which an allocation is its own mapping, returned to the system when freed (`M_MMAP_THRESHOLD`;
 /// glibc otherwise raises it to the largest block freed, so a batch's arrays stay in the heap for good). A
-/// 1,000,000-row sync at batch 10,000: peak RSS 70 MiB → 55 MiB. The heap grows and shrinks by 16 MiB beyond what
-/// it needs (`M_TOP_PAD`, default 128 KiB): each batch's small allocations otherwise map fresh pages that the next
-/// trim returns, ~0.5 page faults and 2 µs of kernel time per row loaded (200,000 rows: 97,000 faults, 0.53 s
-/// system time → 4,700 faults, 0.13 s; peak RSS +3 MiB). `MALLOC_ARENA_MAX` / `MALLOC_MMAP_THRESHOLD_` /
-/// `MALLOC_TOP_PAD_` in the environment win (glibc `mallopt(3)`).
+/// 1,000,000-row sync at batch 10,000: peak RSS 70 MiB → 55 MiB. `MALLOC_ARENA_MAX` / `MALLOC_MMAP_THRESHOLD_` in the
+/// environment win (glibc `mallopt(3)`).
 enum MemoryTuning {
     static func apply() {
         #if canImport(Glibc)
@@ -51,11 +48,10 @@ enum MemoryTuning {
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        let (arenaMax, mmapThreshold, topPad): (Int32, Int32, Int32) = (-8, -3, -2)  // M_ARENA_MAX, M_MMAP_THRESHOLD, M_TOP_PAD (<malloc.h>)
+        let (arenaMax, mmapThreshold): (Int32, Int32) = (-8, -3)  // M_ARENA_MAX, M_MMAP_THRESHOLD (<malloc.h>)
         let environment = ProcessInfo.processInfo.environment
         if environment["MALLOC_ARENA_MAX"] == nil { _ = mallopt(arenaMax, 2) }
         if environment["MALLOC_MMAP_THRESHOLD_"] == nil { _ = mallopt(mmapThreshold, 128 * 1024) }
-        if environment["MALLOC_TOP_PAD_"] == nil { _ = mallopt(topPad, 16 * 1024 * 1024) }
         #endif
     }
 }
