@@ -69,7 +69,7 @@ export BASE MY_PORT WORK BIN PGOPTIONS
 # Our sync of every source of config $2 into its destination, as case $1; records peak RSS and checks the runs.
 ours() { # $1 case, $2 config
   timed "$1" sync_all "$2"
-  local kb cpu; kb=$(tail -n 1 "$WORK/rss" 2>/dev/null | awk '{ print $1 + 0 }'); cpu=$(tail -n 1 "$WORK/rss" 2>/dev/null | awk '{ print $2 + $3 }')
+  local kb cpu; read -r kb cpu < <(tail -n 1 "$WORK/rss" 2>/dev/null | awk '{ print $1 + 0, $2 + $3 }') || true
   RSS[$1]="${RSS[$1]:-} $((${kb:-0} / 1024))"; CPU[$1]="${CPU[$1]:-} ${cpu:-0}"; ((${kb:-0} > PEAK_RSS)) && PEAK_RSS=$kb
   if grep -q '"status" : "FAILED"' "$WORK/out.json" 2>/dev/null; then echo "!! $1: a run failed"; grep -m3 '"message"' "$WORK/out.json"; fi
   return 0

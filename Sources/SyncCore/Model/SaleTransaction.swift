@@ -55,8 +55,8 @@ public struct SaleTransaction: Sendable, Hashable {
         self.sourceUpdatedAt = sourceUpdatedAt
         self.isDeletedAtSource = isDeletedAtSource
         contentHash = ContentHash.of([
-            externalId, pdv, `operator`, amount.description, currency, occurredAt.description, type.rawValue, typeRaw, reference,
-            sourceUpdatedAt?.description, isDeletedAtSource ? "1" : "0",
+            externalId, pdv, `operator`, amount.description, currency, occurredAt.description,
+            type.rawValue, typeRaw, reference, sourceUpdatedAt?.description, isDeletedAtSource ? "1" : "0",
         ])
     }
 
