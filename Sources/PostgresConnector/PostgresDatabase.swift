@@ -1,6 +1,6 @@
-// The PostgreSQL wire layer shared by the source and the destination: the pool, the error mapping, the binary
-// array encoders and the value decoder. ~410 lines, kept together because each part is small and they change
-// together with postgres-nio; the settings live in PostgresSettings.swift.
+// The PostgreSQL wire layer shared by the source and the destination: the pool, the error mapping, the bindings
+// and the value decoder, kept together because each part is small and they change together with postgres-nio;
+// the settings live in PostgresSettings.swift, the binary value forms in PostgresBinary.swift.
 import Foundation
 import Logging
 import NIOCore
@@ -217,115 +217,6 @@ enum TCPLiveness {
     }
 }
 
-/// `timestamp` / `timestamptz` parameters in PostgreSQL's binary form (microseconds since 2000-01-01), so
-/// naive values are compared as naive values: never shifted by the session's `TimeZone`.
-struct PostgresTimestamp: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
-    static let epochOffset: Int64 = 946_684_800
-    var microseconds: Int64
-    var zoned: Bool
-
-    static var psqlType: PostgresDataType { .timestamp }
-    static var psqlFormat: PostgresFormat { .binary }
-    var psqlType: PostgresDataType { zoned ? .timestamptz : .timestamp }
-    var psqlFormat: PostgresFormat { .binary }
-
-    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
-        byteBuffer.writeInteger(microseconds)
-    }
-}
-
-extension PostgresTimestamp {
-    /// The binary form of an instant (`timestamptz`).
-    init(_ instant: Instant) {
-        self.init(microseconds: (instant.seconds - Self.epochOffset) * 1_000_000 + Int64(instant.microsecond), zoned: true)
-    }
-}
-
-/// A one-dimensional array parameter built element by element straight into PostgreSQL's binary array form
-/// (`array_recv` in src/backend/utils/adt/arrayfuncs.c: dimensions, flags, element type, then each element
-/// as a length-prefixed value, length -1 for NULL), so a batch's column goes to the server without an
-/// intermediate `[String]` or a text round trip for timestamps.
-struct PostgresArrayColumn: PostgresDynamicTypeEncodable, Sendable {
-    /// The element types a batch column can hold.
-    enum Element: Sendable {
-        case text, timestamptz, bool
-
-        var oid: PostgresDataType {
-            switch self {
-            case .text: .text
-            case .timestamptz: .timestamptz
-            case .bool: .bool
-            }
-        }
-
-        var arrayOid: PostgresDataType {
-            switch self {
-            case .text: .textArray
-            case .timestamptz: .timestamptzArray
-            case .bool: .boolArray
-            }
-        }
-    }
-
-    let element: Element
-    private(set) var count = 0
-    private var hasNull = false
-    private var elements: ByteBuffer
-
-    /// An empty column with room for `capacity` elements of about 16 bytes.
-    init(_ element: Element, capacity: Int) {
-        self.element = element
-        elements = ByteBufferAllocator().buffer(capacity: capacity * 16)
-    }
-
-    var psqlType: PostgresDataType { element.arrayOid }
-    var psqlFormat: PostgresFormat { .binary }
-
-    /// Appends text (NULL for `nil`); only for `.text` columns.
-    mutating func append(_ value: String?) {
-        precondition(element == .text, "text appended to a \(element) column")
-        guard let value else { return appendNull() }
-        let lengthIndex = elements.writerIndex
-        elements.writeInteger(Int32(0))
-        let length = elements.writeString(value)
-        elements.setInteger(Int32(length), at: lengthIndex)
-        count += 1
-    }
-
-    /// Appends an instant (NULL for `nil`); only for `.timestamptz` columns.
-    mutating func append(_ value: Instant?) {
-        precondition(element == .timestamptz, "an instant appended to a \(element) column")
-        guard let value else { return appendNull() }
-        elements.writeInteger(Int32(8))
-        elements.writeInteger(PostgresTimestamp(value).microseconds)
-        count += 1
-    }
-
-    /// Appends a boolean; only for `.bool` columns.
-    mutating func append(_ value: Bool) {
-        precondition(element == .bool, "a boolean appended to a \(element) column")
-        elements.writeInteger(Int32(1))
-        elements.writeInteger(UInt8(value ? 1 : 0))
-        count += 1
-    }
-
-    private mutating func appendNull() {
-        elements.writeInteger(Int32(-1))
-        hasNull = true
-        count += 1
-    }
-
-    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
-        byteBuffer.writeInteger(Int32(count == 0 ? 0 : 1))  // dimensions
-        byteBuffer.writeInteger(Int32(hasNull ? 1 : 0))
-        byteBuffer.writeInteger(element.oid.rawValue)
-        guard count > 0 else { return }
-        byteBuffer.writeInteger(Int32(count))  // length of the dimension
-        byteBuffer.writeInteger(Int32(1))  // lower bound
-        byteBuffer.writeImmutableBuffer(elements)
-    }
-}
-
 extension PostgresBindings {
     /// Appends a source value with the PostgreSQL type it stands for.
     mutating func append(source value: SourceValue) throws {
@@ -369,7 +260,7 @@ extension SourceValue {
             case .float4: self = buffer.readInteger(as: UInt32.self).map { .double(Double(Float(bitPattern: $0))) } ?? .null; return
             case .float8: self = buffer.readInteger(as: UInt64.self).map { .double(Double(bitPattern: $0)) } ?? .null; return
             case .bool: self = buffer.readInteger(as: UInt8.self).map { .bool($0 != 0) } ?? .null; return
-            case .numeric: self = NumericText.decode(&buffer).map { .decimal($0) } ?? .null; return
+            case .numeric: self = BinaryNumeric.text(&buffer).map { .decimal($0) } ?? .null; return
             case .timestamp, .timestamptz:
                 guard let micros = buffer.readInteger(as: Int64.self) else { self = .null; return }
                 if let special = Self.postgresInfinity(micros == .max, micros == .min) { self = special; return }
@@ -404,81 +295,6 @@ extension SourceValue {
     /// binary form, src/include/datatype/timestamp.h) as their text, or `nil` for any finite value.
     private static func postgresInfinity(_ isInfinity: Bool, _ isMinusInfinity: Bool) -> SourceValue? {
         isInfinity ? .text("infinity") : isMinusInfinity ? .text("-infinity") : nil
-    }
-}
-
-/// PostgreSQL's binary `numeric`: ndigits, weight, sign, dscale, then base-10000 digits
-/// (src/backend/utils/adt/numeric.c, `numeric_send`).
-enum NumericText {
-    /// The value as PostgreSQL prints it (`numeric_out`: the integer part without leading zeros, exactly `dscale`
-    /// fraction digits), written in one pass; `nil` for a value cut short or with a digit group outside 0 ... 9999.
-    static func decode(_ buffer: inout ByteBuffer) -> String? {
-        guard let ndigits = buffer.readInteger(as: Int16.self), let weight16 = buffer.readInteger(as: Int16.self),
-              let sign = buffer.readInteger(as: UInt16.self), let dscale = buffer.readInteger(as: Int16.self) else { return nil }
-        switch sign {
-        case 0xC000: return "NaN"
-        case 0xD000: return "Infinity"
-        case 0xF000: return "-Infinity"
-        default: break
-        }
-        let count = max(0, Int(ndigits)), weight = Int(weight16), scale = max(0, Int(dscale))
-        guard let groups = buffer.readSlice(length: 2 * count) else { return nil }
-        for index in 0..<count {
-            guard let group = groups.getInteger(at: groups.readerIndex + 2 * index, as: Int16.self), (0...9999).contains(group) else { return nil }
-        }
-        func group(_ index: Int) -> Int {
-            index >= 0 && index < count ? Int(groups.getInteger(at: groups.readerIndex + 2 * index, as: Int16.self)!) : 0
-        }
-        // Integer part: groups 0 ... weight (the first without leading zeros), or `0`; fraction: the groups after
-        // it (zero groups first when weight < -1), cut to `dscale` digits.
-        return String(unsafeUninitializedCapacity: 2 + 4 * max(1, weight + 1) + scale) { out in
-            // Written through an index local to this closure (a counter captured by a nested function costs a
-            // dynamic exclusivity check per byte).
-            var length = 0
-            if sign == 0x4000 {
-                out[length] = UInt8(ascii: "-")
-                length += 1
-            }
-            if weight >= 0 {
-                var first = group(0), divisor = 1000
-                while divisor > 1 && first / divisor == 0 { divisor /= 10 }
-                while divisor > 0 {
-                    out[length] = UInt8(48 + first / divisor)
-                    length += 1
-                    first %= divisor
-                    divisor /= 10
-                }
-                for index in stride(from: 1, through: weight, by: 1) {
-                    let value = group(index)
-                    var divisor = 1000
-                    while divisor > 0 {
-                        out[length] = UInt8(48 + value / divisor % 10)
-                        length += 1
-                        divisor /= 10
-                    }
-                }
-            } else {
-                out[length] = UInt8(ascii: "0")
-                length += 1
-            }
-            if scale > 0 {
-                out[length] = UInt8(ascii: ".")
-                length += 1
-                var written = 0, index = weight + 1
-                while written < scale {
-                    let value = group(index)
-                    var divisor = 1000
-                    while divisor > 0 && written < scale {
-                        out[length] = UInt8(48 + value / divisor % 10)
-                        length += 1
-                        written += 1
-                        divisor /= 10
-                    }
-                    index += 1
-                }
-            }
-            return length
-        }
     }
 }
 

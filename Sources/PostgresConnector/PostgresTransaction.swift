@@ -98,13 +98,15 @@ struct PostgresTransaction: DestinationTransaction {
     }
 
     /// Inserts new records (no row under their key, as read in this transaction while the run's lease is held, or
-    /// a first load's batch that assumed new keys) with `COPY tb_sales FROM STDIN` in the text format, streamed in
-    /// chunks of ``SalesCopy/chunkBytes`` so the server inserts one chunk while the next is encoded. `COPY` costs the
-    /// server about a fifth less than an `INSERT … SELECT FROM unnest(…)` of the same rows, and a first load
-    /// writes most rows this way. A stored key fails the batch with `KEY_CONFLICT` (SQLSTATE 23505) instead of
-    /// being overwritten, and the batch is planned again with the probe of stored keys. Times are the
-    /// transaction's `now()`: `ingested_at` and `updated_at` by their defaults, `deleted_at_source` of a record
-    /// first seen deleted by an update of those rows.
+    /// a first load's batch that assumed new keys) with `COPY tb_sales FROM STDIN` in the binary format
+    /// (``SalesCopy``), streamed in chunks of ``SalesCopy/chunkBytes`` so the server inserts one chunk while the
+    /// next is encoded. `COPY` costs the server about a fifth less than an `INSERT … SELECT FROM unnest(…)` of the
+    /// same rows, the binary format another ~30 % less than the text format (no timestamp, numeric or escape
+    /// parsing; 1,000,000 rows from a file with the primary key: 9.5 s → 6.7 s), and a first load writes most rows
+    /// this way. A stored key fails the batch with `KEY_CONFLICT` (SQLSTATE 23505) instead of being overwritten,
+    /// and the batch is planned again with the probe of stored keys. Times are the transaction's `now()`:
+    /// `ingested_at` and `updated_at` by their defaults, `deleted_at_source` of a record first seen deleted by an
+    /// update of those rows.
     ///
     /// postgres-nio 1.33.2's `copyFrom` never returns when the server ends the connection just before the
     /// `COPY` starts ("leaked its continuation", seen with `pg_terminate_backend`): the transaction's call is
@@ -112,19 +114,19 @@ struct PostgresTransaction: DestinationTransaction {
     /// fails as transient and is retried on a new connection.
     private func copyNew(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?) async throws {
         let shared = SalesCopy.Shared(syncId: syncId, passId: passId)
-        try await connection.copyFrom(table: "tb_sales", columns: SalesCopy.columns, logger: logger) { writer in
-            var chunk: [UInt8] = []
-            chunk.reserveCapacity(SalesCopy.chunkBytes + 4096)
+        try await connection.copyFrom(table: "tb_sales", columns: SalesCopy.binaryColumns, logger: logger) { writer in
+            var chunk = SalesCopy.start()
             for (record, original) in records {
                 SalesCopy.append(record, duplicateOf: original, shared: shared, to: &chunk)
-                if chunk.count >= SalesCopy.chunkBytes {
-                    try await writer.write(ByteBuffer(bytes: chunk))
-                    chunk.removeAll(keepingCapacity: true)
+                if chunk.readableBytes >= SalesCopy.chunkBytes {
+                    try await writer.write(chunk)
+                    chunk = SalesCopy.chunk()
                 }
             }
-            if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
+            SalesCopy.finish(&chunk)
+            try await writer.write(chunk)
         }
-        // A record first seen already deleted at the source gets the batch's time too (COPY text cannot say `now()`).
+        // A record first seen already deleted at the source gets the batch's time too (a COPY row cannot say `now()`).
         let deleted = records.filter(\.record.isDeletedAtSource).map(\.record.externalId)
         guard let source = records.first?.record.sourceId, !deleted.isEmpty else { return }
         try await connection.run("UPDATE tb_sales SET deleted_at_source = now() WHERE source_id = $1 AND external_id = ANY($2)",
@@ -317,17 +319,27 @@ struct SalesColumns: Sendable {
     }
 }
 
-/// The rows of new records for `COPY tb_sales FROM STDIN` in PostgreSQL's text format (tab-separated columns,
-/// `\N` for NULL, backslash escapes for backslash, tab, newline and carriage return; PostgreSQL documentation,
-/// "COPY", "Text Format"). Instants travel as ``Instant/description`` (ISO 8601 UTC with microseconds), which
-/// `timestamptz` input reads exactly; amounts as their canonical decimal text.
+/// The rows of new records for `COPY tb_sales FROM STDIN WITH (FORMAT binary)` (PostgreSQL documentation, "COPY",
+/// "Binary Format"): a signature and two zero `int32`s, then per row an `int16` column count and each column as a
+/// length-prefixed field in its type's binary form (``PostgresFieldWriter``), then
+/// an `int16` -1. Instants travel as microseconds since 2000-01-01 UTC, amounts as `numeric` digit groups at the
+/// currency's scale, text as its UTF-8 bytes: the server parses no text and nothing needs escaping.
 enum SalesCopy {
     /// The `tb_sales` columns a record writes, in this order: each `COPY` row, and the merge of changed records.
     /// `ingested_at` and `updated_at` are not among them: they are the transaction's `now()` (their default since
-    /// migration 6), so every row of a batch carries the batch's time without the server parsing it per row.
+    /// migration 6), so every row of a batch carries the batch's time without the server reading it per row.
     static let columns = ["source_id", "external_id", "pdv", "operator", "amount", "currency", "occurred_at", "type", "type_raw",
                           "reference", "source_updated_at", "content_hash", "duplicate_of", "deleted_at_source", "deleted_reason",
                           "sync_id", "first_sync_id", "last_seen_pass"]
+
+    /// ``columns`` as postgres-nio 1.33.2's `copyFrom(table:columns:)` takes them for a binary `COPY`: its
+    /// `PostgresCopyFromFormat` offers only the text format, and it writes each column name between double
+    /// quotes as given, then `) FROM STDIN WITH (FORMAT text)`. The last name therefore closes the statement
+    /// itself with `WITH (FORMAT binary)` and turns postgres-nio's ending into a comment. The names are this
+    /// file's constants, never input; a postgres-nio that quoted them would fail every first load's `COPY` (the
+    /// destination's tests), not change what is stored.
+    static let binaryColumns = Array(columns.dropLast()) + [columns[columns.count - 1] + #"") FROM STDIN WITH (FORMAT binary) --"#]
+
     /// Bytes encoded before they are sent: large enough to amortize a write, small enough for the server to start
     /// inserting while the rest of the batch is encoded.
     static let chunkBytes = 256 * 1024
@@ -338,59 +350,53 @@ enum SalesCopy {
         var passId: String?
     }
 
+    /// An empty chunk with room for ``chunkBytes`` and one more row.
+    static func chunk() -> ByteBuffer {
+        ByteBufferAllocator().buffer(capacity: chunkBytes + 4096)
+    }
+
+    /// The first chunk of a `COPY`: the binary format's header (signature, flags 0, no header extension).
+    static func start() -> ByteBuffer {
+        var buffer = chunk()
+        buffer.writeBytes(Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
+        buffer.writeInteger(Int32(0))
+        buffer.writeInteger(Int32(0))
+        return buffer
+    }
+
+    /// Ends the last chunk with the trailer (a column count of -1).
+    static func finish(_ buffer: inout ByteBuffer) {
+        buffer.writeInteger(Int16(-1))
+    }
+
     /// Appends one record's row.
-    static func append(_ record: SaleTransaction, duplicateOf original: String?, shared: Shared, to buffer: inout [UInt8]) {
-        field(record.sourceId, &buffer)
-        field(record.externalId, &buffer)
-        field(record.pdv, &buffer)
-        field(record.operator, &buffer)
-        field(record.amount.description, &buffer)
-        field(record.currency, &buffer)
-        field(record.occurredAt.description, &buffer)
-        field(record.type.rawValue, &buffer)
-        field(record.typeRaw, &buffer)
-        field(record.reference, &buffer)
-        field(record.sourceUpdatedAt?.description, &buffer)
-        field(record.contentHash, &buffer)
-        field(original, &buffer)
-        field(nil, &buffer)  // deleted_at_source: set after the COPY (``PostgresTransaction/copyNew``)
-        field(record.isDeletedAtSource ? "soft" : nil, &buffer)
-        field(shared.syncId, &buffer)
-        field(shared.syncId, &buffer)
-        field(shared.passId, &buffer, last: true)
-    }
-
-    /// Appends a value and its separator (a tab, or a newline after the row's last column).
-    private static func field(_ value: String?, _ buffer: inout [UInt8], last: Bool = false) {
-        if var value {
-            value.withUTF8 { bytes in
-                if !bytes.contains(where: needsEscape) {
-                    buffer.append(contentsOf: bytes)
-                    return
-                }
-                for byte in bytes {
-                    switch byte {
-                    case UInt8(ascii: "\\"): escape(UInt8(ascii: "\\"), &buffer)
-                    case UInt8(ascii: "\t"): escape(UInt8(ascii: "t"), &buffer)
-                    case UInt8(ascii: "\n"): escape(UInt8(ascii: "n"), &buffer)
-                    case UInt8(ascii: "\r"): escape(UInt8(ascii: "r"), &buffer)
-                    default: buffer.append(byte)
-                    }
-                }
-            }
-        } else {
-            escape(UInt8(ascii: "N"), &buffer)
+    static func append(_ record: SaleTransaction, duplicateOf original: String?, shared: Shared, to buffer: inout ByteBuffer) {
+        let deletedReason = record.isDeletedAtSource ? "soft" : nil
+        typealias Field = PostgresFieldWriter
+        let bound = 2 + Field.bound(record.sourceId) + Field.bound(record.externalId) + Field.bound(record.pdv) + Field.bound(record.operator)
+            + Field.amountBound + Field.bound(record.currency) + Field.instantBound + Field.bound(record.type.rawValue)
+            + Field.bound(record.typeRaw) + Field.bound(record.reference) + Field.instantBound + Field.bound(record.contentHash)
+            + Field.bound(original) + Field.bound(nil) + Field.bound(deletedReason) + 2 * Field.bound(shared.syncId) + Field.bound(shared.passId)
+        buffer.writePostgresFields(bound: bound) { row in
+            row.integer(Int16(columns.count))
+            row.text(record.sourceId)
+            row.text(record.externalId)
+            row.text(record.pdv)
+            row.text(record.operator)
+            row.amount(record.amount)
+            row.text(record.currency)
+            row.instant(record.occurredAt)
+            row.text(record.type.rawValue)
+            row.text(record.typeRaw)
+            row.text(record.reference)
+            row.instant(record.sourceUpdatedAt)
+            row.text(record.contentHash)
+            row.text(original)
+            row.null()  // deleted_at_source: set after the COPY (``PostgresTransaction/copyNew``)
+            row.text(deletedReason)
+            row.text(shared.syncId)
+            row.text(shared.syncId)
+            row.text(shared.passId)
         }
-        buffer.append(last ? UInt8(ascii: "\n") : UInt8(ascii: "\t"))
-    }
-
-    /// Appends a backslash and `letter`.
-    private static func escape(_ letter: UInt8, _ buffer: inout [UInt8]) {
-        buffer.append(UInt8(ascii: "\\"))
-        buffer.append(letter)
-    }
-
-    private static func needsEscape(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
     }
 }
