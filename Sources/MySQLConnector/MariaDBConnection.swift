@@ -317,8 +317,7 @@ final class ResultBuffers {
             case .double: row.append(.double(buffer.load(as: Double.self)))
             case .decimal: row.append(.decimal(String(decoding: bytes(index, buffer), as: UTF8.self)))
             case .text:
-                let raw = bytes(index, buffer)
-                row.append(String(validating: raw, as: UTF8.self).map(SourceValue.text) ?? .bytes(Data(raw)))
+                row.append(SourceValue(utf8: bytes(index, buffer)))
             case .bytes: row.append(.bytes(Data(bytes(index, buffer))))
             case .dateTime, .timestamp: row.append(Self.value(buffer.load(as: MYSQL_TIME.self), kinds[index]))
             case .null: row.append(.null)

@@ -72,8 +72,7 @@ public enum ODBCValues {
     public static func text(_ bytes: UnsafeRawBufferPointer, isFixedLength: Bool) -> SourceValue {
         var end = bytes.count
         if isFixedLength { while end > 0 && bytes[end - 1] == 0x20 { end -= 1 } }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[..<end])
-        return String(validating: slice, as: UTF8.self).map(SourceValue.text) ?? .bytes(Data(slice))
+        return SourceValue(utf8: UnsafeRawBufferPointer(rebasing: bytes[..<end]))
     }
 
     /// National character data (`NCHAR`, `NVARCHAR`, `NTEXT`; `SQL_C_WCHAR`, UTF-16 on unixODBC) as UTF-8

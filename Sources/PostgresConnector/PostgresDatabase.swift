@@ -276,7 +276,7 @@ extension SourceValue {
                 self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
                 return
             case .text, .varchar, .bpchar, .name:
-                self = String(validating: buffer.readableBytesView, as: UTF8.self).map(SourceValue.text) ?? .bytes(Data(buffer.readableBytesView))
+                self = buffer.withUnsafeReadableBytes { SourceValue(utf8: $0) }
                 return
             case .bytea:
                 self = .bytes(Data(buffer.readableBytesView))

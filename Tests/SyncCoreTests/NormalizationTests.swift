@@ -11,6 +11,25 @@ import Testing
         try LocalDateTime(parsing: local).instant(in: zone).description
     }
 
+    // MARK: Driver text
+
+    /// Driver bytes become text only when they are UTF-8, whatever path reads them (the ASCII pass or the
+    /// standard library's validation): 10,000 random byte strings, mostly ASCII, some with multi-byte characters
+    /// and some broken, agree with `String(validating:)`; broken ones stay their bytes.
+    @Test func driverBytesAreTextOnlyWhenTheyAreUTF8() {
+        let pieces: [[UInt8]] = [Array("PDV-0".utf8), [0], [0x7F], Array("ção".utf8), Array("€".utf8), Array("😀".utf8), [0xC3], [0xFF],
+                                 [0xED, 0xA0, 0x80], [0xC0, 0xAF]]
+        for _ in 0..<10_000 {
+            let bytes = (0..<Int.random(in: 0...6)).flatMap { _ in pieces[Int.random(in: 0...2) == 0 ? Int.random(in: 0..<pieces.count) : 0] }
+            let value = bytes.withUnsafeBytes { SourceValue(utf8: $0) }
+            if let text = String(validating: bytes, as: UTF8.self) {
+                #expect(value == .text(text), "\(bytes)")
+            } else {
+                #expect(value == .bytes(Data(bytes)), "\(bytes)")
+            }
+        }
+    }
+
     // MARK: Time zones and DST
 
     @Test func dstGapUsesTheOffsetBeforeTheTransition() throws {

@@ -21,6 +21,17 @@ public enum SourceValue: Sendable, Hashable, Codable {
     /// Bytes the driver could not decode as text (kept base64-encoded in quarantine).
     case bytes(Data)
 
+    /// Character data a driver delivered as UTF-8: `.text` when the bytes are valid UTF-8, else `.bytes` — never
+    /// repaired into other characters, so the mapper quarantines them with their raw value. ASCII (the bulk of ERP
+    /// data) is recognised in one pass over the bytes; anything else is validated by the standard library.
+    public init(utf8 bytes: UnsafeRawBufferPointer) {
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+            self = .text(String(decoding: bytes, as: UTF8.self))
+        } else {
+            self = String(validating: bytes, as: UTF8.self).map(SourceValue.text) ?? .bytes(Data(bytes))
+        }
+    }
+
     /// `true` for SQL NULL.
     public var isNull: Bool { if case .null = self { true } else { false } }
 
