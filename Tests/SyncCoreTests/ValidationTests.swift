@@ -206,6 +206,25 @@ import Testing
         #expect(try rejection(["operator": .bytes(Data([0xC3, 0x28]))]).reason == .invalidEncoding)
     }
 
+    /// U+0000 is valid UTF-8, but PostgreSQL's `text` and `jsonb` cannot hold it: inside a value it is refused as an
+    /// encoding error (every mapped text field and the key), kept in the raw values as base64 and never as the
+    /// entry's key; at either end it is CHAR padding and trimmed.
+    @Test func nulInsideTextIsAnEncodingErrorAndAtTheEndsIsPadding() throws {
+        for field in ["pdv", "operator", "type", "reference"] {
+            let rejected = try rejection([field: .text("A\u{0}B")])
+            #expect(rejected.reason == .invalidEncoding, "\(field): \(rejected.message)")
+            #expect(rejected.message.hasPrefix("\(field):"))
+            #expect(rejected.raw[field] == .some("base64:QQBC"))
+            #expect(rejected.externalId == "1001")
+        }
+        #expect(try rejection(["pdv": .bytes(Data([0x41, 0x00, 0x42]))]).raw["pdv"] == .some("base64:QQBC"))
+        let key = try rejection(["externalId": .text("10\u{0}01")])
+        #expect(key.reason == .invalidEncoding)
+        #expect(key.externalId == nil && key.key == nil)
+        #expect(!key.rawJSON.contains("\\u0000"))
+        #expect(try record(["pdv": .text("\u{0}PDV-1\u{0}\u{0}")]).pdv == "PDV-1")
+    }
+
     @Test func invalidUTF8InAnyMappedFieldIsAnEncodingError() throws {
         let bad = SourceValue.bytes(Data([0x31, 0xFF]))
         for field in ["externalId", "amount", "occurredAt", "type", "reference"] {

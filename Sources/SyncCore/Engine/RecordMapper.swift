@@ -136,6 +136,12 @@ public struct RecordMapper: Sendable {
         return parts.map { $0! }.joined(separator: "|")
     }
 
+    /// Why text holding U+0000 is refused. It is valid UTF-8, but PostgreSQL's `text` and `jsonb` cannot hold it
+    /// (PostgreSQL documentation, "Character Types": the character with code zero cannot be stored): loaded, it
+    /// failed its batch on every run and stopped the stream there. Refused in the core for every destination, so
+    /// an audit never holds a value another destination would refuse; NUL at either end is CHAR padding, trimmed.
+    static let nulMessage = "holds the character U+0000 (NUL), which the audit database cannot store"
+
     /// Maps and validates one row.
     /// - Parameters:
     ///   - row: values in ``StreamLayout/columns(of:)`` order.
@@ -149,7 +155,12 @@ public struct RecordMapper: Sendable {
         func reject(_ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
             var raw: [String: String?] = [:]
             for (index, name) in columns.enumerated() { raw[name] = row[index].jsonValue }
-            return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw, key: Array(row[1...stream.primaryKey.count]))
+            // A key holding NUL cannot be stored as the entry's key (PostgreSQL `text` and `jsonb` refuse U+0000):
+            // the entry keeps it in its raw values (base64), where `jsonValue` put it.
+            let key = Array(row[1...stream.primaryKey.count])
+            let keyIsStorable = !(externalId?.holdsNUL ?? false) && !key.contains { $0.text?.holdsNUL ?? false }
+            return RejectedRow(reason: reason, message: message, externalId: keyIsStorable ? externalId : nil, raw: raw,
+                               key: keyIsStorable ? key : nil)
         }
         func value(_ field: StreamConfig.Field) -> SourceValue {
             fieldColumns[field.slot].map { row[$0] } ?? .null
@@ -163,6 +174,7 @@ public struct RecordMapper: Sendable {
             if required && (trimmed?.isEmpty ?? true) {
                 throw reject(.missingField, "\(field.rawValue): required, got \(trimmed == nil ? "NULL" : "an empty value")")
             }
+            if let trimmed, trimmed.holdsNUL { throw reject(.invalidEncoding, "\(field.rawValue): \(Self.nulMessage)") }
             // A character takes at least one UTF-8 byte, so only longer byte counts need counting characters.
             if let trimmed, let max = fieldMaxLengths[field.slot], trimmed.utf8.count > max, trimmed.count > max {
                 throw reject(.tooLong, "\(field.rawValue): \(trimmed.count) characters, at most \(max)")
@@ -189,6 +201,7 @@ public struct RecordMapper: Sendable {
             }
         }
         guard let externalId, !externalId.isEmpty else { throw reject(.missingField, "externalId: required, got NULL") }
+        if externalId.holdsNUL { throw reject(.invalidEncoding, "externalId: \(Self.nulMessage)") }
         let maxIdLength = fieldMaxLengths[StreamConfig.Field.externalId.slot]!
         if externalId.utf8.count > maxIdLength, externalId.count > maxIdLength {
             throw reject(.tooLong, "externalId: \(externalId.count) characters, at most \(maxIdLength)")

@@ -51,12 +51,20 @@ public enum SourceValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// A JSON-friendly rendering for quarantine records: numbers stay exact text, bytes become
-    /// `base64:<…>`, NULL is `nil`.
+    /// A JSON-friendly rendering for quarantine records: numbers stay exact text, bytes that are not UTF-8 and
+    /// text holding U+0000 (which PostgreSQL's `jsonb` refuses) become `base64:<…>` of their bytes, NULL is `nil`.
     public var jsonValue: String? {
         switch self {
-        case .bytes(let v): String(validating: v, as: UTF8.self) ?? "base64:" + v.base64EncodedString()
-        default: text
+        case .bytes(let v):
+            guard let text = String(validating: v, as: UTF8.self), !text.holdsNUL else { return "base64:" + v.base64EncodedString() }
+            return text
+        case .text(let v) where v.holdsNUL: return "base64:" + Data(v.utf8).base64EncodedString()
+        default: return text
         }
     }
+}
+
+extension String {
+    /// Whether the text holds U+0000 (NUL), which PostgreSQL's `text` and `jsonb` cannot store.
+    var holdsNUL: Bool { utf8.contains(0) }
 }
