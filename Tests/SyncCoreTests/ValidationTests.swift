@@ -223,6 +223,12 @@ import Testing
         #expect(key.externalId == nil && key.key == nil)
         #expect(!key.rawJSON.contains("\\u0000"))
         #expect(try record(["pdv": .text("\u{0}PDV-1\u{0}\u{0}")]).pdv == "PDV-1")
+        // Messages quote the bad value, never with its NUL (written `\0`, or the value as base64; the raw values keep it).
+        for (field, value) in [("amount", "1\u{0}2"), ("occurredAt", "2024-03-10\u{0}14:00:00"), ("cursor", "2024-03-10 14:00:00\u{0}x")] {
+            let rejected = try rejection([field: .text(value)])
+            #expect(!rejected.message.holdsNUL, "\(field): \(rejected.message)")
+            #expect(rejected.raw[field] == .some("base64:" + Data(value.utf8).base64EncodedString()))
+        }
     }
 
     @Test func invalidUTF8InAnyMappedFieldIsAnEncodingError() throws {

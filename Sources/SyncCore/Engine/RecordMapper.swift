@@ -46,11 +46,12 @@ public struct RejectedRow: Error, Sendable, Hashable {
     /// The row's values by select-list column name, JSON-ready (exact text, NULL as `nil`).
     public var raw: [String: String?]
 
-    /// Creates a rejection.
+    /// Creates a rejection. A NUL in `message` (which quotes the bad value) is written `\0`: the audit database
+    /// cannot store U+0000, and the raw values keep the exact value.
     public init(reason: Reason, message: String, externalId: String?, raw: [String: String?], key: [SourceValue]? = nil) {
         self.key = key
         self.reason = reason
-        self.message = message
+        self.message = message.holdsNUL ? message.replacingOccurrences(of: "\u{0}", with: "\\0") : message
         self.externalId = externalId
         self.raw = raw
     }
