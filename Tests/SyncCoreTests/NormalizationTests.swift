@@ -30,6 +30,26 @@ import Testing
         }
     }
 
+    /// Stored checkpoints and quarantine keys keep the coding Swift synthesized for ``SourceValue`` (pinned below from
+    /// a synthesized copy of the enum), and text holding NUL gets its own case, which PostgreSQL's `jsonb` accepts.
+    @Test func sourceValuesKeepTheirStoredCodingAndTextHoldingNULCodesWithoutIt() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let pinned: [(SourceValue, String)] = [
+            (.null, #"{"null":{}}"#), (.integer(5), #"{"integer":{"_0":5}}"#), (.decimal("1.5"), #"{"decimal":{"_0":"1.5"}}"#),
+            (.double(2.5), #"{"double":{"_0":2.5}}"#), (.text("ab"), #"{"text":{"_0":"ab"}}"#), (.bool(true), #"{"bool":{"_0":true}}"#),
+            (.bytes(Data([1, 2])), #"{"bytes":{"_0":"AQI="}}"#), (.text("a\u{0}b"), #"{"textHoldingNUL":{"_0":"YQBi"}}"#),
+        ]
+        for (value, json) in pinned {
+            #expect(String(decoding: try encoder.encode(value), as: UTF8.self) == json)
+            #expect(try JSONDecoder().decode(SourceValue.self, from: Data(json.utf8)) == value)
+        }
+        for value: SourceValue in [.localDateTime(try LocalDateTime(parsing: "2024-03-10 14:00:00.5")), .instant(Instant(seconds: 1_700_000_000, microsecond: 7))] {
+            #expect(try JSONDecoder().decode(SourceValue.self, from: try encoder.encode(value)) == value)
+        }
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(SourceValue.self, from: Data(#"{"text":{"_0":"a"},"null":{}}"#.utf8)) }
+    }
+
     // MARK: Time zones and DST
 
     @Test func dstGapUsesTheOffsetBeforeTheTransition() throws {

@@ -220,8 +220,10 @@ import Testing
         #expect(try rejection(["pdv": .bytes(Data([0x41, 0x00, 0x42]))]).raw["pdv"] == .some("base64:QQBC"))
         let key = try rejection(["externalId": .text("10\u{0}01")])
         #expect(key.reason == .invalidEncoding)
-        #expect(key.externalId == nil && key.key == nil)
+        #expect(key.externalId == nil && key.key == [.integer(1001)])
         #expect(!key.rawJSON.contains("\\u0000"))
+        // Padding NUL is trimmed from the external id, which is kept.
+        #expect(try rejection(["externalId": .text("1001\u{0}"), "amount": .text("x")]).externalId == "1001")
         #expect(try record(["pdv": .text("\u{0}PDV-1\u{0}\u{0}")]).pdv == "PDV-1")
         // Messages quote the bad value, never with its NUL (written `\0`, or the value as base64; the raw values keep it).
         for (field, value) in [("amount", "1\u{0}2"), ("occurredAt", "2024-03-10\u{0}14:00:00"), ("cursor", "2024-03-10 14:00:00\u{0}x")] {

@@ -46,13 +46,14 @@ public struct RejectedRow: Error, Sendable, Hashable {
     /// The row's values by select-list column name, JSON-ready (exact text, NULL as `nil`).
     public var raw: [String: String?]
 
-    /// Creates a rejection. A NUL in `message` (which quotes the bad value) is written `\0`: the audit database
-    /// cannot store U+0000, and the raw values keep the exact value.
+    /// Creates a rejection. The audit database cannot store U+0000 in text: a NUL in `message` (which quotes the bad
+    /// value) is written `\0`, and an `externalId` holding one is not kept (the raw values and `key` keep the exact
+    /// value: `jsonValue` and ``SourceValue``'s coding spell it in base64).
     public init(reason: Reason, message: String, externalId: String?, raw: [String: String?], key: [SourceValue]? = nil) {
         self.key = key
         self.reason = reason
         self.message = message.holdsNUL ? message.replacingOccurrences(of: "\u{0}", with: "\\0") : message
-        self.externalId = externalId
+        self.externalId = externalId?.holdsNUL == true ? nil : externalId
         self.raw = raw
     }
 
@@ -156,12 +157,7 @@ public struct RecordMapper: Sendable {
         func reject(_ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
             var raw: [String: String?] = [:]
             for (index, name) in columns.enumerated() { raw[name] = row[index].jsonValue }
-            // A key holding NUL cannot be stored as the entry's key (PostgreSQL `text` and `jsonb` refuse U+0000):
-            // the entry keeps it in its raw values (base64), where `jsonValue` put it.
-            let key = Array(row[1...stream.primaryKey.count])
-            let keyIsStorable = !(externalId?.holdsNUL ?? false) && !key.contains { $0.text?.holdsNUL ?? false }
-            return RejectedRow(reason: reason, message: message, externalId: keyIsStorable ? externalId : nil, raw: raw,
-                               key: keyIsStorable ? key : nil)
+            return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw, key: Array(row[1...stream.primaryKey.count]))
         }
         func value(_ field: StreamConfig.Field) -> SourceValue {
             fieldColumns[field.slot].map { row[$0] } ?? .null

@@ -32,6 +32,69 @@ public enum SourceValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// The coding Swift synthesizes for this enum (`{"text":{"_0":"abc"}}`, `{"null":{}}`), which stored checkpoints
+    /// and quarantine keys already use, with one addition: text holding U+0000 is `{"textHoldingNUL":{"_0":"<base64 of
+    /// its UTF-8>"}}`, since PostgreSQL's `jsonb` refuses `\u0000` — a checkpoint whose key held a NUL failed every
+    /// batch that ended on that row (`tb_sync_state.state_json`), and the stream stopped there.
+    private enum CodingKeys: String, CodingKey {
+        case null, integer, decimal, double, text, bool, localDateTime, instant, bytes, textHoldingNUL
+    }
+
+    /// The synthesized coding's key of an associated value.
+    private enum ValueKeys: String, CodingKey {
+        case value = "_0"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard let key = container.allKeys.first, container.allKeys.count == 1 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a source value needs exactly one case key"))
+        }
+        if key == .null {
+            self = .null
+            return
+        }
+        let value = try container.nestedContainer(keyedBy: ValueKeys.self, forKey: key)
+        switch key {
+        case .null: self = .null
+        case .integer: self = .integer(try value.decode(Int64.self, forKey: .value))
+        case .decimal: self = .decimal(try value.decode(String.self, forKey: .value))
+        case .double: self = .double(try value.decode(Double.self, forKey: .value))
+        case .text: self = .text(try value.decode(String.self, forKey: .value))
+        case .bool: self = .bool(try value.decode(Bool.self, forKey: .value))
+        case .localDateTime: self = .localDateTime(try value.decode(LocalDateTime.self, forKey: .value))
+        case .instant: self = .instant(try value.decode(Instant.self, forKey: .value))
+        case .bytes: self = .bytes(try value.decode(Data.self, forKey: .value))
+        case .textHoldingNUL:
+            guard let bytes = Data(base64Encoded: try value.decode(String.self, forKey: .value)),
+                  let text = String(validating: bytes, as: UTF8.self) else {
+                throw DecodingError.dataCorruptedError(forKey: .value, in: value, debugDescription: "not the base64 of UTF-8 text")
+            }
+            self = .text(text)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .null: _ = container.nestedContainer(keyedBy: ValueKeys.self, forKey: .null)
+        case .integer(let v): try encode(v, as: .integer, in: &container)
+        case .decimal(let v): try encode(v, as: .decimal, in: &container)
+        case .double(let v): try encode(v, as: .double, in: &container)
+        case .text(let v) where v.holdsNUL: try encode(Data(v.utf8).base64EncodedString(), as: .textHoldingNUL, in: &container)
+        case .text(let v): try encode(v, as: .text, in: &container)
+        case .bool(let v): try encode(v, as: .bool, in: &container)
+        case .localDateTime(let v): try encode(v, as: .localDateTime, in: &container)
+        case .instant(let v): try encode(v, as: .instant, in: &container)
+        case .bytes(let v): try encode(v, as: .bytes, in: &container)
+        }
+    }
+
+    private func encode(_ value: some Encodable, as key: CodingKeys, in container: inout KeyedEncodingContainer<CodingKeys>) throws {
+        var nested = container.nestedContainer(keyedBy: ValueKeys.self, forKey: key)
+        try nested.encode(value, forKey: .value)
+    }
+
     /// `true` for SQL NULL.
     public var isNull: Bool { if case .null = self { true } else { false } }
 

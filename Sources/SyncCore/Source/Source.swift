@@ -180,9 +180,10 @@ public struct Checkpoint: Sendable, Hashable, Codable {
         self.key = key
     }
 
-    /// `cursor` text, plus the key when there is one: `2005-05-24 22:53:30 #1185`.
+    /// `cursor` text, plus the key when there is one: `2005-05-24 22:53:30 #1185`; a value text cannot hold (bytes that
+    /// are not UTF-8, text holding U+0000, which `tb_erp_sync_audit.cursor_to` refuses) as ``SourceValue/jsonValue``'s `base64:…`.
     public var summary: String {
-        let keyText = key.map { $0.text ?? "NULL" }.joined(separator: ",")
-        return "\(cursor.text ?? "NULL") #\(keyText)"
+        let keyText = key.map { $0.jsonValue ?? "NULL" }.joined(separator: ",")
+        return "\(cursor.jsonValue ?? "NULL") #\(keyText)"
     }
 }
