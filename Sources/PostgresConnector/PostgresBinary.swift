@@ -263,12 +263,12 @@ enum BinaryNumeric {
     /// Writes `amount` (without a field length) exactly as `numeric_send` writes the same value read from its
     /// text at display scale `amount.scale`: no leading or trailing zero digits, zero as no digits with weight 0,
     /// so the stored value and its text (`12.50` keeps two fraction digits) are those of a text `COPY`.
-    static func write(_ amount: Amount, to buffer: inout PostgresFieldWriter) {
+    static func write(_ amount: Amount, to writer: inout PostgresFieldWriter) {
         let magnitude = amount.minorUnits.magnitude
         if let small = UInt64(exactly: magnitude) {
-            write(magnitude: small, isNegative: amount.minorUnits < 0, scale: amount.scale, to: &buffer)
+            write(magnitude: small, isNegative: amount.minorUnits < 0, scale: amount.scale, to: &writer)
         } else {
-            write(magnitude: magnitude, isNegative: amount.minorUnits < 0, scale: amount.scale, to: &buffer)
+            write(magnitude: magnitude, isNegative: amount.minorUnits < 0, scale: amount.scale, to: &writer)
         }
     }
 
@@ -276,7 +276,7 @@ enum BinaryNumeric {
     /// group) is split as (units / 10^(4 − pad)) × 10000 + (units mod 10^(4 − pad)) × 10^pad, so no product can
     /// overflow; group i (least significant first) then weighs 10000^(i − fraction groups).
     private static func write<Magnitude: UnsignedInteger & FixedWidthInteger>(magnitude: Magnitude, isNegative: Bool, scale: Int,
-                                                                               to buffer: inout PostgresFieldWriter) {
+                                                                               to writer: inout PostgresFieldWriter) {
         precondition(scale >= 0, "a negative scale")
         let fractionGroups = (scale + 3) / 4, pad = (4 - scale % 4) % 4
         let padFactor = [1, 10, 100, 1000][pad]
@@ -293,12 +293,12 @@ enum BinaryNumeric {
         while top >= 0 && groups[top] == 0 { top -= 1 }
         while bottom < top && groups[bottom] == 0 { bottom += 1 }
         let digits = max(0, top - bottom + 1)
-        buffer.integer(Int16(digits))
-        buffer.integer(Int16(digits == 0 ? 0 : top - fractionGroups))
-        buffer.integer(UInt16(isNegative && digits > 0 ? 0x4000 : 0))
-        buffer.integer(Int16(scale))
+        writer.integer(Int16(digits))
+        writer.integer(Int16(digits == 0 ? 0 : top - fractionGroups))
+        writer.integer(UInt16(isNegative && digits > 0 ? 0x4000 : 0))
+        writer.integer(Int16(scale))
         for index in stride(from: top, through: bottom, by: -1) {  // none for zero (top is -1)
-            buffer.integer(groups[index])
+            writer.integer(groups[index])
         }
     }
 }

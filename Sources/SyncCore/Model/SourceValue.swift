@@ -50,10 +50,6 @@ public enum SourceValue: Sendable, Hashable, Codable {
         guard let key = container.allKeys.first, container.allKeys.count == 1 else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a source value needs exactly one case key"))
         }
-        if key == .null {
-            self = .null
-            return
-        }
         let value = try container.nestedContainer(keyedBy: ValueKeys.self, forKey: key)
         switch key {
         case .null: self = .null
