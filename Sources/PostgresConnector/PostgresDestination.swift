@@ -185,24 +185,28 @@ public final class PostgresDestination: Destination, AuditLog {
 
     // MARK: the dedup index
 
-    /// Drops `tb_sales_dedup` when no other source has a record or an unexpired lease (by the server's clock):
-    /// checked once without a lock (an audit database in use answers no at once, taking no lock), then again in the
+    /// Another source's records (`tb_sales`, read through the primary key's leading `source_id`) or an unexpired
+    /// lease (by the server's clock).
+    public func hasOtherSources(than source: String) async throws -> Bool {
+        try await read("checking the sources of tb_sales") { [self] connection, logger in try await otherSources(than: source, connection, logger) }
+    }
+
+    private func otherSources(than source: String, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
+        if try await PostgresTransaction(connection: connection, logger: logger, leases: leases).hasRecords(ofSourcesOtherThan: source) { return true }
+        return try await connection.run("""
+            SELECT EXISTS (SELECT 1 FROM tb_sync_lock WHERE source_id <> $1 AND expires_at > clock_timestamp()) AS leased
+            """, [.text(source)], logger: logger).first?["leased"] == .bool(true)
+    }
+
+    /// Drops `tb_sales_dedup` when no other source has a record or an unexpired lease: checked again in the
     /// transaction that drops it, after `LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE` (waiting at most 2 s,
     /// `lock_timeout`: a waiting exclusive lock holds up every later reader of the table). A run of another source
     /// that starts later builds the index again before it writes (``buildDedupIndex()``).
     public func deferDedupIndex(for source: String) async throws -> Bool {
-        @Sendable func othersActive(_ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
-            let store = PostgresTransaction(connection: connection, logger: logger, leases: leases)
-            if try await store.hasRecords(ofSourcesOtherThan: source) { return true }
-            return try await connection.run("""
-                SELECT EXISTS (SELECT 1 FROM tb_sync_lock WHERE source_id <> $1 AND expires_at > clock_timestamp()) AS leased
-                """, [.text(source)], logger: logger).first?["leased"] == .bool(true)
-        }
-        if try await read("checking the sources of tb_sales", othersActive) { return false }
-        return try await connectionTransaction("deferring the dedup index") { connection, logger in
+        try await connectionTransaction("deferring the dedup index") { [self] connection, logger in
             try await connection.run("SET LOCAL lock_timeout = '2s'", logger: logger)
             try await connection.run("LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE", logger: logger)
-            if try await othersActive(connection, logger) { return false }
+            if try await otherSources(than: source, connection, logger) { return false }
             try await connection.run("DROP INDEX IF EXISTS tb_sales_dedup", logger: logger)
             return true
         }

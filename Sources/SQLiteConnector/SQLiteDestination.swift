@@ -178,12 +178,22 @@ public actor SQLiteDestination: Destination, AuditLog {
 
     // MARK: the dedup index
 
-    /// Drops `tb_sales_dedup` in one write transaction (SQLite has one writer at a time) that finds no record of
-    /// another source and no lock row of another source (held, or left by a process that died: kept, the safe side).
+    /// Another source's records, or a lock row of another source (held, or left by a process that died: counted,
+    /// the safe side).
+    public func hasOtherSources(than source: String) async throws -> Bool {
+        try await statements("checking the sources of tb_sales") { try await otherSources(than: source) }
+    }
+
+    private func otherSources(than source: String) async throws -> Bool {
+        if try await SQLiteTransaction(connection: connection).hasRecords(ofSourcesOtherThan: source) { return true }
+        return try await !query("SELECT 1 FROM tb_sync_lock WHERE source_id <> ? LIMIT 1", [.text(source)]).isEmpty
+    }
+
+    /// Drops `tb_sales_dedup` in one write transaction (SQLite has one writer at a time) that finds no other source
+    /// (``hasOtherSources(than:)``).
     public func deferDedupIndex(for source: String) async throws -> Bool {
         try await exclusiveTransaction("deferring the dedup index") {
-            if try await SQLiteTransaction(connection: connection).hasRecords(ofSourcesOtherThan: source) { return false }
-            guard try await query("SELECT 1 FROM tb_sync_lock WHERE source_id <> ? LIMIT 1", [.text(source)]).isEmpty else { return false }
+            if try await otherSources(than: source) { return false }
             try await query("DROP INDEX IF EXISTS tb_sales_dedup")
             return true
         }

@@ -202,9 +202,9 @@ struct PostgresSyncTests {
     }
 
     /// A first load into an audit database where no other source has records loads without the dedup index and
-    /// builds it before the run ends; a first load beside another source's records keeps it (and flags the
-    /// duplicate through it); a missing index (a first load killed before its end) is built by the next run.
-    @Test func aFirstLoadDefersTheDedupIndexOnlyWhenNoOtherSourceHasRecords() async throws {
+    /// leaves it absent (one source needs none); the first load of a second source builds it before writing (and
+    /// flags the duplicate through it); a missing index is built by the next run of a source that has company.
+    @Test func theDedupIndexExistsOnlyOnceASecondSourceArrives() async throws {
         try await PostgresFixture.with { f in
             let createB = PostgresFixture.createSales.replacingOccurrences(of: "sale_transactions", with: "sales_b")
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, createB, """
@@ -226,7 +226,10 @@ struct PostgresSyncTests {
             let a = try await f.sync(PostgresFixture.options(batchSize: 10), source: f.source("a", stream: PostgresFixture.stream), afterCommit: watch)
             #expect(a.status == .success && a.recordsInserted == 30, "\(a.errors)")
             #expect(seen.withLock { $0 } == [false, false, false])
-            #expect(try await indexed())
+            #expect(try await !indexed())
+            let rerun = try await f.sync(PostgresFixture.options(), source: f.source("a", stream: PostgresFixture.stream))
+            #expect(rerun.status == .success && rerun.recordsInserted == 0)
+            #expect(try await !indexed())
 
             seen.withLock { $0 = [] }
             var streamB = PostgresFixture.stream

@@ -46,9 +46,9 @@ import Testing
     }
 
     /// While one run holds a source's lock, another run of that source reports LOCKED and loads nothing.
-    /// A first load into an audit file where no other source has records loads without the dedup index and builds
-    /// it before the run ends; a first load beside another source's records keeps it.
-    @Test func aFirstLoadDefersTheDedupIndexOnlyWhenNoOtherSourceHasRecords() async throws {
+    /// A first load into an audit file where no other source has records loads without the dedup index and leaves
+    /// it absent (one source needs none); the first load of a second source builds it before writing.
+    @Test func theDedupIndexExistsOnlyOnceASecondSourceArrives() async throws {
         try await Fixture.with { f in
             try await f.upsert((1...30).map { ($0, "P1", "op\($0)", "1.00", "2024-03-01 10:00:00", "venda", "2024-03-01 10:00:\(10 + $0)") })
             @Sendable func indexed() async throws -> Bool {
@@ -63,7 +63,7 @@ import Testing
             let a = await f.sync(Fixture.options(batchSize: 10), source: "a", sources: sources, afterCommit: watch)
             #expect(a.status == .success && a.recordsInserted == 30, "\(a.errors)")
             #expect(seen.withLock { $0 } == [false, false, false])
-            #expect(try await indexed())
+            #expect(try await !indexed())
             seen.withLock { $0 = [] }
             let b = await f.sync(Fixture.options(batchSize: 10), source: "b", sources: sources, afterCommit: watch)
             #expect(b.status == .success && b.recordsInserted == 30, "\(b.errors)")

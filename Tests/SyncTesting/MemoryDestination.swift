@@ -191,7 +191,10 @@ public final class MemoryDestination: Destination {
         return value
     }
 
-    /// Never defers: the in-memory store has no index (and the fault-injection histories stay as they were).
+    /// Always `true`, so a run never defers an index: the in-memory store has none (and the fault-injection
+    /// histories stay as they were).
+    public func hasOtherSources(than source: String) async throws -> Bool { true }
+
     public func deferDedupIndex(for source: String) async throws -> Bool { false }
 
     public func buildDedupIndex() async throws {}

@@ -45,9 +45,16 @@ public protocol Destination: Sendable {
     /// or with an external id in `externalIds`, for `reprocess` (from each entry's `key_json`).
     func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]]
 
+    /// Whether a source other than `source` has records in `tb_sales` or holds a live lease (``DedupIndex``: only
+    /// then can a record of `source` meet a duplicate, or another run write records it could meet). Read without a
+    /// lock: an answer that is stale at once is still safe for ``DedupIndex`` (a source that arrives builds the index
+    /// itself before it writes).
+    func hasOtherSources(than source: String) async throws -> Bool
+
     /// Drops the match-shaped index of `tb_sales` that serves ``DestinationTransaction/dedupCandidates(excludingSource:matching:)``
     /// (`tb_sales_dedup`) for a first load of `source` (``DedupIndex``), if no other source has records in `tb_sales`
-    /// or a live lease, checked atomically with the drop; waits a few seconds at most for the table.
+    /// or a live lease (``hasOtherSources(than:)``), checked atomically with the drop; waits a few seconds at most
+    /// for the table.
     /// - Returns: whether the index is now absent for this run (`false`: another source needs it, or the table was busy).
     func deferDedupIndex(for source: String) async throws -> Bool
 

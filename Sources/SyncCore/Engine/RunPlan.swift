@@ -28,7 +28,7 @@ public struct RunPlan: Sendable, Equatable {
     /// from the future (`9999-12-31`, PostgreSQL `infinity`, a wrong clock) never moves the checkpoint.
     public var horizon: SourceValue?
     /// The run starts a source that saved nothing yet (no checkpoint, no full pass; not a reprocess): its whole
-    /// history may follow, so the dedup index waits for its end (``DedupIndex``).
+    /// history may follow, so it loads without the dedup index when no other source is there (``DedupIndex``).
     public var isFirstLoad = false
     /// The forward read starts a source that saved nothing yet (no checkpoint, no full pass) with cross-source dedup
     /// off or flagging: its rows are expected to be new, so its batches skip the probe of stored keys until one meets a

@@ -136,13 +136,11 @@ public struct SyncEngine: Sendable {
         let reader = PageReader(source: source, stream: request.source.stream,
                                 mapper: RecordMapper(source: request.source, validation: options.validation),
                                 retry: retry, logger: logger, now: now)
-        let deferredIndex = !request.isDryRun
-            ? await DedupIndex.prepare(plan, source: run.source, destination: destination, logger: logger) : false
+        if !request.isDryRun { await DedupIndex.prepare(plan, source: run.source, destination: destination, logger: logger) }
         var loop = BatchLoop(run: run, engine: self, reader: reader, retry: retry, logger: logger, onProgress: onProgress)
         await loop.read(plan)
         run = loop.run
         await source.close()
-        if deferredIndex, let warning = await DedupIndex.restore(destination, logger: logger) { run.errors.append(warning) }
         logger.info("sync finished", metadata: ["fetched": "\(run.counters.fetched)", "inserted": "\(run.counters.inserted)",
                                                  "updated": "\(run.counters.updated)", "rejected": "\(run.counters.rejected)"])
     }

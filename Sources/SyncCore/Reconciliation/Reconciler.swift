@@ -12,7 +12,8 @@ import Foundation
 ///    the checkpoint are "not yet synced", so a live ERP raises no alarm.
 /// 4. A bucket that differs, or holds rows not yet synced, is drilled down to rows: its source rows are read by cursor range in keyset pages,
 ///    mapped like a sync maps them, and compared by external id, content hash and amount with the stored rows,
-///    listing missing, extra and different external ids.
+///    listing missing, extra and different external ids. The dedup index, which the stored rows are read through,
+///    is built first if it is missing.
 public struct Reconciler: Sendable {
     /// The source reconciled.
     public let source: SourceConfig
@@ -98,6 +99,7 @@ public struct Reconciler: Sendable {
         }
 
         var buckets: [ReconciliationBucket] = []
+        var indexed = false
         for (key, var entry) in work {
             if let from, key.day < from { continue }
             if let to, key.day > to { continue }
@@ -110,6 +112,13 @@ public struct Reconciler: Sendable {
             let expectedAmount = entry.source.minorUnits - entry.pending.minorUnits - entry.quarantined.minorUnits
             let figuresDiffer = expectedRows != entry.bucket.auditRows || expectedAmount != entry.audit.minorUnits
             if figuresDiffer || entry.bucket.notYetSynced > 0 {
+                if !indexed {
+                    // The drill-down reads `tb_sales` by pdv and time, through the dedup index, which an audit
+                    // database fed by one source lacks (``DedupIndex``). Without it the reads are only slower, so a
+                    // failed build (reported by the next read if the database is unusable) does not stop the report.
+                    indexed = true
+                    try? await store.buildDedupIndex()
+                }
                 try await drillDown(&entry, key: key, reader: reader, store: store, checkpoint: checkpoint, quarantined: quarantinedIds, now: now)
                 let bucket = entry.bucket
                 let unexplained = !bucket.missing.isEmpty || !bucket.extra.isEmpty || !bucket.different.isEmpty
