@@ -16,15 +16,16 @@ struct PostgresTransaction: DestinationTransaction {
     /// expired; it is then extended by the lease period and stays locked (`UPDATE`) until this transaction ends, so
     /// no claim can take it over in between. The transaction also gets `idle_in_transaction_session_timeout` of
     /// the lease period (at least 5 s, at most the session's 15 s): a process stopped inside it cannot keep the row
-    /// locked for longer.
+    /// locked for longer; it is set by the same statement (its `RETURNING` list, evaluated for the renewed row), one
+    /// round trip for both.
     func renewLock(source: String, syncId: String) async throws -> Bool {
         guard let token = leases.token(source: source, syncId: syncId) else { return false }
-        try await connection.run("SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
-                                 [.text("\(min(max(leases.seconds, 5), PostgresSettings.idleInTransactionSeconds))s")], logger: logger)
         return try await !connection.run("""
             UPDATE tb_sync_lock SET heartbeat_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => $4::float8)
-            WHERE source_id = $1 AND sync_id = $2 AND token = $3 AND expires_at > clock_timestamp() RETURNING source_id
-            """, [.text(source), .text(syncId), .int(token), .int(leases.seconds)], logger: logger).isEmpty
+            WHERE source_id = $1 AND sync_id = $2 AND token = $3 AND expires_at > clock_timestamp()
+            RETURNING set_config('idle_in_transaction_session_timeout', $5, true) AS timeout
+            """, [.text(source), .text(syncId), .int(token), .int(leases.seconds),
+                  .text("\(min(max(leases.seconds, 5), PostgresSettings.idleInTransactionSeconds))s")], logger: logger).isEmpty
     }
 
     /// One index probe per key (`LATERAL … LIMIT 1` keeps the nested loop): `external_id = ANY($2)` lets the
@@ -229,21 +230,43 @@ struct PostgresTransaction: DestinationTransaction {
     }
 
     func saveState(_ state: SyncState, source: String, syncId: String) async throws {
-        let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-        try await connection.run("""
-            INSERT INTO tb_sync_state (source_id, state_json, sync_id, updated_at) VALUES ($1, $2::jsonb, $3, now())
-            ON CONFLICT (source_id) DO UPDATE SET state_json = excluded.state_json, sync_id = excluded.sync_id, updated_at = excluded.updated_at
-            """, [.text(source), .text(json), .text(syncId)], logger: logger)
+        try await connection.run(Self.saveState, try Self.stateBinds(state, source: source, syncId: syncId), logger: logger)
     }
 
     func updateRun(syncId: String, counters: RunCounters) async throws {
-        try await connection.run("""
-            UPDATE tb_erp_sync_audit SET records_fetched = $1, records_processed = $2, records_inserted = $3, records_updated = $4,
-                records_unchanged = $5, records_skipped = $6, records_rejected = $7, records_deleted = $8, cursor_to = $9
-            WHERE sync_id = $10
-            """, [.int(counters.fetched), .int(counters.processed), .int(counters.inserted), .int(counters.updated),
-                  .int(counters.unchanged), .int(counters.skipped), .int(counters.rejected), .int(counters.deleted),
-                  .text(counters.cursorTo), .text(syncId)], logger: logger)
+        try await connection.run(Self.updateRun(firstBind: 1), Self.runBinds(syncId: syncId, counters: counters), logger: logger)
+    }
+
+    /// Both in one statement when there is a state to save: the checkpoint's upsert as a data-modifying `WITH`
+    /// (run exactly once, referenced or not: PostgreSQL manual, "WITH Queries", "Data-Modifying Statements in
+    /// WITH"), then the counters' update.
+    func saveProgress(_ state: SyncState?, source: String, syncId: String, counters: RunCounters) async throws {
+        guard let state else { return try await updateRun(syncId: syncId, counters: counters) }
+        try await connection.run("WITH state AS (\(Self.saveState)) \(Self.updateRun(firstBind: 4))",
+                                 try Self.stateBinds(state, source: source, syncId: syncId) + Self.runBinds(syncId: syncId, counters: counters),
+                                 logger: logger)
+    }
+
+    private static let saveState = """
+        INSERT INTO tb_sync_state (source_id, state_json, sync_id, updated_at) VALUES ($1, $2::jsonb, $3, now())
+        ON CONFLICT (source_id) DO UPDATE SET state_json = excluded.state_json, sync_id = excluded.sync_id, updated_at = excluded.updated_at
+        """
+
+    private static func stateBinds(_ state: SyncState, source: String, syncId: String) throws -> [DestinationBind] {
+        [.text(source), .text(String(decoding: try JSONEncoder().encode(state), as: UTF8.self)), .text(syncId)]
+    }
+
+    /// The counters' `UPDATE`, its ten parameters numbered from `$first`.
+    private static func updateRun(firstBind first: Int) -> String {
+        let names = ["records_fetched", "records_processed", "records_inserted", "records_updated", "records_unchanged", "records_skipped",
+                     "records_rejected", "records_deleted", "cursor_to"]
+        let sets = names.enumerated().map { "\($1) = $\(first + $0)" }.joined(separator: ", ")
+        return "UPDATE tb_erp_sync_audit SET \(sets) WHERE sync_id = $\(first + names.count)"
+    }
+
+    private static func runBinds(syncId: String, counters: RunCounters) -> [DestinationBind] {
+        [.int(counters.fetched), .int(counters.processed), .int(counters.inserted), .int(counters.updated), .int(counters.unchanged),
+         .int(counters.skipped), .int(counters.rejected), .int(counters.deleted), .text(counters.cursorTo), .text(syncId)]
     }
 
     func markVanished(source: String, pass: SyncState.FullPass, syncId: String) async throws -> Int {

@@ -181,10 +181,22 @@ public protocol DestinationTransaction: Sendable {
     /// Writes the run's counters and `cursor_to` into its audit row, as totals (not increments).
     func updateRun(syncId: String, counters: RunCounters) async throws
 
+    /// The last steps of a batch (``BatchCommit``): saves `state` when it is not `nil`
+    /// (``saveState(_:source:syncId:)``), then writes the run's counters (``updateRun(syncId:counters:)``). The
+    /// default runs those two; a destination across a network writes both in one round trip.
+    func saveProgress(_ state: SyncState?, source: String, syncId: String, counters: RunCounters) async throws
+
     /// Marks deleted at the source (`deleted_reason = 'vanished'`, never removed) the rows of `source` that are
     /// not deleted yet, were not seen by `pass` and were last written before the pass started.
     /// - Returns: how many rows were marked.
     func markVanished(source: String, pass: SyncState.FullPass, syncId: String) async throws -> Int
+}
+
+extension DestinationTransaction {
+    public func saveProgress(_ state: SyncState?, source: String, syncId: String, counters: RunCounters) async throws {
+        if let state { try await saveState(state, source: source, syncId: syncId) }
+        try await updateRun(syncId: syncId, counters: counters)
+    }
 }
 
 /// The `tb_sales` writes of a batch, split by whether the destination holds the key yet.

@@ -8,10 +8,11 @@
 ///    window), read only when another source has records; the plan (``BatchPlan``);
 /// 4. `tb_sales` writes (new, changed), then the `tb_sync_duplicates` entries;
 /// 5. during a full pass, rows seen unchanged or rejected are stamped as seen;
-/// 6. the open quarantine entries of keys loaded now are resolved, if the source has any (and their stale mark
-///    cleared); rejected rows into quarantine (marking their stored audit records stale);
+/// 6. the open quarantine entries of keys loaded now are resolved, if the source has any (asked once per run
+///    while the answer stays no: ``SyncRun/hasNoOpenQuarantine``; and their stale mark cleared); rejected rows into
+///    quarantine (marking their stored audit records stale);
 /// 7. the checkpoint (forward reads only);
-/// 8. the run's counters and `cursor_to`, as totals.
+/// 8. the run's counters and `cursor_to`, as totals (7 and 8 in one call: ``DestinationTransaction/saveProgress(_:source:syncId:counters:)``).
 ///
 /// Either all of it is durable or none: a crash at any instant leaves the previous checkpoint with exactly
 /// the rows it covers, so the next run resumes without loss or duplicates.
@@ -54,6 +55,8 @@ public struct BatchCommit: Sendable {
         /// The batch assumed new keys and met a stored one (it was then committed with the probe): later batches of
         /// the run should probe.
         public var metStoredKey = false
+        /// ``SyncRun/hasNoOpenQuarantine`` after this batch.
+        public var hasNoOpenQuarantine = false
     }
 
     /// Loads the batch in one transaction of `destination`.
@@ -110,17 +113,23 @@ public struct BatchCommit: Sendable {
         }
         let stale = records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId)
         var resolves = !stale.isEmpty
-        if !resolves && !records.isEmpty { resolves = try await store.hasOpenQuarantine(source: source) }
+        var noneOpen = run.hasNoOpenQuarantine
+        if !resolves && !records.isEmpty && !noneOpen {
+            resolves = try await store.hasOpenQuarantine(source: source)
+            noneOpen = !resolves
+        }
         if resolves {
             try await store.resolveQuarantine(source: source, loaded: records.map(\.externalId),
                                               stale: stale, syncId: syncId)
         }
-        if !rejected.isEmpty { try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber) }
-        if let state { try await store.saveState(state, source: source, syncId: syncId) }
+        if !rejected.isEmpty {
+            try await store.quarantine(rejected, source: source, syncId: syncId, batch: batchNumber)
+            noneOpen = false
+        }
         let outcome = plan.outcome(rejected: rejected.count)
         let counters = before.adding(outcome, fetched: fetched, cursorTo: state == nil ? nil : position?.summary)
-        try await store.updateRun(syncId: syncId, counters: counters)
-        return Committed(outcome: outcome, counters: counters)
+        try await store.saveProgress(state, source: source, syncId: syncId, counters: counters)
+        return Committed(outcome: outcome, counters: counters, hasNoOpenQuarantine: noneOpen)
     }
 
     /// The fencing check of a write transaction: throws unless run `syncId` still holds the lock of `source`.

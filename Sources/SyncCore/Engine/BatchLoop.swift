@@ -223,6 +223,7 @@ struct BatchLoop {
                                metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
             })
             run.counters = committed.counters
+            run.hasNoOpenQuarantine = committed.hasNoOpenQuarantine
             if committed.metStoredKey { assumesNewKeys = false }
         } catch {
             run.fail(error, code: .batchFailed, batch: number)
@@ -255,8 +256,7 @@ struct BatchLoop {
             try await BatchCommit.fence(store, source: source, syncId: syncId)
             var counters = before
             counters.deleted += try await store.markVanished(source: source, pass: pass, syncId: syncId)
-            try await store.saveState(state, source: source, syncId: syncId)
-            try await store.updateRun(syncId: syncId, counters: counters)
+            try await store.saveProgress(state, source: source, syncId: syncId, counters: counters)
             return counters
         }
     }

@@ -91,6 +91,10 @@ public struct SyncRun: Sendable {
     public var counters = RunCounters()
     /// Batches committed so far.
     public var batches = 0
+    /// A batch of this run found that the source has no open quarantine entry, and no batch quarantined a row
+    /// since: later batches skip the check (``DestinationTransaction/hasOpenQuarantine(source:)``). Only this run's
+    /// batches add entries for its source while it holds the lease.
+    public var hasNoOpenQuarantine = false
     /// Rows the run expects to read, when known.
     public var expected: Int?
     /// `true` when `maxRecords` stopped the run before the end of the stream.
