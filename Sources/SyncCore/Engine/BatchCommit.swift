@@ -96,7 +96,8 @@ public struct BatchCommit: Sendable {
         let dedup = run.request.options.deduplication
         let before = run.counters
         let existing = records.isEmpty || assumingNewKeys ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
-        let fresh = records.filter { existing[$0.externalId] == nil }
+        // A batch that assumed new keys (most of a first load) hashes and copies none of its records here.
+        let fresh = existing.isEmpty ? records : records.filter { existing[$0.externalId] == nil }
         var candidates: [DedupCandidate] = []
         if dedup.enabled, !fresh.isEmpty, try await store.hasRecords(ofSourcesOtherThan: source) {
             candidates = try await store.dedupCandidates(excludingSource: source,
@@ -111,7 +112,7 @@ public struct BatchCommit: Sendable {
             let seen = plan.unchanged.map(\.externalId) + rejected.compactMap(\.externalId)
             if !seen.isEmpty { try await store.markSeen(source: source, externalIds: seen, passId: passId) }
         }
-        let stale = records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId)
+        let stale = existing.isEmpty ? [] : records.filter { existing[$0.externalId]?.isQuarantined == true }.map(\.externalId)
         var resolves = !stale.isEmpty
         var noneOpen = run.hasNoOpenQuarantine
         if !resolves && !records.isEmpty && !noneOpen {

@@ -120,7 +120,7 @@ public struct BatchPlan: Sendable, Equatable {
             byGroup[groupKey(candidate.pdv, candidate.operator, candidate.amount, candidate.currency), default: []].append(candidate)
         }
         for record in records {
-            if let stored = existing[record.externalId] {
+            if !existing.isEmpty, let stored = existing[record.externalId] {
                 if stored.isSkippedDuplicate {
                     if stored.contentHash == record.contentHash { plan.unchanged.append(record) } else { plan.updates.append(record) }
                 } else if stored.contentHash == record.contentHash && !stored.isMarkedVanished {
