@@ -246,66 +246,49 @@ extension SourceValue {
     /// Hostile-input code: any value the server can send decodes without trapping. `infinity` and `-infinity`
     /// timestamps and dates become that text; years outside 1 ... 9999 (BC dates, PostgreSQL's range reaches
     /// 294276) decode as they are, for the record mapper to refuse with their raw value; text that is not valid
-    /// UTF-8 (possible in a `SQL_ASCII` database) stays bytes, never repaired into other characters. A binary value
-    /// of a known type that is not that type's form (a length other than its width, a `numeric` digit group outside
-    /// 0 ... 9999 or bytes left after it) stays its bytes too, never read as NULL or as part of a number.
+    /// UTF-8 (possible in a `SQL_ASCII` database) stays bytes, never repaired into other characters.
     public init(postgres cell: PostgresCell) {
-        guard let buffer = cell.bytes else {
+        guard var buffer = cell.bytes else {
             self = .null
             return
         }
-        if cell.format == .binary, let decoded = Self.binary(buffer, cell.dataType) {
-            self = decoded
-            return
+        if cell.format == .binary {
+            switch cell.dataType {
+            case .int2: self = buffer.readInteger(as: Int16.self).map { .integer(Int64($0)) } ?? .null; return
+            case .int4: self = buffer.readInteger(as: Int32.self).map { .integer(Int64($0)) } ?? .null; return
+            case .int8: self = buffer.readInteger(as: Int64.self).map { .integer($0) } ?? .null; return
+            case .float4: self = buffer.readInteger(as: UInt32.self).map { .double(Double(Float(bitPattern: $0))) } ?? .null; return
+            case .float8: self = buffer.readInteger(as: UInt64.self).map { .double(Double(bitPattern: $0)) } ?? .null; return
+            case .bool: self = buffer.readInteger(as: UInt8.self).map { .bool($0 != 0) } ?? .null; return
+            case .numeric: self = BinaryNumeric.text(&buffer).map { .decimal($0) } ?? .null; return
+            case .timestamp, .timestamptz:
+                guard let micros = buffer.readInteger(as: Int64.self) else { self = .null; return }
+                if let special = Self.postgresInfinity(micros == .max, micros == .min) { self = special; return }
+                // Seconds first: microseconds since 1970 overflow Int64 for PostgreSQL's latest timestamps.
+                let (quotient, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+                let seconds = quotient + (remainder < 0 ? -1 : 0) + PostgresTimestamp.epochOffset
+                let instant = Instant(seconds: seconds, microsecond: Int(remainder < 0 ? remainder + 1_000_000 : remainder))
+                self = cell.dataType == .timestamptz ? .instant(instant) : .localDateTime(LocalDateTime(instant: instant))
+                return
+            case .date:
+                guard let days = buffer.readInteger(as: Int32.self) else { self = .null; return }
+                if let special = Self.postgresInfinity(days == .max, days == .min) { self = special; return }
+                self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
+                return
+            case .text, .varchar, .bpchar, .name:
+                self = buffer.withUnsafeReadableBytes { SourceValue(utf8: $0) }
+                return
+            case .bytea:
+                self = .bytes(Data(buffer.readableBytesView))
+                return
+            default: break
+            }
         }
         if let text = try? cell.decode(String.self) {
             self = .text(text)
         } else {
             self = .bytes(Data(buffer.readableBytesView))
         }
-    }
-
-    /// A binary value of a type this decoder knows, or its bytes when it is not that type's form; `nil` for any
-    /// other type.
-    private static func binary(_ buffer: ByteBuffer, _ type: PostgresDataType) -> SourceValue? {
-        let decoded: SourceValue?
-        switch type {
-        case .int2: decoded = exactly(buffer, as: Int16.self).map { .integer(Int64($0)) }
-        case .int4: decoded = exactly(buffer, as: Int32.self).map { .integer(Int64($0)) }
-        case .int8: decoded = exactly(buffer, as: Int64.self).map { .integer($0) }
-        case .float4: decoded = exactly(buffer, as: UInt32.self).map { .double(Double(Float(bitPattern: $0))) }
-        case .float8: decoded = exactly(buffer, as: UInt64.self).map { .double(Double(bitPattern: $0)) }
-        case .bool: decoded = exactly(buffer, as: UInt8.self).map { .bool($0 != 0) }
-        case .numeric:
-            var digits = buffer
-            decoded = BinaryNumeric.text(&digits).flatMap { digits.readableBytes == 0 ? .decimal($0) : nil }
-        case .timestamp, .timestamptz:
-            decoded = exactly(buffer, as: Int64.self).map { micros in
-                if let special = postgresInfinity(micros == .max, micros == .min) { return special }
-                // Seconds first: microseconds since 1970 overflow Int64 for PostgreSQL's latest timestamps.
-                let (quotient, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
-                let seconds = quotient + (remainder < 0 ? -1 : 0) + PostgresTimestamp.epochOffset
-                let instant = Instant(seconds: seconds, microsecond: Int(remainder < 0 ? remainder + 1_000_000 : remainder))
-                return type == .timestamptz ? .instant(instant) : .localDateTime(LocalDateTime(instant: instant))
-            }
-        case .date:
-            decoded = exactly(buffer, as: Int32.self).map { days in
-                postgresInfinity(days == .max, days == .min)
-                    ?? .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
-            }
-        case .text, .varchar, .bpchar, .name:
-            return buffer.withUnsafeReadableBytes { SourceValue(utf8: $0) }
-        case .bytea:
-            return .bytes(Data(buffer.readableBytesView))
-        default:
-            return nil
-        }
-        return decoded ?? .bytes(Data(buffer.readableBytesView))
-    }
-
-    /// The value of a fixed-width binary field, `nil` unless it is exactly that wide.
-    private static func exactly<T: FixedWidthInteger>(_ buffer: ByteBuffer, as: T.Type) -> T? {
-        buffer.readableBytes == MemoryLayout<T>.size ? buffer.getInteger(at: buffer.readerIndex, as: T.self) : nil
     }
 
     /// PostgreSQL's `infinity` / `-infinity` (`DT_NOEND` / `DT_NOBEGIN`, the largest and smallest values of the

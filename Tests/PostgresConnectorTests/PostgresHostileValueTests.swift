@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import PostgresNIO
 @testable import PostgresConnector
 import SyncCore
 import Testing
@@ -163,29 +162,6 @@ import Testing
             }
             #expect(decoded == row[1].text, "binary \(decoded) vs text \(row[1].text ?? "NULL")")
         }
-    }
-
-    /// A binary value that is not its type's form (which PostgreSQL never sends, but a proxy or a broken
-    /// extension type could) stays its bytes, for the mapper to quarantine with them: never NULL, never a number read
-    /// from part of it. Well-formed values of the same types decode as before.
-    @Test func malformedBinaryValuesStayTheirBytes() {
-        func cell(_ type: PostgresDataType, _ bytes: [UInt8]) -> SourceValue {
-            SourceValue(postgres: PostgresCell(bytes: ByteBuffer(bytes: bytes), dataType: type, format: .binary, columnName: "v", columnIndex: 0))
-        }
-        let malformed: [(PostgresDataType, [UInt8])] = [
-            (.int2, [0]), (.int4, [0, 0, 1]), (.int4, [0, 0, 0, 0, 1]), (.int8, [0, 0, 0, 0, 0, 0, 0]), (.bool, []), (.bool, [1, 1]),
-            (.float8, [0, 0, 0]), (.timestamp, [0, 0, 0, 0, 0, 0, 1]), (.timestamptz, [0, 0, 0, 0, 0, 0, 0, 0, 9]), (.date, [0, 1]),
-            (.numeric, [0, 1, 0, 0, 0, 0, 0, 0]),                    // one digit group announced, none sent
-            (.numeric, [0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10]),        // a digit group of 10000
-            (.numeric, [0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 7]),           // 5, then a byte left over
-        ]
-        for (type, bytes) in malformed {
-            #expect(cell(type, bytes) == .bytes(Data(bytes)), "\(type) \(bytes)")
-        }
-        #expect(cell(.int4, [0xFF, 0xFF, 0xFF, 0xFE]) == .integer(-2))
-        #expect(cell(.bool, [1]) == .bool(true))
-        #expect(cell(.numeric, [0, 1, 0, 0, 0, 0, 0, 0, 0, 5]) == .decimal("5"))
-        #expect(cell(.date, [0, 0, 0, 0]) == .localDateTime(LocalDateTime(instant: Instant(seconds: 946_684_800))))
     }
 
     /// The binary `COPY` of new records writes each amount as the server itself sends the same value
