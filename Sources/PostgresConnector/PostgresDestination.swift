@@ -213,11 +213,15 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     /// Looks the index up in the catalog (`to_regclass`) and runs `CREATE INDEX IF NOT EXISTS` only when it is
-    /// missing: the statement's `SHARE` lock would otherwise wait for every batch in flight.
+    /// missing: the statement's `SHARE` lock would otherwise wait for every batch in flight. The build is exempt from
+    /// the pool's `statement_timeout` (`SET LOCAL`): on a table a lone source filled for years it may take minutes,
+    /// and a build cut off at the timeout would hold the writers of `tb_sales` that long on every run, for nothing.
     public func buildDedupIndex() async throws {
         try await connectionTransaction("building the dedup index") { connection, logger in
             let missing = try await connection.run("SELECT to_regclass('tb_sales_dedup') IS NULL AS missing", logger: logger).first?["missing"]
-            if missing == .bool(true) { try await connection.run(PostgresMigrations.dedupIndex, logger: logger) }
+            guard missing == .bool(true) else { return }
+            try await connection.run("SET LOCAL statement_timeout = 0", logger: logger)
+            try await connection.run(PostgresMigrations.dedupIndex, logger: logger)
         }
     }
 

@@ -47,7 +47,8 @@ import Testing
 
     /// While one run holds a source's lock, another run of that source reports LOCKED and loads nothing.
     /// A first load into an audit file where no other source has records loads without the dedup index and leaves
-    /// it absent (one source needs none); the first load of a second source builds it before writing.
+    /// it absent (one source needs none); a dry run of a second source builds it before it probes (and writes no
+    /// record), as the second source's first load does before writing.
     @Test func theDedupIndexExistsOnlyOnceASecondSourceArrives() async throws {
         try await Fixture.with { f in
             try await f.upsert((1...30).map { ($0, "P1", "op\($0)", "1.00", "2024-03-01 10:00:00", "venda", "2024-03-01 10:00:\(10 + $0)") })
@@ -64,6 +65,10 @@ import Testing
             #expect(a.status == .success && a.recordsInserted == 30, "\(a.errors)")
             #expect(seen.withLock { $0 } == [false, false, false])
             #expect(try await !indexed())
+            let dry = await f.service(Fixture.options(batchSize: 10), sources: sources).sync(source: "b", overrides: SyncOverrides(isDryRun: true))
+            #expect(dry.status == .success && dry.recordsInserted == 30, "\(dry.errors)")
+            #expect(try await indexed())
+            #expect(try await f.auditRows("SELECT 1 FROM tb_sales WHERE source_id = 'b'").isEmpty)
             seen.withLock { $0 = [] }
             let b = await f.sync(Fixture.options(batchSize: 10), source: "b", sources: sources, afterCommit: watch)
             #expect(b.status == .success && b.recordsInserted == 30, "\(b.errors)")

@@ -120,6 +120,7 @@ public struct BatchPlan: Sendable, Equatable {
             byGroup[groupKey(candidate.pdv, candidate.operator, candidate.amount, candidate.currency), default: []].append(candidate)
         }
         for record in records {
+            // The emptiness test first: a lookup hashes the key even in an empty dictionary.
             if !existing.isEmpty, let stored = existing[record.externalId] {
                 if stored.isSkippedDuplicate {
                     if stored.contentHash == record.contentHash { plan.unchanged.append(record) } else { plan.updates.append(record) }

@@ -136,7 +136,9 @@ public struct SyncEngine: Sendable {
         let reader = PageReader(source: source, stream: request.source.stream,
                                 mapper: RecordMapper(source: request.source, validation: options.validation),
                                 retry: retry, logger: logger, now: now)
-        if !request.isDryRun { await DedupIndex.prepare(plan, source: run.source, destination: destination, logger: logger) }
+        if let warning = await DedupIndex.prepare(plan, source: run.source, isDryRun: request.isDryRun, destination: destination, logger: logger) {
+            run.errors.append(warning)
+        }
         var loop = BatchLoop(run: run, engine: self, reader: reader, retry: retry, logger: logger, onProgress: onProgress)
         await loop.read(plan)
         run = loop.run

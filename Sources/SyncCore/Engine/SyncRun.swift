@@ -93,7 +93,7 @@ public struct SyncRun: Sendable {
     public var batches = 0
     /// A batch of this run found that the source has no open quarantine entry, and no batch quarantined a row
     /// since: later batches skip the check (``DestinationTransaction/hasOpenQuarantine(source:)``). Only this run's
-    /// batches add entries for its source while it holds the lease.
+    /// batches add entries for its source while it holds the lease (a dry run holds none, and writes nothing).
     public var hasNoOpenQuarantine = false
     /// Rows the run expects to read, when known.
     public var expected: Int?
