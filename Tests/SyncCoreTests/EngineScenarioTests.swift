@@ -159,6 +159,30 @@ import Testing
         #expect(world.destination.snapshot.quarantine.values.map(\.resolution) == ["loaded"])
     }
 
+    /// A run remembers that its source has no open quarantine entry only until one of its batches quarantines a row:
+    /// a row quarantined in batch 2 and read again valid later in the same run (updated at the source meanwhile) has
+    /// its entry resolved by that later batch.
+    @Test func aRowQuarantinedAndFixedWithinOneRunIsResolvedInIt() async {
+        let world = World()
+        let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
+        for id in 1...9 { world.add(id, at: start.adding(seconds: Int64(id)), amount: id == 4 ? "-abc" : "10.00") }
+        let resolutions = Mutex(0)
+        world.destination.injectFaults { step in
+            if step == .resolveQuarantine { resolutions.withLock { $0 += 1 } }
+            return nil
+        }
+        let result = await world.sync(afterCommit: { batch in
+            if batch == 2 { world.add(4, at: start.adding(seconds: 60), amount: "12.00") }
+        })
+        #expect(result.status == .success, "\(result.errors)")
+        #expect(result.recordsRejected == 1 && result.recordsInserted == 9)
+        let entries = world.destination.snapshot.quarantine.values
+        #expect(entries.count == 1 && entries.allSatisfy { $0.resolution == "loaded" && $0.resolvedBySync == result.syncId })
+        #expect(world.destination.snapshot.sales["erp|4"]?.record.amount.description == "12.00")
+        // Batch 1 asked and found none; batch 2 quarantined row 4; batches 3 and 4 asked again and resolved.
+        #expect(resolutions.withLock { $0 } == 2)
+    }
+
     /// A row whose mapping the database cannot compute fails every page holding it; the engine bisects the page,
     /// quarantines that row (`SOURCE_ERROR`) and reads on, so the cursor passes it.
     @Test func aRowTheSourceCannotComputeIsQuarantinedAndTheRestLoads() async {
