@@ -234,7 +234,7 @@ struct PostgresTransaction: DestinationTransaction {
     }
 
     func updateRun(syncId: String, counters: RunCounters) async throws {
-        try await connection.run(Self.updateRun(firstBind: 1), Self.runBinds(syncId: syncId, counters: counters), logger: logger)
+        try await connection.run(Self.updateRun, Self.runBinds(syncId: syncId, counters: counters), logger: logger)
     }
 
     /// Both in one statement when there is a state to save: the checkpoint's upsert as a data-modifying `WITH`
@@ -242,7 +242,7 @@ struct PostgresTransaction: DestinationTransaction {
     /// WITH"), then the counters' update.
     func saveProgress(_ state: SyncState?, source: String, syncId: String, counters: RunCounters) async throws {
         guard let state else { return try await updateRun(syncId: syncId, counters: counters) }
-        try await connection.run("WITH state AS (\(Self.saveState)) \(Self.updateRun(firstBind: 4))",
+        try await connection.run(Self.saveProgress,
                                  try Self.stateBinds(state, source: source, syncId: syncId) + Self.runBinds(syncId: syncId, counters: counters),
                                  logger: logger)
     }
@@ -255,6 +255,11 @@ struct PostgresTransaction: DestinationTransaction {
     private static func stateBinds(_ state: SyncState, source: String, syncId: String) throws -> [DestinationBind] {
         [.text(source), .text(String(decoding: try JSONEncoder().encode(state), as: UTF8.self)), .text(syncId)]
     }
+
+    /// The counters' `UPDATE` ($1 … $10), and the same after the state's upsert ($1 … $3) in one statement: both
+    /// written once, not per batch.
+    private static let updateRun = updateRun(firstBind: 1)
+    private static let saveProgress = "WITH state AS (\(saveState)) \(updateRun(firstBind: 4))"
 
     /// The counters' `UPDATE`, its ten parameters numbered from `$first`.
     private static func updateRun(firstBind first: Int) -> String {
