@@ -21,7 +21,8 @@
 #   scale     rows/s at N against rows/s at SMALL (PostgreSQL -> PostgreSQL), the N-row runs alternated with them
 #   sources   N rows from 20 sources (cross-source dedup active) against the same rows from one source, alternated
 #   rss       our peak RSS in every run above, and at each batch size of BATCHES for N rows
-#   cpu       our user + system CPU seconds in every run above, and per row of the full loads
+#   cpu       our user + system CPU seconds in every run above, and per row of the full loads; the cores the whole
+#             machine kept busy during every run (all processes: ours, both servers, the raw tools)
 # Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh); installs GNU time,
 # sqlite3 and pgloader (Debian) when missing.
 set -euo pipefail
@@ -45,15 +46,21 @@ PG_USER=$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#'); PG_PASS=$(
 my() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "timeout" || b == "timeout" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 median() { printf '%s\n' "$@" | grep -v timeout | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "timeout"; else print a[int((NR + 1) / 2)] }'; }
-declare -A T RSS CPU   # T[case] = space-separated seconds of its runs; RSS[case] = peak MiB of our runs; CPU[case] = their user + system CPU seconds
+declare -A T RSS CPU BUSY   # T[case] = space-separated seconds of its runs; RSS[case] = peak MiB of our runs; CPU[case] = their
+                            # user + system CPU seconds; BUSY[case] = cores the whole machine kept busy during each run
 PEAK_RSS=0
+CORES=$(nproc)
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }   # user nice system irq softirq steal, in clock ticks
+TICKS=$(getconf CLK_TCK)
 
-# Runs command "$@" (a program or an exported function) under the case timeout; adds its seconds (or "timeout") to T[$1].
+# Runs command "$@" (a program or an exported function) under the case timeout; adds its seconds (or "timeout") to T[$1]
+# and the machine's busy cores over the run (every process: ours, the servers, the tools) to BUSY[$1].
 timed() { # $1 case name, rest: the command
-  local name=$1 t0 s; shift
-  t0=$(now)
+  local name=$1 t0 b0 s; shift
+  t0=$(now); b0=$(busy_ticks)
   if timeout "$TIMEOUT" bash -c '"$@"' _ "$@"; then s=$(since "$t0"); else s=timeout; fi
   T[$name]="${T[$name]:-} $s"
+  BUSY[$name]="${BUSY[$name]:-} $(awk -v b="$(( $(busy_ticks) - b0 ))" -v t="$TICKS" -v s="$s" 'BEGIN { if (s == "timeout" || s <= 0) print "-"; else printf "%.1f", b / t / s }')"
 }
 sync_all() { /usr/bin/time -f "%M %U %S" -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/out.json" 2> "$WORK/err.log"; }
 pg_out() { psql "$BASE/bench_src" -X -q -c "\\copy ($1) TO STDOUT${2:+ WITH ($2)}"; }
@@ -240,7 +247,8 @@ echo "== figures (median of $REPEATS; seconds; rows/s)"
 for c in pg.ours pg.lean pg.pipe pg.pgloader my.ours my.lean my.pipe my.pgloader delta.ours delta.pipe rerun.ours rerun.pipe \
     sqlite.ours sqlite.pipe pg.burst.$SMALL pg.spread.$SMALL pg.burst.$N pg.spread.$N sqlite.burst.$SMALL sqlite.spread.$SMALL \
     sqlite.burst.$N sqlite.spread.$N scale.small sources.1 sources.20; do
-  printf '  %-22s %8s s  runs:%s%s%s\n' "$c" "$(m "$c")" "${T[$c]:-}" "${RSS[$c]:+   peak RSS MiB:${RSS[$c]}}" "${CPU[$c]:+   CPU s:${CPU[$c]}}"
+  printf '  %-22s %8s s  runs:%s%s%s%s\n' "$c" "$(m "$c")" "${T[$c]:-}" "${RSS[$c]:+   peak RSS MiB:${RSS[$c]}}" "${CPU[$c]:+   CPU s:${CPU[$c]}}" \
+    "${BUSY[$c]:+   busy cores of $CORES:${BUSY[$c]}}"
 done
 for b in $BATCHES; do printf '  %-22s %8s s  peak RSS %s MiB\n' "rss.batch$b" "$(m "rss.$b")" "${RSS[rss.$b]:- }"; done
 echo "  rows/s: ours PostgreSQL -> PostgreSQL $(rate "$N" "$(m pg.ours)"), MariaDB -> PostgreSQL $(rate "$N" "$(m my.ours)"), -> SQLite $(rate "$N" "$(m sqlite.ours)"), at $SMALL rows $(rate "$SMALL" "$(m scale.small)")"
