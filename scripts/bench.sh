@@ -49,8 +49,8 @@ median() { printf '%s\n' "$@" | grep -v timeout | sort -g | awk '{ a[NR] = $1 } 
 declare -A T RSS CPU BUSY   # T[case] = space-separated seconds of its runs; RSS[case] = peak MiB of our runs; CPU[case] = their
                             # user + system CPU seconds; BUSY[case] = cores the whole machine kept busy during each run
 PEAK_RSS=0
-CORES=$(nproc)
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }   # user nice system irq softirq steal, in clock ticks
+CORES=$(grep -c '^cpu[0-9]' /proc/stat)   # every online CPU, as the counters below count them (nproc follows affinity)
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }   # user nice system irq softirq, in clock ticks (not steal)
 TICKS=$(getconf CLK_TCK)
 
 # Runs command "$@" (a program or an exported function) under the case timeout; adds its seconds (or "timeout") to T[$1]
@@ -60,7 +60,8 @@ timed() { # $1 case name, rest: the command
   t0=$(now); b0=$(busy_ticks)
   if timeout "$TIMEOUT" bash -c '"$@"' _ "$@"; then s=$(since "$t0"); else s=timeout; fi
   T[$name]="${T[$name]:-} $s"
-  BUSY[$name]="${BUSY[$name]:-} $(awk -v b="$(( $(busy_ticks) - b0 ))" -v t="$TICKS" -v s="$s" 'BEGIN { if (s == "timeout" || s <= 0) print "-"; else printf "%.1f", b / t / s }')"
+  # Under a second the 10 ms ticks and the wrapper's own start-up blur the figure: "-".
+  BUSY[$name]="${BUSY[$name]:-} $(awk -v b="$(( $(busy_ticks) - b0 ))" -v t="$TICKS" -v s="$s" 'BEGIN { if (s == "timeout" || s < 1) print "-"; else printf "%.1f", b / t / s }')"
 }
 sync_all() { /usr/bin/time -f "%M %U %S" -o "$WORK/rss" "$BIN" sync --all --json --config "$1" > "$WORK/out.json" 2> "$WORK/err.log"; }
 pg_out() { psql "$BASE/bench_src" -X -q -c "\\copy ($1) TO STDOUT${2:+ WITH ($2)}"; }
@@ -250,7 +251,7 @@ for c in pg.ours pg.lean pg.pipe pg.pgloader my.ours my.lean my.pipe my.pgloader
   printf '  %-22s %8s s  runs:%s%s%s%s\n' "$c" "$(m "$c")" "${T[$c]:-}" "${RSS[$c]:+   peak RSS MiB:${RSS[$c]}}" "${CPU[$c]:+   CPU s:${CPU[$c]}}" \
     "${BUSY[$c]:+   busy cores of $CORES:${BUSY[$c]}}"
 done
-for b in $BATCHES; do printf '  %-22s %8s s  peak RSS %s MiB\n' "rss.batch$b" "$(m "rss.$b")" "${RSS[rss.$b]:- }"; done
+for b in $BATCHES; do printf '  %-22s %8s s  peak RSS %s MiB%s\n' "rss.batch$b" "$(m "rss.$b")" "${RSS[rss.$b]:- }" "${BUSY[rss.$b]:+   busy cores of $CORES:${BUSY[rss.$b]}}"; done
 echo "  rows/s: ours PostgreSQL -> PostgreSQL $(rate "$N" "$(m pg.ours)"), MariaDB -> PostgreSQL $(rate "$N" "$(m my.ours)"), -> SQLite $(rate "$N" "$(m sqlite.ours)"), at $SMALL rows $(rate "$SMALL" "$(m scale.small)")"
 us_per_row() { awk -v c="$(median ${CPU[$1]:-})" -v n="$2" 'BEGIN { if (c == "timeout" || c == "") print "n/a"; else printf "%.1f", c * 1e6 / n }'; }
 echo "  our CPU (user + system) per row, µs: PostgreSQL -> PostgreSQL $(us_per_row pg.ours "$N"), MariaDB -> PostgreSQL $(us_per_row my.ours "$N"), -> SQLite $(us_per_row sqlite.ours "$N")"

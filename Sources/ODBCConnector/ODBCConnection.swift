@@ -36,15 +36,15 @@ final class ODBCConnection: @unchecked Sendable {
     /// Connects with `SQLDriverConnect` and runs the session set-up.
     /// - Throws: ``SyncFailure`` (`AUTH_FAILED`, `SOURCE_UNAVAILABLE`, `DRIVER_NOT_FOUND` …).
     init(settings: ODBCSettings) throws(SyncFailure) {
-        var text = Self.terminated(try settings.connectionString())
+        let text = try settings.connectionString()
         var handle: SQLHANDLE?
         guard let env = Self.environment, SQLAllocHandle(SQLSMALLINT(SQL_HANDLE_DBC), env, &handle) == SQLRETURN(SQL_SUCCESS), let handle else {
             throw SyncFailure(code: .sourceUnavailable, message: "unixODBC could not allocate a connection", isTransient: true)
         }
         _ = erp_odbc_set_connect_integer(handle, SQLINTEGER(SQL_ATTR_LOGIN_TIMEOUT), SQLULEN(settings.connectTimeoutSeconds))
         _ = erp_odbc_set_connect_integer(handle, SQLINTEGER(SQL_ATTR_CONNECTION_TIMEOUT), SQLULEN(settings.readTimeoutSeconds))
-        let rc = text.withUnsafeMutableBufferPointer { buffer in
-            SQLDriverConnect(handle, nil, buffer.baseAddress, SQLSMALLINT(buffer.count - 1), nil, 0, nil, SQLUSMALLINT(SQL_DRIVER_NOPROMPT))
+        let rc = Self.withDriverString(text) { string, length in
+            SQLDriverConnect(handle, nil, string, SQLSMALLINT(length), nil, 0, nil, SQLUSMALLINT(SQL_DRIVER_NOPROMPT))
         }
         guard Self.succeeded(rc) else {
             let failure = SyncFailure.odbc(Self.diagnostics(SQLSMALLINT(SQL_HANDLE_DBC), handle), context: connectingContext, settings: settings)
@@ -62,16 +62,19 @@ final class ODBCConnection: @unchecked Sendable {
         }
     }
 
-    /// The UTF-8 bytes of `text` and a NUL after them, for an ODBC string argument whose length is passed as
-    /// `count - 1`. The length is what the ODBC reference says counts, but MariaDB Connector/ODBC 3.1.15 (Debian 12,
-    /// under unixODBC 2.3.11) reads a connection string past it when the last attribute is unbraced and has no `;`:
-    /// `…;PWD=erp_sync` followed by other heap bytes was sent as a longer, wrong password, an intermittent
-    /// `AUTH_FAILED` (a packet capture showed a scramble of neither the password nor any part of the string; the
-    /// same string followed by non-NUL bytes fails every time). The NUL ends every such read where the string ends.
-    static func terminated(_ text: String) -> [UInt8] {
+    /// Calls `body` with `text` as UTF-8 for an ODBC string argument and its length in bytes, the bytes followed by
+    /// a NUL outside that length. The length is what the ODBC reference says counts, but MariaDB Connector/ODBC 3.1.15
+    /// (Debian 12, under unixODBC 2.3.11) reads a connection string past it when the last attribute is unbraced and
+    /// has no `;`: `…;PWD=erp_sync` followed by other heap bytes was sent as a longer, wrong password, an
+    /// intermittent `AUTH_FAILED` (a packet capture showed a scramble of neither the password nor any part of the
+    /// string; the same string followed by non-NUL bytes fails every time). The NUL ends every such read where the
+    /// string ends. Used for the connection string and the statement text; bound parameters travel with their
+    /// length indicator, which the drivers honour.
+    static func withDriverString<R>(_ text: String, _ body: (UnsafeMutablePointer<SQLCHAR>, Int) -> R) -> R {
         var bytes = Array(text.utf8)
         bytes.append(0)
-        return bytes
+        let length = bytes.count - 1
+        return bytes.withUnsafeMutableBufferPointer { body($0.baseAddress!, length) }
     }
 
     private static func info(_ dbc: SQLHDBC, _ type: SQLUSMALLINT) -> String {
@@ -122,8 +125,7 @@ final class ODBCConnection: @unchecked Sendable {
         _ = erp_odbc_set_statement_integer(stmt, SQLINTEGER(SQL_ATTR_QUERY_TIMEOUT), SQLULEN(settings.readTimeoutSeconds))
         guard cancellation.begin(stmt) else { throw ODBCCancellation.cancelled }
         defer { cancellation.end() }
-        var sql = Self.terminated(statement.sql)
-        func execute() -> SQLRETURN { sql.withUnsafeMutableBufferPointer { SQLExecDirect(stmt, $0.baseAddress, SQLINTEGER($0.count - 1)) } }
+        func execute() -> SQLRETURN { Self.withDriverString(statement.sql) { sql, length in SQLExecDirect(stmt, sql, SQLINTEGER(length)) } }
         let rc = execute()
         guard Self.succeeded(rc) || rc == SQLRETURN(SQL_NO_DATA) else { throw cancellation.isCancelled ? ODBCCancellation.cancelled : failure(stmt, "reading the source") }
         var count: SQLSMALLINT = 0

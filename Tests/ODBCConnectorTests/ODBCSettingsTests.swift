@@ -66,14 +66,16 @@ import Testing
         #expect(try dsn.connectionString() == "DSN=erp" && dsn.sessionSetup == ["SET time_zone = '+00:00'"])
     }
 
-    /// Every string handed to the driver manager ends with a NUL outside its passed length: MariaDB Connector/ODBC
-    /// reads a connection string whose last attribute is unbraced (`PWD=erp_sync`) past that length, and took the
-    /// heap bytes after it for more of the password (`ODBCSyncTests.sakilaOverMariaDBAndSQLiteODBCEqualsPsqlODBC`
-    /// failed with `AUTH_FAILED` about one run in ten).
-    @Test func stringsForTheDriverEndWithANulOutsideTheirLength() {
+    /// The connection string and the statement text reach the driver manager with their UTF-8 length and a NUL just
+    /// past it: MariaDB Connector/ODBC reads a connection string whose last attribute is unbraced (`PWD=erp_sync`)
+    /// past its length, and took the heap bytes after it for more of the password
+    /// (`ODBCSyncTests.sakilaOverMariaDBAndSQLiteODBCEqualsPsqlODBC` failed with `AUTH_FAILED` about one run in ten).
+    @Test func stringsForTheDriverEndWithANulPastTheirLength() {
         for text in ["DRIVER={MariaDB Unicode};SERVER=127.0.0.1;UID=erp_sync;PWD=erp_sync", "SELECT 1", "", "café ☕"] {
-            let bytes = ODBCConnection.terminated(text)
-            #expect(Array(bytes.dropLast()) == Array(text.utf8) && bytes.last == 0, "\(text)")
+            let (bytes, terminator) = ODBCConnection.withDriverString(text) { string, length in
+                (Array(UnsafeBufferPointer(start: string, count: length)), string[length])
+            }
+            #expect(bytes == Array(text.utf8) && terminator == 0, "\(text)")
         }
     }
 

@@ -296,7 +296,8 @@ struct PostgresSyncTests {
                 INSERT INTO sale_transactions SELECT g, 'P1', 'op1', g, timestamp '2024-03-01 10:00:00' + g * interval '1 second', 'venda', g,
                     timestamp '2024-03-01 10:00:00' + g * interval '1 second' FROM generate_series(1, 400) g
                 """])
-            // After batch 1 (rows 1-100) commits, page 2 (101-200) is already read: rows 150 and 50 move into page 3.
+            // After batch 1 (rows 1-100) commits, rows 50 and 150 move into page 3. Page 2's read started before that
+            // commit, so it usually holds row 150's old values (row 150 then read twice, like row 50).
             let afterCommit: SyncEngine.AfterCommit = { batch in
                 guard batch == 1 else { return }
                 try await PostgresFixture.execute(f.sourceDB, [
