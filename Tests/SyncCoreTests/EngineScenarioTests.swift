@@ -30,6 +30,20 @@ import Testing
                            "amount": .decimal(amount), "occurred_at": .localDateTime(cursor), "type": .text("sale")])
         }
 
+        /// Counts the destination's calls of `step` from now on, injecting no fault; the returned function reads the count.
+        func countCalls(of step: MemoryDestination.Step) -> @Sendable () -> Int {
+            let calls = Calls()
+            destination.injectFaults { called in
+                if called == step { calls.count.withLock { $0 += 1 } }
+                return nil
+            }
+            return { calls.count.withLock { $0 } }
+        }
+
+        private final class Calls: Sendable {
+            let count = Mutex(0)
+        }
+
         func sync(_ type: SyncType = .incremental, afterCommit: SyncEngine.AfterCommit? = nil) async -> ErpSyncResult {
             var options = SyncOptions()
             options.batchSize = 3
@@ -49,11 +63,7 @@ import Testing
         let world = World()
         let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
         for id in 1...6 { world.add(id, at: start.adding(seconds: Int64(id))) }
-        let probes = Mutex(0)
-        world.destination.injectFaults { step in
-            if step == .storedRecords { probes.withLock { $0 += 1 } }
-            return nil
-        }
+        let probes = world.countCalls(of: .storedRecords)
         let result = await world.sync(afterCommit: { batch in
             if batch == 1 { world.add(2, at: start.adding(seconds: 60), amount: "12.00") }
         })
@@ -63,7 +73,7 @@ import Testing
         #expect(result.recordsUpdated == 1)
         #expect(world.destination.snapshot.sales.count == 6)
         #expect(world.destination.snapshot.sales["erp|2"]?.record.amount.description == "12.00")
-        #expect(probes.withLock { $0 } == 1, "only the batch that met a stored key probes")
+        #expect(probes() == 1, "only the batch that met a stored key probes")
     }
 
     /// The lookback window is re-read only when its fingerprint changed (``LookbackWindow``): a quiet rerun reads no
@@ -166,11 +176,7 @@ import Testing
         let world = World()
         let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
         for id in 1...9 { world.add(id, at: start.adding(seconds: Int64(id)), amount: id == 4 ? "-abc" : "10.00") }
-        let resolutions = Mutex(0)
-        world.destination.injectFaults { step in
-            if step == .resolveQuarantine { resolutions.withLock { $0 += 1 } }
-            return nil
-        }
+        let resolutions = world.countCalls(of: .resolveQuarantine)
         let result = await world.sync(afterCommit: { batch in
             if batch == 2 { world.add(4, at: start.adding(seconds: 60), amount: "12.00") }
         })
@@ -180,7 +186,7 @@ import Testing
         #expect(entries.count == 1 && entries.allSatisfy { $0.resolution == "loaded" && $0.resolvedBySync == result.syncId })
         #expect(world.destination.snapshot.sales["erp|4"]?.record.amount.description == "12.00")
         // Batch 1 asked and found none; batch 2 quarantined row 4; batches 3 and 4 asked again and resolved.
-        #expect(resolutions.withLock { $0 } == 2)
+        #expect(resolutions() == 2)
     }
 
     /// A row whose mapping the database cannot compute fails every page holding it; the engine bisects the page,
