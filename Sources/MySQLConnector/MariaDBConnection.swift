@@ -56,8 +56,8 @@ final class MariaDBConnection: @unchecked Sendable {
         guard mysql_real_connect(handle, settings.host, settings.username, settings.password,
                                  settings.database.isEmpty ? nil : settings.database,
                                  UInt32(settings.port), nil, 0) != nil else {
-            let failure = SyncFailure.mariaDB(errno: mysql_errno(handle), message: String(cString: mysql_error(handle)),
-                                              context: "connecting", settings: settings)
+            let failure = SyncFailure.mariaDB(errno: mysql_errno(handle), sqlState: String(cString: mysql_sqlstate(handle)),
+                                              message: String(cString: mysql_error(handle)), context: "connecting", settings: settings)
             mysql_close(handle)
             throw failure
         }
@@ -89,10 +89,10 @@ final class MariaDBConnection: @unchecked Sendable {
         }
         let parameters = ParameterBuffers(statement.binds)
         if !statement.binds.isEmpty && mysql_stmt_bind_param(prepared.handle, parameters.binds) != 0 {
-            throw statementFailure(prepared, "binding parameters")
+            throw statementFailure(prepared.handle, "binding parameters")
         }
         let cancelled = SyncFailure(code: .cancelled, message: "reading the source: cancelled", isTransient: false)
-        guard mysql_stmt_execute(prepared.handle) == 0 else { throw isCancelled() ? cancelled : statementFailure(prepared, "reading the source") }
+        guard mysql_stmt_execute(prepared.handle) == 0 else { throw isCancelled() ? cancelled : statementFailure(prepared.handle, "reading the source") }
         guard mysql_stmt_field_count(prepared.handle) > 0 else { return [] }
         defer { mysql_stmt_free_result(prepared.handle) }
         var rows: [[SourceValue]] = []
@@ -100,10 +100,10 @@ final class MariaDBConnection: @unchecked Sendable {
             if isCancelled() { throw cancelled }
             let status = mysql_stmt_fetch(prepared.handle)
             if status == MYSQL_NO_DATA { return rows }
-            if status == 1 { throw isCancelled() ? cancelled : statementFailure(prepared, "reading the source") }
+            if status == 1 { throw isCancelled() ? cancelled : statementFailure(prepared.handle, "reading the source") }
             var grew = false
             if status == MYSQL_DATA_TRUNCATED {
-                guard let refetched = prepared.results.refetchTruncated(prepared.handle) else { throw statementFailure(prepared, "reading a long value") }
+                guard let refetched = prepared.results.refetchTruncated(prepared.handle) else { throw statementFailure(prepared.handle, "reading a long value") }
                 grew = refetched
             }
             rows.append(prepared.results.row())
@@ -111,7 +111,7 @@ final class MariaDBConnection: @unchecked Sendable {
             // lengths of the current row on `mysql_stmt_bind_result`, which emptied every text of a row with
             // one long value.
             if grew && mysql_stmt_bind_result(prepared.handle, prepared.results.binds) != 0 {
-                throw statementFailure(prepared, "reading a long value")
+                throw statementFailure(prepared.handle, "reading a long value")
             }
         }
     }
@@ -131,24 +131,34 @@ final class MariaDBConnection: @unchecked Sendable {
         if let prepared = statements[sql] { return prepared }
         if statements.count >= 16 { statements.removeAll() }
         guard let stmt = mysql_stmt_init(handle) else {
-            throw SyncFailure.mariaDB(errno: mysql_errno(handle), message: String(cString: mysql_error(handle)), context: "preparing a read", settings: settings)
+            throw connectionFailure("preparing a read")
         }
         guard mysql_stmt_prepare(stmt, sql, UInt(sql.utf8.count)) == 0 else {
-            let failure = SyncFailure.mariaDB(errno: mysql_stmt_errno(stmt), message: String(cString: mysql_stmt_error(stmt)),
-                                              context: "preparing a read", settings: settings)
+            let failure = statementFailure(stmt, "preparing a read")
             mysql_stmt_close(stmt)
             throw failure
         }
         let prepared = PreparedStatement(handle: stmt, parameterCount: Int(mysql_stmt_param_count(stmt)), results: ResultBuffers(stmt))
         guard prepared.results.isEmpty || mysql_stmt_bind_result(stmt, prepared.results.binds) == 0 else {
-            throw statementFailure(prepared, "binding result columns")
+            throw statementFailure(prepared.handle, "binding result columns")
         }
         statements[sql] = prepared
         return prepared
     }
 
-    private func statementFailure(_ prepared: PreparedStatement, _ context: String) -> SyncFailure {
-        SyncFailure.mariaDB(errno: mysql_stmt_errno(prepared.handle), message: String(cString: mysql_stmt_error(prepared.handle)),
+    /// The failure of a statement call. Connector/C reports a connection lost while rows stream
+    /// (`stmt_unbuffered_fetch` in `mariadb_stmt.c`: the server's `KILL`, a dropped socket) on the connection,
+    /// not on the statement, whose error number stays 0: the connection's error is taken then. A failure
+    /// with no error number at all is transient (``SyncFailure/mariaDB(errno:sqlState:message:context:settings:)``).
+    private func statementFailure(_ stmt: UnsafeMutablePointer<MYSQL_STMT>, _ context: String) -> SyncFailure {
+        if mysql_stmt_errno(stmt) == 0 { return connectionFailure(context) }
+        return SyncFailure.mariaDB(errno: mysql_stmt_errno(stmt), sqlState: String(cString: mysql_stmt_sqlstate(stmt)),
+                                   message: String(cString: mysql_stmt_error(stmt)), context: context, settings: settings)
+    }
+
+    /// The failure the connection itself reports.
+    private func connectionFailure(_ context: String) -> SyncFailure {
+        SyncFailure.mariaDB(errno: mysql_errno(handle), sqlState: String(cString: mysql_sqlstate(handle)), message: String(cString: mysql_error(handle)),
                             context: context, settings: settings)
     }
 

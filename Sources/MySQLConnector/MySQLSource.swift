@@ -152,23 +152,28 @@ extension SyncFailure {
     /// `COLUMN_NOT_FOUND`, all permanent. A refused or unreachable server (2002, 2003, 2005) is
     /// `SOURCE_UNAVAILABLE`; a lost or killed connection (2006, 2013, 2055, 1927, 1053), an interrupted query
     /// (1317), too many connections (1040), a lock wait timeout (1205) or deadlock (1213) are transient.
-    /// Other client-side errors are transient, other server errors (syntax 1064 …) permanent.
-    static func mariaDB(errno: UInt32, message: String, context: String, settings: ServerConnectionSettings) -> SyncFailure {
+    /// Other client-side errors are transient, other server errors (syntax 1064 …) permanent. A call that
+    /// failed with no error number (0) is transient: nothing says the statement itself is at fault (Connector/C
+    /// 3.3 reports some connections killed mid-read so, seen in the chaos suite). `sqlState` is kept
+    /// (``SyncFailure/sqlState``; MariaDB maps a data error such as 1690 "out of range" to class `22`).
+    static func mariaDB(errno: UInt32, sqlState: String?, message: String, context: String, settings: ServerConnectionSettings) -> SyncFailure {
         let text = "\(context): \(message) [\(errno)]"
         switch errno {
+        case 0:
+            return SyncFailure(code: .sourceQueryFailed, message: "\(context): Connector/C gave no error number ('\(message)') (\(settings.host):\(settings.port))", isTransient: true, sqlState: sqlState)
         case 1044, 1045, 1698:
-            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false)
-        case 1049: return SyncFailure(code: .databaseNotFound, message: "\(text) on \(settings.host):\(settings.port)", isTransient: false)
-        case 1146: return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false)
-        case 1054: return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false)
+            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false, sqlState: sqlState)
+        case 1049: return SyncFailure(code: .databaseNotFound, message: "\(text) on \(settings.host):\(settings.port)", isTransient: false, sqlState: sqlState)
+        case 1146: return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: sqlState)
+        case 1054: return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: sqlState)
         case 2002, 2003, 2005:
-            return SyncFailure(code: .sourceUnavailable, message: "\(context): cannot reach \(settings.host):\(settings.port): \(message) [\(errno)]", isTransient: true)
+            return SyncFailure(code: .sourceUnavailable, message: "\(context): cannot reach \(settings.host):\(settings.port): \(message) [\(errno)]", isTransient: true, sqlState: sqlState)
         case 2026:
-            return SyncFailure(code: .tlsFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: false)
+            return SyncFailure(code: .tlsFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: false, sqlState: sqlState)
         case 1040, 1053, 1205, 1213, 1317, 1927, 2006, 2013, 2055:
-            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: true)
+            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: true, sqlState: sqlState)
         default:
-            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: (2000..<3000).contains(errno))
+            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: (2000..<3000).contains(errno), sqlState: sqlState)
         }
     }
 }

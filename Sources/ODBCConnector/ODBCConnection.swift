@@ -373,7 +373,8 @@ extension SyncFailure {
     /// `SOURCE_UNAVAILABLE`; any other `08…` (link failure, connection killed),
     /// `HYT00`/`HYT01` (timeout), `40001`/`40P01` (serialization failure, deadlock), `57P0x` (PostgreSQL
     /// terminated the backend), lost connections (MariaDB 2006/2013, FreeTDS 20004/20006/20017 and their
-    /// messages) are transient; `HY008` is `CANCELLED`.
+    /// messages) are transient; `HY008` is `CANCELLED`. The first diagnostic's SQLSTATE is kept
+    /// (``SyncFailure/sqlState``): class `22` is a row the database cannot compute.
     static func odbc(_ records: [ODBCDiagnostic], context: String, settings: ODBCSettings) -> SyncFailure {
         let first = records.first(where: { !$0.state.hasPrefix("01") }) ?? records.first ?? ODBCDiagnostic(state: "HY000", native: 0, message: "no diagnostics")
         let text = "\(context): \(first.message) [\(first.state)\(first.native != 0 ? "/\(first.native)" : "")]"
@@ -382,20 +383,20 @@ extension SyncFailure {
                               "broken pipe", "could not send data", "communication link", "no connection to the server", "unexpected eof"]
             .contains { message.contains($0) } || [2006, 2013, 20004, 20006, 20017].contains(first.native)
         if first.state == "28000" || ["password authentication failed", "access denied", "login failed"].contains(where: { message.contains($0) }) {
-            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(first.message)", isTransient: false)
+            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(first.message)", isTransient: false, sqlState: first.state)
         }
         if records.contains(where: { ["IM002", "IM003"].contains($0.state) }) || message.contains("can't open lib") {
-            return SyncFailure(code: .driverNotFound, message: "\(text): the ODBC driver or DSN is not installed (see `odbcinst -q -d`)", isTransient: false)
+            return SyncFailure(code: .driverNotFound, message: "\(text): the ODBC driver or DSN is not installed (see `odbcinst -q -d`)", isTransient: false, sqlState: first.state)
         }
         switch first.state {
-        case "42S02", "42P01": return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false)
-        case "42S22", "42703": return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false)
-        case "HY008": return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false)
+        case "42S02", "42P01": return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: first.state)
+        case "42S22", "42703": return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: first.state)
+        case "HY008": return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false, sqlState: first.state)
         case let state where state == "08001" && !lostConnection || state.hasPrefix("08") && context == connectingContext:
-            return SyncFailure(code: .sourceUnavailable, message: "\(text) (\(settings.target))", isTransient: true)
+            return SyncFailure(code: .sourceUnavailable, message: "\(text) (\(settings.target))", isTransient: true, sqlState: first.state)
         default:
             let transient = first.state.hasPrefix("08") || ["HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03"].contains(first.state) || lostConnection
-            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: transient)
+            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: transient, sqlState: first.state)
         }
     }
 }

@@ -133,7 +133,8 @@ extension SyncFailure {
     /// connection exceptions (08…), serialization failure (40001), deadlock (40P01), operator intervention
     /// such as `pg_terminate_backend` (57P01–57P03), too many connections (53300) and lost connections are
     /// transient; authentication (28…), a missing database (3D000), table (42P01) or column (42703) and
-    /// syntax errors are permanent and named.
+    /// syntax errors are permanent and named. The SQLSTATE is kept (``SyncFailure/sqlState``): class `22` is a
+    /// row the database cannot compute.
     static func postgres(_ error: any Error, code: SyncFailure.Code, context: String, settings: PostgresSettings) -> SyncFailure {
         if let failure = error as? SyncFailure { return failure }
         if error is CancellationError { return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false) }
@@ -147,23 +148,9 @@ extension SyncFailure {
         if let state = psql.serverInfo?[.sqlState] {
             let message = psql.serverInfo?[.message] ?? "\(psql.code)"
             let detail = psql.serverInfo?[.detail].map { " (\($0))" } ?? ""
-            switch state {
-            case "28P01", "28000":
-                return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(target): \(message)", isTransient: false)
-            case "3D000":
-                return SyncFailure(code: .databaseNotFound, message: "\(context): \(message) on \(settings.host):\(settings.port)", isTransient: false)
-            case "42P01":
-                return SyncFailure(code: .tableNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
-            case "42703":
-                return SyncFailure(code: .columnNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
-            case "23505":
-                return SyncFailure(code: .keyConflict, message: "\(context): \(message)\(detail) [\(state)]", isTransient: true)
-            case "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03", "57014":
-                return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: state != "57014")
-            default:
-                let transient = state.hasPrefix("08")
-                return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: transient)
-            }
+            var failure = classified(state: state, message: message, detail: detail, code: code, context: context, settings: settings)
+            failure.sqlState = state
+            return failure
         }
         switch psql.code {
         case .authMechanismRequiresPassword:
@@ -176,6 +163,28 @@ extension SyncFailure {
             return SyncFailure(code: code, message: "\(context): ssl is 'require' but \(settings.host):\(settings.port) does not offer TLS", isTransient: false)
         default:
             return SyncFailure(code: code, message: "\(context) (\(target)): \(psql.code)", isTransient: false)
+        }
+    }
+
+    /// A PostgreSQL error that came with a SQLSTATE, classified as ``postgres(_:code:context:settings:)`` says.
+    private static func classified(state: String, message: String, detail: String, code: SyncFailure.Code, context: String,
+                                   settings: PostgresSettings) -> SyncFailure {
+        let target = settings.target
+        switch state {
+        case "28P01", "28000":
+            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(target): \(message)", isTransient: false)
+        case "3D000":
+            return SyncFailure(code: .databaseNotFound, message: "\(context): \(message) on \(settings.host):\(settings.port)", isTransient: false)
+        case "42P01":
+            return SyncFailure(code: .tableNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
+        case "42703":
+            return SyncFailure(code: .columnNotFound, message: "\(context): \(message) in \(target)", isTransient: false)
+        case "23505":
+            return SyncFailure(code: .keyConflict, message: "\(context): \(message)\(detail) [\(state)]", isTransient: true)
+        case "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03", "57014":
+            return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: state != "57014")
+        default:
+            return SyncFailure(code: code, message: "\(context): \(message)\(detail) [\(state)]", isTransient: state.hasPrefix("08"))
         }
     }
 

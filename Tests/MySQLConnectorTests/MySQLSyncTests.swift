@@ -84,6 +84,29 @@ struct MySQLSyncTests {
         }
     }
 
+    /// A `{ sql: }` mapping MariaDB cannot compute for one row (1690 "BIGINT UNSIGNED value is out of range",
+    /// SQLSTATE 22003, a data exception) quarantines that row as `SOURCE_ERROR` and the rest loads; the cursor
+    /// passes it.
+    @Test func aRowWhoseMappingRaisesADataExceptionIsQuarantinedAndTheRestLoads() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [MySQLFixture.createSales, """
+                INSERT INTO sale_transactions
+                SELECT seq, 'P1', 'op1', IF(seq = 7, 0, 10), TIMESTAMP '2024-03-01 10:00:00' + INTERVAL seq MINUTE, 'venda', NULL,
+                       TIMESTAMP '2024-03-01 10:00:00' + INTERVAL seq MINUTE
+                FROM seq_1_to_12
+                """])
+            var stream = MySQLFixture.stream
+            stream.fields[.amount] = .sql("CAST(amount AS UNSIGNED) - 1")
+            let result = try await f.sync(MySQLFixture.options(batchSize: 5), source: f.source(stream: stream))
+            #expect(result.status == .success, "\(result.errors)")
+            #expect(result.recordsInserted == 11 && result.recordsRejected == 1)
+            #expect(result.cursorTo?.hasPrefix("2024-03-01 10:12:00") == true)
+            let quarantined = try await f.audit("SELECT external_id, reason_code, message FROM tb_sync_errors WHERE kind = 'record'")
+            #expect(quarantined.map { [$0[0], $0[1]] } == [["7", "SOURCE_ERROR"]])
+            #expect(quarantined.first?[2]?.contains("[1690]") == true, "\(quarantined)")
+        }
+    }
+
     /// In a NOT NULL DATETIME column MariaDB answers `IS NULL` with true for a zero date (ODBC compatibility),
     /// so such a row must not be read twice (once by the NULL-cursor sweep, once by the keyset pages): it is
     /// quarantined once, as ZERO_DATE, and counted once.
@@ -277,6 +300,34 @@ struct MySQLSyncTests {
             let expected = try await MySQLFixture.rows(f.sourceDB, "SELECT COUNT(*), COUNT(DISTINCT id), CAST(SUM(amount) AS CHAR) FROM sale_transactions")
             #expect(try await f.audit("SELECT count(*), count(DISTINCT external_id), sum(amount)::text FROM tb_sales") == expected)
         }
+    }
+
+    /// `KILL <id>` while a read's rows stream: Connector/C reports the lost connection on the connection, not on the
+    /// statement (whose error number stays 0). The read must fail transiently (retried on a new connection), never
+    /// end early as if the rows were all read, and never fail as a permanent query error: that one sends the engine
+    /// looking for a row to quarantine, and it quarantined a valid row in the CI's chaos run.
+    @Test func aConnectionKilledWhileRowsStreamFailsTransiently() async throws {
+        let failure = try await MySQLFixture.withConnection("erp_source") { connection -> SyncFailure? in
+            let victim = connection.serverThreadID
+            var checks = 0
+            do {
+                let rows = try connection.query(SQLStatement(sql: "SELECT seq, REPEAT('x', 200) FROM seq_1_to_5000000"), isCancelled: {
+                    checks += 1
+                    if checks == 1000 {
+                        let killer = try? MariaDBConnection(settings: MySQLFixture.settings(""))
+                        _ = try? killer?.query(SQLStatement(sql: "KILL \(victim)"), isCancelled: { false })
+                        killer?.close()
+                    }
+                    return false
+                })
+                Issue.record("the read ended with \(rows.count) rows and no error")
+                return nil
+            } catch {
+                return error as? SyncFailure
+            }
+        }
+        #expect(failure?.isTransient == true && failure?.code == .sourceQueryFailed, "\(String(describing: failure))")
+        #expect(failure?.message.contains("[0]") == false, "\(String(describing: failure))")
     }
 
     /// A transaction inserts a row, waits while a sync passes its timestamp, then commits: the next run's

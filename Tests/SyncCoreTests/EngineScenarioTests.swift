@@ -204,6 +204,36 @@ import Testing
         #expect(entry?.row.reason == .sourceError && entry?.row.externalId == "5" && entry?.row.key == [.integer(5)])
     }
 
+    /// A data exception that does not repeat (the row was fixed at the source between two reads) quarantines no
+    /// row: the bisection's last read succeeds, and those rows load.
+    @Test func aDataExceptionThatDoesNotRepeatQuarantinesNoRow() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
+        world.source.failReads(1, transient: false, sqlState: "22008", after: 1)  // after the sweep of unorderable cursors
+        let result = await world.sync()
+        #expect(result.status == .success, "\(result.errors)")
+        #expect(result.recordsInserted == 8 && result.recordsRejected == 0 && result.recordsFetched == 8)
+        #expect(result.cursorTo == "\(day.adding(seconds: 8)) #8")
+        #expect(world.destination.snapshot.quarantine.isEmpty && world.destination.snapshot.sales.count == 8)
+    }
+
+    /// A permanent read failure that is not a data exception (a statement timeout: it fails a big page and passes a
+    /// small one) never sends the engine looking for a row: the run fails with the checkpoint where it was,
+    /// nothing is quarantined, and the next run loads every row. Bisecting it quarantined a valid row.
+    @Test func aReadFailureThatIsNotADataExceptionQuarantinesNoRow() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
+        world.source.failReads(1, transient: false, sqlState: "57014", after: 1)
+        let failed = await world.sync()
+        #expect(failed.status == .failed && failed.recordsRejected == 0 && failed.errors.first?.message == "injected read failure", "\(failed.errors)")
+        #expect(world.destination.snapshot.quarantine.isEmpty && world.destination.snapshot.sales.isEmpty)
+        let next = await world.sync()
+        #expect(next.status == .success && next.recordsInserted == 8, "\(next.errors)")
+        #expect(world.destination.snapshot.quarantine.isEmpty)
+    }
+
     /// `--dry-run` reports what a run would insert, update and leave unchanged (computed against the destination in
     /// a transaction that is rolled back) and writes nothing: no rows, no checkpoint, no audit row.
     @Test func aDryRunReportsWhatARunWouldDoAndWritesNothing() async {

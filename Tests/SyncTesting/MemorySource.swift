@@ -10,8 +10,8 @@ public import SyncCore
 public final class MemorySource: ReconcilableSource {
     private struct State {
         var rows: [[SourceValue]: [String: SourceValue]] = [:]
-        var failures: [Bool] = []
-        var reads = 0
+        var failures: [SyncFailure] = []
+        var readsBeforeFailures = 0
         var failingRows: Set<[SourceValue]> = []
     }
 
@@ -38,26 +38,30 @@ public final class MemorySource: ReconcilableSource {
     /// All rows, in no particular order.
     public var rows: [[String: SourceValue]] { state.withLock { Array($0.rows.values) } }
 
-    /// Makes the next `count` reads throw a ``SyncFailure`` (`SOURCE_QUERY_FAILED`), transient or not.
-    public func failReads(_ count: Int, transient: Bool = true) {
-        state.withLock { $0.failures += Array(repeating: transient, count: count) }
+    /// Makes `count` reads throw a ``SyncFailure`` (`SOURCE_QUERY_FAILED`), transient or not, with `sqlState`,
+    /// once `after` more reads succeeded, in place of the failures still pending (`failReads(0)` clears them). The
+    /// read after them succeeds: a permanent one stands for a failure that does not repeat (a statement timeout
+    /// under load, a data exception on a row fixed meanwhile).
+    public func failReads(_ count: Int, transient: Bool = true, sqlState: String? = nil, after: Int = 0) {
+        let failure = SyncFailure(code: .sourceQueryFailed, message: "injected read failure", isTransient: transient, sqlState: sqlState)
+        state.withLock { state in
+            state.failures = Array(repeating: failure, count: count)
+            state.readsBeforeFailures = after
+        }
     }
 
-    /// Makes every page that maps the row with `key` fail (permanently), as a `{ sql: }` mapping the database cannot
+    /// Makes every page that maps the row with `key` fail (permanently, SQLSTATE `22008`), as a `{ sql: }` mapping the database cannot
     /// compute for that row would (`to_date('20240230', …)`); position-only pages still read it.
     public func failMapping(ofKey key: [SourceValue]) {
         _ = state.withLock { $0.failingRows.insert(key) }
     }
 
-    /// Pages read so far (including failed reads).
-    public var readCount: Int { state.withLock { $0.reads } }
-
     public func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
         let rows = try state.withLock { state -> [[String: SourceValue]] in
-            state.reads += 1
-            if !state.failures.isEmpty {
-                let transient = state.failures.removeFirst()
-                throw SyncFailure(code: .sourceQueryFailed, message: "injected read failure", isTransient: transient)
+            if state.readsBeforeFailures > 0 {
+                state.readsBeforeFailures -= 1
+            } else if !state.failures.isEmpty {
+                throw state.failures.removeFirst()
             }
             return Array(state.rows.values)
         }
@@ -65,7 +69,8 @@ public final class MemorySource: ReconcilableSource {
         if page.positionsOnly { return selected.prefix(page.limit).map { Self.position($0, stream) } }
         let failing = state.withLock { $0.failingRows }
         if let bad = selected.prefix(page.limit).first(where: { failing.contains(Self.key($0, stream)) }) {
-            throw SyncFailure(code: .sourceQueryFailed, message: "cannot compute a mapped field of row \(Self.key(bad, stream))", isTransient: false)
+            throw SyncFailure(code: .sourceQueryFailed, message: "cannot compute a mapped field of row \(Self.key(bad, stream))", isTransient: false,
+                              sqlState: "22008")
         }
         return selected.prefix(page.limit).map { Self.layout($0, stream) }
     }
@@ -105,7 +110,7 @@ public final class MemorySource: ReconcilableSource {
     }
 
     public func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
-        try await read(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), of: stream).count
+        Self.select(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), from: rows, of: stream).count
     }
 
     /// Counts the rows with a non-NULL cursor in `first...last` in the three parts around `lower...upper` and sums

@@ -37,15 +37,18 @@ struct PageReader: Sendable {
         }
     }
 
-    /// Reads an ordered page like ``read(_:)``; when the database cannot compute a row of it (a permanent
-    /// `SOURCE_QUERY_FAILED`, e.g. a `{ sql: }` mapping failing on one row), that row is found by bisecting the page
+    /// Reads an ordered page like ``read(_:)``; when the database cannot compute a row of it
+    /// (``SyncFailure/isDataException``, e.g. a `{ sql: }` mapping failing on one row), that row is found by bisecting the page
     /// on positions read without the mapped fields, and the page returned holds the rows before it plus that row
     /// quarantined as `SOURCE_ERROR` with the database's message, ending at it. So one bad row never stops the
     /// cursor; the rows after it are read by the next page.
+    ///
+    /// A row is quarantined only on a data exception that repeats: the read of the rows up to the one found must
+    /// fail that way again. When it succeeds instead (the row was fixed at the source meanwhile, or the failure
+    /// was misreported), those rows are the page, ending there and cut, and nothing is quarantined.
     func readIsolating(_ page: PageRequest) async -> Result<PreparedBatch, any Error> {
         let result = await read(page)
-        guard case .failure(let error) = result, let failure = error as? SyncFailure, !failure.isTransient,
-              failure.code == .sourceQueryFailed, case .ordered(let from, _) = page.kind else { return result }
+        guard case .failure(let error) = result, (error as? SyncFailure)?.isDataException == true, case .ordered(let from, _) = page.kind else { return result }
         var positionsPage = page
         positionsPage.positionsOnly = true
         guard let rows = try? await retry.run({ try await source.read(positionsPage, of: stream) }), !rows.isEmpty else { return result }
@@ -58,6 +61,15 @@ struct PageReader: Sendable {
         while low < high {
             let middle = (low + high) / 2
             if case .failure = await prefix(through: middle) { high = middle } else { low = middle + 1 }
+        }
+        let failure: SyncFailure
+        switch await prefix(through: low) {
+        case .success(var rows):
+            rows.isCut = rows.rowCount < page.limit
+            return .success(rows)
+        case .failure(let error):
+            guard let repeated = error as? SyncFailure, repeated.isDataException else { return .failure(error) }
+            failure = repeated
         }
         var prepared = PreparedBatch(rowCount: 0, records: [], rejected: [], last: nil)
         if low > 0 {

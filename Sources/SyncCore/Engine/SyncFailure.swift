@@ -10,12 +10,24 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// Whether the same operation may succeed if retried.
     public var isTransient: Bool
+    /// The SQLSTATE the database reported (ISO/IEC 9075 §24.1; PostgreSQL and ODBC give it, MariaDB through
+    /// `mysql_stmt_sqlstate`), `nil` when it gave none.
+    public var sqlState: String?
 
     /// Creates a classified failure.
-    public init(code: Code, message: String, isTransient: Bool) {
+    public init(code: Code, message: String, isTransient: Bool, sqlState: String? = nil) {
         self.code = code
         self.message = message
         self.isTransient = isTransient
+        self.sqlState = sqlState
+    }
+
+    /// Whether the database could not compute a value of a row it read: a permanent `SOURCE_QUERY_FAILED` with
+    /// SQLSTATE class `22`, "data exception" (ISO/IEC 9075: a date out of range, a division by zero, a cast that
+    /// fails). Only this failure makes the engine look for the row to quarantine; any other one (a lost
+    /// connection, a statement timeout, a resource limit) fails the read, whatever page size it would pass at.
+    public var isDataException: Bool {
+        code == .sourceQueryFailed && !isTransient && sqlState?.hasPrefix("22") == true
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
