@@ -155,12 +155,15 @@ extension SyncFailure {
     /// Other client-side errors are transient, other server errors (syntax 1064 …) permanent. A call that
     /// failed with no error number (0) is transient: nothing says the statement itself is at fault (Connector/C
     /// 3.3 reports some connections killed mid-read so, seen in the chaos suite). `sqlState` is kept
-    /// (``SyncFailure/sqlState``; MariaDB maps a data error such as 1690 "out of range" to class `22`).
-    static func mariaDB(errno: UInt32, sqlState: String?, message: String, context: String, settings: ServerConnectionSettings) -> SyncFailure {
+    /// (``SyncFailure/sqlState``; MariaDB maps a data error such as 1690 "out of range" to class `22`), but for
+    /// the two data errors MariaDB reports under the generic `HY000`: 1366 (incorrect value for a column) and 1411
+    /// (incorrect value for a function, `STR_TO_DATE` in strict mode), read as `22018`, invalid character value.
+    static func mariaDB(errno: UInt32, sqlState reported: String?, message: String, context: String, settings: ServerConnectionSettings) -> SyncFailure {
         let text = "\(context): \(message) [\(errno)]"
+        let sqlState = errno == 1366 || errno == 1411 ? "22018" : reported
         switch errno {
         case 0:
-            return SyncFailure(code: .sourceQueryFailed, message: "\(context): Connector/C gave no error number ('\(message)') (\(settings.host):\(settings.port))", isTransient: true, sqlState: sqlState)
+            return SyncFailure(code: .sourceQueryFailed, message: "\(context): Connector/C gave no error number ('\(message)') (\(settings.host):\(settings.port))", isTransient: true)
         case 1044, 1045, 1698:
             return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false, sqlState: sqlState)
         case 1049: return SyncFailure(code: .databaseNotFound, message: "\(text) on \(settings.host):\(settings.port)", isTransient: false, sqlState: sqlState)

@@ -373,7 +373,8 @@ extension SyncFailure {
     /// `SOURCE_UNAVAILABLE`; any other `08…` (link failure, connection killed),
     /// `HYT00`/`HYT01` (timeout), `40001`/`40P01` (serialization failure, deadlock), `57P0x` (PostgreSQL
     /// terminated the backend), lost connections (MariaDB 2006/2013, FreeTDS 20004/20006/20017 and their
-    /// messages) are transient; `HY008` is `CANCELLED`. The first diagnostic's SQLSTATE is kept
+    /// messages) are transient; `HY008` is `CANCELLED`. The SQLSTATE of the first diagnostic that is no warning
+    /// (`01…`) is kept
     /// (``SyncFailure/sqlState``): class `22` is a row the database cannot compute.
     static func odbc(_ records: [ODBCDiagnostic], context: String, settings: ODBCSettings) -> SyncFailure {
         let first = records.first(where: { !$0.state.hasPrefix("01") }) ?? records.first ?? ODBCDiagnostic(state: "HY000", native: 0, message: "no diagnostics")

@@ -201,7 +201,14 @@ struct History {
             let plan = FaultPlan(step: step, after: int(0...4), fault: chance(50) ? .crash : .transient)
             destination.injectFaults(plan.fault(at:))
         }
-        if faults && chance(15) { source.failReads(int(1...3), transient: chance(70), sqlState: chance(50) ? "22008" : "57014") }
+        if faults && chance(15) {
+            let count = int(1...3), transient = chance(70), sqlState = chance(50) ? "22008" : "57014"
+            if chance(50) {
+                source.failReads(count, transient: transient, sqlState: sqlState, when: MemorySource.orderedPages)
+            } else {
+                source.failReads(count, transient: transient, sqlState: sqlState)
+            }
+        }
         var logger = Logger(label: "property")
         logger.logLevel = .critical  // injected faults log loudly; the checks speak for themselves
         let engine = SyncEngine(destination: destination, logger: logger, now: clock.now)

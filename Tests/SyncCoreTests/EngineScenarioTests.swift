@@ -210,7 +210,7 @@ import Testing
         let world = World()
         let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
         for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
-        world.source.failReads(1, transient: false, sqlState: "22008", after: 1)  // after the sweep of unorderable cursors
+        world.source.failReads(1, transient: false, sqlState: "22008", when: MemorySource.orderedPages)
         let result = await world.sync()
         #expect(result.status == .success, "\(result.errors)")
         #expect(result.recordsInserted == 8 && result.recordsRejected == 0 && result.recordsFetched == 8)
@@ -225,7 +225,7 @@ import Testing
         let world = World()
         let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
         for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
-        world.source.failReads(1, transient: false, sqlState: "57014", after: 1)
+        world.source.failReads(1, transient: false, sqlState: "57014", when: MemorySource.orderedPages)
         let failed = await world.sync()
         #expect(failed.status == .failed && failed.recordsRejected == 0 && failed.errors.first?.message == "injected read failure", "\(failed.errors)")
         #expect(world.destination.snapshot.quarantine.isEmpty && world.destination.snapshot.sales.isEmpty)

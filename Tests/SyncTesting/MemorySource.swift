@@ -6,12 +6,12 @@ public import SyncCore
 /// horizon in key order; a row estimate.
 ///
 /// Rows are column name → value. Mappings must be plain columns (`{ sql: }` expressions need a database).
-/// Reads can be made to fail (``failReads(_:transient:)``), as a killed connection would.
+/// Reads can be made to fail (``failReads(_:transient:sqlState:when:)``), as a killed connection would.
 public final class MemorySource: ReconcilableSource {
     private struct State {
         var rows: [[SourceValue]: [String: SourceValue]] = [:]
         var failures: [SyncFailure] = []
-        var readsBeforeFailures = 0
+        var failing: @Sendable (PageRequest) -> Bool = { _ in true }
         var failingRows: Set<[SourceValue]> = []
     }
 
@@ -38,16 +38,22 @@ public final class MemorySource: ReconcilableSource {
     /// All rows, in no particular order.
     public var rows: [[String: SourceValue]] { state.withLock { Array($0.rows.values) } }
 
-    /// Makes `count` reads throw a ``SyncFailure`` (`SOURCE_QUERY_FAILED`), transient or not, with `sqlState`,
-    /// once `after` more reads succeeded, in place of the failures still pending (`failReads(0)` clears them). The
-    /// read after them succeeds: a permanent one stands for a failure that does not repeat (a statement timeout
-    /// under load, a data exception on a row fixed meanwhile).
-    public func failReads(_ count: Int, transient: Bool = true, sqlState: String? = nil, after: Int = 0) {
+    /// Makes the next `count` reads of pages `when` accepts throw a ``SyncFailure`` (`SOURCE_QUERY_FAILED`),
+    /// transient or not, with `sqlState`, in place of the failures still pending (`failReads(0)` clears them).
+    /// Later reads are not failed by this: a permanent one stands for a failure that does not repeat (a statement
+    /// timeout under load, a data exception on a row fixed meanwhile).
+    public func failReads(_ count: Int, transient: Bool = true, sqlState: String? = nil, when: @escaping @Sendable (PageRequest) -> Bool = { _ in true }) {
         let failure = SyncFailure(code: .sourceQueryFailed, message: "injected read failure", isTransient: transient, sqlState: sqlState)
         state.withLock { state in
             state.failures = Array(repeating: failure, count: count)
-            state.readsBeforeFailures = after
+            state.failing = when
         }
+    }
+
+    /// The pages of the keyset reads with their mapped fields (forward pages, lookback re-reads), for ``failReads(_:transient:sqlState:when:)``.
+    public static let orderedPages: @Sendable (PageRequest) -> Bool = { page in
+        guard case .ordered = page.kind else { return false }
+        return !page.positionsOnly
     }
 
     /// Makes every page that maps the row with `key` fail (permanently, SQLSTATE `22008`), as a `{ sql: }` mapping the database cannot
@@ -58,9 +64,7 @@ public final class MemorySource: ReconcilableSource {
 
     public func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
         let rows = try state.withLock { state -> [[String: SourceValue]] in
-            if state.readsBeforeFailures > 0 {
-                state.readsBeforeFailures -= 1
-            } else if !state.failures.isEmpty {
+            if !state.failures.isEmpty && state.failing(page) {
                 throw state.failures.removeFirst()
             }
             return Array(state.rows.values)

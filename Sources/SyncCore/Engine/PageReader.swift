@@ -43,18 +43,29 @@ struct PageReader: Sendable {
     /// quarantined as `SOURCE_ERROR` with the database's message, ending at it. So one bad row never stops the
     /// cursor; the rows after it are read by the next page.
     ///
-    /// A row is quarantined only on a data exception that repeats: the read of the rows up to the one found must
-    /// fail that way again. When it succeeds instead (the row was fixed at the source meanwhile, or the failure
-    /// was misreported), those rows are the page, ending there and cut, and nothing is quarantined.
+    /// A row is quarantined only on a data exception that repeats, and only when the rows before it were read as the
+    /// bisection saw them: the read through the row found must fail that way again, the read of the rows before it
+    /// must end at the position before it, and no row may lie between the two. Otherwise (the row was fixed at the
+    /// source meanwhile, rows were committed or moved between the reads, the failure was misreported) what was read
+    /// is the page, cut, and nothing is quarantined; when nothing was, the read fails and the checkpoint stays.
     func readIsolating(_ page: PageRequest) async -> Result<PreparedBatch, any Error> {
         let result = await read(page)
-        guard case .failure(let error) = result, (error as? SyncFailure)?.isDataException == true, case .ordered(let from, _) = page.kind else { return result }
-        var positionsPage = page
-        positionsPage.positionsOnly = true
-        guard let rows = try? await retry.run({ try await source.read(positionsPage, of: stream) }), !rows.isEmpty else { return result }
-        let positions = rows.map { Checkpoint(cursor: $0[0], key: Array($0.dropFirst())) }
+        guard case .failure(let error) = result, (error as? SyncFailure)?.isDataException == true,
+              case .ordered(let from, _) = page.kind else { return result }
+        func readPositions(after bound: StreamBound, upTo last: Checkpoint?, limit: Int) async -> [Checkpoint]? {
+            var request = PageRequest(.ordered(from: bound, upTo: last), limit: limit, horizon: page.horizon)
+            request.positionsOnly = true
+            return try? await retry.run({ try await source.read(request, of: stream) }).map { Checkpoint(cursor: $0[0], key: Array($0.dropFirst())) }
+        }
+        guard let positions = await readPositions(after: from, upTo: nil, limit: page.limit), !positions.isEmpty else { return result }
         func prefix(through index: Int) async -> Result<PreparedBatch, any Error> {
             await read(PageRequest(.ordered(from: from, upTo: positions[index]), limit: index + 1, horizon: page.horizon))
+        }
+        func cut(_ rows: PreparedBatch) -> Result<PreparedBatch, any Error> {
+            guard rows.last != nil else { return result }
+            var rows = rows
+            rows.isCut = true
+            return .success(rows)
         }
         // The first row whose prefix fails: the whole page fails, so it exists.
         var low = 0, high = positions.count - 1
@@ -64,18 +75,21 @@ struct PageReader: Sendable {
         }
         let failure: SyncFailure
         switch await prefix(through: low) {
-        case .success(var rows):
-            rows.isCut = rows.rowCount < page.limit
-            return .success(rows)
+        case .success(let rows): return cut(rows)
         case .failure(let error):
             guard let repeated = error as? SyncFailure, repeated.isDataException else { return .failure(error) }
             failure = repeated
         }
         var prepared = PreparedBatch(rowCount: 0, records: [], rejected: [], last: nil)
         if low > 0 {
-            guard case .success(let good) = await prefix(through: low - 1) else { return result }
-            prepared = good
+            switch await prefix(through: low - 1) {
+            case .failure(let error): return .failure(error)
+            case .success(let good) where good.last != positions[low - 1]: return cut(good)
+            case .success(let good): prepared = good
+            }
         }
+        let next = await readPositions(after: low > 0 ? .after(positions[low - 1]) : from, upTo: positions[low], limit: 2)
+        guard next == [positions[low]] else { return cut(prepared) }
         logger.warning("a row the source cannot compute is quarantined", metadata: ["position": "\(positions[low].summary)", "error": "\(failure.message)"])
         prepared.rejected.append(mapper.uncomputable(at: positions[low], message: failure.message))
         prepared.rowCount += 1

@@ -11,7 +11,7 @@ public struct SyncFailure: Error, Sendable, CustomStringConvertible {
     /// Whether the same operation may succeed if retried.
     public var isTransient: Bool
     /// The SQLSTATE the database reported (ISO/IEC 9075 §24.1; PostgreSQL and ODBC give it, MariaDB through
-    /// `mysql_stmt_sqlstate`), `nil` when it gave none.
+    /// `mysql_stmt_sqlstate` and `mysql_sqlstate`), `nil` when it gave none (SQLite).
     public var sqlState: String?
 
     /// Creates a classified failure.
