@@ -30,6 +30,19 @@ import Testing
                            "amount": .decimal(amount), "occurred_at": .localDateTime(cursor), "type": .text("sale")])
         }
 
+        /// Adds rows `ids`, row n at `start` + n seconds.
+        func add(_ ids: ClosedRange<Int>, secondsAfter start: LocalDateTime) {
+            for id in ids { add(id, at: start.adding(seconds: Int64(id))) }
+        }
+
+        /// Adds rows 1…8 a second apart from `start`, makes the first keyset page read fail once, permanently, with
+        /// `sqlState`, and runs a sync.
+        func syncEightRowsFailingOneKeysetRead(from start: LocalDateTime, sqlState: String) async -> ErpSyncResult {
+            add(1...8, secondsAfter: start)
+            source.failReads(1, transient: false, sqlState: sqlState, when: MemorySource.orderedPages)
+            return await sync()
+        }
+
         /// Counts the destination's calls of `step` from now on, injecting no fault; the returned function reads the count.
         func countCalls(of step: MemoryDestination.Step) -> @Sendable () -> Int {
             let calls = Calls()
@@ -194,7 +207,7 @@ import Testing
     @Test func aRowTheSourceCannotComputeIsQuarantinedAndTheRestLoads() async {
         let world = World()
         let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
-        for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
+        world.add(1...8, secondsAfter: day)
         world.source.failMapping(ofKey: [.integer(5)])
         let result = await world.sync()
         #expect(result.status == .success, "\(result.errors)")
@@ -209,9 +222,7 @@ import Testing
     @Test func aDataExceptionThatDoesNotRepeatQuarantinesNoRow() async {
         let world = World()
         let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
-        for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
-        world.source.failReads(1, transient: false, sqlState: "22008", when: MemorySource.orderedPages)
-        let result = await world.sync()
+        let result = await world.syncEightRowsFailingOneKeysetRead(from: day, sqlState: "22008")
         #expect(result.status == .success, "\(result.errors)")
         #expect(result.recordsInserted == 8 && result.recordsRejected == 0 && result.recordsFetched == 8)
         #expect(result.cursorTo == "\(day.adding(seconds: 8)) #8")
@@ -223,10 +234,7 @@ import Testing
     /// nothing is quarantined, and the next run loads every row. Bisecting it quarantined a valid row.
     @Test func aReadFailureThatIsNotADataExceptionQuarantinesNoRow() async {
         let world = World()
-        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
-        for id in 1...8 { world.add(id, at: day.adding(seconds: Int64(id))) }
-        world.source.failReads(1, transient: false, sqlState: "57014", when: MemorySource.orderedPages)
-        let failed = await world.sync()
+        let failed = await world.syncEightRowsFailingOneKeysetRead(from: LocalDateTime(year: 2026, month: 3, day: 2, hour: 10), sqlState: "57014")
         #expect(failed.status == .failed && failed.recordsRejected == 0 && failed.errors.first?.message == "injected read failure", "\(failed.errors)")
         #expect(world.destination.snapshot.quarantine.isEmpty && world.destination.snapshot.sales.isEmpty)
         let next = await world.sync()
