@@ -160,24 +160,23 @@ extension SyncFailure {
     /// (incorrect value for a function, `STR_TO_DATE` in strict mode), read as `22018`, invalid character value.
     static func mariaDB(errno: UInt32, sqlState reported: String?, message: String, context: String, settings: ServerConnectionSettings) -> SyncFailure {
         let text = "\(context): \(message) [\(errno)]"
-        let sqlState = errno == 1366 || errno == 1411 ? "22018" : reported
-        switch errno {
+        var failure = switch errno {
         case 0:
-            return SyncFailure(code: .sourceQueryFailed, message: "\(context): Connector/C gave no error number ('\(message)') (\(settings.host):\(settings.port))", isTransient: true)
+            SyncFailure(code: .sourceQueryFailed, message: "\(context): Connector/C gave no error number ('\(message)') (\(settings.host):\(settings.port))", isTransient: true)
         case 1044, 1045, 1698:
-            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false, sqlState: sqlState)
-        case 1049: return SyncFailure(code: .databaseNotFound, message: "\(text) on \(settings.host):\(settings.port)", isTransient: false, sqlState: sqlState)
-        case 1146: return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: sqlState)
-        case 1054: return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: sqlState)
+            SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(message) [\(errno)]", isTransient: false)
+        case 1049: SyncFailure(code: .databaseNotFound, message: "\(text) on \(settings.host):\(settings.port)", isTransient: false)
+        case 1146: SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false)
+        case 1054: SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false)
         case 2002, 2003, 2005:
-            return SyncFailure(code: .sourceUnavailable, message: "\(context): cannot reach \(settings.host):\(settings.port): \(message) [\(errno)]", isTransient: true, sqlState: sqlState)
-        case 2026:
-            return SyncFailure(code: .tlsFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: false, sqlState: sqlState)
+            SyncFailure(code: .sourceUnavailable, message: "\(context): cannot reach \(settings.host):\(settings.port): \(message) [\(errno)]", isTransient: true)
+        case 2026: SyncFailure(code: .tlsFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: false)
         case 1040, 1053, 1205, 1213, 1317, 1927, 2006, 2013, 2055:
-            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: true, sqlState: sqlState)
-        default:
-            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: (2000..<3000).contains(errno), sqlState: sqlState)
+            SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.host):\(settings.port))", isTransient: true)
+        default: SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: (2000..<3000).contains(errno))
         }
+        failure.sqlState = errno == 0 ? nil : errno == 1366 || errno == 1411 ? "22018" : reported
+        return failure
     }
 }
 #endif

@@ -374,30 +374,36 @@ extension SyncFailure {
     /// `HYT00`/`HYT01` (timeout), `40001`/`40P01` (serialization failure, deadlock), `57P0x` (PostgreSQL
     /// terminated the backend), lost connections (MariaDB 2006/2013, FreeTDS 20004/20006/20017 and their
     /// messages) are transient; `HY008` is `CANCELLED`. The SQLSTATE of the first diagnostic that is no warning
-    /// (`01…`) is kept
-    /// (``SyncFailure/sqlState``): class `22` is a row the database cannot compute.
+    /// (`01…`) is kept (``SyncFailure/sqlState``): class `22` is a row the database cannot compute.
     static func odbc(_ records: [ODBCDiagnostic], context: String, settings: ODBCSettings) -> SyncFailure {
         let first = records.first(where: { !$0.state.hasPrefix("01") }) ?? records.first ?? ODBCDiagnostic(state: "HY000", native: 0, message: "no diagnostics")
+        var failure = classified(first, among: records, context: context, settings: settings)
+        failure.sqlState = first.state
+        return failure
+    }
+
+    /// The failure `first` (the diagnostic ``odbc(_:context:settings:)`` reads, of `records`) stands for.
+    private static func classified(_ first: ODBCDiagnostic, among records: [ODBCDiagnostic], context: String, settings: ODBCSettings) -> SyncFailure {
         let text = "\(context): \(first.message) [\(first.state)\(first.native != 0 ? "/\(first.native)" : "")]"
         let message = first.message.lowercased()
         let lostConnection = ["server closed the connection", "lost connection", "gone away", "terminating connection", "connection reset",
                               "broken pipe", "could not send data", "communication link", "no connection to the server", "unexpected eof"]
             .contains { message.contains($0) } || [2006, 2013, 20004, 20006, 20017].contains(first.native)
         if first.state == "28000" || ["password authentication failed", "access denied", "login failed"].contains(where: { message.contains($0) }) {
-            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(first.message)", isTransient: false, sqlState: first.state)
+            return SyncFailure(code: .authFailed, message: "\(context): authentication failed for \(settings.target): \(first.message)", isTransient: false)
         }
         if records.contains(where: { ["IM002", "IM003"].contains($0.state) }) || message.contains("can't open lib") {
-            return SyncFailure(code: .driverNotFound, message: "\(text): the ODBC driver or DSN is not installed (see `odbcinst -q -d`)", isTransient: false, sqlState: first.state)
+            return SyncFailure(code: .driverNotFound, message: "\(text): the ODBC driver or DSN is not installed (see `odbcinst -q -d`)", isTransient: false)
         }
         switch first.state {
-        case "42S02", "42P01": return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: first.state)
-        case "42S22", "42703": return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false, sqlState: first.state)
-        case "HY008": return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false, sqlState: first.state)
+        case "42S02", "42P01": return SyncFailure(code: .tableNotFound, message: "\(text) in \(settings.target)", isTransient: false)
+        case "42S22", "42703": return SyncFailure(code: .columnNotFound, message: "\(text) in \(settings.target)", isTransient: false)
+        case "HY008": return SyncFailure(code: .cancelled, message: "\(context): cancelled", isTransient: false)
         case let state where state == "08001" && !lostConnection || state.hasPrefix("08") && context == connectingContext:
-            return SyncFailure(code: .sourceUnavailable, message: "\(text) (\(settings.target))", isTransient: true, sqlState: first.state)
+            return SyncFailure(code: .sourceUnavailable, message: "\(text) (\(settings.target))", isTransient: true)
         default:
             let transient = first.state.hasPrefix("08") || ["HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03"].contains(first.state) || lostConnection
-            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: transient, sqlState: first.state)
+            return SyncFailure(code: .sourceQueryFailed, message: "\(text) (\(settings.target))", isTransient: transient)
         }
     }
 }

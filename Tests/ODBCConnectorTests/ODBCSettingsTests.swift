@@ -79,6 +79,19 @@ import Testing
         }
     }
 
+    /// The SQLSTATE of the first diagnostic that is no warning is kept, so a data exception behind a warning is one
+    /// (the engine isolates its row) and a lost connection is transient and no data exception (it never is).
+    @Test func failuresKeepTheirSQLStateAndOnlyClass22IsADataException() throws {
+        let settings = ODBCSettings(source: try Self.load("    type: odbc\n    dsn: erp\n    dialect: ansi\n"))
+        let data = SyncFailure.odbc([ODBCDiagnostic(state: "01004", native: 0, message: "String data, right truncated"),
+                                     ODBCDiagnostic(state: "22008", native: 0, message: "date/time field value out of range")],
+                                    context: "reading the source", settings: settings)
+        #expect(data.sqlState == "22008" && data.isDataException && data.code == .sourceQueryFailed)
+        let lost = SyncFailure.odbc([ODBCDiagnostic(state: "08S01", native: 0, message: "Communication link failure")],
+                                    context: "reading the source", settings: settings)
+        #expect(lost.sqlState == "08S01" && lost.isTransient && !lost.isDataException)
+    }
+
     /// A password inside `connectionString` is refused (it would be echoed with the string); so are odbc
     /// sources without a dialect or a target, and keys of other source types.
     @Test(arguments: [
