@@ -10,8 +10,17 @@ struct BatchLoop {
     let onProgress: @Sendable (SyncProgress) -> Void
     /// Rows quarantined as `FUTURE_CURSOR` in this run.
     var futureCursors = 0
+    /// Rows quarantined as `SOURCE_ERROR` in this run: the source could not compute them, so their range is not
+    /// saved as read (``LookbackWindow``): the next run re-reads its window and tries them again.
+    var sourceErrors = 0
     /// Forward batches skip the probe of stored keys (``RunPlan/assumesNewKeys``) until one meets a stored key.
     var assumesNewKeys = false
+    /// The check of the saved lookback window running alongside the forward read: until it is settled, forward
+    /// batches load without moving the checkpoint (a run that fails before then leaves it where it found it, so the
+    /// window is re-read if it changed).
+    var pendingCheck: WindowCheck?
+    /// Rows the forward batches loaded while ``pendingCheck`` ran.
+    var heldRows = 0
 
     private var options: SyncOptions { run.request.options }
 
@@ -29,19 +38,26 @@ struct BatchLoop {
         guard await drain(maxRows: options.maxRecords, fullPassId: passId, { last in
             PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize, horizon: plan.horizon)
         }) else { return }
-        let (reread, window) = await lookback(plan)
+        let (reread, window, check) = await lookback(plan)
         if let reread {
-            guard await drain(maxRows: .max, fullPassId: nil, { last in
-                PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: plan.horizon)
-            }) else { return }
+            guard await self.reread(reread, horizon: plan.horizon) else { return }
         }
         assumesNewKeys = plan.assumesNewKeys
-        guard let end = await forward(plan) else { return }
+        pendingCheck = check
+        guard let end = await forward(plan) else {
+            await abandonCheck()
+            return
+        }
+        guard await settleCheck(plan, lastPosition: end.lastPosition, exhausted: end.exhausted) else { return }
         run.hasMore = !end.exhausted
-        if let window, end.exhausted, !run.request.isDryRun {
-            await save(window, plan: plan, lastPosition: end.lastPosition)
+        if let window, end.exhausted, sourceErrors == 0, !run.request.isDryRun {
+            _ = await save(SyncState(checkpoint: end.lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window),
+                           plan: plan, releasing: nil)
         }
         if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
+            if let reread = plan.rereadAtPassEnd {
+                guard await self.reread(reread, horizon: plan.horizon, fullPassId: pass.passId) else { return }
+            }
             do {
                 run.counters = try await retry.run { [run] in
                     try await Self.finish(pass, state: plan.stateAfterFullPass(lastPosition: end.lastPosition), run: run,
@@ -53,48 +69,118 @@ struct BatchLoop {
         }
     }
 
-    /// The lookback re-read this run needs, and the window to save when it reads its stream to the end
-    /// (``LookbackWindow``). Before any page is read, one statement fingerprints the rows from the saved window's
-    /// start (or this run's lookback start) up to the horizon in three parts — before this run's lookback start,
-    /// from there to the saved window's end, beyond it: the first two are the saved window now (unchanged, its rows
-    /// are not re-read), the last two the window this run saves for the next one. A source without fingerprints, a
-    /// run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a failed fingerprint read: the whole
-    /// window, as planned.
-    private func lookback(_ plan: RunPlan) async -> (reread: RunPlan.Reread?, window: LookbackWindow?) {
+    /// The lookback re-read this run needs before its forward read, the window to save when it reads its stream to
+    /// the end, or the check of a saved window that runs alongside the forward read (``LookbackWindow``).
+    ///
+    /// - A saved window that ends at the checkpoint (the common case, a run after a run that read to the end): one
+    ///   statement fingerprints the rows beyond it up to the horizon (this run's new rows) before any page is read,
+    ///   and a task fingerprints the saved window's range while the forward read runs (``WindowCheck``): its rows lie
+    ///   at or before the checkpoint, where no forward page reads.
+    /// - Otherwise, before any page is read, one statement fingerprints the rows from the saved window's start (or
+    ///   this run's lookback start) up to the horizon in three parts — before this run's lookback start, from there
+    ///   to the saved window's end, beyond it: the first two are the saved window now (unchanged, its rows are not
+    ///   re-read), the last two the window this run saves for the next one.
+    ///
+    /// A source without fingerprints, a run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a
+    /// failed fingerprint read: the whole window, as planned, before the forward read.
+    private func lookback(_ plan: RunPlan) async -> (reread: RunPlan.Reread?, window: LookbackWindow?, check: WindowCheck?) {
         guard let reread = plan.reread, case .cursorAtLeast(let start) = reread.from,
-              (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return (plan.reread, nil) }
+              (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return (plan.reread, nil, nil) }
         let saved = plan.saved.lookback.flatMap { $0.covers(reread) ? $0 : nil }
-        let source = reader.source, stream = reader.stream
+        let source = reader.source, stream = reader.stream, retry = retry
         do {
+            if let saved, saved.narrowing(reread) == nil, !run.request.isDryRun {
+                guard let beyond = try await retry.run({
+                    try await source.fingerprint(cursorFrom: saved.through, through: plan.horizon, splitAt: saved.through, saved.through, of: stream)
+                }) else { return (reread, nil, nil) }
+                let parts = Task {
+                    try? await retry.run {
+                        try await source.fingerprint(cursorFrom: saved.from, through: saved.through, splitAt: start, saved.through, of: stream)
+                    }
+                }
+                return (nil, nil, WindowCheck(saved: saved, reread: reread, beyond: beyond[2], parts: parts))
+            }
             guard let parts = try await retry.run({
                 try await source.fingerprint(cursorFrom: saved?.from ?? start, through: plan.horizon, splitAt: start, saved?.through ?? start, of: stream)
-            }) else { return (reread, nil) }
+            }) else { return (reread, nil, nil) }
             let narrowed = if let saved, saved.matches(parts[0] + parts[1]) { saved.narrowing(reread) } else { Optional(reread) }
             logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\((parts[1] + parts[2]).rows)"])
-            return (narrowed, LookbackWindow(from: start, parts[1] + parts[2]))
+            return (narrowed, LookbackWindow(from: start, parts[1] + parts[2]), nil)
         } catch {
             logger.notice("the lookback window's fingerprint could not be read; re-reading the whole window", metadata: ["error": "\(error)"])
-            return (reread, nil)
+            return (reread, nil, nil)
         }
     }
 
-    /// Saves `window` with the checkpoint the run ended at, in one fenced transaction, unless the saved state holds
-    /// them already. A failure is only logged: the saved state stays sound (batches clear the window they move
-    /// past; an older window still describes rows that were read), the next run merely re-reads more.
-    private func save(_ window: LookbackWindow, plan: RunPlan, lastPosition: Checkpoint?) async {
-        let state = SyncState(checkpoint: lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window)
-        guard state != plan.saved else { return }
+    /// Re-reads the lookback window `reread` (its batches do not move the checkpoint), its rows seen by the full pass
+    /// `fullPassId` when given.
+    /// - Returns: `false` (and the run marked failed) when a page could not be read or loaded.
+    private mutating func reread(_ reread: RunPlan.Reread, horizon: SourceValue?, fullPassId: String? = nil) async -> Bool {
+        let pageSize = options.batchSize
+        return await drain(maxRows: .max, fullPassId: fullPassId) { last in
+            PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: horizon)
+        }
+    }
+
+    /// Ends the check of the saved window (``pendingCheck``), if one runs: waits for its fingerprint, re-reads the
+    /// window when it changed (or could not be read), then saves the checkpoint the forward batches held back —
+    /// `lastPosition`, with the window this run read when it read the stream to its end (`exhausted`) and the
+    /// source computed every row of it.
+    /// - Returns: `false` (and the run marked failed) when the re-read or the save failed; the saved checkpoint then
+    ///   stays where the run found it, so the next run reads the held batches' rows again (they load unchanged).
+    private mutating func settleCheck(_ plan: RunPlan, lastPosition: Checkpoint?, exhausted: Bool) async -> Bool {
+        guard let check = pendingCheck else { return true }
+        pendingCheck = nil
+        let parts = await check.parts.value
+        let unchanged = parts.map { check.saved.matches($0[0] + $0[1]) } ?? false
+        logger.debug("lookback window", metadata: ["reread": "\(unchanged ? "none" : "\(check.reread.from)")", "heldRows": "\(heldRows)"])
+        if !unchanged {
+            guard await reread(check.reread, horizon: plan.horizon) else { return false }
+        }
+        guard case .cursorAtLeast(let start) = check.reread.from else { return false }
+        let window = exhausted && sourceErrors == 0 ? parts.flatMap { LookbackWindow(from: start, $0[1] + check.beyond) } : nil
+        return await save(SyncState(checkpoint: lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window),
+                          plan: plan, releasing: lastPosition)
+    }
+
+    /// Cancels the check of the saved window, if one runs, and waits for it (the run failed: the held checkpoint
+    /// stays where the run found it).
+    private mutating func abandonCheck() async {
+        guard let check = pendingCheck else { return }
+        pendingCheck = nil
+        check.parts.cancel()
+        _ = await check.parts.value
+    }
+
+    /// Saves `state` in one fenced transaction, unless the saved state holds it already.
+    /// - Parameter releasing: the position of the last forward batch that held the checkpoint back
+    ///   (``settleCheck(_:lastPosition:exhausted:)``), reported as the run's `cursorTo`; a failure then fails the run.
+    ///   `nil`: only the window changes, and a failure is only logged: the saved state stays sound (batches clear the
+    ///   window they move past; an older window still describes rows that were read), the next run merely re-reads
+    ///   more.
+    /// - Returns: `false` when a save of a held checkpoint failed (the run is marked failed).
+    private mutating func save(_ state: SyncState, plan: RunPlan, releasing position: Checkpoint?) async -> Bool {
+        guard state != plan.saved else { return true }
         let source = run.source, syncId = run.syncId, destination = engine.destination
+        var counters = run.counters
+        if let position { counters.cursorTo = position.summary }
         do {
-            try await retry.run {
-                try await destination.transaction("saving the lookback window of \(source)") { store in
+            try await retry.run { [counters] in
+                try await destination.transaction("saving the checkpoint of \(source)") { store in
                     try await BatchCommit.fence(store, source: source, syncId: syncId)
-                    try await store.saveState(state, source: source, syncId: syncId)
+                    try await store.saveProgress(state, source: source, syncId: syncId, counters: counters)
                 }
             }
+            run.counters = counters
         } catch {
-            logger.warning("the lookback window could not be saved; the next run re-reads its whole window", metadata: ["error": "\(error)"])
+            guard position != nil else {
+                logger.warning("the lookback window could not be saved; the next run re-reads its whole window", metadata: ["error": "\(error)"])
+                return true
+            }
+            run.fail(error, code: .destinationFailed)
+            return false
         }
+        return true
     }
 
     /// A `REPROCESS` run: the open quarantined keys of the source (per the request's filter) are read again by
@@ -122,7 +208,9 @@ struct BatchLoop {
     }
 
     /// The forward read, pipelined: page n+1 is read and mapped while page n commits. The page read ahead is
-    /// awaited before this returns, so the source is never closed under it.
+    /// awaited before this returns, so the source is never closed under it. While the saved window's check runs
+    /// (``pendingCheck``), batches do not move the checkpoint; past ``LookbackWindow/maxForwardRows`` such rows the
+    /// check is settled at once.
     /// - Returns: whether the stream was read to its end and the last committed position; `nil` when a page failed.
     private mutating func forward(_ plan: RunPlan) async -> (exhausted: Bool, lastPosition: Checkpoint?)? {
         var budget = options.maxRecords
@@ -142,11 +230,20 @@ struct BatchLoop {
                 pending = Task { await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
                 limit = nextLimit
             }
-            guard await load(page, state: plan.state(after: position), fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys) else {
+            let state = pendingCheck == nil ? plan.state(after: position) : nil
+            guard await load(page, state: state, fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys) else {
                 await Self.abandon(pending)
                 return nil
             }
             lastPosition = position
+            if pendingCheck != nil {
+                heldRows += page.rowCount
+                // More new rows than the run expected: settle the check now rather than hold the checkpoint longer.
+                if heldRows >= LookbackWindow.maxForwardRows, !(await settleCheck(plan, lastPosition: position, exhausted: false)) {
+                    await Self.abandon(pending)
+                    return nil
+                }
+            }
             if !isFull { return (true, lastPosition) }
         }
         return (false, lastPosition)
@@ -232,6 +329,7 @@ struct BatchLoop {
         }
         run.batches = number
         futureCursors += prepared.rejected.count { $0.reason == .futureCursor }
+        sourceErrors += prepared.rejected.count { $0.reason == .sourceError }
         onProgress(run.progress)
         if let afterCommit = engine.afterCommit {
             do {

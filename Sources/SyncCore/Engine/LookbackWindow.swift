@@ -50,6 +50,13 @@ public struct RangeFingerprint: Sendable, Equatable {
 /// commit inside the range — the case the lookback exists for — changes the fingerprint and the window is re-read
 /// as before. Anything unusual (no saved window, a different fingerprint, a source that cannot compute one, an
 /// error) falls back to re-reading the whole window.
+///
+/// The fingerprint is taken in two ranges that are sound each on its own: the rows beyond the saved window (the run's
+/// new rows) before any page is read, and the saved window's own range while the forward read runs
+/// (``WindowCheck``). The forward read pages only beyond the checkpoint, which is the saved window's end, so it never
+/// reads a row of that range; the window is re-read, when its fingerprint changed, after that fingerprint was read;
+/// and until then no forward batch moves the checkpoint, so a run that stops first leaves the window to the next
+/// run.
 public struct LookbackWindow: Sendable, Equatable, Codable {
     /// The range's first cursor value (inclusive): the lookback start of the run that read it.
     public var from: SourceValue
@@ -111,4 +118,19 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
         default: nil
         }
     }
+}
+
+/// The check of a saved ``LookbackWindow`` that ends at the checkpoint, run alongside the forward read: its range's
+/// fingerprint in parts, read on a connection of its own (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``
+/// from the window's start through its end, split at the run's lookback start).
+struct WindowCheck: Sendable {
+    /// The window the last run saved.
+    var saved: LookbackWindow
+    /// The whole lookback re-read, for when the window changed.
+    var reread: RunPlan.Reread
+    /// The rows beyond the saved window up to the horizon, fingerprinted before any page of the run was read.
+    var beyond: RangeFingerprint
+    /// The saved window's range now: before the run's lookback start, from there on, and (empty) beyond; `nil`
+    /// when it could not be read.
+    var parts: Task<[RangeFingerprint]?, Never>
 }

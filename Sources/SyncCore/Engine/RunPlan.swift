@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Every run first sweeps the rows whose cursor cannot be ordered (quarantined, never moving the cursor); then
 /// an incremental run with a checkpoint re-reads the lookback window up to the checkpoint (late commits, SPEC.md
-/// "Late-arriving rows"); then it reads forward.
+/// "Late-arriving rows"); then it reads forward. A full run whose pass reaches the end re-reads the incremental
+/// checkpoint's lookback window before the checkpoint moves to the pass's end.
 public struct RunPlan: Sendable, Equatable {
     /// The lookback re-read: rows from `from` up to and including `upTo` (the checkpoint).
     public struct Reread: Sendable, Equatable {
@@ -15,6 +16,11 @@ public struct RunPlan: Sendable, Equatable {
 
     /// The lookback re-read, or `nil` (no checkpoint, no lookback, full run).
     public var reread: Reread?
+    /// A full run's lookback re-read of the incremental checkpoint, done when its pass reaches the end of the stream
+    /// and before the checkpoint moves to the pass's end: the pass may have resumed past rows committed late behind
+    /// that checkpoint, which the next incremental run, starting from the pass's end, would no longer re-read. `nil`
+    /// without a checkpoint or lookback.
+    public var rereadAtPassEnd: Reread?
     /// Where the forward read starts.
     public var forward: StreamBound
     /// The full pass this run continues or starts (`FULL` runs only).
@@ -57,6 +63,10 @@ public struct RunPlan: Sendable, Equatable {
             plan.fullPass = pass
             plan.forward = pass.position.map { .after($0) } ?? .start
             plan.cursorFrom = pass.position?.summary
+            if let checkpoint = state.checkpoint,
+               let start = lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback, zone: source.timezone, now: now) {
+                plan.rereadAtPassEnd = Reread(from: .cursorAtLeast(start), upTo: checkpoint)
+            }
         case .reprocess:
             plan.cursorFrom = state.checkpoint?.summary  // reported as is: a reprocess never moves it
         case .incremental:
