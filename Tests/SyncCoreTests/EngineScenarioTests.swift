@@ -122,6 +122,50 @@ import Testing
         #expect(await world.sync().recordsFetched == 0)
     }
 
+    /// The saved window is checked alongside the forward read: until that check is settled, forward batches load
+    /// without moving the checkpoint. A run stopped after such a batch leaves the checkpoint where it found it, so a
+    /// row committed late inside the window — an hour behind the rows loaded forward, beyond the lookback of where
+    /// they would have taken the checkpoint — is still found by the next run.
+    @Test func forwardBatchesLoadedWhileTheWindowIsCheckedDoNotMoveTheCheckpoint() async {
+        let world = World()
+        let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
+        world.add(1...5, secondsAfter: start)
+        _ = await world.sync()
+        _ = await world.sync()
+        let saved = world.destination.snapshot.states["erp"]
+        #expect(saved?.lookback != nil, "the second run saves its window")
+        world.add(6, at: start.adding(seconds: 2))  // committed late, inside the window
+        for id in 7...12 { world.add(id, at: start.adding(seconds: 3600 + Int64(id))) }
+        struct Stopped: Error {}
+        let stopped = await world.sync(afterCommit: { batch in if batch == 1 { throw Stopped() } })
+        #expect(!stopped.success && stopped.recordsInserted == 3, "the first forward batch loaded, then the run stopped")
+        #expect(world.destination.snapshot.states["erp"]?.checkpoint == saved?.checkpoint, "the checkpoint stays while the window is checked")
+        let next = await world.sync()
+        #expect(next.success)
+        #expect(world.destination.snapshot.sales["erp|6"] != nil, "the late row is found")
+        #expect(world.destination.snapshot.sales.count == 12)
+        #expect(world.destination.snapshot.states["erp"]?.checkpoint?.key == [.integer(12)])
+    }
+
+    /// A full pass resumed past a row committed late behind the incremental checkpoint re-reads that checkpoint's
+    /// lookback window before it moves the checkpoint to its end (an hour later here): otherwise the row would wait for
+    /// the next full pass.
+    @Test func aFullPassReReadsTheCheckpointsLookbackBeforeMovingIt() async {
+        let world = World()
+        let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
+        world.add(1...9, secondsAfter: start)
+        struct Stopped: Error {}
+        _ = await world.sync(.full, afterCommit: { batch in if batch == 1 { throw Stopped() } })  // the pass stops after row 3
+        #expect(await world.sync().success)  // the incremental checkpoint: row 9
+        world.add(10, at: start.adding(seconds: 1))  // committed late, behind the checkpoint and the pass's position
+        for id in 11...13 { world.add(id, at: start.adding(seconds: 3600 + Int64(id))) }
+        let pass = await world.sync(.full)
+        #expect(pass.success && !pass.hasMore)
+        #expect(world.destination.snapshot.states["erp"]?.checkpoint?.key == [.integer(13)])
+        #expect(world.destination.snapshot.sales["erp|10"] != nil, "the late row is read before the checkpoint moves an hour on")
+        #expect(world.destination.snapshot.sales.count == 13)
+    }
+
     /// Clocks go back at 02:00 EDT on 2026-11-01 in New York: after a sync at 01:55 EDT, a row written at 01:10
     /// EST (its wall time 45 minutes behind the checkpoint, beyond the 5-minute lookback) is read by the next run.
     @Test func rowsWrittenInTheRepeatedHourAfterAFallBackAreRead() async {
@@ -215,6 +259,26 @@ import Testing
         #expect(result.cursorTo == "\(day.adding(seconds: 8)) #8")
         let entry = world.destination.snapshot.quarantine.values.first
         #expect(entry?.row.reason == .sourceError && entry?.row.externalId == "5" && entry?.row.key == [.integer(5)])
+    }
+
+    /// A run that quarantines a row the source cannot compute saves no lookback window over it: once the source
+    /// computes it again (the row unchanged, and so its fingerprint), the next run re-reads the window and loads it.
+    @Test func aRowTheSourceCouldNotComputeIsNotSavedAsRead() async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        world.add(1...5, secondsAfter: day)
+        _ = await world.sync()
+        _ = await world.sync()
+        #expect(world.destination.snapshot.states["erp"]?.lookback != nil)
+        world.add(6...8, secondsAfter: day)
+        world.source.failMapping(ofKey: [.integer(7)])
+        let failed = await world.sync()
+        #expect(failed.recordsInserted == 2 && failed.recordsRejected == 1)
+        #expect(world.destination.snapshot.states["erp"]?.lookback == nil, "no window is saved over a row the source could not compute")
+        world.source.computeMapping(ofKey: [.integer(7)])
+        #expect(await world.sync().recordsInserted == 1)
+        #expect(world.destination.snapshot.sales.count == 8)
+        #expect(world.destination.snapshot.quarantine.values.allSatisfy { $0.resolution != nil }, "the entry is resolved")
     }
 
     /// A data exception that does not repeat (the row was fixed at the source between two reads) quarantines no

@@ -62,6 +62,11 @@ public final class MemorySource: ReconcilableSource {
         _ = state.withLock { $0.failingRows.insert(key) }
     }
 
+    /// Undoes ``failMapping(ofKey:)``: the database computes the row again, the row itself unchanged.
+    public func computeMapping(ofKey key: [SourceValue]) {
+        _ = state.withLock { $0.failingRows.remove(key) }
+    }
+
     public func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
         let rows = try state.withLock { state -> [[String: SourceValue]] in
             if !state.failures.isEmpty && state.failing(page) {
