@@ -100,6 +100,10 @@ import Testing
             + "SUM(CAST(CONV(LEFT(MD5(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 16), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
             + "FROM `vendas` src WHERE \(Self.mysqlOrderable) AND src.`updated_at` >= ? GROUP BY 1")
         #expect(my.binds == [lower, upper, first])
+        var keyed = Self.vendas
+        keyed.fields[.externalId] = .column("id")
+        #expect(query(.mysql, keyed).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper) == my,
+                "the key selected again as the external id is checksummed once")
         #expect(query(.sqlite).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) == nil)
         #expect(query(.sqlserver).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) == nil)
 

@@ -152,9 +152,11 @@ public struct StreamQuery: Sendable {
     /// and checksummed at the source in three parts: cursor below `lower` (part 0), from `lower` to `upper` (1, both
     /// inclusive) and beyond `upper` (2): `SELECT CASE … END, COUNT(*), SUM(<row checksum>), MAX(cursor) … GROUP BY 1`,
     /// one index range, no row leaves the server (``RangeFingerprint/parts(_:)``). The checksum covers every selected
-    /// value (``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
+    /// value, each distinct expression once (``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
     public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue) -> SQLStatement? {
-        guard let checksum = dialect.rowChecksum(expressions) else { return nil }
+        // An expression selected twice (a key column that is also the external id) is checksummed once.
+        var seen = Set<String>()
+        guard let checksum = dialect.rowChecksum(expressions.filter { seen.insert($0).inserted }) else { return nil }
         let cursor = Self.reference(stream.cursor.column, dialect)
         var binds: [SourceValue] = []
         func bound(_ value: SourceValue) -> String {
