@@ -98,7 +98,7 @@ struct BatchLoop {
                         try await source.fingerprint(cursorFrom: saved.from, through: saved.through, splitAt: start, saved.through, of: stream)
                     }
                 }
-                return (nil, nil, WindowCheck(saved: saved, reread: reread, beyond: beyond[2], parts: parts))
+                return (nil, nil, WindowCheck(saved: saved, reread: reread, start: start, beyond: beyond[2], parts: parts))
             }
             guard let parts = try await retry.run({
                 try await source.fingerprint(cursorFrom: saved?.from ?? start, through: plan.horizon, splitAt: start, saved?.through ?? start, of: stream)
@@ -137,8 +137,7 @@ struct BatchLoop {
         if !unchanged {
             guard await reread(check.reread, horizon: plan.horizon) else { return false }
         }
-        guard case .cursorAtLeast(let start) = check.reread.from else { return false }
-        let window = exhausted && sourceErrors == 0 ? parts.flatMap { LookbackWindow(from: start, $0[1] + check.beyond) } : nil
+        let window = exhausted && sourceErrors == 0 ? parts.flatMap { LookbackWindow(from: check.start, $0[1] + check.beyond) } : nil
         return await save(SyncState(checkpoint: lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window),
                           plan: plan, releasing: lastPosition)
     }

@@ -128,6 +128,8 @@ struct WindowCheck: Sendable {
     var saved: LookbackWindow
     /// The whole lookback re-read, for when the window changed.
     var reread: RunPlan.Reread
+    /// The run's lookback start, where the window it saves begins.
+    var start: SourceValue
     /// The rows beyond the saved window up to the horizon, fingerprinted before any page of the run was read.
     var beyond: RangeFingerprint
     /// The saved window's range now: before the run's lookback start, from there on, and (empty) beyond; `nil`
