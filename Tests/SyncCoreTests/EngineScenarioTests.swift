@@ -57,7 +57,7 @@ import Testing
             let count = Mutex(0)
         }
 
-        func sync(_ type: SyncType = .incremental, afterCommit: SyncEngine.AfterCommit? = nil) async -> ErpSyncResult {
+        func sync(_ type: SyncType = .incremental, through other: (any Source)? = nil, afterCommit: SyncEngine.AfterCommit? = nil) async -> ErpSyncResult {
             var options = SyncOptions()
             options.batchSize = 3
             options.daysBack = 0
@@ -65,7 +65,7 @@ import Testing
             var logger = Logger(label: "scenario")
             logger.logLevel = .critical
             let engine = SyncEngine(destination: destination, logger: logger, afterCommit: afterCommit, now: clock.now)
-            return await engine.run(SyncRequest(source: config, syncType: type, options: options), openSource: { [source] in source })
+            return await engine.run(SyncRequest(source: config, syncType: type, options: options), openSource: { [source] in other ?? source })
         }
     }
 
@@ -145,6 +145,63 @@ import Testing
         #expect(world.destination.snapshot.sales["erp|6"] != nil, "the late row is found")
         #expect(world.destination.snapshot.sales.count == 12)
         #expect(world.destination.snapshot.states["erp"]?.checkpoint?.key == [.integer(12)])
+    }
+
+    /// The saved window's check runs alongside the forward read, so a row committed at the checkpoint's cursor value
+    /// after its key, once the forward read has passed it, may already be in the check's figures: the window this run
+    /// saves must not count it as read. Rows at that cursor value are fingerprinted before any page; the next run
+    /// finds the window changed and reads the row.
+    @Test func aRowCommittedAtTheCheckpointsCursorWhileTheWindowIsCheckedIsRead() async {
+        let world = World()
+        let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
+        world.add(1...5, secondsAfter: start)
+        _ = await world.sync()
+        _ = await world.sync()
+        #expect(world.destination.snapshot.states["erp"]?.lookback?.through == .localDateTime(start.adding(seconds: 5)))
+        for id in 6...8 { world.add(id, at: start.adding(seconds: 10 + Int64(id))) }
+        let source = CommitDuringCheck(base: world.source) { world.add(9, at: start.adding(seconds: 5)) }
+        #expect(await world.sync(through: source).recordsInserted == 3, "the forward read passed the checkpoint's cursor before row 9")
+        _ = await world.sync()
+        #expect(world.destination.snapshot.sales["erp|9"] != nil, "the row committed at the checkpoint's cursor is read")
+    }
+
+    /// A source whose second fingerprint of a run (the saved window's check) waits until a forward page was read, then
+    /// runs `commit` (rows committed at the source) before it reads.
+    final class CommitDuringCheck: Source {
+        let base: MemorySource
+        let commit: @Sendable () -> Void
+        private let calls = Mutex((fingerprints: 0, orderedPages: 0))
+
+        init(base: MemorySource, commit: @escaping @Sendable () -> Void) {
+            self.base = base
+            self.commit = commit
+        }
+
+        func read(_ page: PageRequest, of stream: StreamConfig) async throws -> [[SourceValue]] {
+            let rows = try await base.read(page, of: stream)
+            if case .ordered = page.kind { calls.withLock { $0.orderedPages += 1 } }
+            return rows
+        }
+
+        func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
+            try await base.estimateRows(of: stream, from: bound)
+        }
+
+        func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
+                         of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+            let call = calls.withLock { calls in
+                calls.fingerprints += 1
+                return calls.fingerprints
+            }
+            if call == 2 {
+                while calls.withLock({ $0.orderedPages }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+                commit()
+            }
+            return try await base.fingerprint(cursorFrom: first, through: last, splitAt: lower, upper, of: stream)
+        }
+
+        func testConnection() async throws -> String { try await base.testConnection() }
+        func close() async { await base.close() }
     }
 
     /// A full pass resumed past a row committed late behind the incremental checkpoint re-reads that checkpoint's

@@ -86,20 +86,20 @@ import Testing
     }
 
     /// The lookback fingerprint: count, summed MD5-derived checksum of every selected value and the highest cursor, in
-    /// three parts around the split, of the orderable rows in the range; none in dialects without a row checksum.
+    /// four parts around the split, of the orderable rows in the range; none in dialects without a row checksum.
     @Test func lookbackFingerprintStatements() throws {
         let (first, lower, upper, last): (SourceValue, SourceValue, SourceValue, SourceValue) = (.text("a"), .text("b"), .text("c"), .text("d"))
         let pg = try #require(query(.postgresql).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper))
-        #expect(pg.sql == #"SELECT CASE WHEN src."updated_at" < $1 THEN 0 WHEN src."updated_at" <= $2 THEN 1 ELSE 2 END, COUNT(*), "#
+        #expect(pg.sql == #"SELECT CASE WHEN src."updated_at" < $1 THEN 0 WHEN src."updated_at" < $2 THEN 1 WHEN src."updated_at" = $3 THEN 2 ELSE 3 END, COUNT(*), "#
             + #"SUM(('x' || left(md5(ROW(\#(dq))::text), 16))::bit(64)::bigint), MAX(src."updated_at") FROM "vendas" src "#
-            + #"WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $3 AND src."updated_at" <= $4 GROUP BY 1"#)
-        #expect(pg.binds == [lower, upper, first, last])
+            + #"WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $4 AND src."updated_at" <= $5 GROUP BY 1"#)
+        #expect(pg.binds == [lower, upper, upper, first, last])
         let my = try #require(query(.mysql).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper))
         let nullFlags = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "ISNULL(src.`\($0)`)" }.joined(separator: ", ")
-        #expect(my.sql == "SELECT CASE WHEN src.`updated_at` < ? THEN 0 WHEN src.`updated_at` <= ? THEN 1 ELSE 2 END, COUNT(*), "
+        #expect(my.sql == "SELECT CASE WHEN src.`updated_at` < ? THEN 0 WHEN src.`updated_at` < ? THEN 1 WHEN src.`updated_at` = ? THEN 2 ELSE 3 END, COUNT(*), "
             + "SUM(CAST(CONV(LEFT(MD5(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 16), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
             + "FROM `vendas` src WHERE \(Self.mysqlOrderable) AND src.`updated_at` >= ? GROUP BY 1")
-        #expect(my.binds == [lower, upper, first])
+        #expect(my.binds == [lower, upper, upper, first])
         var keyed = Self.vendas
         keyed.fields[.externalId] = .column("id")
         #expect(query(.mysql, keyed).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper) == my,
@@ -107,10 +107,12 @@ import Testing
         #expect(query(.sqlite).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) == nil)
         #expect(query(.sqlserver).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) == nil)
 
-        let parts = try #require(RangeFingerprint.parts([[.integer(2), .integer(3), .decimal("36893488147419103232"), first],
+        let parts = try #require(RangeFingerprint.parts([[.integer(3), .integer(3), .decimal("36893488147419103232"), first],
                                                          [.integer(0), .integer(1), .decimal("-5"), lower]]))
-        #expect(parts == [RangeFingerprint(rows: 1, checksum: -5, last: lower), .empty, RangeFingerprint(rows: 3, checksum: 36_893_488_147_419_103_232, last: first)])
-        #expect((parts[0] + parts[1] + parts[2]).rows == 4 && (parts[0] + parts[1]).last == lower)
+        #expect(parts == [RangeFingerprint(rows: 1, checksum: -5, last: lower), .empty, .empty,
+                          RangeFingerprint(rows: 3, checksum: 36_893_488_147_419_103_232, last: first)])
+        #expect((parts[0] + parts[1] + parts[2] + parts[3]).rows == 4 && (parts[0] + parts[1]).last == lower)
+        #expect(RangeFingerprint.parts([[.integer(4), .integer(1), .decimal("1"), first]]) == nil, "a part that does not exist")
         #expect(RangeFingerprint.parts([[.integer(1), .integer(1), .text("x"), first]]) == nil, "a checksum that is not a number")
     }
 

@@ -122,7 +122,7 @@ public final class MemorySource: ReconcilableSource {
         Self.select(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), from: rows, of: stream).count
     }
 
-    /// Counts the rows with a non-NULL cursor in `first...last` in the three parts around `lower...upper` and sums
+    /// Counts the rows with a non-NULL cursor in `first...last` in the four parts around `lower` and `upper` and sums
     /// the hash of their laid-out values (the process's hash seed: stable within one test run, which is all a
     /// fingerprint needs).
     public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
@@ -130,9 +130,10 @@ public final class MemorySource: ReconcilableSource {
         let rows = state.withLock { Array($0.rows.values) }
         let page = Self.select(PageRequest(.ordered(from: .cursorAtLeast(first), upTo: nil), limit: .max, horizon: last), from: rows, of: stream)
             .map { Self.layout($0, stream) }
-        var parts = [RangeFingerprint](repeating: .empty, count: 3)
+        var parts = [RangeFingerprint](repeating: .empty, count: 4)
         for row in page {
-            let part = Self.compare(row[0], lower) < 0 ? 0 : Self.compare(row[0], upper) <= 0 ? 1 : 2
+            let toUpper = Self.compare(row[0], upper)
+            let part = Self.compare(row[0], lower) < 0 ? 0 : toUpper < 0 ? 1 : toUpper == 0 ? 2 : 3
             parts[part] = parts[part] + RangeFingerprint(rows: 1, checksum: Int128(row.hashValue), last: row[0])
         }
         return parts

@@ -51,8 +51,7 @@ struct BatchLoop {
         guard await settleCheck(plan, lastPosition: end.lastPosition, exhausted: end.exhausted) else { return }
         run.hasMore = !end.exhausted
         if let window, end.exhausted, sourceErrors == 0, !run.request.isDryRun {
-            _ = await save(SyncState(checkpoint: end.lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window),
-                           plan: plan, releasing: nil)
+            _ = await save(plan.state(endingAt: end.lastPosition, lookback: window), plan: plan, releasing: nil)
         }
         if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
             if let reread = plan.rereadAtPassEnd {
@@ -72,14 +71,15 @@ struct BatchLoop {
     /// The lookback re-read this run needs before its forward read, the window to save when it reads its stream to
     /// the end, or the check of a saved window that runs alongside the forward read (``LookbackWindow``).
     ///
-    /// - A saved window that ends at the checkpoint (the common case, a run after a run that read to the end): one
-    ///   statement fingerprints the rows beyond it up to the horizon (this run's new rows) before any page is read,
-    ///   and a task fingerprints the saved window's range while the forward read runs (``WindowCheck``): its rows lie
-    ///   at or before the checkpoint, where no forward page reads.
+    /// - A saved window that ends at the checkpoint's cursor (the common case, a run after a run that read to the
+    ///   end): before any page is read, one statement fingerprints the rows at that cursor value and beyond it up to
+    ///   the horizon (this run's new rows, and rows at the checkpoint's cursor that the forward read may read after
+    ///   the checkpoint's key); a task fingerprints the rest of the saved window's range, before that cursor value,
+    ///   while the forward read runs (``WindowCheck``): no forward page reads there.
     /// - Otherwise, before any page is read, one statement fingerprints the rows from the saved window's start (or
-    ///   this run's lookback start) up to the horizon in three parts — before this run's lookback start, from there
-    ///   to the saved window's end, beyond it: the first two are the saved window now (unchanged, its rows are not
-    ///   re-read), the last two the window this run saves for the next one.
+    ///   this run's lookback start) up to the horizon in four parts — before this run's lookback start, from there to
+    ///   the saved window's end, at its end, beyond it: the first three are the saved window now (unchanged, its rows
+    ///   are not re-read), the last three the window this run saves for the next one.
     ///
     /// A source without fingerprints, a run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a
     /// failed fingerprint read: the whole window, as planned, before the forward read.
@@ -90,7 +90,7 @@ struct BatchLoop {
         let source = reader.source, stream = reader.stream, retry = retry
         do {
             if let saved, saved.narrowing(reread) == nil, !run.request.isDryRun {
-                guard let beyond = try await retry.run({
+                guard let end = try await retry.run({
                     try await source.fingerprint(cursorFrom: saved.through, through: plan.horizon, splitAt: saved.through, saved.through, of: stream)
                 }) else { return (reread, nil, nil) }
                 let parts = Task {
@@ -98,14 +98,15 @@ struct BatchLoop {
                         try await source.fingerprint(cursorFrom: saved.from, through: saved.through, splitAt: start, saved.through, of: stream)
                     }
                 }
-                return (nil, nil, WindowCheck(saved: saved, reread: reread, start: start, beyond: beyond[2], parts: parts))
+                return (nil, nil, WindowCheck(saved: saved, reread: reread, start: start, atEnd: end[2], beyond: end[3], parts: parts))
             }
             guard let parts = try await retry.run({
                 try await source.fingerprint(cursorFrom: saved?.from ?? start, through: plan.horizon, splitAt: start, saved?.through ?? start, of: stream)
             }) else { return (reread, nil, nil) }
-            let narrowed = if let saved, saved.matches(parts[0] + parts[1]) { saved.narrowing(reread) } else { Optional(reread) }
-            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\((parts[1] + parts[2]).rows)"])
-            return (narrowed, LookbackWindow(from: start, parts[1] + parts[2]), nil)
+            let narrowed = if let saved, saved.matches(parts[0] + parts[1] + parts[2]) { saved.narrowing(reread) } else { Optional(reread) }
+            let window = parts[1] + parts[2] + parts[3]
+            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\(window.rows)"])
+            return (narrowed, LookbackWindow(from: start, window), nil)
         } catch {
             logger.notice("the lookback window's fingerprint could not be read; re-reading the whole window", metadata: ["error": "\(error)"])
             return (reread, nil, nil)
@@ -132,14 +133,13 @@ struct BatchLoop {
         guard let check = pendingCheck else { return true }
         pendingCheck = nil
         let parts = await check.parts.value
-        let unchanged = parts.map { check.saved.matches($0[0] + $0[1]) } ?? false
+        let unchanged = parts.map { check.saved.matches($0[0] + $0[1] + check.atEnd) } ?? false
         logger.debug("lookback window", metadata: ["reread": "\(unchanged ? "none" : "\(check.reread.from)")", "heldRows": "\(heldRows)"])
         if !unchanged {
             guard await reread(check.reread, horizon: plan.horizon) else { return false }
         }
-        let window = exhausted && sourceErrors == 0 ? parts.flatMap { LookbackWindow(from: check.start, $0[1] + check.beyond) } : nil
-        return await save(SyncState(checkpoint: lastPosition ?? plan.saved.checkpoint, fullPass: plan.saved.fullPass, lookback: window),
-                          plan: plan, releasing: lastPosition)
+        let window = exhausted && sourceErrors == 0 ? parts.flatMap { LookbackWindow(from: check.start, $0[1] + check.atEnd + check.beyond) } : nil
+        return await save(plan.state(endingAt: lastPosition, lookback: window), plan: plan, releasing: heldRows > 0 ? lastPosition : nil)
     }
 
     /// Cancels the check of the saved window, if one runs, and waits for it (the run failed: the held checkpoint

@@ -25,11 +25,11 @@ public struct RangeFingerprint: Sendable, Equatable {
         RangeFingerprint(rows: lhs.rows + rhs.rows, checksum: lhs.checksum &+ rhs.checksum, last: rhs.last.isNull ? lhs.last : rhs.last)
     }
 
-    /// The three parts of a ``StreamQuery/fingerprint(cursorFrom:through:splitAt:_:)`` result: one row per part that
-    /// holds rows, `part, COUNT(*), SUM(checksum), MAX(cursor)`, the part numbered 0, 1 or 2; `nil` when a figure is
+    /// The four parts of a ``StreamQuery/fingerprint(cursorFrom:through:splitAt:_:)`` result: one row per part that
+    /// holds rows, `part, COUNT(*), SUM(checksum), MAX(cursor)`, the part numbered 0 to 3; `nil` when a figure is
     /// not a number.
     public static func parts(_ rows: [[SourceValue]]) -> [RangeFingerprint]? {
-        var parts = [RangeFingerprint](repeating: .empty, count: 3)
+        var parts = [RangeFingerprint](repeating: .empty, count: 4)
         for row in rows {
             guard row.count == 4, let part = row[0].text.flatMap({ Int($0) }), parts.indices.contains(part),
                   let count = row[1].text.flatMap({ Int($0) }), let checksum = Int128(row[2].text ?? "0") else { return nil }
@@ -43,20 +43,20 @@ public struct RangeFingerprint: Sendable, Equatable {
 /// of an incremental run that read its stream to the end, so the next run re-reads only what changed in its
 /// lookback window (SPEC.md "Late-arriving rows").
 ///
-/// Why it is sound: the fingerprint was read before any page of the run that saved it, and that run then read
-/// every row the range held at that instant (it read up to the end of the stream, and the rows in the range it did
-/// not read itself had been verified the same way). If the range's fingerprint is the same when the next run
+/// Why it is sound: the fingerprint of each part of the range was read before the run that saved it read any row of
+/// that part, and that run then read every row the part held at that instant (it read up to the end of the stream,
+/// and the rows in the range it did not read itself had been verified the same way). If the range's fingerprint is the same when the next run
 /// begins, no row was committed, changed or removed in it since, so every row it holds has been read: a late
 /// commit inside the range — the case the lookback exists for — changes the fingerprint and the window is re-read
 /// as before. Anything unusual (no saved window, a different fingerprint, a source that cannot compute one, an
 /// error) falls back to re-reading the whole window.
 ///
-/// The fingerprint is taken in two ranges that are sound each on its own: the rows beyond the saved window (the run's
-/// new rows) before any page is read, and the saved window's own range while the forward read runs
-/// (``WindowCheck``). The forward read pages only beyond the checkpoint, which is the saved window's end, so it never
-/// reads a row of that range; the window is re-read, when its fingerprint changed, after that fingerprint was read;
-/// and until then no forward batch moves the checkpoint, so a run that stops first leaves the window to the next
-/// run.
+/// The fingerprint may be taken in two ranges that are sound each on its own (``WindowCheck``): the rows at the saved
+/// window's last cursor value and beyond it before any page is read, and the rest of the saved window while the
+/// forward read runs. The forward read pages only after the checkpoint, whose cursor is the saved window's last
+/// value, so it never reads a row of that rest; the window is re-read, when its fingerprint changed, after that
+/// fingerprint was read; and until then no forward batch moves the checkpoint, so a run that stops first leaves the
+/// window to the next run.
 public struct LookbackWindow: Sendable, Equatable, Codable {
     /// The range's first cursor value (inclusive): the lookback start of the run that read it.
     public var from: SourceValue
@@ -120,9 +120,11 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     }
 }
 
-/// The check of a saved ``LookbackWindow`` that ends at the checkpoint, run alongside the forward read: its range's
-/// fingerprint in parts, read on a connection of its own (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``
-/// from the window's start through its end, split at the run's lookback start).
+/// The check of a saved ``LookbackWindow`` that ends at the checkpoint's cursor, run alongside the forward read: the
+/// fingerprint of its range before that cursor value, read by a task (on a connection of its own where the source
+/// has several: ``Source/fingerprint(cursorFrom:through:splitAt:_:of:)`` from the window's start through its end,
+/// split at the run's lookback start and its end). The rows at the end's cursor value, which the forward read may read
+/// (those after the checkpoint's key), and beyond it were fingerprinted before any page.
 struct WindowCheck: Sendable {
     /// The window the last run saved.
     var saved: LookbackWindow
@@ -130,9 +132,12 @@ struct WindowCheck: Sendable {
     var reread: RunPlan.Reread
     /// The run's lookback start, where the window it saves begins.
     var start: SourceValue
-    /// The rows beyond the saved window up to the horizon, fingerprinted before any page of the run was read.
+    /// The rows at the saved window's last cursor value, fingerprinted before any page of the run was read.
+    var atEnd: RangeFingerprint
+    /// The rows beyond the saved window up to the horizon, fingerprinted with ``atEnd``.
     var beyond: RangeFingerprint
-    /// The saved window's range now: before the run's lookback start, from there on, and (empty) beyond; `nil`
-    /// when it could not be read.
+    /// The saved window's range now, as ``Source/fingerprint(cursorFrom:through:splitAt:_:of:)`` parts: before the
+    /// run's lookback start, from there up to the window's last cursor value (the last two parts are not used: read
+    /// before any page, in ``atEnd``); `nil` when it could not be read.
     var parts: Task<[RangeFingerprint]?, Never>
 }

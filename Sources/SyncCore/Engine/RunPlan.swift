@@ -96,6 +96,12 @@ public struct RunPlan: Sendable, Equatable {
         return SyncState(checkpoint: position, fullPass: saved.fullPass)
     }
 
+    /// The state to save when an incremental run's reads end at `lastPosition` (the saved checkpoint when `nil`), with
+    /// the lookback window it read.
+    public func state(endingAt lastPosition: Checkpoint?, lookback: LookbackWindow?) -> SyncState {
+        SyncState(checkpoint: lastPosition ?? saved.checkpoint, fullPass: saved.fullPass, lookback: lookback)
+    }
+
     /// The state to save when a full pass reached the end of the stream: the incremental checkpoint moves to
     /// the pass's last position (`lastPosition`, or the saved checkpoint when the pass read nothing) and the
     /// pass is closed.

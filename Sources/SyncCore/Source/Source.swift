@@ -61,9 +61,9 @@ public protocol Source: Sendable {
     func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int?
 
     /// Counts and checksums, in one read, the rows of `stream` with an orderable cursor from `first` up to `last`
-    /// (inclusive; no upper bound when `nil`) in three parts: cursor below `lower`, from `lower` to `upper`
-    /// (inclusive), beyond `upper`; for ``LookbackWindow``.
-    /// - Returns: the three parts' fingerprints in that order, or `nil` when this source cannot compute them (the
+    /// (inclusive; no upper bound when `nil`) in four parts: cursor below `lower`, from `lower` up to `upper`
+    /// (excluded), equal to `upper`, beyond `upper`; for ``LookbackWindow``.
+    /// - Returns: the four parts' fingerprints in that order, or `nil` when this source cannot compute them (the
     ///   engine then re-reads its lookback window in full).
     func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
                      of stream: StreamConfig) async throws -> [RangeFingerprint]?

@@ -149,8 +149,9 @@ public struct StreamQuery: Sendable {
     }
 
     /// The rows with an orderable cursor from `first` up to `last` (inclusive; no upper bound when `nil`), counted
-    /// and checksummed at the source in three parts: cursor below `lower` (part 0), from `lower` to `upper` (1, both
-    /// inclusive) and beyond `upper` (2): `SELECT CASE … END, COUNT(*), SUM(<row checksum>), MAX(cursor) … GROUP BY 1`,
+    /// and checksummed at the source in four parts: cursor below `lower` (part 0), from `lower` up to `upper` (1,
+    /// `upper` excluded), equal to `upper` (2) and beyond it (3): `SELECT CASE … END, COUNT(*), SUM(<row checksum>),
+    /// MAX(cursor) … GROUP BY 1`,
     /// one index range, no row leaves the server (``RangeFingerprint/parts(_:)``). The checksum covers every selected
     /// value, each distinct expression once (``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
     public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue) -> SQLStatement? {
@@ -163,7 +164,7 @@ public struct StreamQuery: Sendable {
             binds.append(value)
             return dialect.placeholder(binds.count, as: cursorCast)
         }
-        let part = "CASE WHEN \(cursor) < \(bound(lower)) THEN 0 WHEN \(cursor) <= \(bound(upper)) THEN 1 ELSE 2 END"
+        let part = "CASE WHEN \(cursor) < \(bound(lower)) THEN 0 WHEN \(cursor) < \(bound(upper)) THEN 1 WHEN \(cursor) = \(bound(upper)) THEN 2 ELSE 3 END"
         var sql = "SELECT \(part), COUNT(*), SUM(\(checksum)), MAX(\(cursor)) \(fromClause) WHERE \(orderable) AND \(cursor) >= \(bound(first))"
         if let last { sql += " AND \(cursor) <= \(bound(last))" }
         return SQLStatement(sql: sql + " GROUP BY 1", binds: binds)
