@@ -35,6 +35,16 @@ import Testing
             for id in ids { add(id, at: start.adding(seconds: Int64(id))) }
         }
 
+        /// Adds rows 1…5 a second apart from `start` and runs two syncs: the first loads them, the second saves its
+        /// lookback window.
+        /// - Returns: the state saved.
+        func syncFiveRowsSavingAWindow(from start: LocalDateTime) async -> SyncState? {
+            add(1...5, secondsAfter: start)
+            _ = await sync()
+            _ = await sync()
+            return destination.snapshot.states["erp"]
+        }
+
         /// Adds rows 1…8 a second apart from `start`, makes the first keyset page read fail once, permanently, with
         /// `sqlState`, and runs a sync.
         func syncEightRowsFailingOneKeysetRead(from start: LocalDateTime, sqlState: String) async -> ErpSyncResult {
@@ -129,10 +139,7 @@ import Testing
     @Test func forwardBatchesLoadedWhileTheWindowIsCheckedDoNotMoveTheCheckpoint() async {
         let world = World()
         let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
-        world.add(1...5, secondsAfter: start)
-        _ = await world.sync()
-        _ = await world.sync()
-        let saved = world.destination.snapshot.states["erp"]
+        let saved = await world.syncFiveRowsSavingAWindow(from: start)
         #expect(saved?.lookback != nil, "the second run saves its window")
         world.add(6, at: start.adding(seconds: 2))  // committed late, inside the window
         for id in 7...12 { world.add(id, at: start.adding(seconds: 3600 + Int64(id))) }
@@ -154,10 +161,7 @@ import Testing
     @Test func aRowCommittedAtTheCheckpointsCursorWhileTheWindowIsCheckedIsRead() async {
         let world = World()
         let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
-        world.add(1...5, secondsAfter: start)
-        _ = await world.sync()
-        _ = await world.sync()
-        #expect(world.destination.snapshot.states["erp"]?.lookback?.through == .localDateTime(start.adding(seconds: 5)))
+        #expect(await world.syncFiveRowsSavingAWindow(from: start)?.lookback?.through == .localDateTime(start.adding(seconds: 5)))
         for id in 6...8 { world.add(id, at: start.adding(seconds: 10 + Int64(id))) }
         let source = CommitDuringCheck(base: world.source) { world.add(9, at: start.adding(seconds: 5)) }
         #expect(await world.sync(through: source).recordsInserted == 3, "the forward read passed the checkpoint's cursor before row 9")
@@ -323,10 +327,7 @@ import Testing
     @Test func aRowTheSourceCouldNotComputeIsNotSavedAsRead() async {
         let world = World()
         let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
-        world.add(1...5, secondsAfter: day)
-        _ = await world.sync()
-        _ = await world.sync()
-        #expect(world.destination.snapshot.states["erp"]?.lookback != nil)
+        #expect(await world.syncFiveRowsSavingAWindow(from: day)?.lookback != nil)
         world.add(6...8, secondsAfter: day)
         world.source.failMapping(ofKey: [.integer(7)])
         let failed = await world.sync()
