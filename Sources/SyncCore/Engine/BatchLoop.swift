@@ -50,7 +50,7 @@ struct BatchLoop {
         }
         guard await settleCheck(plan, lastPosition: end.lastPosition, exhausted: end.exhausted) else { return }
         run.hasMore = !end.exhausted
-        if let window, end.exhausted, sourceErrors == 0, !run.request.isDryRun {
+        if let window = savable(window, exhausted: end.exhausted), !run.request.isDryRun {
             _ = await save(plan.state(endingAt: end.lastPosition, lookback: window), plan: plan, releasing: nil)
         }
         if let pass = plan.fullPass, end.exhausted, !run.request.isDryRun {
@@ -93,20 +93,20 @@ struct BatchLoop {
                 guard let end = try await retry.run({
                     try await source.fingerprint(cursorFrom: saved.through, through: plan.horizon, splitAt: saved.through, saved.through, of: stream)
                 }) else { return (reread, nil, nil) }
-                let parts = Task {
+                let checked = Task {
                     try? await retry.run {
                         try await source.fingerprint(cursorFrom: saved.from, through: saved.through, splitAt: start, saved.through, of: stream)
                     }
                 }
-                return (nil, nil, WindowCheck(saved: saved, reread: reread, start: start, atEnd: end[2], beyond: end[3], parts: parts))
+                return (nil, nil, WindowCheck(saved: saved, reread: reread, start: start, end: end, checked: checked))
             }
             guard let parts = try await retry.run({
                 try await source.fingerprint(cursorFrom: saved?.from ?? start, through: plan.horizon, splitAt: start, saved?.through ?? start, of: stream)
             }) else { return (reread, nil, nil) }
-            let narrowed = if let saved, saved.matches(parts[0] + parts[1] + parts[2]) { saved.narrowing(reread) } else { Optional(reread) }
-            let window = parts[1] + parts[2] + parts[3]
-            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\(window.rows)"])
-            return (narrowed, LookbackWindow(from: start, window), nil)
+            let narrowed = if let saved, saved.matches(parts: parts) { saved.narrowing(reread) } else { Optional(reread) }
+            let window = LookbackWindow(from: start, parts: parts)
+            logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\(window?.rows ?? 0)"])
+            return (narrowed, window, nil)
         } catch {
             logger.notice("the lookback window's fingerprint could not be read; re-reading the whole window", metadata: ["error": "\(error)"])
             return (reread, nil, nil)
@@ -132,14 +132,21 @@ struct BatchLoop {
     private mutating func settleCheck(_ plan: RunPlan, lastPosition: Checkpoint?, exhausted: Bool) async -> Bool {
         guard let check = pendingCheck else { return true }
         pendingCheck = nil
-        let parts = await check.parts.value
-        let unchanged = parts.map { check.saved.matches($0[0] + $0[1] + check.atEnd) } ?? false
+        let parts = await check.checked.value.map(check.parts(checked:))
+        let unchanged = parts.map(check.saved.matches(parts:)) ?? false
         logger.debug("lookback window", metadata: ["reread": "\(unchanged ? "none" : "\(check.reread.from)")", "heldRows": "\(heldRows)"])
         if !unchanged {
             guard await reread(check.reread, horizon: plan.horizon) else { return false }
         }
-        let window = exhausted && sourceErrors == 0 ? parts.flatMap { LookbackWindow(from: check.start, $0[1] + check.atEnd + check.beyond) } : nil
-        return await save(plan.state(endingAt: lastPosition, lookback: window), plan: plan, releasing: heldRows > 0 ? lastPosition : nil)
+        let window = parts.flatMap { LookbackWindow(from: check.start, parts: $0) }
+        return await save(plan.state(endingAt: lastPosition, lookback: savable(window, exhausted: exhausted)), plan: plan,
+                          releasing: heldRows > 0 ? lastPosition : nil)
+    }
+
+    /// `window` when it may be saved: the run read its stream to the end (`exhausted`) and the source computed every
+    /// row it read (none quarantined as `SOURCE_ERROR`, which the next run must read again).
+    private func savable(_ window: LookbackWindow?, exhausted: Bool) -> LookbackWindow? {
+        exhausted && sourceErrors == 0 ? window : nil
     }
 
     /// Cancels the check of the saved window, if one runs, and waits for it (the run failed: the held checkpoint
@@ -147,8 +154,8 @@ struct BatchLoop {
     private mutating func abandonCheck() async {
         guard let check = pendingCheck else { return }
         pendingCheck = nil
-        check.parts.cancel()
-        _ = await check.parts.value
+        check.checked.cancel()
+        _ = await check.checked.value
     }
 
     /// Saves `state` in one fenced transaction, unless the saved state holds it already.

@@ -45,8 +45,8 @@ public struct RangeFingerprint: Sendable, Equatable {
 ///
 /// Why it is sound: the fingerprint of each part of the range was read before the run that saved it read any row of
 /// that part, and that run then read every row the part held at that instant (it read up to the end of the stream,
-/// and the rows in the range it did not read itself had been verified the same way). If the range's fingerprint is the same when the next run
-/// begins, no row was committed, changed or removed in it since, so every row it holds has been read: a late
+/// and the rows in the range it did not read itself had been verified the same way). If the range's fingerprint is
+/// the same when the next run begins, no row was committed, changed or removed in it since, so every row it holds has been read: a late
 /// commit inside the range — the case the lookback exists for — changes the fingerprint and the window is re-read
 /// as before. Anything unusual (no saved window, a different fingerprint, a source that cannot compute one, an
 /// error) falls back to re-reading the whole window.
@@ -75,15 +75,20 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
         self.checksum = checksum
     }
 
-    /// The window of a fingerprint of the rows from `from` up to the horizon, or `nil` when the range is empty.
-    public init?(from: SourceValue, _ fingerprint: RangeFingerprint) {
+    /// The window a run saves from the four parts of a fingerprint split at its lookback start `from` and at the
+    /// saved window's end (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``): the rows from `from` up to the
+    /// horizon, parts 1 to 3; `nil` when they are none.
+    public init?(from: SourceValue, parts: [RangeFingerprint]) {
+        let fingerprint = parts[1] + parts[2] + parts[3]
         guard !fingerprint.last.isNull, fingerprint.rows > 0 else { return nil }
         self.init(from: from, through: fingerprint.last, rows: fingerprint.rows, checksum: String(fingerprint.checksum))
     }
 
-    /// Whether `fingerprint`, of this window's range, shows the same rows.
-    public func matches(_ fingerprint: RangeFingerprint) -> Bool {
-        fingerprint.rows == rows && String(fingerprint.checksum) == checksum
+    /// Whether the four parts of a fingerprint from this window's start, split at the run's lookback start and at this
+    /// window's end, show this window's rows unchanged: parts 0 to 2 are its range now.
+    public func matches(parts: [RangeFingerprint]) -> Bool {
+        let fingerprint = parts[0] + parts[1] + parts[2]
+        return fingerprint.rows == rows && String(fingerprint.checksum) == checksum
     }
 
     /// The most rows a run expects to read forward (``SyncRun/expected``) for it to fingerprint its window: the
@@ -132,12 +137,16 @@ struct WindowCheck: Sendable {
     var reread: RunPlan.Reread
     /// The run's lookback start, where the window it saves begins.
     var start: SourceValue
-    /// The rows at the saved window's last cursor value, fingerprinted before any page of the run was read.
-    var atEnd: RangeFingerprint
-    /// The rows beyond the saved window up to the horizon, fingerprinted with ``atEnd``.
-    var beyond: RangeFingerprint
-    /// The saved window's range now, as ``Source/fingerprint(cursorFrom:through:splitAt:_:of:)`` parts: before the
-    /// run's lookback start, from there up to the window's last cursor value (the last two parts are not used: read
-    /// before any page, in ``atEnd``); `nil` when it could not be read.
-    var parts: Task<[RangeFingerprint]?, Never>
+    /// The fingerprint read before any page, from the saved window's last cursor value up to the horizon: its parts
+    /// 2 (rows at that value) and 3 (beyond it) are used.
+    var end: [RangeFingerprint]
+    /// The saved window's range now, as fingerprint parts: before the run's lookback start, from there up to the
+    /// window's last cursor value (parts 0 and 1 are used); `nil` when it could not be read.
+    var checked: Task<[RangeFingerprint]?, Never>
+
+    /// The four parts the window is judged by and saved from (``LookbackWindow/matches(parts:)``,
+    /// ``LookbackWindow/init(from:parts:)``): the first two read by the check, the last two before any page.
+    func parts(checked: [RangeFingerprint]) -> [RangeFingerprint] {
+        [checked[0], checked[1], end[2], end[3]]
+    }
 }

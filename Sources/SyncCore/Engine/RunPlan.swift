@@ -63,19 +63,14 @@ public struct RunPlan: Sendable, Equatable {
             plan.fullPass = pass
             plan.forward = pass.position.map { .after($0) } ?? .start
             plan.cursorFrom = pass.position?.summary
-            if let checkpoint = state.checkpoint,
-               let start = lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback, zone: source.timezone, now: now) {
-                plan.rereadAtPassEnd = Reread(from: .cursorAtLeast(start), upTo: checkpoint)
-            }
+            plan.rereadAtPassEnd = state.checkpoint.flatMap { lookbackReread($0, source: source, options: options, now: now) }
         case .reprocess:
             plan.cursorFrom = state.checkpoint?.summary  // reported as is: a reprocess never moves it
         case .incremental:
             if let checkpoint = state.checkpoint {
                 plan.forward = .after(checkpoint)
                 plan.cursorFrom = checkpoint.summary
-                if let start = lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback, zone: source.timezone, now: now) {
-                    plan.reread = Reread(from: .cursorAtLeast(start), upTo: checkpoint)
-                }
+                plan.reread = lookbackReread(checkpoint, source: source, options: options, now: now)
             } else if source.stream.cursor.kind == .timestamp && options.daysBack > 0 {
                 let start = now.local(in: source.timezone).adding(seconds: -Int64(options.daysBack) * 86_400)
                 plan.forward = .cursorAtLeast(.localDateTime(start))
@@ -107,6 +102,13 @@ public struct RunPlan: Sendable, Equatable {
     /// pass is closed.
     public func stateAfterFullPass(lastPosition: Checkpoint?) -> SyncState {
         SyncState(checkpoint: lastPosition ?? saved.checkpoint, fullPass: nil)
+    }
+
+    /// The lookback re-read behind `checkpoint`: from ``lookbackStart(_:_:_:zone:now:)`` up to the checkpoint; `nil`
+    /// when there is no lookback.
+    static func lookbackReread(_ checkpoint: Checkpoint, source: SourceConfig, options: SyncOptions, now: Instant) -> Reread? {
+        lookbackStart(checkpoint.cursor, source.stream.cursor.kind, options.lookback, zone: source.timezone, now: now)
+            .map { Reread(from: .cursorAtLeast($0), upTo: checkpoint) }
     }
 
     /// The cursor value where the lookback re-read starts, or `nil` when there is no lookback.

@@ -151,9 +151,9 @@ public struct StreamQuery: Sendable {
     /// The rows with an orderable cursor from `first` up to `last` (inclusive; no upper bound when `nil`), counted
     /// and checksummed at the source in four parts: cursor below `lower` (part 0), from `lower` up to `upper` (1,
     /// `upper` excluded), equal to `upper` (2) and beyond it (3): `SELECT CASE … END, COUNT(*), SUM(<row checksum>),
-    /// MAX(cursor) … GROUP BY 1`,
-    /// one index range, no row leaves the server (``RangeFingerprint/parts(_:)``). The checksum covers every selected
-    /// value, each distinct expression once (``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
+    /// MAX(cursor) … GROUP BY 1`, one index range, no row leaves the server (``RangeFingerprint/parts(_:)``). The
+    /// checksum covers every selected value, each distinct expression once (``SQLDialect/rowChecksum(_:)``); `nil` in a
+    /// dialect without one.
     public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue) -> SQLStatement? {
         // An expression selected twice (a key column that is also the external id) is checksummed once.
         var seen = Set<String>()
