@@ -50,11 +50,12 @@ public final class PostgresDestination: Destination, AuditLog {
     }
 
     /// Runs `body` between `BEGIN` and `COMMIT` (`ROLLBACK` unless `commits`) on one pooled connection; rolls back
-    /// on any error.
+    /// on any error. The transaction is `READ COMMITTED` whatever the server's `default_transaction_isolation`: each
+    /// statement sees what committed before it, which the overlapped batches (``overlapsBatches``) rely on.
     @discardableResult
     func connectionTransaction<T: Sendable>(_ context: String, commits: Bool = true, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T) async throws -> T {
         try await pool.withConnection(context, code: .destinationFailed) { [logger = pool.logger] connection in
-            try await connection.run("BEGIN", logger: logger)
+            try await connection.run("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
             do {
                 let value = try await body(connection, logger)
                 try await connection.run(commits ? "COMMIT" : "ROLLBACK", logger: logger)
@@ -90,6 +91,10 @@ public final class PostgresDestination: Destination, AuditLog {
     // MARK: lock
 
     public var leaseSeconds: Int { leases.seconds }
+
+    /// `true`: row locks and `READ COMMITTED` statements (PostgreSQL's default isolation level), each transaction on
+    /// its own pooled connection.
+    public var overlapsBatches: Bool { true }
 
     /// Claims the lease of `source` in one transaction: the lease row is locked (`FOR UPDATE SKIP LOCKED`: a row
     /// locked by a batch being committed counts as held, and nothing waits on it), taken only when its `expires_at` has

@@ -296,12 +296,13 @@ struct PostgresSyncTests {
                 INSERT INTO sale_transactions SELECT g, 'P1', 'op1', g, timestamp '2024-03-01 10:00:00' + g * interval '1 second', 'venda', g,
                     timestamp '2024-03-01 10:00:00' + g * interval '1 second' FROM generate_series(1, 400) g
                 """])
-            // After batch 1 (rows 1-100) commits, rows 50 and 150 move into page 3. Page 2's read started before that
-            // commit, so it usually holds row 150's old values (row 150 then read twice, like row 50).
+            // After batch 1 (rows 1-100) commits, rows 50 and 150 move into page 4. Pages 2 and 3 were read before
+            // that (page 3 read ahead while batch 2's transaction began behind batch 1), so row 150 is usually read with
+            // its old values first (then read twice, like row 50).
             let afterCommit: SyncEngine.AfterCommit = { batch in
                 guard batch == 1 else { return }
                 try await PostgresFixture.execute(f.sourceDB, [
-                    "UPDATE sale_transactions SET amount = 999.99, updated_at = timestamp '2024-03-01 10:04:10.5' WHERE id IN (50, 150)"])
+                    "UPDATE sale_transactions SET amount = 999.99, updated_at = timestamp '2024-03-01 10:05:50.5' WHERE id IN (50, 150)"])
             }
             let result = try await f.sync(PostgresFixture.options(batchSize: 100), source: f.source(stream: PostgresFixture.stream), afterCommit: afterCommit)
             #expect(result.status == .success, "\(result.errors)")

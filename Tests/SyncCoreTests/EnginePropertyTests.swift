@@ -78,7 +78,7 @@ struct History {
     init(seed: UInt64) {
         self.seed = seed
         rng = SplitMix64(seed: seed)
-        destination = MemoryDestination(now: clock.now)
+        destination = MemoryDestination(now: clock.now, overlapsBatches: seed % 2 == 0)
         config = SourceConfig(name: "erp", type: .sqlite, timezone: TimeZone(identifier: "America/Sao_Paulo")!, stream: Self.stream)
     }
 

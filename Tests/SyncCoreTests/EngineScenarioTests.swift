@@ -19,9 +19,9 @@ import Testing
         let destination: MemoryDestination
         let config: SourceConfig
 
-        init(zone: String = "America/Sao_Paulo", start: Instant = Instant(seconds: 1_780_000_000)) {
+        init(zone: String = "America/Sao_Paulo", start: Instant = Instant(seconds: 1_780_000_000), overlapsBatches: Bool = false) {
             clock = TestClock(start: start)
-            destination = MemoryDestination(now: clock.now)
+            destination = MemoryDestination(now: clock.now, overlapsBatches: overlapsBatches)
             config = SourceConfig(name: "erp", type: .sqlite, timezone: TimeZone(identifier: zone)!, stream: EngineScenarioTests.stream)
         }
 
@@ -53,6 +53,15 @@ import Testing
             return await sync()
         }
 
+        /// The external ids of the ERP's rows with a cursor at or before the saved checkpoint's (rows a second apart).
+        func idsUpToTheCheckpoint() -> Set<String> {
+            guard case .localDateTime(let through)? = destination.snapshot.states["erp"]?.checkpoint?.cursor else { return [] }
+            return Set(source.rows.compactMap { row -> String? in
+                guard case .integer(let id)? = row["id"], case .localDateTime(let cursor)? = row["updated_at"] else { return nil }
+                return cursor <= through ? "\(id)" : nil
+            })
+        }
+
         /// Counts the destination's calls of `step` from now on, injecting no fault; the returned function reads the count.
         func countCalls(of step: MemoryDestination.Step) -> @Sendable () -> Int {
             let calls = Calls()
@@ -82,8 +91,8 @@ import Testing
     /// A first load assumes its rows are new and skips the probe of stored keys; a row updated at the source during
     /// the load is read again later in it: that batch's insert meets the stored key, the batch is planned again with
     /// the probe (the row counts as updated, never as a second copy), and the rest of the run probes.
-    @Test func aFirstLoadThatMeetsAStoredKeyPlansTheBatchAgainWithTheProbe() async {
-        let world = World()
+    @Test(arguments: [false, true]) func aFirstLoadThatMeetsAStoredKeyPlansTheBatchAgainWithTheProbe(overlapping: Bool) async {
+        let world = World(overlapsBatches: overlapping)
         let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
         for id in 1...6 { world.add(id, at: start.adding(seconds: Int64(id))) }
         let probes = world.countCalls(of: .storedRecords)
@@ -97,6 +106,38 @@ import Testing
         #expect(world.destination.snapshot.sales.count == 6)
         #expect(world.destination.snapshot.sales["erp|2"]?.record.amount.description == "12.00")
         #expect(probes() == 1, "only the batch that met a stored key probes")
+    }
+
+    /// Overlapped batches commit in order: a batch whose commit fails for good (a value the database refuses) fails
+    /// the batch begun behind it, so the checkpoint covers exactly the rows stored, whichever batch met the fault.
+    @Test func aBatchThatFailsFailsTheBatchBegunBehindIt() async {
+        let world = World(overlapsBatches: true)
+        world.add(1...9, secondsAfter: LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0))
+        let plan = FaultPlan(step: .writeSales, after: 0, fault: .permanent)
+        world.destination.injectFaults(plan.fault(at:))
+        let result = await world.sync()
+        #expect(result.status != .success)
+        let stored = Set(world.destination.snapshot.sales.values.map(\.record.externalId))
+        #expect(stored == world.idsUpToTheCheckpoint(), "the checkpoint covers exactly the rows stored")
+        #expect(stored.count < 9)
+        world.destination.injectFaults { _ in nil }
+        #expect(await world.sync().status == .success)
+        #expect(world.destination.snapshot.sales.count == 9)
+    }
+
+    /// A run stopped after a batch (shutdown, `kill -9` between two batches) leaves the batch begun behind it
+    /// uncommitted: the checkpoint is that batch's, and the next run loads the rest once.
+    @Test func aRunStoppedAfterABatchDoesNotCommitTheBatchBegunBehindIt() async {
+        struct Stop: Error {}
+        let world = World(overlapsBatches: true)
+        world.add(1...9, secondsAfter: LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0))
+        let result = await world.sync(afterCommit: { batch in if batch == 1 { throw Stop() } })
+        #expect(result.status != .success)
+        #expect(Set(world.destination.snapshot.sales.keys) == ["erp|1", "erp|2", "erp|3"])
+        #expect(world.idsUpToTheCheckpoint() == ["1", "2", "3"])
+        let rest = await world.sync()
+        #expect(rest.recordsInserted == 6)
+        #expect(world.destination.snapshot.sales.count == 9)
     }
 
     /// The lookback window is re-read only when its fingerprint changed (``LookbackWindow``): a quiet rerun reads no

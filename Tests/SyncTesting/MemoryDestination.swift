@@ -8,6 +8,11 @@ public import SyncCore
 /// back, the engine retries); a crash fails it and every later call, as `kill -9` of the process would, until
 /// ``restart()``. A crash leaves what a dead process leaves: its `RUNNING` audit row and its lock row, which the
 /// next run takes over.
+///
+/// With `overlapsBatches`, transactions may be open at once, as on PostgreSQL at `READ COMMITTED`: each step sees
+/// what committed before it plus its own transaction's writes, a commit applies only what its transaction changed,
+/// and a key that two transactions insert fails the second to commit as a unique violation (``SyncFailure/Code/keyConflict``).
+/// Without it, one transaction at a time, as a single-writer database.
 public final class MemoryDestination: Destination {
     /// A call the destination can fail at.
     public enum Step: String, Sendable, CaseIterable {
@@ -21,6 +26,8 @@ public final class MemoryDestination: Destination {
         case transient
         /// The process dies here: this call and every later one fail until ``restart()``.
         case crash
+        /// The call fails with a permanent ``SyncFailure`` (a value the database refuses): not retried; later calls work.
+        case permanent
     }
 
     /// A `tb_sales` row.
@@ -88,7 +95,7 @@ public final class MemoryDestination: Destination {
     private struct Control {
         var generation = 0
         var isDown = false
-        var inTransaction = false
+        var openTransactions = 0
         var faults: @Sendable (Step) -> Fault? = { _ in nil }
     }
 
@@ -97,9 +104,12 @@ public final class MemoryDestination: Destination {
     let now: @Sendable () -> Instant
 
     /// Creates an empty audit database whose timestamps come from `now`.
-    public init(now: @escaping @Sendable () -> Instant) {
+    public init(now: @escaping @Sendable () -> Instant, overlapsBatches: Bool = false) {
         self.now = now
+        self.overlapsBatches = overlapsBatches
     }
+
+    public let overlapsBatches: Bool
 
     /// What is stored now.
     public var snapshot: Tables { tables.withLock { $0 } }
@@ -113,7 +123,7 @@ public final class MemoryDestination: Destination {
     public func restart() {
         control.withLock {
             $0.isDown = false
-            $0.inTransaction = false
+            $0.openTransactions = 0
             $0.generation += 1
         }
     }
@@ -128,6 +138,8 @@ public final class MemoryDestination: Destination {
             case .crash?:
                 control.isDown = true
                 throw SyncFailure(code: .destinationUnavailable, message: "injected crash at \(step)", isTransient: false)
+            case .permanent?:
+                throw SyncFailure(code: .destinationFailed, message: "injected permanent failure at \(step)", isTransient: false)
             case nil:
                 break
             }
@@ -175,20 +187,38 @@ public final class MemoryDestination: Destination {
         }
     }
 
-    /// One transaction at a time, as a single-writer database: a second one meanwhile fails as busy (transient).
+    /// Without ``overlapsBatches``, one transaction at a time, as a single-writer database: a second one meanwhile
+    /// fails as busy (transient).
     public func transaction<T: Sendable>(_ context: String, commits: Bool,
                                          _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
         try control.withLock { control in
-            if control.inTransaction { throw SyncFailure(code: .destinationBusy, message: "\(context): busy", isTransient: true) }
-            control.inTransaction = true
+            if control.openTransactions > 0 && !overlapsBatches { throw SyncFailure(code: .destinationBusy, message: "\(context): busy", isTransient: true) }
+            control.openTransactions += 1
         }
-        defer { control.withLock { $0.inTransaction = false } }
+        defer { control.withLock { $0.openTransactions = max($0.openTransactions - 1, 0) } }
         let transaction = MemoryTransaction(destination: self, tables: tables.withLock { $0 })
         let value = try await body(transaction)
         guard commits else { return value }
         try check(.commit)
-        tables.withLock { $0 = transaction.working }
+        let (base, working) = transaction.versions
+        try tables.withLock { committed in
+            guard overlapsBatches else {
+                committed = working
+                return
+            }
+            // A key this transaction inserted that another one committed since this one's last step.
+            if let key = working.sales.keys.first(where: { base.sales[$0] == nil && committed.sales[$0] != nil }) {
+                throw SyncFailure(code: .keyConflict, message: "duplicate key \(key) in tb_sales", isTransient: true)
+            }
+            committed = working.changes(since: base, appliedTo: committed)
+        }
         return value
+    }
+
+    /// Before a step of a transaction: what committed since its last step, with the transaction's own changes.
+    func committedSince(_ base: Tables, working: Tables) -> (base: Tables, working: Tables) {
+        let committed = snapshot
+        return (committed, working.changes(since: base, appliedTo: committed))
     }
 
     /// Always `true`, so a run never defers an index: the in-memory store has none (and the fault-injection
@@ -221,22 +251,53 @@ public final class MemoryDestination: Destination {
     public func close() async {}
 }
 
-/// The steps of one transaction of a ``MemoryDestination``, applied to a working copy that replaces the
-/// tables when the transaction commits.
+extension MemoryDestination.Tables {
+    /// `committed` with every entry this version changed, added or removed since `base`.
+    func changes(since base: Self, appliedTo committed: Self) -> Self {
+        func apply<Value>(_ mine: [String: Value], _ base: [String: Value], _ committed: [String: Value],
+                          same: (Value, Value) -> Bool) -> [String: Value] {
+            var result = committed
+            for (key, value) in mine where base[key].map({ !same($0, value) }) ?? true { result[key] = value }
+            for key in base.keys where mine[key] == nil { result[key] = nil }
+            return result
+        }
+        var result = committed
+        result.sales = apply(sales, base.sales, committed.sales, same: ==)
+        result.duplicates = apply(duplicates, base.duplicates, committed.duplicates, same: ==)
+        result.quarantine = apply(quarantine, base.quarantine, committed.quarantine, same: ==)
+        result.states = apply(states, base.states, committed.states, same: ==)
+        result.runs = apply(runs, base.runs, committed.runs, same: ==)
+        result.locks = apply(locks, base.locks, committed.locks, same: { $0.syncId == $1.syncId && $0.generation == $1.generation })
+        return result
+    }
+}
+
+/// The steps of one transaction of a ``MemoryDestination``, applied to a working copy of the tables: it replaces
+/// them when the transaction commits or, with ``MemoryDestination/overlapsBatches``, is rebased on what committed
+/// before each step and applies only its changes.
 final class MemoryTransaction: DestinationTransaction {
     private let destination: MemoryDestination
-    private let state: Mutex<MemoryDestination.Tables>
+    /// The committed tables as of the last step, and the transaction's view (them with its own changes).
+    private let state: Mutex<(base: MemoryDestination.Tables, working: MemoryDestination.Tables)>
 
     init(destination: MemoryDestination, tables: MemoryDestination.Tables) {
         self.destination = destination
-        state = Mutex(tables)
+        state = Mutex((tables, tables))
     }
 
-    var working: MemoryDestination.Tables { state.withLock { $0 } }
+    var versions: (base: MemoryDestination.Tables, working: MemoryDestination.Tables) { state.withLock { $0 } }
 
     private func step<T>(_ step: MemoryDestination.Step, _ body: (inout MemoryDestination.Tables) throws -> T) throws -> T {
         try destination.check(step)
-        return try state.withLock { try body(&$0) }
+        return try statement(body)
+    }
+
+    /// Runs a statement on the transaction's view of the tables (rebased first when transactions overlap).
+    private func statement<T>(_ body: (inout MemoryDestination.Tables) throws -> T) rethrows -> T {
+        try state.withLock { state in
+            if destination.overlapsBatches { state = destination.committedSince(state.base, working: state.working) }
+            return try body(&state.working)
+        }
     }
 
     func renewLock(source: String, syncId: String) async throws -> Bool {
@@ -360,7 +421,7 @@ final class MemoryTransaction: DestinationTransaction {
 
     /// Not a fault-injection step (a read that decides whether ``resolveQuarantine(source:loaded:stale:syncId:)`` runs).
     func hasOpenQuarantine(source: String) async throws -> Bool {
-        state.withLock { $0.quarantine.values.contains { $0.source == source && $0.resolution == nil } }
+        statement { $0.quarantine.values.contains { $0.source == source && $0.resolution == nil } }
     }
 
     func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {

@@ -16,6 +16,13 @@ public protocol Destination: Sendable {
     /// renewed for this long may be taken over by another run.
     var leaseSeconds: Int { get }
 
+    /// Whether a batch's transaction may begin while the one before it is still committing, on another connection
+    /// (``BatchCommit/commit(to:run:after:)``): the database locks rows, not the whole store, and each statement
+    /// reads what committed before it (PostgreSQL's `READ COMMITTED`), so a key inserted by both waits for the first
+    /// to commit and then fails the second as a unique violation. Default `false`: one transaction at a time (a
+    /// single-writer store such as SQLite would make the second wait for the first anyway).
+    var overlapsBatches: Bool { get }
+
     /// Claims the run lock (lease) of a source: only when no run holds it or its holder's lease has expired. A
     /// run found `RUNNING` by the new holder died without finishing: its audit row is closed as `FAILED` with an
     /// ``AbandonedRun`` error.
@@ -71,6 +78,9 @@ public protocol Destination: Sendable {
 }
 
 extension Destination {
+    /// One batch transaction at a time.
+    public var overlapsBatches: Bool { false }
+
     /// Runs `body` in one transaction that commits when it returns (``transaction(_:commits:_:)``).
     public func transaction<T: Sendable>(_ context: String, _ body: @escaping @Sendable (any DestinationTransaction) async throws -> T) async throws -> T {
         try await transaction(context, commits: true, body)

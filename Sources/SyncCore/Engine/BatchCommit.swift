@@ -16,6 +16,17 @@
 ///
 /// Either all of it is durable or none: a crash at any instant leaves the previous checkpoint with exactly
 /// the rows it covers, so the next run resumes without loss or duplicates.
+///
+/// **Overlapped batches** (``commit(to:run:after:)``, a destination with ``Destination/overlapsBatches``): a batch
+/// may begin while the one before it is still committing, on another connection, so the destination is never idle
+/// between two batches' writes. Only its writes of records planned as new without reading anything the batch before
+/// it wrote (a batch that assumed new keys, with no dedup candidate to read) run before that batch committed and was
+/// counted by the run (``PreviousBatch``); every step that reads or adds to what the batch before wrote — the probe
+/// of stored keys, dedup candidates and their claims, the quarantine, the counters and the checkpoint — waits for it,
+/// then the fencing check (step 1) runs, after the writes. So batches still commit in order: a batch commits only
+/// after the one before it committed, and it is rolled back when that one failed. A key the batch before inserted
+/// is a unique violation once that batch commits (``SyncFailure/Code/keyConflict``): the batch is committed again
+/// with the probe, as any batch that assumed new keys and met a stored one.
 public struct BatchCommit: Sendable {
     /// 1-based batch number within the run.
     public var batchNumber: Int
@@ -65,19 +76,33 @@ public struct BatchCommit: Sendable {
     /// - Returns: the outcome and the run's new counters, as written.
     /// - Throws: ``SyncFailure`` `LOCK_LOST`, or the destination's failure (nothing of the batch is kept).
     public func commit(to destination: any Destination, run: SyncRun) async throws -> Committed {
+        try await commit(to: destination, run: run, after: nil)
+    }
+
+    /// Loads the batch in one transaction of `destination`, begun while `previous`, the batch before it, may still
+    /// be committing (see "Overlapped batches" above); with `previous` `nil`, as ``commit(to:run:)``.
+    /// - Parameters:
+    ///   - run: the run's id, source and options; its counters and quarantine flag are taken from `previous` when given.
+    ///   - previous: the batch before this one, resolved once it committed and the run counted it.
+    /// - Returns: the outcome and the run's new counters, as written.
+    /// - Throws: ``SyncFailure`` `LOCK_LOST`; `INTERRUPTED` (permanent) when `previous` failed; or the destination's
+    ///   failure. Nothing of the batch is kept.
+    public func commit(to destination: any Destination, run: SyncRun, after previous: PreviousBatch?) async throws -> Committed {
         do {
-            return try await commit(to: destination, run: run, assumingNewKeys: assumesNewKeys)
+            return try await commit(to: destination, run: run, assumingNewKeys: assumesNewKeys, after: previous)
         } catch let failure as SyncFailure where failure.code == .keyConflict && assumesNewKeys {
-            var committed = try await commit(to: destination, run: run, assumingNewKeys: false)
+            var committed = try await commit(to: destination, run: run, assumingNewKeys: false, after: previous)
             committed.metStoredKey = true
             return committed
         }
     }
 
-    private func commit(to destination: any Destination, run: SyncRun, assumingNewKeys: Bool) async throws -> Committed {
+    private func commit(to destination: any Destination, run: SyncRun, assumingNewKeys: Bool, after previous: PreviousBatch?) async throws -> Committed {
         try await destination.transaction("loading batch \(batchNumber) of \(run.source)") { [self] store in
-            try await Self.fence(store, source: run.source, syncId: run.syncId)
-            return try await write(into: store, run: run, assumingNewKeys: assumingNewKeys)
+            // An overlapped batch fences after its writes: the fence locks the lease until the commit, which would
+            // hold it behind the batch before.
+            if previous == nil { try await Self.fence(store, source: run.source, syncId: run.syncId) }
+            return try await write(into: store, run: run, assumingNewKeys: assumingNewKeys, after: previous)
         }
     }
 
@@ -85,27 +110,36 @@ public struct BatchCommit: Sendable {
     /// steps as ``commit(to:run:)`` (without the lock check: a dry run holds none), nothing kept.
     public func simulate(in destination: any Destination, run: SyncRun) async throws -> Committed {
         try await destination.transaction("simulating batch \(batchNumber) of \(run.source)", commits: false) { [self] store in
-            try await write(into: store, run: run, assumingNewKeys: false)
+            try await write(into: store, run: run, assumingNewKeys: false, after: nil)
         }
     }
 
-    /// Steps 2 to 8 of the sequence, inside `store`'s transaction (step 2 skipped when `assumingNewKeys`).
-    private func write(into store: any DestinationTransaction, run: SyncRun, assumingNewKeys: Bool) async throws -> Committed {
+    /// Steps 2 to 8 of the sequence, inside `store`'s transaction (step 2 skipped when `assumingNewKeys`); with
+    /// `previous`, every step that reads what it wrote waits for it, and step 1 runs after the writes.
+    private func write(into store: any DestinationTransaction, run: SyncRun, assumingNewKeys: Bool, after previous: PreviousBatch?) async throws -> Committed {
+        var run = run
         let source = run.source
         let syncId = run.syncId
         let dedup = run.request.options.deduplication
-        let before = run.counters
+        if let previous, !assumingNewKeys { run = try await previous.run() }
         let existing = records.isEmpty || assumingNewKeys ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
         // A batch that assumed new keys (most of a first load) hashes and copies none of its records here.
         let fresh = existing.isEmpty ? records : records.filter { existing[$0.externalId] == nil }
         var candidates: [DedupCandidate] = []
         if dedup.enabled, !fresh.isEmpty, try await store.hasRecords(ofSourcesOtherThan: source) {
+            // The claims of the batch before are read only once it committed.
+            if let previous { run = try await previous.run() }
             candidates = try await store.dedupCandidates(excludingSource: source,
                                                          matching: Self.dedupProbes(for: fresh, windowMinutes: dedup.windowMinutes))
         }
         let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
         let writes = plan.salesWrites(existing: existing)
         if !writes.isEmpty { try await store.writeSales(writes, syncId: syncId, passId: fullPassId) }
+        if let previous {
+            run = try await previous.run()
+            try await Self.fence(store, source: source, syncId: syncId)
+        }
+        let before = run.counters
         let duplicates = plan.duplicateWrites(existing: existing)
         if !duplicates.isEmpty { try await store.recordDuplicates(duplicates, syncId: syncId) }
         if let passId = fullPassId {
@@ -161,5 +195,28 @@ public struct BatchCommit: Sendable {
             }
         }
         return probes
+    }
+}
+
+/// The batch before an overlapped one (``BatchCommit/commit(to:run:after:)``): resolved with the run as counted after
+/// that batch committed, or failed when it did not commit (or the run stopped after it).
+public struct PreviousBatch: Sendable {
+    private let outcome: Task<SyncRun, any Error>
+
+    /// A batch that resolves when `resolve` is called with the run, and fails when the stream ends without it.
+    /// - Returns: the batch, and the continuation the engine resolves (`yield`) or fails (`finish` alone) exactly once.
+    public static func pending(number: Int) -> (PreviousBatch, AsyncStream<SyncRun>.Continuation) {
+        let (stream, continuation) = AsyncStream<SyncRun>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let outcome = Task<SyncRun, any Error> {
+            for await run in stream { return run }
+            throw SyncFailure(code: .interrupted, message: "not loaded: batch \(number), the batch before it, did not commit", isTransient: false)
+        }
+        return (PreviousBatch(outcome: outcome), continuation)
+    }
+
+    /// Waits for the batch: the run as counted after it.
+    /// - Throws: ``SyncFailure`` `INTERRUPTED` (permanent) when it did not commit.
+    public func run() async throws -> SyncRun {
+        try await outcome.value
     }
 }

@@ -213,22 +213,30 @@ struct BatchLoop {
         }
     }
 
-    /// The forward read, pipelined: page n+1 is read and mapped while page n commits. The page read ahead is
-    /// awaited before this returns, so the source is never closed under it. While the saved window's check runs
-    /// (``pendingCheck``), batches do not move the checkpoint; past ``LookbackWindow/maxForwardRows`` such rows the
-    /// check is settled at once.
+    /// The forward read, pipelined: page n+1 is read and mapped while page n commits, and on a destination that
+    /// overlaps batches (``Destination/overlapsBatches``) page n+1's transaction begins while page n's commits
+    /// (``BatchCommit/commit(to:run:after:)``: its writes run, and it commits only after page n did). The page read
+    /// ahead and the batch in flight are awaited before this returns, so the source is never closed under them. While
+    /// the saved window's check runs (``pendingCheck``), batches load one at a time and do not move the checkpoint;
+    /// past ``LookbackWindow/maxForwardRows`` such rows the check is settled at once.
     /// - Returns: whether the stream was read to its end and the last committed position; `nil` when a page failed.
     private mutating func forward(_ plan: RunPlan) async -> (exhausted: Bool, lastPosition: Checkpoint?)? {
         var budget = options.maxRecords
         var lastPosition: Checkpoint? = if case .after(let p) = plan.forward { p } else { nil }
         var limit = min(options.batchSize, budget)
         let reader = reader
+        let overlaps = engine.destination.overlapsBatches && !run.request.isDryRun
         var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
             ? Task { [limit] in await reader.readIsolating(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
+        var inFlight: InFlight?
         while let current = pending {
             pending = nil
-            guard let page = received(await current.value) else { return nil }
-            guard let position = page.last else { return (true, lastPosition) }
+            let read = await current.value
+            // The batch in flight is counted first: it committed (or failed) before this page.
+            guard case .success(let page) = read, let position = page.last else {
+                guard await finish(&inFlight, lastPosition: &lastPosition), received(read) != nil else { return nil }
+                return (true, lastPosition)
+            }
             budget -= page.rowCount
             let isFull = page.mayContinue(limit: limit)
             if isFull && budget > 0 {
@@ -237,11 +245,22 @@ struct BatchLoop {
                 limit = nextLimit
             }
             let state = pendingCheck == nil ? plan.state(after: position) : nil
-            guard await load(page, state: state, fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys) else {
+            let batch = start(page, state: state, fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys, after: inFlight)
+            if let previous = inFlight {
+                inFlight = nil
+                guard await count(previous) else {
+                    await Self.abandon(batch)
+                    await Self.abandon(pending)
+                    return nil
+                }
+                lastPosition = previous.prepared.last
+            }
+            inFlight = batch
+            if overlaps && pendingCheck == nil && isFull && budget > 0 { continue }
+            guard await finish(&inFlight, lastPosition: &lastPosition) else {
                 await Self.abandon(pending)
                 return nil
             }
-            lastPosition = position
             if pendingCheck != nil {
                 heldRows += page.rowCount
                 // More new rows than the run expected: settle the check now rather than hold the checkpoint longer.
@@ -252,6 +271,7 @@ struct BatchLoop {
             }
             if !isFull { return (true, lastPosition) }
         }
+        guard await finish(&inFlight, lastPosition: &lastPosition) else { return nil }
         return (false, lastPosition)
     }
 
@@ -283,6 +303,13 @@ struct BatchLoop {
         return true
     }
 
+    /// Fails the batch after `batch` (nothing waits on it) and waits for `batch`, whose transaction rolls back when
+    /// the batch before it was not counted.
+    private static func abandon(_ batch: InFlight) async {
+        batch.resolveSuccessor.finish()
+        _ = await batch.commit.value
+    }
+
     /// Cancels a page read ahead and waits for it, so the source is never closed under it.
     private static func abandon(_ pending: Task<Result<PreparedBatch, any Error>, Never>?) async {
         guard let pending else { return }
@@ -310,32 +337,76 @@ struct BatchLoop {
             retryable: false))
     }
 
-    /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
-    private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?, assumingNewKeys: Bool = false) async -> Bool {
-        let number = run.batches + 1
+    /// A batch whose commit was started (``start(_:state:fullPassId:assumingNewKeys:after:)``) and is not yet counted.
+    private struct InFlight {
+        let number: Int
+        let prepared: PreparedBatch
+        let commit: Task<Result<BatchCommit.Committed, any Error>, Never>
+        /// Resolved with the run once this batch is counted, failed otherwise: the batch after it waits on it.
+        let successor: PreviousBatch
+        let resolveSuccessor: AsyncStream<SyncRun>.Continuation
+    }
+
+    /// Starts committing a prepared batch, with retries, as the batch after `previous` when one is in flight (its
+    /// transaction then begins now and commits after `previous` was counted), else after the run's last batch.
+    private func start(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?, assumingNewKeys: Bool = false,
+                       after previous: InFlight? = nil) -> InFlight {
+        let number = (previous?.number ?? run.batches) + 1
         var batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
                                 state: state, position: prepared.last, fullPassId: fullPassId)
         batch.assumesNewKeys = assumingNewKeys
-        do {
-            let dryRun = run.request.isDryRun
-            let committed = try await retry.run({ [run, engine] in
-                // A dry run computes what the batch would do in a transaction that is rolled back.
-                try await dryRun ? batch.simulate(in: engine.destination, run: run) : batch.commit(to: engine.destination, run: run)
-            }, onRetry: { [logger] attempt, delay, error in
-                logger.warning("batch commit failed, retrying",
-                               metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
-            })
+        let dryRun = run.request.isDryRun
+        let after = previous?.successor
+        let commit = Task { [run, engine, retry, logger] () -> Result<BatchCommit.Committed, any Error> in
+            do {
+                return .success(try await retry.run({
+                    // A dry run computes what the batch would do in a transaction that is rolled back.
+                    try await dryRun ? batch.simulate(in: engine.destination, run: run) : batch.commit(to: engine.destination, run: run, after: after)
+                }, onRetry: { attempt, delay, error in
+                    logger.warning("batch commit failed, retrying",
+                                   metadata: ["batch": "\(number)", "attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
+                }))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let (successor, resolve) = PreviousBatch.pending(number: number)
+        return InFlight(number: number, prepared: prepared, commit: commit, successor: successor, resolveSuccessor: resolve)
+    }
+
+    /// Waits for the batch in flight, if any, and counts it into the run (`lastPosition` moves to its last row);
+    /// `inFlight` is `nil` after. `false` (and the run marked failed) when it could not be loaded.
+    private mutating func finish(_ inFlight: inout InFlight?, lastPosition: inout Checkpoint?) async -> Bool {
+        guard let batch = inFlight else { return true }
+        inFlight = nil
+        guard await count(batch) else { return false }
+        lastPosition = batch.prepared.last
+        return true
+    }
+
+    /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
+    private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
+        await count(start(prepared, state: state, fullPassId: fullPassId))
+    }
+
+    /// Waits for a started batch and counts it into the run, then resolves the batch after it (which fails when
+    /// this returns `false`: the batch was not loaded, or the run stopped after it, and the run is marked failed).
+    private mutating func count(_ batch: InFlight) async -> Bool {
+        defer { batch.resolveSuccessor.finish() }
+        let number = batch.number
+        switch await batch.commit.value {
+        case .success(let committed):
             run.counters = committed.counters
             run.hasNoOpenQuarantine = committed.hasNoOpenQuarantine
             if committed.metStoredKey { assumesNewKeys = false }
-        } catch {
+        case .failure(let error):
             run.fail(error, code: .batchFailed, batch: number)
             logger.error("batch failed; the checkpoint stays at the last committed batch", metadata: ["batch": "\(number)", "error": "\(error)"])
             return false
         }
         run.batches = number
-        futureCursors += prepared.rejected.count { $0.reason == .futureCursor }
-        sourceErrors += prepared.rejected.count { $0.reason == .sourceError }
+        futureCursors += batch.prepared.rejected.count { $0.reason == .futureCursor }
+        sourceErrors += batch.prepared.rejected.count { $0.reason == .sourceError }
         onProgress(run.progress)
         if let afterCommit = engine.afterCommit {
             do {
@@ -345,6 +416,7 @@ struct BatchLoop {
                 return false
             }
         }
+        batch.resolveSuccessor.yield(run)
         return true
     }
 
