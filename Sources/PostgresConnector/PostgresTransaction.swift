@@ -113,7 +113,7 @@ struct PostgresTransaction: DestinationTransaction {
     /// `COPY` starts ("leaked its continuation", seen with `pg_terminate_backend`): the transaction's call is
     /// abandoned within 2 s of its connection closing (``PostgresPool/withConnection(_:code:_:)``), so the batch
     /// fails as transient and is retried on a new connection.
-    private func copyNew(_ records: [(record: SaleTransaction, duplicateOf: String?)], syncId: String, passId: String?) async throws {
+    private func copyNew(_ records: NewRecords, syncId: String, passId: String?) async throws {
         let shared = SalesCopy.Shared(syncId: syncId, passId: passId)
         try await connection.copyFrom(table: "tb_sales", columns: SalesCopy.binaryColumns, logger: logger) { writer in
             var chunk = SalesCopy.start()
@@ -369,8 +369,9 @@ enum SalesCopy {
     static let binaryColumns = Array(columns.dropLast()) + [columns[columns.count - 1] + #"") FROM STDIN WITH (FORMAT binary) --"#]
 
     /// Bytes encoded before they are sent: large enough to amortize a write, small enough for the server to start
-    /// inserting while the rest of the batch is encoded.
-    static let chunkBytes = 256 * 1024
+    /// inserting while the rest of the batch is encoded, and with its row of slack below glibc's 128 KiB
+    /// `M_MMAP_THRESHOLD`, so each chunk reuses heap memory instead of a fresh `mmap` whose pages fault in again.
+    static let chunkBytes = 120 * 1024
 
     /// The values every row of one batch shares.
     struct Shared {

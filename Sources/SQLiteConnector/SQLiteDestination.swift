@@ -330,9 +330,9 @@ private final class SumBox: @unchecked Sendable {
     var totals: [String: String] { lock.withLock { sums.mapValues(\.description) } }
 }
 
-extension Array {
+extension RandomAccessCollection where Index == Int {
     /// Consecutive slices of at most `size` elements.
-    func chunks(of size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    func chunks(of size: Int) -> [SubSequence] {
+        stride(from: startIndex, to: endIndex, by: size).map { self[$0..<Swift.min($0 + size, endIndex)] }
     }
 }

@@ -84,10 +84,10 @@ struct SQLiteTransaction: DestinationTransaction {
     /// limit).
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
         try await write(writes.new, merging: false, syncId: syncId, passId: passId)
-        try await write(writes.changed.map { ($0, nil) }, merging: true, syncId: syncId, passId: passId)
+        try await write(NewRecords(writes.changed), merging: true, syncId: syncId, passId: passId)
     }
 
-    private func write(_ records: [(record: SaleTransaction, duplicateOf: String?)], merging: Bool, syncId: String, passId: String?) async throws {
+    private func write(_ records: NewRecords, merging: Bool, syncId: String, passId: String?) async throws {
         let now = Instant.now.description
         let columns = 19
         for chunk in records.chunks(of: 400) {

@@ -28,6 +28,16 @@ import Testing
         return BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: options)
     }
 
+    @Test func aBatchWithNothingStoredAndNothingToMatchIsInsertedAsItIs() {
+        let records = [sale("srcB", "B1", at: "12:00:00"), sale("srcB", "B2", at: "12:01:00"), sale("srcB", "B3", at: "12:02:00")]
+        for plan in [plan(records, candidates: []),
+                     plan(records, candidates: [candidate(sale("srcA", "A1", at: "12:00:00"))], enabled: false)] {
+            #expect(plan.inserts.map(\.record) == records)
+            #expect(plan.inserts.map(\.duplicateOf) == [nil, nil, nil])
+            #expect(plan.outcome(rejected: 0).inserted == 3 && plan.duplicatesDetected == 0)
+        }
+    }
+
     @Test func fourFiftyNineApartIsADuplicate() {
         let original = sale("srcA", "A1", at: "12:00:00")
         let plan = plan([sale("srcB", "B1", at: "12:04:59")], candidates: [candidate(original)])

@@ -79,8 +79,8 @@ public struct DedupProbe: Sendable, Hashable {
 
 /// The write plan of one batch: the pure core of the idempotent upsert and the cross-source dedup.
 public struct BatchPlan: Sendable, Equatable {
-    /// A record to insert, with the original it duplicates (flag action) if any.
-    public var inserts: [(record: SaleTransaction, duplicateOf: String?)]
+    /// Records to insert, each with the original it duplicates (flag action) if any.
+    public var inserts: NewRecords
     /// Records whose content changed (or that reappeared after being marked vanished).
     public var updates: [SaleTransaction]
     /// Records identical to what is stored.
@@ -112,7 +112,16 @@ public struct BatchPlan: Sendable, Equatable {
     ///   - options: the dedup settings.
     public static func plan(records: [SaleTransaction], existing: [String: ExistingRecord], candidates: [DedupCandidate],
                             options: DeduplicationOptions) -> BatchPlan {
-        var plan = BatchPlan(inserts: [], updates: [], unchanged: [], skippedDuplicates: [], duplicatesDetected: 0)
+        var plan = BatchPlan(inserts: NewRecords(), updates: [], unchanged: [], skippedDuplicates: [], duplicatesDetected: 0)
+        if existing.isEmpty {
+            // Nothing stored and nothing to match (a first load's batch): every record is a plain insert, the batch's
+            // own array.
+            guard options.enabled && !candidates.isEmpty else {
+                plan.inserts = NewRecords(records)
+                return plan
+            }
+            plan.inserts.reserveCapacity(records.count)
+        }
         var claimed: Set<String> = []
         let windowMicros = Int64(options.windowMinutes) * 60_000_000
         var byGroup: [String: [DedupCandidate]] = [:]
@@ -159,7 +168,7 @@ public struct BatchPlan: Sendable, Equatable {
                     continue
                 }
             }
-            plan.inserts.append((record, original?.key))
+            plan.inserts.append(record, duplicateOf: original?.key)
         }
         return plan
     }
