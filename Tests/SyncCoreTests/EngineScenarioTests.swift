@@ -380,6 +380,27 @@ import Testing
         #expect(world.destination.snapshot.quarantine.values.allSatisfy { $0.resolution != nil }, "the entry is resolved")
     }
 
+    /// A row quarantined as `SOURCE_ERROR` is read again by key by every later run until the source computes it,
+    /// wherever its cursor lies: here an hour behind the checkpoint, beyond the lookback. While the source still
+    /// cannot compute it, the runs load the rest and succeed.
+    @Test(arguments: [SyncType.incremental, .full]) func aRowTheSourceCouldNotComputeIsReadAgainByKeyUntilItLoads(quarantinedBy type: SyncType) async {
+        let world = World()
+        let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
+        world.add(1...8, secondsAfter: day)
+        world.source.failMapping(ofKey: [.integer(5)])
+        #expect(await world.sync(type).recordsRejected == 1)
+        world.add(9...10, secondsAfter: day.adding(seconds: 3600))
+        let still = await world.sync()
+        #expect(still.status == .success && still.recordsInserted == 2, "\(still.errors)")
+        #expect(world.destination.snapshot.quarantine.values.contains { $0.row.externalId == "5" && $0.resolution == nil })
+        world.source.computeMapping(ofKey: [.integer(5)])
+        let retried = await world.sync()
+        #expect(retried.status == .success && retried.recordsInserted == 1, "\(retried.errors)")
+        #expect(world.destination.snapshot.sales["erp|5"] != nil)
+        #expect(world.destination.snapshot.quarantine.values.allSatisfy { $0.resolution != nil }, "the entry is resolved")
+        #expect(await world.sync().recordsFetched == 0, "nothing is read again once it loaded")
+    }
+
     /// A data exception that does not repeat (the row was fixed at the source between two reads) quarantines no
     /// row: the bisection's last read succeeds, and those rows load.
     @Test func aDataExceptionThatDoesNotRepeatQuarantinesNoRow() async {

@@ -66,6 +66,36 @@ struct BatchLoop {
                 run.fail(error, code: .destinationFailed)
             }
         }
+        if !run.failed && !run.request.isDryRun && !run.hasNoOpenQuarantine { await retrySourceErrors() }
+    }
+
+    /// Reads again, one primary key per page, the rows still quarantined as `SOURCE_ERROR` (rows the source could not
+    /// compute, in this run or an earlier one), wherever their cursor lies — the lookback re-reads only its window, and
+    /// a row fixed in what its mapping reads (a lookup table, a function) keeps its cursor — and loads those the source
+    /// computes now; their batches do not move the checkpoint. A row it still cannot compute stays quarantined; any
+    /// other failure to read ends the retry, which the next run makes again.
+    private mutating func retrySourceErrors() async {
+        let keys: [[SourceValue]]
+        do {
+            keys = try await retry.run { [run, engine] in
+                try await engine.destination.openQuarantinedKeys(source: run.source, reason: RejectedRow.Reason.sourceError.rawValue,
+                                                                 externalIds: nil)
+            }
+        } catch {
+            logger.notice("the rows quarantined as SOURCE_ERROR could not be listed; the next run retries them", metadata: ["error": "\(error)"])
+            return
+        }
+        for key in keys {
+            switch await reader.read(PageRequest(.keys([key]), limit: 1)) {
+            case .success(let prepared):
+                guard prepared.rowCount > 0 else { continue }  // gone from the source: a full pass marks it deleted
+                guard await load(prepared, state: nil, fullPassId: nil) else { return }
+            case .failure(let error):
+                let stillFailing = (error as? SyncFailure)?.isDataException == true
+                logger.notice("a row quarantined as SOURCE_ERROR is still not read", metadata: ["key": "\(key)", "error": "\(error)"])
+                if !stillFailing { return }
+            }
+        }
     }
 
     /// The lookback re-read this run needs before its forward read, the window to save when it reads its stream to
