@@ -99,7 +99,7 @@ struct PostgresTransaction: DestinationTransaction {
     }
 
     /// Inserts new records (no row under their key, as read in this transaction while the run's lease is held, or
-    /// a first load's batch that assumed new keys) with `COPY tb_sales FROM STDIN` in the binary format
+    /// a batch that assumed new keys) with `COPY tb_sales FROM STDIN` in the binary format
     /// (``SalesCopy``), streamed in chunks of ``SalesCopy/chunkBytes`` so the server inserts one chunk while the
     /// next is encoded. `COPY` costs the server about a fifth less than an `INSERT … SELECT FROM unnest(…)` of the
     /// same rows, the binary format another ~30 % less than the text format (no timestamp, numeric or escape

@@ -66,21 +66,25 @@ import Testing
         #expect(plan(nil, zone: Self.lisbon, now: now, kind: .integer).horizon == nil)
     }
 
-    /// Only a source that saved nothing yet skips the probe of stored keys, and never with dedup `skip` (a skipped
-    /// duplicate lives outside `tb_sales`, where an insert does not meet it).
-    @Test func onlyAFirstLoadAssumesNewKeys() {
+    /// A source's first load and an incremental run skip the probe of stored keys (their rows are expected to be new);
+    /// a full pass over a source that saved a position, a reprocess, and any run with dedup `skip` (a skipped duplicate
+    /// lives outside `tb_sales`, where an insert does not meet it) probe.
+    @Test func firstLoadsAndIncrementalRunsAssumeNewKeys() {
         let now = Instant(seconds: 1_780_000_000)
         let checkpoint = Checkpoint(cursor: .localDateTime(LocalDateTime(year: 2026, month: 5, day: 1, hour: 9, minute: 0)), key: [.integer(1)])
         #expect(plan(nil, zone: Self.lisbon, now: now).assumesNewKeys)
         #expect(plan(nil, zone: Self.lisbon, now: now, type: .full).assumesNewKeys)
-        #expect(!plan(checkpoint, zone: Self.lisbon, now: now).assumesNewKeys)
+        #expect(plan(checkpoint, zone: Self.lisbon, now: now).assumesNewKeys)
+        #expect(!plan(checkpoint, zone: Self.lisbon, now: now, type: .full).assumesNewKeys)
         #expect(!plan(nil, zone: Self.lisbon, now: now, type: .full,
                       state: SyncState(checkpoint: nil, fullPass: .init(passId: "p", position: checkpoint, startedAt: now))).assumesNewKeys)
         #expect(!plan(nil, zone: Self.lisbon, now: now, type: .reprocess).assumesNewKeys)
         var options = SyncOptions()
         options.deduplication.action = .skip
-        #expect(!RunPlan.make(syncType: .incremental, state: SyncState(), source: source(Self.lisbon), options: options, syncId: "r",
-                              now: now).assumesNewKeys)
+        for state in [SyncState(), SyncState(checkpoint: checkpoint, fullPass: nil)] {
+            #expect(!RunPlan.make(syncType: .incremental, state: state, source: source(Self.lisbon), options: options, syncId: "r",
+                                  now: now).assumesNewKeys)
+        }
     }
 
     /// A verified window stands for the re-read only when it starts at or before it and ends at or before the

@@ -123,7 +123,7 @@ public struct BatchCommit: Sendable {
         let dedup = run.request.options.deduplication
         if let previous, !assumingNewKeys { run = try await previous.run() }
         let existing = records.isEmpty || assumingNewKeys ? [:] : try await store.storedRecords(source: source, externalIds: records.map(\.externalId))
-        // A batch that assumed new keys (most of a first load) hashes and copies none of its records here.
+        // A batch that assumed new keys (a first load's, an incremental run's) hashes and copies none of its records here.
         let fresh = existing.isEmpty ? records : records.filter { existing[$0.externalId] == nil }
         var candidates: [DedupCandidate] = []
         if dedup.enabled, !fresh.isEmpty, try await store.hasRecords(ofSourcesOtherThan: source) {

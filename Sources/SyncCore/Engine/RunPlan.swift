@@ -36,10 +36,12 @@ public struct RunPlan: Sendable, Equatable {
     /// The run starts a source that saved nothing yet (no checkpoint, no full pass; not a reprocess): its whole
     /// history may follow, so it loads without the dedup index when no other source is there (``DedupIndex``).
     public var isFirstLoad = false
-    /// The forward read starts a source that saved nothing yet (no checkpoint, no full pass) with cross-source dedup
-    /// off or flagging: its rows are expected to be new, so its batches skip the probe of stored keys until one meets a
-    /// stored key (``BatchCommit/assumesNewKeys``). Never with dedup `skip`: a skipped duplicate is stored outside
-    /// `tb_sales`, where an insert does not meet it.
+    /// The forward read expects new rows — a source's first load, or an incremental run (the rows past its checkpoint:
+    /// at a point of sale, mostly new sales) — with cross-source dedup off or flagging: its batches skip the probe of
+    /// stored keys until one meets a stored key (``BatchCommit/assumesNewKeys``), then probe for the rest of the run.
+    /// A row updated at the source costs at most one batch of such a run a second attempt, cut short at that row's
+    /// unique violation. Never with dedup `skip`: a skipped duplicate is stored outside `tb_sales`, where an insert does
+    /// not meet it; nor in a full pass of a source that saved a position, whose rows are mostly stored.
     public var assumesNewKeys = false
 
     /// Plans a run.
@@ -78,7 +80,8 @@ public struct RunPlan: Sendable, Equatable {
             }
         }
         plan.isFirstLoad = syncType != .reprocess && state.checkpoint == nil && state.fullPass == nil
-        plan.assumesNewKeys = plan.isFirstLoad && (!options.deduplication.enabled || options.deduplication.action == .flag)
+        plan.assumesNewKeys = (plan.isFirstLoad || syncType == .incremental)
+            && (!options.deduplication.enabled || options.deduplication.action == .flag)
         return plan
     }
 
