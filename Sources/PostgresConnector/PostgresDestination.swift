@@ -287,6 +287,13 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
+    public func hasSkippedDuplicates(source: String) async throws -> Bool {
+        try await read("reading the skipped duplicates of \(source)") { connection, logger in
+            try await connection.run("SELECT EXISTS (SELECT 1 FROM tb_sync_duplicates WHERE source_id = $1 AND action = 'skip') AS found",
+                                     [.text(source)], logger: logger).first?["found"] == .bool(true)
+        }
+    }
+
     // MARK: audit log
 
     public func history(source: String?, limit: Int) async throws -> [AuditEntry] {

@@ -261,6 +261,13 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
+    public func hasSkippedDuplicates(source: String) async throws -> Bool {
+        try await statements("reading the skipped duplicates of \(source)") {
+            try await query("SELECT EXISTS (SELECT 1 FROM tb_sync_duplicates WHERE source_id = ? AND action = 'skip') AS found",
+                            [.text(source)]).first?.column("found")?.integer == 1
+        }
+    }
+
     // MARK: audit log
 
     public func history(source: String?, limit: Int) async throws -> [AuditEntry] {

@@ -45,6 +45,35 @@ import Testing
         }
     }
 
+    /// A record skipped as a duplicate lives in `tb_sync_duplicates`, not `tb_sales`. After the action changes to
+    /// `flag`, the source's incremental runs still probe the stored keys: when that row is updated at the source, it is
+    /// updated where it is kept, never inserted into `tb_sales` beside its skipped copy.
+    @Test func aRecordSkippedUnderAnEarlierSettingIsUpdatedWhereItIsKept() async throws {
+        try await Fixture.with { f in
+            let second = f.folder.appendingPathComponent("erp2.sqlite").path
+            let other = try await Fixture.makeERP(at: second)
+            try await f.upsert([(1, "P1", "op1", "49.90", "2024-03-01 10:00:00", "venda", "2024-03-01 10:00:00")])
+            _ = try await other.query("""
+                INSERT INTO sale_transactions (id, pdv, operator, amount, timestamp, type, updated_at) VALUES
+                (901, 'P1', 'op1', '49.90', '2024-03-01 10:04:00', 'venda', '2024-03-01 10:04:00'),
+                (902, 'P2', 'op2', '10.00', '2024-03-01 10:05:00', 'venda', '2024-03-01 10:05:00')
+                """)
+            var options = Fixture.options()
+            options.deduplication.action = .skip
+            let sources = [f.source(name: "a"), f.source(name: "b", path: second)]
+            #expect(await f.sync(options, source: "a", sources: sources).recordsInserted == 1)
+            #expect(await f.sync(options, source: "b", sources: sources).recordsSkipped == 1)
+            _ = try await other.query("UPDATE sale_transactions SET type = 'cancelamento', updated_at = '2024-03-01 11:00:00' WHERE id = 901")
+            try await other.close()
+            options.deduplication.action = .flag
+            let result = await f.sync(options, source: "b", sources: sources)
+            #expect(result.success && result.recordsInserted == 0 && result.recordsUpdated == 1, "\(result.errors)")
+            #expect(try await f.sales(source: "b")["901"] == nil, "the skipped record is not inserted into tb_sales")
+            let kept = try await f.auditRows("SELECT external_id, action FROM tb_sync_duplicates")
+            #expect(kept.count == 1 && kept.first?["external_id"] == "901" && kept.first?["action"] == "skip")
+        }
+    }
+
     /// While one run holds a source's lock, another run of that source reports LOCKED and loads nothing.
     /// A first load into an audit file where no other source has records loads without the dedup index and leaves
     /// it absent (one source needs none); a dry run of a second source builds it before it probes (and writes no

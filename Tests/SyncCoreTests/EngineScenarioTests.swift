@@ -19,15 +19,17 @@ import Testing
         let destination: MemoryDestination
         let config: SourceConfig
 
-        init(zone: String = "America/Sao_Paulo", start: Instant = Instant(seconds: 1_780_000_000), overlapsBatches: Bool = false) {
+        init(zone: String = "America/Sao_Paulo", start: Instant = Instant(seconds: 1_780_000_000), overlapsBatches: Bool = false,
+             stream: StreamConfig = EngineScenarioTests.stream) {
             clock = TestClock(start: start)
             destination = MemoryDestination(now: clock.now, overlapsBatches: overlapsBatches)
-            config = SourceConfig(name: "erp", type: .sqlite, timezone: TimeZone(identifier: zone)!, stream: EngineScenarioTests.stream)
+            config = SourceConfig(name: "erp", type: .sqlite, timezone: TimeZone(identifier: zone)!, stream: stream)
         }
 
+        /// Adds (or replaces) row `id`; its `doc` column is `DOC-` and the id.
         func add(_ id: Int, at cursor: LocalDateTime, amount: String = "10.00") {
             source.upsert(["id": .integer(Int64(id)), "updated_at": .localDateTime(cursor), "pdv": .text("P1"), "operator": .text("op1"),
-                           "amount": .decimal(amount), "occurred_at": .localDateTime(cursor), "type": .text("sale")])
+                           "amount": .decimal(amount), "occurred_at": .localDateTime(cursor), "type": .text("sale"), "doc": .text("DOC-\(id)")])
         }
 
         /// Adds rows `ids`, row n at `start` + n seconds.
@@ -383,8 +385,13 @@ import Testing
     /// A row quarantined as `SOURCE_ERROR` is read again by key by every later run until the source computes it,
     /// wherever its cursor lies: here an hour behind the checkpoint, beyond the lookback. While the source still
     /// cannot compute it, the runs load the rest and succeed.
-    @Test(arguments: [SyncType.incremental, .full]) func aRowTheSourceCouldNotComputeIsReadAgainByKeyUntilItLoads(quarantinedBy type: SyncType) async {
-        let world = World()
+    @Test(arguments: [SyncType.incremental, .full], [false, true])
+    func aRowTheSourceCouldNotComputeIsReadAgainByKeyUntilItLoads(quarantinedBy type: SyncType, ownExternalId: Bool) async {
+        // With an `externalId` mapping of its own, the entry (filed under the key) and the loaded row differ in id.
+        var stream = Self.stream
+        if ownExternalId { stream.fields[.externalId] = .column("doc") }
+        let world = World(stream: stream)
+        let loadedId = ownExternalId ? "DOC-5" : "5"
         let day = LocalDateTime(year: 2026, month: 3, day: 2, hour: 10)
         world.add(1...8, secondsAfter: day)
         world.source.failMapping(ofKey: [.integer(5)])
@@ -396,7 +403,7 @@ import Testing
         world.source.computeMapping(ofKey: [.integer(5)])
         let retried = await world.sync()
         #expect(retried.status == .success && retried.recordsInserted == 1, "\(retried.errors)")
-        #expect(world.destination.snapshot.sales["erp|5"] != nil)
+        #expect(world.destination.snapshot.sales["erp|\(loadedId)"] != nil)
         #expect(world.destination.snapshot.quarantine.values.allSatisfy { $0.resolution != nil }, "the entry is resolved")
         #expect(await world.sync().recordsFetched == 0, "nothing is read again once it loaded")
     }

@@ -248,6 +248,10 @@ public final class MemoryDestination: Destination {
         }
     }
 
+    public func hasSkippedDuplicates(source: String) async throws -> Bool {
+        tables.withLock { tables in tables.duplicates.values.contains { $0.source == source && $0.action == .skip } }
+    }
+
     public func close() async {}
 }
 

@@ -52,6 +52,11 @@ public protocol Destination: Sendable {
     /// or with an external id in `externalIds`, for `reprocess` (from each entry's `key_json`).
     func openQuarantinedKeys(source: String, reason: String?, externalIds: [String]?) async throws -> [[SourceValue]]
 
+    /// Whether `source` has records held out of `tb_sales` as skipped duplicates (`tb_sync_duplicates`, action
+    /// `skip`, kept when the dedup action was `skip`, whatever it is now): an insert into `tb_sales` does not meet
+    /// them, so that source's batches must probe the stored keys (``RunPlan/assumesNewKeys``).
+    func hasSkippedDuplicates(source: String) async throws -> Bool
+
     /// Whether a source other than `source` has records in `tb_sales` or holds a live lease (``DedupIndex``: only
     /// then can a record of `source` meet a duplicate, or another run write records it could meet). Read without a
     /// lock: an answer that is stale at once is still safe for ``DedupIndex`` (a source that arrives builds the index

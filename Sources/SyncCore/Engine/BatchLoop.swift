@@ -73,7 +73,9 @@ struct BatchLoop {
     /// compute, in this run or an earlier one), wherever their cursor lies — the lookback re-reads only its window, and
     /// a row fixed in what its mapping reads (a lookup table, a function) keeps its cursor — and loads those the source
     /// computes now; their batches do not move the checkpoint. A row it still cannot compute stays quarantined; any
-    /// other failure to read ends the retry, which the next run makes again.
+    /// other failure to read ends the retry, which the next run makes again. The entry was filed under the external id
+    /// of its key (the mapping could not be computed): a row loaded under another one (an `externalId` mapping of its
+    /// own) resolves that entry too, or every run would read it again.
     private mutating func retrySourceErrors() async {
         let keys: [[SourceValue]]
         do {
@@ -90,6 +92,8 @@ struct BatchLoop {
             case .success(let prepared):
                 guard prepared.rowCount > 0 else { continue }  // gone from the source: a full pass marks it deleted
                 guard await load(prepared, state: nil, fullPassId: nil) else { return }
+                let filedUnder = RecordMapper.externalId(ofKey: key)
+                if let loaded = prepared.records.first, loaded.externalId != filedUnder, !(await resolve(filedUnder)) { return }
             case .failure(let error):
                 let stillFailing = (error as? SyncFailure)?.isDataException == true
                 logger.notice("a row quarantined as SOURCE_ERROR is still not read", metadata: ["key": "\(key)", "error": "\(error)"])
@@ -217,6 +221,24 @@ struct BatchLoop {
             return false
         }
         return true
+    }
+
+    /// Closes the open quarantine entries of `externalId` as loaded, in one fenced transaction.
+    /// - Returns: `false` (logged; the next run's retry tries again) when it could not.
+    private func resolve(_ externalId: String) async -> Bool {
+        let source = run.source, syncId = run.syncId, destination = engine.destination
+        do {
+            try await retry.run {
+                try await destination.transaction("resolving a quarantine entry of \(source)") { store in
+                    try await BatchCommit.fence(store, source: source, syncId: syncId)
+                    try await store.resolveQuarantine(source: source, loaded: [externalId], stale: [], syncId: syncId)
+                }
+            }
+            return true
+        } catch {
+            logger.notice("a quarantine entry could not be resolved; the next run tries again", metadata: ["externalId": "\(externalId)", "error": "\(error)"])
+            return false
+        }
     }
 
     /// A `REPROCESS` run: the open quarantined keys of the source (per the request's filter) are read again by

@@ -126,8 +126,13 @@ public struct RecordMapper: Sendable {
     public func uncomputable(at position: Checkpoint, message: String) -> RejectedRow {
         var raw: [String: String?] = ["cursor": position.cursor.jsonValue]
         for (index, value) in position.key.enumerated() { raw["key.\(index)"] = value.jsonValue }
-        let externalId = position.key.map { $0.text?.trimmingSpaces() ?? "" }.joined(separator: "|")
-        return RejectedRow(reason: .sourceError, message: message, externalId: externalId, raw: raw, key: position.key)
+        return RejectedRow(reason: .sourceError, message: message, externalId: Self.externalId(ofKey: position.key), raw: raw, key: position.key)
+    }
+
+    /// The external id a row known only by its primary key values is quarantined under (``uncomputable(at:message:)``):
+    /// the values joined with `|`, as the default `externalId` mapping makes it.
+    public static func externalId(ofKey key: [SourceValue]) -> String {
+        key.map { $0.text?.trimmingSpaces() ?? "" }.joined(separator: "|")
     }
 
     /// The ERP key of a row as text (`externalId` mapping, or the primary key values joined with `|`).

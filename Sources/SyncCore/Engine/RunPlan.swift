@@ -40,8 +40,9 @@ public struct RunPlan: Sendable, Equatable {
     /// at a point of sale, mostly new sales) — with cross-source dedup off or flagging: its batches skip the probe of
     /// stored keys until one meets a stored key (``BatchCommit/assumesNewKeys``), then probe for the rest of the run.
     /// A row updated at the source costs at most one batch of such a run a second attempt, cut short at that row's
-    /// unique violation. Never with dedup `skip`: a skipped duplicate is stored outside `tb_sales`, where an insert does
-    /// not meet it; nor in a full pass of a source that saved a position, whose rows are mostly stored.
+    /// unique violation. Never with dedup `skip`, nor for a source that has skipped duplicates from an earlier setting
+    /// (the engine asks the destination: ``Destination/hasSkippedDuplicates(source:)``): a skipped duplicate is stored
+    /// outside `tb_sales`, where an insert does not meet it; nor in a full pass of a source that saved a position, whose rows are mostly stored.
     public var assumesNewKeys = false
 
     /// Plans a run.
