@@ -206,19 +206,26 @@ public final class MemoryDestination: Destination {
                 committed = working
                 return
             }
-            // A key this transaction inserted that another one committed since this one's last step.
-            if let key = working.sales.keys.first(where: { base.sales[$0] == nil && committed.sales[$0] != nil }) {
-                throw SyncFailure(code: .keyConflict, message: "duplicate key \(key) in tb_sales", isTransient: true)
-            }
+            try Self.checkInserts(base: base, working: working, committed: committed)
             committed = working.changes(since: base, appliedTo: committed)
         }
         return value
     }
 
     /// Before a step of a transaction: what committed since its last step, with the transaction's own changes.
-    func committedSince(_ base: Tables, working: Tables) -> (base: Tables, working: Tables) {
+    /// - Throws: ``SyncFailure/Code/keyConflict`` when another transaction committed a key this one inserted.
+    func committedSince(_ base: Tables, working: Tables) throws -> (base: Tables, working: Tables) {
         let committed = snapshot
+        try Self.checkInserts(base: base, working: working, committed: committed)
         return (committed, working.changes(since: base, appliedTo: committed))
+    }
+
+    /// A key a transaction inserted (in `working`, not in `base`, what committed at its last step) that another
+    /// transaction committed since fails it as PostgreSQL's unique violation does, at its next step or its commit.
+    static func checkInserts(base: Tables, working: Tables, committed: Tables) throws {
+        if let key = working.sales.keys.first(where: { base.sales[$0] == nil && committed.sales[$0] != nil }) {
+            throw SyncFailure(code: .keyConflict, message: "duplicate key \(key) in tb_sales", isTransient: true)
+        }
     }
 
     /// Always `true`, so a run never defers an index: the in-memory store has none (and the fault-injection
@@ -297,9 +304,9 @@ final class MemoryTransaction: DestinationTransaction {
     }
 
     /// Runs a statement on the transaction's view of the tables (rebased first when transactions overlap).
-    private func statement<T>(_ body: (inout MemoryDestination.Tables) throws -> T) rethrows -> T {
+    private func statement<T>(_ body: (inout MemoryDestination.Tables) throws -> T) throws -> T {
         try state.withLock { state in
-            if destination.overlapsBatches { state = destination.committedSince(state.base, working: state.working) }
+            if destination.overlapsBatches { state = try destination.committedSince(state.base, working: state.working) }
             return try body(&state.working)
         }
     }
@@ -425,7 +432,7 @@ final class MemoryTransaction: DestinationTransaction {
 
     /// Not a fault-injection step (a read that decides whether ``resolveQuarantine(source:loaded:stale:syncId:)`` runs).
     func hasOpenQuarantine(source: String) async throws -> Bool {
-        statement { $0.quarantine.values.contains { $0.source == source && $0.resolution == nil } }
+        try statement { $0.quarantine.values.contains { $0.source == source && $0.resolution == nil } }
     }
 
     func resolveQuarantine(source: String, loaded: [String], stale: [String], syncId: String) async throws {
