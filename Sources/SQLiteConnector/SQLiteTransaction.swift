@@ -84,10 +84,11 @@ struct SQLiteTransaction: DestinationTransaction {
     /// limit).
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
         try await write(writes.new, merging: false, syncId: syncId, passId: passId)
-        try await write(NewRecords(writes.changed), merging: true, syncId: syncId, passId: passId)
+        try await write(writes.changed.map { (record: $0, duplicateOf: String?.none) }, merging: true, syncId: syncId, passId: passId)
     }
 
-    private func write(_ records: NewRecords, merging: Bool, syncId: String, passId: String?) async throws {
+    private func write<Records: RandomAccessCollection>(_ records: Records, merging: Bool, syncId: String, passId: String?) async throws
+        where Records.Element == (record: SaleTransaction, duplicateOf: String?), Records.Index == Int {
         let now = Instant.now.description
         let columns = 19
         for chunk in records.chunks(of: 400) {

@@ -42,7 +42,8 @@ public struct RunPlan: Sendable, Equatable {
     /// A row updated at the source costs at most one batch of such a run a second attempt, cut short at that row's
     /// unique violation. Never with dedup `skip`, nor for a source that has skipped duplicates from an earlier setting
     /// (the engine asks the destination: ``Destination/hasSkippedDuplicates(source:)``): a skipped duplicate is stored
-    /// outside `tb_sales`, where an insert does not meet it; nor in a full pass of a source that saved a position, whose rows are mostly stored.
+    /// outside `tb_sales`, where an insert does not meet it. Nor in a full pass of a source that saved a position,
+    /// whose rows are mostly stored.
     public var assumesNewKeys = false
 
     /// Plans a run.
