@@ -198,9 +198,10 @@ import Testing
     }
 
     /// The saved window's check runs alongside the forward read, so a row committed at the checkpoint's cursor value
-    /// after its key, once the forward read has passed it, may already be in the check's figures: the window this run
-    /// saves must not count it as read. Rows at that cursor value are fingerprinted before any page; the next run
-    /// finds the window changed and reads the row.
+    /// after its key, once the forward read has passed it, would be in the check's figures if the check counted every
+    /// row at that cursor value: the window this run saves must not count it as read. The check stops at the
+    /// checkpoint's position (the rows after it are the forward pages' own checksums); the next run finds the window
+    /// changed and reads the row.
     @Test func aRowCommittedAtTheCheckpointsCursorWhileTheWindowIsCheckedIsRead() async {
         let world = World()
         let start = LocalDateTime(year: 2026, month: 5, day: 1, hour: 10, minute: 0)
@@ -212,8 +213,8 @@ import Testing
         #expect(world.destination.snapshot.sales["erp|9"] != nil, "the row committed at the checkpoint's cursor is read")
     }
 
-    /// A source whose second fingerprint of a run (the saved window's check) waits until a forward page was read, then
-    /// runs `commit` (rows committed at the source) before it reads.
+    /// A source whose first fingerprint (the saved window's check) waits until a forward page was read, then runs
+    /// `commit` (rows committed at the source) before it reads.
     final class CommitDuringCheck: Source {
         let base: MemorySource
         let commit: @Sendable () -> Void
@@ -234,17 +235,19 @@ import Testing
             try await base.estimateRows(of: stream, from: bound)
         }
 
-        func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
-                         of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+        var checksumsRows: Bool { base.checksumsRows }
+
+        func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, upTo position: Checkpoint?, splitAt lower: SourceValue,
+                         _ upper: SourceValue, of stream: StreamConfig) async throws -> [RangeFingerprint]? {
             let call = calls.withLock { calls in
                 calls.fingerprints += 1
                 return calls.fingerprints
             }
-            if call == 2 {
+            if call == 1 {
                 while calls.withLock({ $0.orderedPages }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
                 commit()
             }
-            return try await base.fingerprint(cursorFrom: first, through: last, splitAt: lower, upper, of: stream)
+            return try await base.fingerprint(cursorFrom: first, through: last, upTo: position, splitAt: lower, upper, of: stream)
         }
 
         func testConnection() async throws -> String { try await base.testConnection() }

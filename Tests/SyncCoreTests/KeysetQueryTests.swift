@@ -97,7 +97,7 @@ import Testing
         let my = try #require(query(.mysql).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper))
         let nullFlags = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "ISNULL(src.`\($0)`)" }.joined(separator: ", ")
         #expect(my.sql == "SELECT CASE WHEN src.`updated_at` < ? THEN 0 WHEN src.`updated_at` < ? THEN 1 WHEN src.`updated_at` = ? THEN 2 ELSE 3 END, COUNT(*), "
-            + "SUM(CAST(CONV(LEFT(MD5(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 16), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
+            + "SUM(CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 16), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
             + "FROM `vendas` src WHERE \(Self.mysqlOrderable) AND src.`updated_at` >= ? GROUP BY 1")
         #expect(my.binds == [lower, upper, upper, first])
         var keyed = Self.vendas

@@ -174,10 +174,11 @@ struct GatedSource: Source {
     func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {
         try await base.estimateRows(of: stream, from: bound)
     }
-    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
-                     of stream: StreamConfig) async throws -> [RangeFingerprint]? {
-        try await base.fingerprint(cursorFrom: first, through: last, splitAt: lower, upper, of: stream)
+    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, upTo position: Checkpoint?, splitAt lower: SourceValue,
+                     _ upper: SourceValue, of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+        try await base.fingerprint(cursorFrom: first, through: last, upTo: position, splitAt: lower, upper, of: stream)
     }
+    var checksumsRows: Bool { base.checksumsRows }
     func testConnection() async throws -> String { try await base.testConnection() }
     func close() async { await base.close() }
 }

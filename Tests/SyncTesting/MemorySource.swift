@@ -19,9 +19,11 @@ public final class MemorySource: ReconcilableSource {
     public let primaryKey: [String]
     private let state = Mutex(State())
 
-    /// Creates an empty table keyed by `primaryKey`.
-    public init(primaryKey: [String]) {
+    /// Creates an empty table keyed by `primaryKey`; its pages carry row checksums when asked unless
+    /// `checksumsRows` is false (a source that only fingerprints ranges).
+    public init(primaryKey: [String], checksumsRows: Bool = true) {
         self.primaryKey = primaryKey
+        self.checksumsRows = checksumsRows
     }
 
     /// Inserts or replaces the row with the same key.
@@ -81,8 +83,17 @@ public final class MemorySource: ReconcilableSource {
             throw SyncFailure(code: .sourceQueryFailed, message: "cannot compute a mapped field of row \(Self.key(bad, stream))", isTransient: false,
                               sqlState: "22008")
         }
-        return selected.prefix(page.limit).map { Self.layout($0, stream) }
+        let laidOut = selected.prefix(page.limit).map { Self.layout($0, stream) }
+        guard checksumsRows, page.checksummed, case .ordered = page.kind else { return laidOut }
+        return laidOut.map { $0 + [.integer(Self.checksum($0))] }
     }
+
+    /// Whether pages carry the checksum ``fingerprint(cursorFrom:through:upTo:splitAt:_:of:)`` sums.
+    public let checksumsRows: Bool
+
+    /// A laid-out row's checksum: its hash (the process's hash seed: stable within one test run, which is all a
+    /// fingerprint needs).
+    private static func checksum(_ row: [SourceValue]) -> Int64 { Int64(row.hashValue) }
 
     /// The rows of `page`, in its order (before its limit).
     private static func select(_ page: PageRequest, from rows: [[String: SourceValue]], of stream: StreamConfig) -> [[String: SourceValue]] {
@@ -122,19 +133,18 @@ public final class MemorySource: ReconcilableSource {
         Self.select(PageRequest(.ordered(from: bound, upTo: nil), limit: .max), from: rows, of: stream).count
     }
 
-    /// Counts the rows with a non-NULL cursor in `first...last` in the four parts around `lower` and `upper` and sums
-    /// the hash of their laid-out values (the process's hash seed: stable within one test run, which is all a
-    /// fingerprint needs).
-    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
-                            of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+    /// Counts the rows with a non-NULL cursor in `first...last`, at or before `position`, in the four parts around
+    /// `lower` and `upper` and sums their checksums (``checksum(_:)``).
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, upTo position: Checkpoint?, splitAt lower: SourceValue,
+                            _ upper: SourceValue, of stream: StreamConfig) async throws -> [RangeFingerprint]? {
         let rows = state.withLock { Array($0.rows.values) }
-        let page = Self.select(PageRequest(.ordered(from: .cursorAtLeast(first), upTo: nil), limit: .max, horizon: last), from: rows, of: stream)
+        let page = Self.select(PageRequest(.ordered(from: .cursorAtLeast(first), upTo: position), limit: .max, horizon: last), from: rows, of: stream)
             .map { Self.layout($0, stream) }
         var parts = [RangeFingerprint](repeating: .empty, count: 4)
         for row in page {
             let toUpper = Self.compare(row[0], upper)
             let part = Self.compare(row[0], lower) < 0 ? 0 : toUpper < 0 ? 1 : toUpper == 0 ? 2 : 3
-            parts[part] = parts[part] + RangeFingerprint(rows: 1, checksum: Int128(row.hashValue), last: row[0])
+            parts[part] = parts[part] + RangeFingerprint(rows: 1, checksum: Int128(Self.checksum(row)), last: row[0])
         }
         return parts
     }

@@ -21,6 +21,10 @@ struct BatchLoop {
     var pendingCheck: WindowCheck?
     /// Rows the forward batches loaded while ``pendingCheck`` ran.
     var heldRows = 0
+    /// The count and checksum of the rows of this run's checksummed pages (``PageRequest/checksummed``: the lookback
+    /// re-read's without a saved window, the forward read's), the window it saves; `nil` when it does not sum them or
+    /// a page came back without checksums.
+    var pageSums: RangeFingerprint?
 
     private var options: SyncOptions { run.request.options }
 
@@ -38,18 +42,20 @@ struct BatchLoop {
         guard await drain(maxRows: options.maxRecords, fullPassId: passId, { last in
             PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize, horizon: plan.horizon)
         }) else { return }
-        let (reread, window, check) = await lookback(plan)
-        if let reread {
-            guard await self.reread(reread, horizon: plan.horizon) else { return }
+        let lookback = await lookback(plan)
+        pageSums = lookback.summedFrom == nil ? nil : .empty
+        if let reread = lookback.reread {
+            guard await self.reread(reread, horizon: plan.horizon, checksummed: pageSums != nil) else { return }
         }
         assumesNewKeys = plan.assumesNewKeys
-        pendingCheck = check
+        pendingCheck = lookback.check
         guard let end = await forward(plan) else {
             await abandonCheck()
             return
         }
         guard await settleCheck(plan, lastPosition: end.lastPosition, exhausted: end.exhausted) else { return }
         run.hasMore = !end.exhausted
+        let window = lookback.window ?? (lookback.check == nil ? lookback.summedFrom.flatMap(summedWindow(from:)) : nil)
         if let window = savable(window, exhausted: end.exhausted), !run.request.isDryRun {
             _ = await save(plan.state(endingAt: end.lastPosition, lookback: window), plan: plan, releasing: nil)
         }
@@ -102,58 +108,93 @@ struct BatchLoop {
         }
     }
 
-    /// The lookback re-read this run needs before its forward read, the window to save when it reads its stream to
-    /// the end, or the check of a saved window that runs alongside the forward read (``LookbackWindow``).
+    /// What a run does about its lookback window before and while it reads forward (``lookback(_:)``).
+    struct LookbackRead {
+        /// The rows to re-read before the forward read.
+        var reread: RunPlan.Reread?
+        /// The window to save, fingerprinted before any page.
+        var window: LookbackWindow?
+        /// The check of the saved window that runs alongside the forward read.
+        var check: WindowCheck?
+        /// Where the window to save begins when it is summed from this run's checksummed pages (``pageSums``): those
+        /// of `reread` and of the forward read, or with `check`, of the forward read added to the check's range.
+        var summedFrom: SourceValue?
+    }
+
+    /// The lookback re-read this run needs before its forward read, and how it knows the window it saves when it
+    /// reads its stream to the end (``LookbackWindow``):
     ///
     /// - A saved window that ends at the checkpoint's cursor (the common case, a run after a run that read to the
-    ///   end): before any page is read, one statement fingerprints the rows at that cursor value and beyond it up to
-    ///   the horizon (this run's new rows, and rows at the checkpoint's cursor that the forward read may read after
-    ///   the checkpoint's key); a task fingerprints the rest of the saved window's range, before that cursor value,
-    ///   while the forward read runs (``WindowCheck``): no forward page reads there.
-    /// - Otherwise, before any page is read, one statement fingerprints the rows from the saved window's start (or
+    ///   end), from a source that checksums its pages: no re-read; a task fingerprints the saved window's range up to
+    ///   the checkpoint while the forward read runs (``WindowCheck``: no forward page reads there), and the window
+    ///   saved is that range from this run's lookback start plus the forward pages' checksums.
+    /// - No saved window that covers the lookback, from such a source: the whole window is re-read, and the window
+    ///   saved is the re-read's and the forward read's page checksums (no fingerprint statement at all).
+    /// - Otherwise (a saved window ending before the checkpoint's cursor, a dry run, a source without page
+    ///   checksums), before any page is read, one statement fingerprints the rows from the saved window's start (or
     ///   this run's lookback start) up to the horizon in four parts — before this run's lookback start, from there to
     ///   the saved window's end, at its end, beyond it: the first three are the saved window now (unchanged, its rows
     ///   are not re-read), the last three the window this run saves for the next one.
     ///
     /// A source without fingerprints, a run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a
     /// failed fingerprint read: the whole window, as planned, before the forward read.
-    private func lookback(_ plan: RunPlan) async -> (reread: RunPlan.Reread?, window: LookbackWindow?, check: WindowCheck?) {
+    private func lookback(_ plan: RunPlan) async -> LookbackRead {
         guard let reread = plan.reread, case .cursorAtLeast(let start) = reread.from,
-              (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return (plan.reread, nil, nil) }
+              (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return LookbackRead(reread: plan.reread) }
         let saved = plan.saved.lookback.flatMap { $0.covers(reread) ? $0 : nil }
         let source = reader.source, stream = reader.stream, retry = retry
-        do {
-            if let saved, saved.narrowing(reread) == nil, !run.request.isDryRun {
-                guard let end = try await retry.run({
-                    try await source.fingerprint(cursorFrom: saved.through, through: plan.horizon, splitAt: saved.through, saved.through, of: stream)
-                }) else { return (reread, nil, nil) }
-                let checked = Task {
-                    try? await retry.run {
-                        try await source.fingerprint(cursorFrom: saved.from, through: saved.through, splitAt: start, saved.through, of: stream)
-                    }
-                }
-                return (nil, nil, WindowCheck(saved: saved, reread: reread, start: start, end: end, checked: checked))
+        let sums = source.checksumsRows && !run.request.isDryRun
+        guard let saved else {
+            if sums { return LookbackRead(reread: reread, summedFrom: start) }
+            return await fingerprinted(reread, start: start, saved: nil, horizon: plan.horizon)
+        }
+        guard sums, saved.narrowing(reread) == nil else { return await fingerprinted(reread, start: start, saved: saved, horizon: plan.horizon) }
+        let checkpoint = reread.upTo
+        let checked = Task {
+            try? await retry.run {
+                try await source.fingerprint(cursorFrom: saved.from, through: saved.through, upTo: checkpoint, splitAt: start, saved.through, of: stream)
             }
+        }
+        return LookbackRead(check: WindowCheck(saved: saved, reread: reread, start: start, checked: checked), summedFrom: start)
+    }
+
+    /// The third case of ``lookback(_:)``: the fingerprint in four parts before any page, the re-read it leaves and
+    /// the window it gives.
+    private func fingerprinted(_ reread: RunPlan.Reread, start: SourceValue, saved: LookbackWindow?, horizon: SourceValue?) async -> LookbackRead {
+        let source = reader.source, stream = reader.stream
+        do {
             guard let parts = try await retry.run({
-                try await source.fingerprint(cursorFrom: saved?.from ?? start, through: plan.horizon, splitAt: start, saved?.through ?? start, of: stream)
-            }) else { return (reread, nil, nil) }
+                try await source.fingerprint(cursorFrom: saved?.from ?? start, through: horizon, upTo: nil, splitAt: start, saved?.through ?? start,
+                                             of: stream)
+            }) else { return LookbackRead(reread: reread) }
             let narrowed = if let saved, saved.matches(parts: parts) { saved.narrowing(reread) } else { Optional(reread) }
             let window = LookbackWindow(from: start, parts: parts)
             logger.debug("lookback window", metadata: ["reread": "\(narrowed.map { "\($0.from)" } ?? "none")", "rows": "\(window?.rows ?? 0)"])
-            return (narrowed, window, nil)
+            return LookbackRead(reread: narrowed, window: window)
         } catch {
             logger.notice("the lookback window's fingerprint could not be read; re-reading the whole window", metadata: ["error": "\(error)"])
-            return (reread, nil, nil)
+            return LookbackRead(reread: reread)
         }
     }
 
+    /// The window of this run's checksummed pages (``pageSums``) from `start`; `nil` when they were not all checksummed.
+    private func summedWindow(from start: SourceValue) -> LookbackWindow? {
+        pageSums.flatMap { LookbackWindow(from: start, fingerprint: $0) }
+    }
+
+    /// Adds a checksummed page to ``pageSums``; one without checksums ends the sum (no window is saved).
+    private mutating func sum(_ page: PreparedBatch) {
+        pageSums = pageSums.flatMap { sums in page.checksum.map { sums + $0 } }
+    }
+
     /// Re-reads the lookback window `reread` (its batches do not move the checkpoint), its rows seen by the full pass
-    /// `fullPassId` when given.
+    /// `fullPassId` when given, its pages `checksummed` into ``pageSums`` when asked.
     /// - Returns: `false` (and the run marked failed) when a page could not be read or loaded.
-    private mutating func reread(_ reread: RunPlan.Reread, horizon: SourceValue?, fullPassId: String? = nil) async -> Bool {
+    private mutating func reread(_ reread: RunPlan.Reread, horizon: SourceValue?, fullPassId: String? = nil, checksummed: Bool = false) async -> Bool {
         let pageSize = options.batchSize
         return await drain(maxRows: .max, fullPassId: fullPassId) { last in
-            PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: horizon)
+            PageRequest(.ordered(from: last.map { .after($0) } ?? reread.from, upTo: reread.upTo), limit: pageSize, horizon: horizon,
+                        checksummed: checksummed)
         }
     }
 
@@ -166,13 +207,14 @@ struct BatchLoop {
     private mutating func settleCheck(_ plan: RunPlan, lastPosition: Checkpoint?, exhausted: Bool) async -> Bool {
         guard let check = pendingCheck else { return true }
         pendingCheck = nil
-        let parts = await check.checked.value.map(check.parts(checked:))
+        let parts = await check.checked.value
         let unchanged = parts.map(check.saved.matches(parts:)) ?? false
         logger.debug("lookback window", metadata: ["reread": "\(unchanged ? "none" : "\(check.reread.from)")", "heldRows": "\(heldRows)"])
         if !unchanged {
             guard await reread(check.reread, horizon: plan.horizon) else { return false }
         }
-        let window = parts.flatMap { LookbackWindow(from: check.start, parts: $0) }
+        // The check's range from this run's lookback start, read before any re-read, and the forward pages.
+        let window = parts.flatMap { parts in pageSums.flatMap { LookbackWindow(from: check.start, fingerprint: parts[1] + parts[2] + $0) } }
         return await save(plan.state(endingAt: lastPosition, lookback: savable(window, exhausted: exhausted)), plan: plan,
                           releasing: heldRows > 0 ? lastPosition : nil)
     }
@@ -278,12 +320,16 @@ struct BatchLoop {
         var limit = min(options.batchSize, budget)
         let reader = reader
         let overlaps = engine.destination.overlapsBatches && !run.request.isDryRun
+        let checksummed = pageSums != nil
         var pending: Task<Result<PreparedBatch, any Error>, Never>? = budget > 0
-            ? Task { [limit] in await reader.readIsolating(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon)) } : nil
+            ? Task { [limit] in
+                await reader.readIsolating(PageRequest(.ordered(from: plan.forward, upTo: nil), limit: limit, horizon: plan.horizon, checksummed: checksummed))
+            } : nil
         var inFlight: InFlight?
         while let current = pending {
             pending = nil
             let read = await current.value
+            if case .success(let page) = read, checksummed { sum(page) }
             // The batch in flight is counted first: it committed (or failed) before this page.
             guard case .success(let page) = read, let position = page.last else {
                 guard await finish(&inFlight, lastPosition: &lastPosition), received(read) != nil else { return nil }
@@ -293,7 +339,10 @@ struct BatchLoop {
             let isFull = page.mayContinue(limit: limit)
             if isFull && budget > 0 {
                 let nextLimit = min(options.batchSize, budget)
-                pending = Task { await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon)) }
+                pending = Task {
+                    await reader.readIsolating(PageRequest(.ordered(from: .after(position), upTo: nil), limit: nextLimit, horizon: plan.horizon,
+                                                           checksummed: checksummed))
+                }
                 limit = nextLimit
             }
             let state = pendingCheck == nil ? plan.state(after: position) : nil
@@ -341,6 +390,7 @@ struct BatchLoop {
         while let current = pending {
             pending = nil
             guard let prepared = received(await current.value) else { return false }
+            if request.checksummed { sum(prepared) }
             guard let position = prepared.last else { return true }
             rows += prepared.rowCount
             if prepared.mayContinue(limit: request.limit) && rows < maxRows {

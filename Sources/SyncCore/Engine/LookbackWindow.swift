@@ -39,24 +39,26 @@ public struct RangeFingerprint: Sendable, Equatable {
     }
 }
 
-/// A cursor range that a run read in full, with the fingerprint it had when that run began: saved with the state
-/// of an incremental run that read its stream to the end, so the next run re-reads only what changed in its
-/// lookback window (SPEC.md "Late-arriving rows").
+/// A cursor range that a run read in full, with the count and checksum of the rows as that run loaded them: saved
+/// with the state of an incremental run that read its stream to the end, so the next run re-reads only what changed
+/// in its lookback window (SPEC.md "Late-arriving rows").
 ///
-/// Why it is sound: the fingerprint of each part of the range was read before the run that saved it read any row of
-/// that part, and that run then read every row the part held at that instant (it read up to the end of the stream,
-/// and the rows in the range it did not read itself had been verified the same way). If the range's fingerprint is
-/// the same when the next run begins, no row was committed, changed or removed in it since, so every row it holds has been read: a late
-/// commit inside the range — the case the lookback exists for — changes the fingerprint and the window is re-read
-/// as before. Anything unusual (no saved window, a different fingerprint, a source that cannot compute one, an
-/// error) falls back to re-reading the whole window.
+/// Why it is sound: each part of the range was fingerprinted no later than the run that saved it read the part's
+/// rows, and that run then read every row the part held (it read up to the end of the stream, and the rows in the
+/// range it did not read itself had been verified the same way). Either the source fingerprinted the part before
+/// any of its rows was read, or the part is the run's own pages, each row checksummed by the source in the very read
+/// the run loaded it from (``PageRequest/checksummed``): its sum describes exactly the rows loaded. If the range's
+/// fingerprint is the same when the next run begins, no row was committed, changed or removed in it since, so every
+/// row it holds has been read: a late commit inside the range — the case the lookback exists for — changes the
+/// fingerprint and the window is re-read as before. Anything unusual (no saved window, a different fingerprint, a
+/// source that cannot compute one, an error) falls back to re-reading the whole window.
 ///
-/// The fingerprint may be taken in two ranges that are sound each on its own (``WindowCheck``): the rows at the saved
-/// window's last cursor value and beyond it before any page is read, and the rest of the saved window while the
-/// forward read runs. The forward read pages only after the checkpoint, whose cursor is the saved window's last
-/// value, so it never reads a row of that rest; the window is re-read, when its fingerprint changed, after that
-/// fingerprint was read; and until then no forward batch moves the checkpoint, so a run that stops first leaves the
-/// window to the next run.
+/// How a run knows the window it saves (``BatchLoop``), from its lookback start up to the horizon:
+/// - after a window that ends at the checkpoint's cursor: that window's range up to the checkpoint, fingerprinted by
+///   ``WindowCheck`` while the forward read runs (no forward page reads there), plus the checksums of the forward
+///   pages;
+/// - with no usable saved window: the checksums of the pages of the whole lookback re-read and of the forward read;
+/// - otherwise, or from a source whose pages carry no checksum: a fingerprint in four parts read before any page.
 public struct LookbackWindow: Sendable, Equatable, Codable {
     /// The range's first cursor value (inclusive): the lookback start of the run that read it.
     public var from: SourceValue
@@ -79,7 +81,11 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     /// saved window's end (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``): the rows from `from` up to the
     /// horizon, parts 1 to 3; `nil` when they are none.
     public init?(from: SourceValue, parts: [RangeFingerprint]) {
-        let fingerprint = parts[1] + parts[2] + parts[3]
+        self.init(from: from, fingerprint: parts[1] + parts[2] + parts[3])
+    }
+
+    /// The window of the rows `fingerprint` counts, from `from` up to its last cursor value; `nil` when it counts none.
+    public init?(from: SourceValue, fingerprint: RangeFingerprint) {
         guard !fingerprint.last.isNull, fingerprint.rows > 0 else { return nil }
         self.init(from: from, through: fingerprint.last, rows: fingerprint.rows, checksum: String(fingerprint.checksum))
     }
@@ -92,8 +98,9 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     }
 
     /// The most rows a run expects to read forward (``SyncRun/expected``) for it to fingerprint its window: the
-    /// fingerprint of the next run's window covers this run's new rows too, one checksum per row at the source
-    /// (3–10 µs each on MariaDB, measured); a run catching up on more re-reads the window next time instead.
+    /// window covers this run's new rows too, one checksum per row at the source (0.7 µs each on MariaDB in a page,
+    /// measured) and one more per row in the next run's check; a run catching up on more re-reads the window next
+    /// time instead.
     public static let maxForwardRows = 100_000
 
     /// Whether this window can stand for the rows of `reread` once its fingerprint is verified: it starts at or
@@ -126,10 +133,11 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
 }
 
 /// The check of a saved ``LookbackWindow`` that ends at the checkpoint's cursor, run alongside the forward read: the
-/// fingerprint of its range before that cursor value, read by a task (on a connection of its own where the source
-/// has several: ``Source/fingerprint(cursorFrom:through:splitAt:_:of:)`` from the window's start through its end,
-/// split at the run's lookback start and its end). The rows at the end's cursor value, which the forward read may read
-/// (those after the checkpoint's key), and beyond it were fingerprinted before any page.
+/// fingerprint of the window's range up to the checkpoint's position
+/// (``Source/fingerprint(cursorFrom:through:upTo:splitAt:_:of:)`` from the window's start, split at the run's
+/// lookback start and the window's end), read by a task (on a connection of its own where the source has several)
+/// begun with the forward read (begun after its first page instead, the delta took 14 % longer: the check then
+/// finished last). The forward read pages only after the checkpoint, so it never reads a row of that range.
 struct WindowCheck: Sendable {
     /// The window the last run saved.
     var saved: LookbackWindow
@@ -137,16 +145,7 @@ struct WindowCheck: Sendable {
     var reread: RunPlan.Reread
     /// The run's lookback start, where the window it saves begins.
     var start: SourceValue
-    /// The fingerprint read before any page, from the saved window's last cursor value up to the horizon: its parts
-    /// 2 (rows at that value) and 3 (beyond it) are used.
-    var end: [RangeFingerprint]
     /// The saved window's range now, as fingerprint parts: before the run's lookback start, from there up to the
-    /// window's last cursor value (parts 0 and 1 are used); `nil` when it could not be read.
+    /// window's last cursor value, at it (parts 0 to 2); `nil` when it could not be read.
     var checked: Task<[RangeFingerprint]?, Never>
-
-    /// The four parts the window is judged by and saved from (``LookbackWindow/matches(parts:)``,
-    /// ``LookbackWindow/init(from:parts:)``): the first two read by the check, the last two before any page.
-    func parts(checked: [RangeFingerprint]) -> [RangeFingerprint] {
-        [checked[0], checked[1], end[2], end[3]]
-    }
 }

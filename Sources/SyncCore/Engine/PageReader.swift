@@ -10,6 +10,9 @@ struct PreparedBatch: Sendable {
     /// The page stopped at a row the database could not compute (``PageReader/readIsolating(_:)``): more rows may
     /// follow although it holds fewer than the limit.
     var isCut = false
+    /// The count and checksum of the page's rows, as the source computed them in the read
+    /// (``PageRequest/checksummed``); `nil` when the read was not checksummed or a checksum is not an integer.
+    var checksum: RangeFingerprint?
 
     /// Whether more rows may follow this page of a read limited to `limit` rows: it is full, or it was cut at a
     /// row the database could not compute.
@@ -31,7 +34,7 @@ struct PageReader: Sendable {
             let rows = try await retry.run({ try await source.read(page, of: stream) }, onRetry: { [logger] attempt, delay, error in
                 logger.warning("source read failed, retrying", metadata: ["attempt": "\(attempt)", "delayMs": "\(delay)", "error": "\(error)"])
             })
-            return .success(prepare(rows))
+            return .success(prepare(rows, checksummed: page.checksummed))
         } catch {
             return .failure(error)
         }
@@ -98,8 +101,19 @@ struct PageReader: Sendable {
         return .success(prepared)
     }
 
-    func prepare(_ rows: [[SourceValue]]) -> PreparedBatch {
+    /// Maps the rows of a page; the rows of a checksummed read end with their checksum, which the mapper does not
+    /// read (it reads the laid-out columns) and the batch sums.
+    func prepare(_ rows: [[SourceValue]], checksummed: Bool = false) -> PreparedBatch {
         let now = now()
+        var sum: Int128? = checksummed ? 0 : nil
+        for row in rows where sum != nil {
+            guard let value = row.last?.text.flatMap({ Int128($0) }) else {
+                sum = nil
+                break
+            }
+            sum? &+= value
+        }
+        let checksum = sum.map { RangeFingerprint(rows: rows.count, checksum: $0, last: rows.last?[0] ?? .null) }
         var records: [SaleTransaction] = []
         var rejected: [RejectedRow] = []
         records.reserveCapacity(rows.count)
@@ -113,6 +127,6 @@ struct PageReader: Sendable {
             case .failure(let rejection): rejected.append(rejection)
             }
         }
-        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: rows.last.map(mapper.position(of:)))
+        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: rows.last.map(mapper.position(of:)), checksum: checksum)
     }
 }

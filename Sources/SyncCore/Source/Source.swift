@@ -34,13 +34,18 @@ public struct PageRequest: Sendable, Equatable {
     /// Only the positions: rows laid out as `cursor, key.0 … key.n` (no mapped field is computed), to find the row
     /// of a page whose `{ sql: }` mapping the database cannot compute.
     public var positionsOnly: Bool
+    /// Each row also carries, as a last value, its checksum as a ``Source/fingerprint(cursorFrom:through:upTo:splitAt:_:of:)``
+    /// sums it (an integer), computed by the source from the values it returns in that row; only from a source that
+    /// ``Source/checksumsRows``, for an ordered page.
+    public var checksummed: Bool
 
     /// Creates a request.
-    public init(_ kind: Kind, limit: Int, horizon: SourceValue? = nil, positionsOnly: Bool = false) {
+    public init(_ kind: Kind, limit: Int, horizon: SourceValue? = nil, positionsOnly: Bool = false, checksummed: Bool = false) {
         self.kind = kind
         self.limit = limit
         self.horizon = horizon
         self.positionsOnly = positionsOnly
+        self.checksummed = checksummed
     }
 }
 
@@ -61,18 +66,28 @@ public protocol Source: Sendable {
     func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int?
 
     /// Counts and checksums, in one read, the rows of `stream` with an orderable cursor from `first` up to `last`
-    /// (inclusive; no upper bound when `nil`) in four parts: cursor below `lower`, from `lower` up to `upper`
-    /// (excluded), equal to `upper`, beyond `upper`; for ``LookbackWindow``.
+    /// (inclusive; no upper bound when `nil`) and, when `position` is given, at or before it in `(cursor, key)` order,
+    /// in four parts: cursor below `lower`, from `lower` up to `upper` (excluded), equal to `upper`, beyond `upper`;
+    /// for ``LookbackWindow``.
     /// - Returns: the four parts' fingerprints in that order, or `nil` when this source cannot compute them (the
     ///   engine then re-reads its lookback window in full).
-    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
-                     of stream: StreamConfig) async throws -> [RangeFingerprint]?
+    func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, upTo position: Checkpoint?, splitAt lower: SourceValue,
+                     _ upper: SourceValue, of stream: StreamConfig) async throws -> [RangeFingerprint]?
+
+    /// Whether this source honours ``PageRequest/checksummed``: each row of an ordered page then carries the checksum
+    /// its ``fingerprint(cursorFrom:through:upTo:splitAt:_:of:)`` would sum for it.
+    var checksumsRows: Bool { get }
 
     /// Checks that the server answers and returns a one-line description (server version).
     func testConnection() async throws -> String
 
     /// Closes the connection. Safe to call more than once.
     func close() async
+}
+
+extension Source {
+    /// No page checksums (the engine fingerprints the window before it reads a page).
+    public var checksumsRows: Bool { false }
 }
 
 /// A source that reconciliation can question: one aggregate read of a stream's figures and bounded reads of a
@@ -118,15 +133,19 @@ extension SQLSource {
         return try await fetch(query.statement(for: page, cursorYears: years))
     }
 
-    /// Runs ``StreamQuery/fingerprint(cursorFrom:through:splitAt:_:)``; `nil` in a dialect without a row checksum
-    /// (``SQLDialect/RowChecksum``).
-    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue,
-                            of stream: StreamConfig) async throws -> [RangeFingerprint]? {
-        guard let statement = StreamQuery(stream: stream, dialect: dialect).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) else {
+    /// Runs ``StreamQuery/fingerprint(cursorFrom:through:upTo:splitAt:_:)``; `nil` in a dialect without a row
+    /// checksum (``SQLDialect/RowChecksum``).
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, upTo position: Checkpoint?, splitAt lower: SourceValue,
+                            _ upper: SourceValue, of stream: StreamConfig) async throws -> [RangeFingerprint]? {
+        guard let statement = StreamQuery(stream: stream, dialect: dialect).fingerprint(cursorFrom: first, through: last, upTo: position,
+                                                                                         splitAt: lower, upper) else {
             return nil
         }
         return RangeFingerprint.parts(try await fetch(statement))
     }
+
+    /// Whether the dialect has a row checksum (``SQLDialect/RowChecksum``): pages then carry it when asked.
+    public var checksumsRows: Bool { dialect.rowChecksum != nil }
 
     /// Estimates ``StreamQuery/rows(from:)`` with ``estimateRows(_:)``.
     public func estimateRows(of stream: StreamConfig, from bound: StreamBound) async throws -> Int? {

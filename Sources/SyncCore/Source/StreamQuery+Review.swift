@@ -9,7 +9,7 @@ extension StreamQuery {
 
     /// Every statement shape a sync of this stream runs, in this dialect, for `erp-sync sql` (a DBA reviews
     /// them before granting access): the first page, the `daysBack` start, the forward keyset page, the
-    /// lookback re-read (its first and next pages, bounded by the checkpoint) and the fingerprint of its window, the sweep of cursors the keyset
+    /// lookback re-read (its first and next pages, bounded by the checkpoint), the check and fingerprint of its window with the checksummed forward page, the sweep of cursors the keyset
     /// cannot order or beyond the horizon (first and next pages), the positions-only page that isolates a row a
     /// mapping cannot compute, the `reprocess` read by primary key and the row-estimate statements. Parameters
     /// stand for checkpoint values; timestamp cursors read up to the horizon (now + `maxFuture`).
@@ -26,9 +26,18 @@ extension StreamQuery {
                                   statement: unorderedCursorPage(afterKey: nil, limit: limit, horizon: horizon, years: 2000...2000)),
             ]
         }
-        let fingerprint = fingerprint(cursorFrom: cursor, through: horizon, splitAt: cursor, cursor).map {
-            [ReviewedStatement(purpose: "lookback fingerprint: count and checksum of the window's rows, read before an incremental run's first page", statement: $0)]
-        } ?? []
+        var fingerprint: [ReviewedStatement] = []
+        if let check = self.fingerprint(cursorFrom: cursor, through: cursor, upTo: position, splitAt: cursor, cursor),
+           let parts = self.fingerprint(cursorFrom: cursor, through: horizon, splitAt: cursor, cursor) {
+            fingerprint = [
+                ReviewedStatement(purpose: "lookback check: count and checksum of the saved window's rows up to the checkpoint, read alongside the forward read",
+                                  statement: check),
+                ReviewedStatement(purpose: "next page after a checkpoint with each row's checksum (a run that saves its lookback window sums them)",
+                                  statement: page(from: .after(position), limit: limit, horizon: horizon, checksummed: true)),
+                ReviewedStatement(purpose: "lookback fingerprint in four parts, read before the first page when the saved window ends before the checkpoint",
+                                  statement: parts),
+            ]
+        }
         return [
             ReviewedStatement(purpose: "first page of a full sync (and of an incremental run with daysBack 0)",
                               statement: page(from: .start, limit: limit, horizon: horizon)),

@@ -74,7 +74,8 @@ public struct StreamQuery: Sendable {
     public func statement(for page: PageRequest, cursorYears: ClosedRange<Int>? = nil) -> SQLStatement {
         switch page.kind {
         case .ordered(let from, let upTo):
-            self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon, positionsOnly: page.positionsOnly)
+            self.page(from: from, upTo: upTo, limit: page.limit, horizon: page.horizon, positionsOnly: page.positionsOnly,
+                      checksummed: page.checksummed)
         case .unorderedCursor(let afterKey): unorderedCursorPage(afterKey: afterKey, limit: page.limit, horizon: page.horizon, years: cursorYears)
         case .keys(let keys): keysPage(keys, limit: page.limit)
         }
@@ -87,8 +88,10 @@ public struct StreamQuery: Sendable {
     ///   - limit: row limit, ≥ 1.
     ///   - horizon: the highest cursor value read (rows beyond it are swept instead), or `nil`.
     ///   - positionsOnly: select only the cursor and key columns.
+    ///   - checksummed: select each row's checksum after its values (``rowChecksum``), as ``PageRequest/checksummed``
+    ///     asks; ignored in a dialect without one.
     public func page(from bound: StreamBound, upTo: Checkpoint? = nil, limit: Int, horizon: SourceValue? = nil,
-                     positionsOnly: Bool = false) -> SQLStatement {
+                     positionsOnly: Bool = false, checksummed: Bool = false) -> SQLStatement {
         var binds: [SourceValue] = []
         var conditions = [orderable]
         switch bound {
@@ -106,7 +109,10 @@ public struct StreamQuery: Sendable {
             binds.append(horizon)
             conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count, as: cursorCast))")
         }
-        let select = positionsOnly ? orderKey.joined(separator: ", ") : selectList
+        var select = positionsOnly ? orderKey.joined(separator: ", ") : selectList
+        if checksummed, !positionsOnly, let rowChecksum {
+            select += ", " + rowChecksum + (dialect.aliasesColumns ? " AS row_checksum" : "")
+        }
         return limited("SELECT \(select) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
                        limit: limit, binds: binds)
     }
@@ -148,16 +154,22 @@ public struct StreamQuery: Sendable {
         return SQLStatement(sql: sql, binds: binds)
     }
 
-    /// The rows with an orderable cursor from `first` up to `last` (inclusive; no upper bound when `nil`), counted
-    /// and checksummed at the source in four parts: cursor below `lower` (part 0), from `lower` up to `upper` (1,
-    /// `upper` excluded), equal to `upper` (2) and beyond it (3): `SELECT CASE … END, COUNT(*), SUM(<row checksum>),
-    /// MAX(cursor) … GROUP BY 1`, one index range, no row leaves the server (``RangeFingerprint/parts(_:)``). The
-    /// checksum covers every selected value, each distinct expression once (``SQLDialect/rowChecksum(_:)``); `nil` in a
-    /// dialect without one.
-    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, splitAt lower: SourceValue, _ upper: SourceValue) -> SQLStatement? {
-        // An expression selected twice (a key column that is also the external id) is checksummed once.
+    /// One row's checksum over every selected value, each distinct expression once (a key column that is also the
+    /// external id is checksummed once; ``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
+    var rowChecksum: String? {
         var seen = Set<String>()
-        guard let checksum = dialect.rowChecksum(expressions.filter { seen.insert($0).inserted }) else { return nil }
+        return dialect.rowChecksum(expressions.filter { seen.insert($0).inserted })
+    }
+
+    /// The rows with an orderable cursor from `first` up to `last` (inclusive; no upper bound when `nil`) and, when
+    /// `position` is given, at or before it in `(cursor, key)` order, counted and checksummed at the source in four
+    /// parts: cursor below `lower` (part 0), from `lower` up to `upper` (1, `upper` excluded), equal to `upper` (2)
+    /// and beyond it (3): `SELECT CASE … END, COUNT(*), SUM(<row checksum>), MAX(cursor) … GROUP BY 1`, one index
+    /// range, no row leaves the server (``RangeFingerprint/parts(_:)``, ``rowChecksum``); `nil` in a dialect without a
+    /// checksum.
+    public func fingerprint(cursorFrom first: SourceValue, through last: SourceValue?, upTo position: Checkpoint? = nil,
+                            splitAt lower: SourceValue, _ upper: SourceValue) -> SQLStatement? {
+        guard let checksum = rowChecksum else { return nil }
         let cursor = Self.reference(stream.cursor.column, dialect)
         var binds: [SourceValue] = []
         func bound(_ value: SourceValue) -> String {
@@ -167,6 +179,9 @@ public struct StreamQuery: Sendable {
         let part = "CASE WHEN \(cursor) < \(bound(lower)) THEN 0 WHEN \(cursor) < \(bound(upper)) THEN 1 WHEN \(cursor) = \(bound(upper)) THEN 2 ELSE 3 END"
         var sql = "SELECT \(part), COUNT(*), SUM(\(checksum)), MAX(\(cursor)) \(fromClause) WHERE \(orderable) AND \(cursor) >= \(bound(first))"
         if let last { sql += " AND \(cursor) <= \(bound(last))" }
+        if let position {
+            sql += " AND " + keyset(orderKey, values: [position.cursor] + position.key, strict: false, greater: false, castFirst: cursorCast, binds: &binds)
+        }
         return SQLStatement(sql: sql + " GROUP BY 1", binds: binds)
     }
 
