@@ -103,6 +103,44 @@ import Testing
         try await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
     }
 
+    /// Over MariaDB Connector/ODBC, which reads every integer column as a signed 64-bit one, the row checksums a
+    /// page carries add up to what the server sums for the same rows: after a run that read new rows forward, a
+    /// quiet rerun re-reads no row of its lookback window.
+    @Test func aQuietRerunOverMariaDBODBCReReadsNoRow() async throws {
+        guard ODBCFixture.available("ODBCSyncTests", drivers: ["MariaDB Unicode"], variables: Self.servers) else { return }
+        let table = "odbc_window_\(UUID().uuidString.prefix(8).lowercased())"
+        let stream = StreamConfig(from: .table(table), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+                                  fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"),
+                                           .occurredAt: .column("updated_at"), .type: .column("type")])
+        let source = ODBCFixture.mariaDB("window", stream: stream)
+        func add(_ ids: ClosedRange<Int>) -> String {
+            "INSERT INTO \(table) SELECT seq, 'P1', 'op', seq + 0.5, 'sale', TIMESTAMP'2024-03-01 10:00:00' + INTERVAL (seq DIV 3) SECOND "
+                + "FROM seq_\(ids.lowerBound)_to_\(ids.upperBound)"
+        }
+        try await ODBCFixture.execute(source, [
+            "CREATE TABLE \(table) (id int PRIMARY KEY, pdv varchar(10), operator char(8), amount decimal(12,2), type varchar(10), "
+                + "updated_at datetime(6), KEY (updated_at, id))",
+            add(1...250),
+        ])
+        do {
+            try await ODBCFixture.withFolder { folder in
+                let audit = folder.appendingPathComponent("audit.sqlite").path
+                let options = ODBCFixture.options(batchSize: 100, lookback: .seconds(60))
+                #expect(try await ODBCFixture.sync(source, audit: audit, options: options).recordsInserted == 250)
+                #expect(try await ODBCFixture.sync(source, audit: audit, options: options).recordsFetched == 182, "no saved window: re-read")
+                try await ODBCFixture.execute(source, [add(251...270)])
+                let forward = try await ODBCFixture.sync(source, audit: audit, options: options)
+                #expect(forward.recordsInserted == 20 && forward.recordsFetched == 20, "\(forward)")
+                let quiet = try await ODBCFixture.sync(source, audit: audit, options: options)
+                #expect(quiet.status == .success && quiet.recordsFetched == 0, "a quiet rerun re-reads no row: \(quiet)")
+            }
+        } catch {
+            try? await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
+            throw error
+        }
+        try await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
+    }
+
     /// `pg_terminate_backend` ends the psqlODBC connection between batches and while the next page is read
     /// ahead: the failed read is retried on a new connection and every row arrives exactly once.
     @Test func aConnectionKilledMidReadIsRetried() async throws {

@@ -338,9 +338,10 @@ struct PostgresSyncTests {
         }
     }
 
-    /// The lookback window is re-read only when its fingerprint (count and MD5 checksum, read at the source) changed:
-    /// a quiet rerun reads no row; a row committed late inside the window, after a run that fingerprinted the window
-    /// while its transaction was open, and a row changed in place (its cursor unchanged) are found by the next run.
+    /// The lookback window is re-read only when its fingerprint (count and checksum, read at the source) changed: a
+    /// quiet rerun reads no row, also after a run that read new rows forward (the window it saved sums the checksums
+    /// its pages carried); a row committed late inside the window, after a run that fingerprinted the window while its
+    /// transaction was open, and a row changed in place (its cursor unchanged) are found by the next run.
     @Test func theLookbackWindowIsReReadOnlyWhenItChanged() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales,
@@ -358,10 +359,13 @@ struct PostgresSyncTests {
             let found = try await f.sync(options, source: source)
             #expect(found.recordsInserted == 1 && found.recordsFetched == 3)
             #expect(try await f.sync(options, source: source).recordsFetched == 0)
+            try await PostgresFixture.execute(f.sourceDB, ["INSERT INTO sale_transactions VALUES (4, 'P1', 'op1', 40.00, '2024-03-01 10:04:00', 'venda', 4, '2024-03-01 10:04:00')"])
+            #expect(try await f.sync(options, source: source).recordsFetched == 1, "the new row, read forward")
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "a quiet rerun after a forward read")
             try await PostgresFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET reference = 1 WHERE id = 1"])  // NULL -> 1, cursor unchanged
             #expect(try await f.sync(options, source: source).recordsUpdated == 1)
             let rows = try await PostgresFixture.rows(f.auditDB, "SELECT string_agg(external_id || ':' || coalesce(reference, '-'), ',' ORDER BY external_id) FROM tb_sales")
-            #expect(rows == [["1:1,2:2,3:3"]])
+            #expect(rows == [["1:1,2:2,3:3,4:4"]])
         }
     }
 

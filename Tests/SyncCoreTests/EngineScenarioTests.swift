@@ -244,7 +244,8 @@ import Testing
                 return calls.fingerprints
             }
             if call == 1 {
-                while calls.withLock({ $0.orderedPages }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+                // Bounded: a check read before any page (the premise broken) fails the test rather than hanging it.
+                for _ in 0..<5_000 where calls.withLock({ $0.orderedPages }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
                 commit()
             }
             return try await base.fingerprint(cursorFrom: first, through: last, upTo: position, splitAt: lower, upper, of: stream)

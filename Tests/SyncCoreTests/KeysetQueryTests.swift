@@ -85,8 +85,8 @@ import Testing
         #expect(query(.postgresql, numbered).page(from: .start, limit: 10).sql.contains(#"WHERE src."seq" IS NOT NULL ORDER BY"#))
     }
 
-    /// The lookback fingerprint: count, summed MD5-derived checksum of every selected value and the highest cursor, in
-    /// four parts around the split, of the orderable rows in the range; none in dialects without a row checksum.
+    /// The lookback fingerprint: count, summed digest-derived checksum of every selected value and the highest cursor,
+    /// in four parts around the split, of the orderable rows in the range; none in dialects without a row checksum.
     @Test func lookbackFingerprintStatements() throws {
         let (first, lower, upper, last): (SourceValue, SourceValue, SourceValue, SourceValue) = (.text("a"), .text("b"), .text("c"), .text("d"))
         let pg = try #require(query(.postgresql).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper))
@@ -97,13 +97,29 @@ import Testing
         let my = try #require(query(.mysql).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper))
         let nullFlags = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "ISNULL(src.`\($0)`)" }.joined(separator: ", ")
         #expect(my.sql == "SELECT CASE WHEN src.`updated_at` < ? THEN 0 WHEN src.`updated_at` < ? THEN 1 WHEN src.`updated_at` = ? THEN 2 ELSE 3 END, COUNT(*), "
-            + "SUM(CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 16), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
+            + "SUM(CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 15), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
             + "FROM `vendas` src WHERE \(Self.mysqlOrderable) AND src.`updated_at` >= ? GROUP BY 1")
         #expect(my.binds == [lower, upper, upper, first])
         var keyed = Self.vendas
         keyed.fields[.externalId] = .column("id")
         #expect(query(.mysql, keyed).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper) == my,
                 "the key selected again as the external id is checksummed once")
+        // The check of a saved window stops at the checkpoint's position: rows after it are the forward pages' own.
+        let pgCheck = try #require(query(.postgresql).fingerprint(cursorFrom: first, through: last, upTo: self.upper, splitAt: lower, upper))
+        #expect(pgCheck.sql == pg.sql.replacingOccurrences(of: " GROUP BY 1", with: #" AND (src."updated_at", src."id") <= ($6, $7) GROUP BY 1"#))
+        #expect(pgCheck.binds == pg.binds + [.text("2024-03-10 15:00:00"), .integer(2002)])
+        let myCheck = try #require(query(.mysql).fingerprint(cursorFrom: first, through: nil, upTo: self.upper, splitAt: lower, upper))
+        #expect(myCheck.sql == my.sql.replacingOccurrences(of: " GROUP BY 1", with: " AND ((src.`updated_at` < ?) OR (src.`updated_at` = ? AND "
+                                                            + "src.`id` < ?) OR (src.`updated_at` = ? AND src.`id` = ?)) GROUP BY 1"))
+        #expect(myCheck.binds == my.binds + [.text("2024-03-10 15:00:00"), .text("2024-03-10 15:00:00"), .integer(2002),
+                                             .text("2024-03-10 15:00:00"), .integer(2002)])
+        // A checksummed page selects the same checksum per row, after the row's values.
+        #expect(query(.mysql).page(from: .start, limit: 10, checksummed: true).sql.hasPrefix(
+            "SELECT \(bt), CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 15), 16, 10) AS UNSIGNED) FROM `vendas` src WHERE "))
+        #expect(query(.postgresql).page(from: .start, limit: 10, checksummed: true).sql.hasPrefix(
+            #"SELECT \#(dq), ('x' || left(md5(ROW(\#(dq))::text), 16))::bit(64)::bigint FROM "vendas" src WHERE "#))
+        #expect(query(.sqlite).page(from: .start, limit: 10, checksummed: true) == query(.sqlite).page(from: .start, limit: 10),
+                "no checksum in a dialect without one")
         #expect(query(.sqlite).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) == nil)
         #expect(query(.sqlserver).fingerprint(cursorFrom: first, through: last, splitAt: lower, upper) == nil)
 

@@ -137,7 +137,8 @@ struct BatchLoop {
     ///   are not re-read), the last three the window this run saves for the next one.
     ///
     /// A source without fingerprints, a run expecting more than ``LookbackWindow/maxForwardRows`` new rows, or a
-    /// failed fingerprint read: the whole window, as planned, before the forward read.
+    /// failed fingerprint read before the first page: the whole window, as planned, before the forward read; a failed
+    /// check alongside it: the whole window once the forward read ends (``settleCheck(_:lastPosition:exhausted:)``).
     private func lookback(_ plan: RunPlan) async -> LookbackRead {
         guard let reread = plan.reread, case .cursorAtLeast(let start) = reread.from,
               (run.expected ?? .max) <= LookbackWindow.maxForwardRows else { return LookbackRead(reread: plan.reread) }

@@ -1,6 +1,7 @@
-/// The count and checksum of a stream's rows in a cursor range at one instant, read from the source
-/// (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``), so a run can tell that a range holds exactly the
-/// rows an earlier run read without reading them again.
+/// The count and checksum of a stream's rows in a cursor range, read from the source in one statement
+/// (``Source/fingerprint(cursorFrom:through:upTo:splitAt:_:of:)``) or summed from the checksums a run's pages carried
+/// (``PageRequest/checksummed``), so a run can tell that a range holds exactly the rows an earlier run read without
+/// reading them again.
 public struct RangeFingerprint: Sendable, Equatable {
     /// How many rows with an orderable cursor lie in the range.
     public var rows: Int
@@ -25,7 +26,7 @@ public struct RangeFingerprint: Sendable, Equatable {
         RangeFingerprint(rows: lhs.rows + rhs.rows, checksum: lhs.checksum &+ rhs.checksum, last: rhs.last.isNull ? lhs.last : rhs.last)
     }
 
-    /// The four parts of a ``StreamQuery/fingerprint(cursorFrom:through:splitAt:_:)`` result: one row per part that
+    /// The four parts of a ``StreamQuery/fingerprint(cursorFrom:through:upTo:splitAt:_:)`` result: one row per part that
     /// holds rows, `part, COUNT(*), SUM(checksum), MAX(cursor)`, the part numbered 0 to 3; `nil` when a figure is
     /// not a number.
     public static func parts(_ rows: [[SourceValue]]) -> [RangeFingerprint]? {
@@ -62,11 +63,12 @@ public struct RangeFingerprint: Sendable, Equatable {
 public struct LookbackWindow: Sendable, Equatable, Codable {
     /// The range's first cursor value (inclusive): the lookback start of the run that read it.
     public var from: SourceValue
-    /// The range's last cursor value (inclusive): the highest cursor up to the horizon when that run began.
+    /// The range's last cursor value (inclusive): the highest cursor that run counted, up to its horizon (the last
+    /// row it loaded, when it summed its pages).
     public var through: SourceValue
-    /// ``RangeFingerprint/rows`` when that run began.
+    /// ``RangeFingerprint/rows`` of the range as that run loaded it.
     public var rows: Int
-    /// ``RangeFingerprint/checksum`` when that run began.
+    /// ``RangeFingerprint/checksum`` of the range as that run loaded it.
     public var checksum: String
 
     /// Creates a window.
@@ -78,7 +80,7 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     }
 
     /// The window a run saves from the four parts of a fingerprint split at its lookback start `from` and at the
-    /// saved window's end (``Source/fingerprint(cursorFrom:through:splitAt:_:of:)``): the rows from `from` up to the
+    /// saved window's end (``Source/fingerprint(cursorFrom:through:upTo:splitAt:_:of:)``): the rows from `from` up to the
     /// horizon, parts 1 to 3; `nil` when they are none.
     public init?(from: SourceValue, parts: [RangeFingerprint]) {
         self.init(from: from, fingerprint: parts[1] + parts[2] + parts[3])
@@ -98,7 +100,7 @@ public struct LookbackWindow: Sendable, Equatable, Codable {
     }
 
     /// The most rows a run expects to read forward (``SyncRun/expected``) for it to fingerprint its window: the
-    /// window covers this run's new rows too, one checksum per row at the source (0.7 µs each on MariaDB in a page,
+    /// window covers this run's new rows too, one checksum per row at the source (0.75 µs each on MariaDB in a page,
     /// measured) and one more per row in the next run's check; a run catching up on more re-reads the window next
     /// time instead.
     public static let maxForwardRows = 100_000

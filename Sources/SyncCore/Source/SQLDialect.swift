@@ -64,16 +64,18 @@ public struct SQLDialect: Sendable, Equatable {
         case trunc
     }
 
-    /// How a row's values are checksummed for a ``RangeFingerprint``: a 64-bit integer from an MD5 digest,
-    /// summed exactly by the server (`SUM` of `BIGINT` is `NUMERIC` in PostgreSQL, `DECIMAL` in MySQL/MariaDB).
+    /// How a row's values are checksummed for a ``RangeFingerprint``: an integer from a digest of them, one that every
+    /// driver reads as a signed 64-bit integer (a page carries it per row, ``PageRequest/checksummed``), summed exactly
+    /// by the server (`SUM` of `BIGINT` is `NUMERIC` in PostgreSQL, `DECIMAL` in MySQL/MariaDB).
     public enum RowChecksum: Sendable, Equatable {
         /// PostgreSQL: the first 16 hex digits of `md5(ROW(…)::text)` as a `bigint` (a row's text form tells NULL
         /// from an empty string: manual, "Composite Types", "Constructing Composite Values").
         case md5OfRow
-        /// MySQL/MariaDB: the first 16 hex digits of `SHA1(CONCAT_WS('#', …, CONCAT(ISNULL(…), …)))` as an unsigned
-        /// integer; `CONCAT_WS` skips NULLs, so the `ISNULL` flags keep their positions (the form Percona's
-        /// pt-table-checksum documents for the same purpose). `SHA1`, not `MD5`: MariaDB 10.11 computes it in a
-        /// quarter of the time (0.1 against 0.55 µs a row, measured), the fingerprint's largest cost after the rows.
+        /// MySQL/MariaDB: the first 15 hex digits of `SHA1(CONCAT_WS('#', …, CONCAT(ISNULL(…), …)))` as an unsigned
+        /// integer (60 bits: MariaDB Connector/ODBC reads every integer as a signed 64-bit one, so 16 digits came back
+        /// negative for half the rows); `CONCAT_WS` skips NULLs, so the `ISNULL` flags keep their positions (the form
+        /// Percona's pt-table-checksum documents for the same purpose). `SHA1`, not `MD5`: MariaDB 10.11 computes it
+        /// in a quarter of the time (0.1 against 0.55 µs a row, measured), the fingerprint's largest cost after the rows.
         case sha1OfConcat
     }
 
@@ -256,7 +258,7 @@ public struct SQLDialect: Sendable, Equatable {
             return "('x' || left(md5(ROW(\(expressions.joined(separator: ", ")))::text), 16))::bit(64)::bigint"
         case .sha1OfConcat?:
             let nullFlags = "CONCAT(" + expressions.map { "ISNULL(\($0))" }.joined(separator: ", ") + ")"
-            return "CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(expressions.joined(separator: ", ")), \(nullFlags))), 16), 16, 10) AS UNSIGNED)"
+            return "CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(expressions.joined(separator: ", ")), \(nullFlags))), 15), 16, 10) AS UNSIGNED)"
         case nil:
             return nil
         }

@@ -75,7 +75,8 @@ public protocol Source: Sendable {
                      _ upper: SourceValue, of stream: StreamConfig) async throws -> [RangeFingerprint]?
 
     /// Whether this source honours ``PageRequest/checksummed``: each row of an ordered page then carries the checksum
-    /// its ``fingerprint(cursorFrom:through:upTo:splitAt:_:of:)`` would sum for it.
+    /// its ``fingerprint(cursorFrom:through:upTo:splitAt:_:of:)`` would sum for it. No default: a source that wraps
+    /// another passes its answer on, or the engine fingerprints the window before the first page.
     var checksumsRows: Bool { get }
 
     /// Checks that the server answers and returns a one-line description (server version).
@@ -83,11 +84,6 @@ public protocol Source: Sendable {
 
     /// Closes the connection. Safe to call more than once.
     func close() async
-}
-
-extension Source {
-    /// No page checksums (the engine fingerprints the window before it reads a page).
-    public var checksumsRows: Bool { false }
 }
 
 /// A source that reconciliation can question: one aggregate read of a stream's figures and bounded reads of a

@@ -8,11 +8,13 @@ extension StreamQuery {
     }
 
     /// Every statement shape a sync of this stream runs, in this dialect, for `erp-sync sql` (a DBA reviews
-    /// them before granting access): the first page, the `daysBack` start, the forward keyset page, the
-    /// lookback re-read (its first and next pages, bounded by the checkpoint), the check and fingerprint of its window with the checksummed forward page, the sweep of cursors the keyset
-    /// cannot order or beyond the horizon (first and next pages), the positions-only page that isolates a row a
-    /// mapping cannot compute, the `reprocess` read by primary key and the row-estimate statements. Parameters
-    /// stand for checkpoint values; timestamp cursors read up to the horizon (now + `maxFuture`).
+    /// them before granting access): the first page, the `daysBack` start, the forward keyset page; the lookback
+    /// re-read (its first and next pages, bounded by the checkpoint); where the dialect checksums rows, the check of a
+    /// saved window, the forward and re-read pages with each row's checksum, and the window's fingerprint in four
+    /// parts; the sweep of cursors the keyset cannot order or beyond the horizon (first and next pages); the
+    /// positions-only page that isolates a row a mapping cannot compute; the `reprocess` read by primary key; and the
+    /// row-estimate statements. Parameters stand for checkpoint values; timestamp cursors read up to the horizon
+    /// (now + `maxFuture`).
     /// - Parameter limit: the batch size.
     public func reviewStatements(limit: Int) -> [ReviewedStatement] {
         let cursor: SourceValue = stream.cursor.kind == .timestamp ? .localDateTime(LocalDateTime(year: 2000, month: 1, day: 1)) : .integer(0)
@@ -34,6 +36,8 @@ extension StreamQuery {
                                   statement: check),
                 ReviewedStatement(purpose: "next page after a checkpoint with each row's checksum (a run that saves its lookback window sums them)",
                                   statement: page(from: .after(position), limit: limit, horizon: horizon, checksummed: true)),
+                ReviewedStatement(purpose: "lookback re-read, first page, with each row's checksum (a run without a saved window)",
+                                  statement: page(from: .cursorAtLeast(cursor), upTo: position, limit: limit, horizon: horizon, checksummed: true)),
                 ReviewedStatement(purpose: "lookback fingerprint in four parts, read before the first page when the saved window ends before the checkpoint",
                                   statement: parts),
             ]

@@ -68,7 +68,7 @@ public struct StreamQuery: Sendable {
 
     var orderKey: [String] { ([stream.cursor.column] + stream.primaryKey).map { Self.reference($0, dialect) } }
 
-    /// The statement that reads `page` (``page(from:upTo:limit:horizon:positionsOnly:)``,
+    /// The statement that reads `page` (``page(from:upTo:limit:horizon:positionsOnly:checksummed:)``,
     /// ``unorderedCursorPage(afterKey:limit:horizon:years:)`` with `cursorYears` from ``cursorExtent(horizon:)``, or
     /// ``keysPage(_:limit:)``).
     public func statement(for page: PageRequest, cursorYears: ClosedRange<Int>? = nil) -> SQLStatement {
