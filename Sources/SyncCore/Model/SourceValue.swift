@@ -124,6 +124,7 @@ public enum SourceValue: Sendable, Hashable, Codable {
 }
 
 extension String {
-    /// Whether the text holds U+0000 (NUL), which PostgreSQL's `text` and `jsonb` cannot store.
-    var holdsNUL: Bool { utf8.contains(0) }
+    /// Whether the text holds U+0000 (NUL), which PostgreSQL's `text` and `jsonb` cannot store. A native string's
+    /// bytes are searched in place (`UTF8View.contains` steps an index per byte: 2 % of our CPU reading MariaDB).
+    var holdsNUL: Bool { utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? utf8.contains(0) }
 }
