@@ -5,8 +5,8 @@
 public struct RangeFingerprint: Sendable, Equatable {
     /// How many rows with an orderable cursor lie in the range.
     public var rows: Int
-    /// The sum of a 64-bit checksum of each row's selected values (cursor, key, every mapped field); any added,
-    /// removed or changed row changes it, but for a 2⁻⁶⁴ chance.
+    /// The sum of a 60- or 64-bit checksum of each row's selected values (cursor, key, every mapped field); any added,
+    /// removed or changed row changes it, but for a 2⁻⁶⁰ chance.
     public var checksum: Int128
     /// The highest cursor value in the range, `.null` when it holds no row.
     public var last: SourceValue

@@ -251,7 +251,7 @@ public struct SQLDialect: Sendable, Equatable {
         }
     }
 
-    /// A 64-bit checksum of one row's `expressions` (``RowChecksum``), or `nil` in a dialect without one.
+    /// A 60- or 64-bit checksum of one row's `expressions` (``RowChecksum``), or `nil` in a dialect without one.
     public func rowChecksum(_ expressions: [String]) -> String? {
         switch rowChecksum {
         case .md5OfRow?:
