@@ -75,6 +75,26 @@ enum ODBCFixture {
         return options
     }
 
+    /// A stream of table `table` (`id`, `pdv`, `operator`, `amount`, `type`, `updated_at`) with an `updated_at` cursor.
+    static func stream(_ table: String) -> StreamConfig {
+        StreamConfig(from: .table(table), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+                     fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"),
+                              .occurredAt: .column("updated_at"), .type: .column("type")])
+    }
+
+    /// Runs `setup` at `source`, then `body` with the path of an audit database in a scratch folder; drops `table` at
+    /// the source afterwards, whether `body` threw or not.
+    static func withTable(_ table: String, at source: SourceConfig, setup: [String], _ body: (String) async throws -> Void) async throws {
+        try await execute(source, setup)
+        do {
+            try await withFolder { folder in try await body(folder.appendingPathComponent("audit.sqlite").path) }
+        } catch {
+            try? await execute(source, ["DROP TABLE \(table)"])
+            throw error
+        }
+        try await execute(source, ["DROP TABLE \(table)"])
+    }
+
     /// A scratch folder, removed after `body`.
     static func withFolder<T>(_ body: (URL) async throws -> T) async throws -> T {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("odbc-\(UUID().uuidString)")

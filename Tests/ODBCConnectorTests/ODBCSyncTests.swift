@@ -66,41 +66,30 @@ import Testing
     @Test func incrementalRunsCatchLateRowsInTheLookback() async throws {
         guard ODBCFixture.available("ODBCSyncTests", drivers: ["PostgreSQL Unicode"], variables: Self.servers) else { return }
         let table = "odbc_late_\(UUID().uuidString.prefix(8).lowercased())"
-        let stream = StreamConfig(from: .table(table), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
-                                  fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"),
-                                           .occurredAt: .column("updated_at"), .type: .column("type")])
-        let source = ODBCFixture.postgres("late", stream: stream)
-        try await ODBCFixture.execute(source, [
+        let source = ODBCFixture.postgres("late", stream: ODBCFixture.stream(table))
+        try await ODBCFixture.withTable(table, at: source, setup: [
             "CREATE TABLE \(table) (id int PRIMARY KEY, pdv varchar(10), operator char(8), amount numeric(12,2), type text, updated_at timestamp)",
             "INSERT INTO \(table) SELECT g, 'P1', 'op', g + 0.5, 'sale', timestamp '2024-03-01 10:00:00' + (g / 3) * interval '1 second' FROM generate_series(1, 250) g",
-        ])
-        do {
-            try await ODBCFixture.withFolder { folder in
-                let audit = folder.appendingPathComponent("audit.sqlite").path
-                let options = ODBCFixture.options(batchSize: 100, lookback: .seconds(60))
-                let first = try await ODBCFixture.sync(source, audit: audit, options: options)
-                #expect(first.status == .success && first.recordsInserted == 250, "\(first.errors)")
-                try await ODBCFixture.execute(source, [
-                    "INSERT INTO \(table) VALUES (1001, 'P2', 'op', 9.99, 'sale', timestamp '2024-03-01 10:01:00')",
-                    "INSERT INTO \(table) VALUES (1002, 'P2', 'op', 1.00, 'sale', timestamp '2024-03-01 10:01:23')",
-                    "UPDATE \(table) SET amount = -3.00, type = 'cancel', updated_at = timestamp '2024-03-01 10:02:00' WHERE id = 7",
-                ])
-                let second = try await ODBCFixture.sync(source, audit: audit, options: options)
-                #expect(second.status == .success, "\(second.errors)")
-                #expect(second.recordsInserted == 2 && second.recordsUpdated == 1, "\(second)")
-                let loaded = try await ODBCFixture.loaded(audit)
-                #expect(loaded.count == 252)
-                #expect(loaded.contains { $0.hasPrefix("7|-3.00|") })
-                #expect(loaded.contains { $0.hasPrefix("1001|9.99|") })
-                // The second run saved its window from the checksums its pages carried through the driver.
-                let quiet = try await ODBCFixture.sync(source, audit: audit, options: options)
-                #expect(quiet.status == .success && quiet.recordsFetched == 0, "a quiet rerun re-reads no row: \(quiet)")
-            }
-        } catch {
-            try? await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
-            throw error
+        ]) { audit in
+            let options = ODBCFixture.options(batchSize: 100, lookback: .seconds(60))
+            let first = try await ODBCFixture.sync(source, audit: audit, options: options)
+            #expect(first.status == .success && first.recordsInserted == 250, "\(first.errors)")
+            try await ODBCFixture.execute(source, [
+                "INSERT INTO \(table) VALUES (1001, 'P2', 'op', 9.99, 'sale', timestamp '2024-03-01 10:01:00')",
+                "INSERT INTO \(table) VALUES (1002, 'P2', 'op', 1.00, 'sale', timestamp '2024-03-01 10:01:23')",
+                "UPDATE \(table) SET amount = -3.00, type = 'cancel', updated_at = timestamp '2024-03-01 10:02:00' WHERE id = 7",
+            ])
+            let second = try await ODBCFixture.sync(source, audit: audit, options: options)
+            #expect(second.status == .success, "\(second.errors)")
+            #expect(second.recordsInserted == 2 && second.recordsUpdated == 1, "\(second)")
+            let loaded = try await ODBCFixture.loaded(audit)
+            #expect(loaded.count == 252)
+            #expect(loaded.contains { $0.hasPrefix("7|-3.00|") })
+            #expect(loaded.contains { $0.hasPrefix("1001|9.99|") })
+            // The second run saved its window from the checksums its pages carried through the driver.
+            let quiet = try await ODBCFixture.sync(source, audit: audit, options: options)
+            #expect(quiet.status == .success && quiet.recordsFetched == 0, "a quiet rerun re-reads no row: \(quiet)")
         }
-        try await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
     }
 
     /// Over MariaDB Connector/ODBC, which reads every integer column as a signed 64-bit one, the row checksums a
@@ -109,36 +98,25 @@ import Testing
     @Test func aQuietRerunOverMariaDBODBCReReadsNoRow() async throws {
         guard ODBCFixture.available("ODBCSyncTests", drivers: ["MariaDB Unicode"], variables: Self.servers) else { return }
         let table = "odbc_window_\(UUID().uuidString.prefix(8).lowercased())"
-        let stream = StreamConfig(from: .table(table), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
-                                  fields: [.pdv: .column("pdv"), .operator: .column("operator"), .amount: .column("amount"),
-                                           .occurredAt: .column("updated_at"), .type: .column("type")])
-        let source = ODBCFixture.mariaDB("window", stream: stream)
+        let source = ODBCFixture.mariaDB("window", stream: ODBCFixture.stream(table))
         func add(_ ids: ClosedRange<Int>) -> String {
             "INSERT INTO \(table) SELECT seq, 'P1', 'op', seq + 0.5, 'sale', TIMESTAMP'2024-03-01 10:00:00' + INTERVAL (seq DIV 3) SECOND "
                 + "FROM seq_\(ids.lowerBound)_to_\(ids.upperBound)"
         }
-        try await ODBCFixture.execute(source, [
+        try await ODBCFixture.withTable(table, at: source, setup: [
             "CREATE TABLE \(table) (id int PRIMARY KEY, pdv varchar(10), operator char(8), amount decimal(12,2), type varchar(10), "
                 + "updated_at datetime(6), KEY (updated_at, id))",
             add(1...250),
-        ])
-        do {
-            try await ODBCFixture.withFolder { folder in
-                let audit = folder.appendingPathComponent("audit.sqlite").path
-                let options = ODBCFixture.options(batchSize: 100, lookback: .seconds(60))
-                #expect(try await ODBCFixture.sync(source, audit: audit, options: options).recordsInserted == 250)
-                #expect(try await ODBCFixture.sync(source, audit: audit, options: options).recordsFetched == 182, "no saved window: re-read")
-                try await ODBCFixture.execute(source, [add(251...270)])
-                let forward = try await ODBCFixture.sync(source, audit: audit, options: options)
-                #expect(forward.recordsInserted == 20 && forward.recordsFetched == 20, "\(forward)")
-                let quiet = try await ODBCFixture.sync(source, audit: audit, options: options)
-                #expect(quiet.status == .success && quiet.recordsFetched == 0, "a quiet rerun re-reads no row: \(quiet)")
-            }
-        } catch {
-            try? await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
-            throw error
+        ]) { audit in
+            let options = ODBCFixture.options(batchSize: 100, lookback: .seconds(60))
+            #expect(try await ODBCFixture.sync(source, audit: audit, options: options).recordsInserted == 250)
+            #expect(try await ODBCFixture.sync(source, audit: audit, options: options).recordsFetched == 182, "no saved window: re-read")
+            try await ODBCFixture.execute(source, [add(251...270)])
+            let forward = try await ODBCFixture.sync(source, audit: audit, options: options)
+            #expect(forward.recordsInserted == 20 && forward.recordsFetched == 20, "\(forward)")
+            let quiet = try await ODBCFixture.sync(source, audit: audit, options: options)
+            #expect(quiet.status == .success && quiet.recordsFetched == 0, "a quiet rerun re-reads no row: \(quiet)")
         }
-        try await ODBCFixture.execute(source, ["DROP TABLE \(table)"])
     }
 
     /// `pg_terminate_backend` ends the psqlODBC connection between batches and while the next page is read
