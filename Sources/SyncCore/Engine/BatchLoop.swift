@@ -43,7 +43,7 @@ struct BatchLoop {
             PageRequest(.unorderedCursor(afterKey: last?.key), limit: pageSize, horizon: plan.horizon)
         }) else { return }
         let lookback = await lookback(plan)
-        pageSums = lookback.summedFrom == nil ? nil : .empty
+        pageSums = lookback.sumsPages ? .empty : nil
         if let reread = lookback.reread {
             guard await self.reread(reread, horizon: plan.horizon, checksummed: pageSums != nil) else { return }
         }
@@ -55,7 +55,7 @@ struct BatchLoop {
         }
         guard await settleCheck(plan, lastPosition: end.lastPosition, exhausted: end.exhausted) else { return }
         run.hasMore = !end.exhausted
-        let window = lookback.window ?? (lookback.check == nil ? lookback.summedFrom.flatMap(summedWindow(from:)) : nil)
+        let window = lookback.window ?? lookback.summedFrom.flatMap(summedWindow(from:))
         if let window = savable(window, exhausted: end.exhausted), !run.request.isDryRun {
             _ = await save(plan.state(endingAt: end.lastPosition, lookback: window), plan: plan, releasing: nil)
         }
@@ -116,9 +116,13 @@ struct BatchLoop {
         var window: LookbackWindow?
         /// The check of the saved window that runs alongside the forward read.
         var check: WindowCheck?
-        /// Where the window to save begins when it is summed from this run's checksummed pages (``pageSums``): those
-        /// of `reread` and of the forward read, or with `check`, of the forward read added to the check's range.
+        /// Where the window to save begins when it is the sum of this run's checksummed pages (``pageSums``), those of
+        /// `reread` and of the forward read (with `check`, ``settleCheck(_:lastPosition:exhausted:)`` adds the forward
+        /// pages to the check's range instead).
         var summedFrom: SourceValue?
+
+        /// Whether the run's re-read and forward pages are checksummed and summed.
+        var sumsPages: Bool { summedFrom != nil || check != nil }
     }
 
     /// The lookback re-read this run needs before its forward read, and how it knows the window it saves when it
@@ -156,7 +160,7 @@ struct BatchLoop {
                 try await source.fingerprint(cursorFrom: saved.from, through: saved.through, upTo: checkpoint, splitAt: start, saved.through, of: stream)
             }
         }
-        return LookbackRead(check: WindowCheck(saved: saved, reread: reread, start: start, checked: checked), summedFrom: start)
+        return LookbackRead(check: WindowCheck(saved: saved, reread: reread, start: start, checked: checked))
     }
 
     /// The third case of ``lookback(_:)``: the fingerprint in four parts before any page, the re-read it leaves and
@@ -330,12 +334,12 @@ struct BatchLoop {
         while let current = pending {
             pending = nil
             let read = await current.value
-            if case .success(let page) = read, checksummed { sum(page) }
             // The batch in flight is counted first: it committed (or failed) before this page.
             guard case .success(let page) = read, let position = page.last else {
                 guard await finish(&inFlight, lastPosition: &lastPosition), received(read) != nil else { return nil }
                 return (true, lastPosition)
             }
+            if checksummed { sum(page) }
             budget -= page.rowCount
             let isFull = page.mayContinue(limit: limit)
             if isFull && budget > 0 {

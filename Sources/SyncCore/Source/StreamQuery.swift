@@ -110,9 +110,7 @@ public struct StreamQuery: Sendable {
             conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count, as: cursorCast))")
         }
         var select = positionsOnly ? orderKey.joined(separator: ", ") : selectList
-        if checksummed, !positionsOnly, let rowChecksum {
-            select += ", " + rowChecksum + (dialect.aliasesColumns ? " AS row_checksum" : "")
-        }
+        if checksummed, !positionsOnly, let rowChecksum { select += ", " + rowChecksum }
         return limited("SELECT \(select) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
                        limit: limit, binds: binds)
     }
