@@ -185,15 +185,82 @@ struct PostgresArrayColumn: PostgresDynamicTypeEncodable, Sendable {
     }
 }
 
+/// Reads PostgreSQL's binary forms from raw bytes: integers in network byte order and length-prefixed fields, each
+/// read checked against the end (`nil` when the value is cut short). Hostile-input code: nothing a server sends traps.
+struct PostgresBinaryReader {
+    private let bytes: UnsafeRawBufferPointer
+    private var offset = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// Whether every byte has been read.
+    var isAtEnd: Bool { offset == bytes.count }
+
+    /// The next integer, or `nil` when fewer bytes are left.
+    mutating func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+        guard bytes.count - offset >= MemoryLayout<T>.size else { return nil }
+        defer { offset += MemoryLayout<T>.size }
+        return T(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// The next `count` bytes, or `nil` when fewer are left (or `count` is negative).
+    mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
+        guard count >= 0, bytes.count - offset >= count else { return nil }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
+    }
+
+    /// The next length-prefixed field (an `int32` byte count, -1 for NULL): `.some(nil)` for NULL, `nil` when cut
+    /// short or the length is below -1.
+    mutating func field() -> UnsafeRawBufferPointer?? {
+        guard let length = integer(Int32.self), length >= -1 else { return nil }
+        if length == -1 { return .some(nil) }
+        return bytes(Int(length)).map { .some($0) }
+    }
+}
+
+/// A one-dimensional array in PostgreSQL's binary form (`array_send`, src/backend/utils/adt/arrayfuncs.c: dimension
+/// count, has-NULL flag, element type OID, then each dimension's length and lower bound, then each element as a
+/// length-prefixed field): the form a page's column takes when ``PostgresSource`` reads it as one array per column.
+enum PostgresArray {
+    /// Decodes the elements of `bytes` (none for an empty array, which has no dimension), each by the element type
+    /// after `baseType` (a domain's base type), passing each to `body` in order; `false` for bytes that are not such
+    /// an array (more than one dimension, cut short, or bytes left over).
+    static func forEachElement(_ bytes: UnsafeRawBufferPointer, baseType: (UInt32) -> PostgresDataType,
+                               _ body: (SourceValue) -> Void) -> Bool {
+        var reader = PostgresBinaryReader(bytes)
+        guard let dimensions = reader.integer(Int32.self), reader.integer(Int32.self) != nil, let element = reader.integer(UInt32.self) else {
+            return false
+        }
+        if dimensions == 0 { return reader.isAtEnd }
+        guard dimensions == 1, let count = reader.integer(Int32.self), count >= 0, reader.integer(Int32.self) != nil else { return false }
+        let type = baseType(element)
+        for _ in 0..<count {
+            guard let field = reader.field() else { return false }
+            body(field.map { SourceValue(postgres: type, binary: $0) } ?? .null)
+        }
+        return reader.isAtEnd
+    }
+
+    /// The element type OID of `bytes`, or `nil` when the header is cut short.
+    static func elementType(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        var reader = PostgresBinaryReader(bytes)
+        guard reader.integer(Int32.self) != nil, reader.integer(Int32.self) != nil else { return nil }
+        return reader.integer(UInt32.self)
+    }
+}
+
 /// PostgreSQL's binary `numeric`: ndigits, weight, sign, dscale (`int16` each), then `ndigits` base-10000 digits,
 /// most significant first; the value is the sum of digit i × 10000^(weight − i) (src/backend/utils/adt/numeric.c,
 /// `numeric_send` / `numeric_recv`).
 enum BinaryNumeric {
     /// The value as PostgreSQL prints it (`numeric_out`: the integer part without leading zeros, exactly `dscale`
     /// fraction digits), written in one pass; `nil` for a value cut short or with a digit group outside 0 ... 9999.
-    static func text(_ buffer: inout ByteBuffer) -> String? {
-        guard let ndigits = buffer.readInteger(as: Int16.self), let weight16 = buffer.readInteger(as: Int16.self),
-              let sign = buffer.readInteger(as: UInt16.self), let dscale = buffer.readInteger(as: Int16.self) else { return nil }
+    static func text(_ reader: inout PostgresBinaryReader) -> String? {
+        guard let ndigits = reader.integer(Int16.self), let weight16 = reader.integer(Int16.self),
+              let sign = reader.integer(UInt16.self), let dscale = reader.integer(Int16.self) else { return nil }
         switch sign {
         case 0xC000: return "NaN"
         case 0xD000: return "Infinity"
@@ -201,12 +268,12 @@ enum BinaryNumeric {
         default: break
         }
         let count = max(0, Int(ndigits)), weight = Int(weight16), scale = max(0, Int(dscale))
-        guard let groups = buffer.readSlice(length: 2 * count) else { return nil }
-        for index in 0..<count {
-            guard let group = groups.getInteger(at: groups.readerIndex + 2 * index, as: Int16.self), (0...9999).contains(group) else { return nil }
+        guard let digits = reader.bytes(2 * count) else { return nil }
+        for index in 0..<count where !(0...9999).contains(Int16(bigEndian: digits.loadUnaligned(fromByteOffset: 2 * index, as: Int16.self))) {
+            return nil
         }
         func group(_ index: Int) -> Int {
-            index >= 0 && index < count ? Int(groups.getInteger(at: groups.readerIndex + 2 * index, as: Int16.self)!) : 0
+            index >= 0 && index < count ? Int(Int16(bigEndian: digits.loadUnaligned(fromByteOffset: 2 * index, as: Int16.self))) : 0
         }
         // Integer part: groups 0 ... weight (the first without leading zeros), or `0`; fraction: the groups after
         // it (zero groups first when weight < -1), cut to `dscale` digits.

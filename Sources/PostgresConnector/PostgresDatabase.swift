@@ -257,46 +257,50 @@ extension SourceValue {
     /// 294276) decode as they are, for the record mapper to refuse with their raw value; text that is not valid
     /// UTF-8 (possible in a `SQL_ASCII` database) stays bytes, never repaired into other characters.
     public init(postgres cell: PostgresCell) {
-        guard var buffer = cell.bytes else {
+        guard let buffer = cell.bytes else {
             self = .null
             return
         }
         if cell.format == .binary {
-            switch cell.dataType {
-            case .int2: self = buffer.readInteger(as: Int16.self).map { .integer(Int64($0)) } ?? .null; return
-            case .int4: self = buffer.readInteger(as: Int32.self).map { .integer(Int64($0)) } ?? .null; return
-            case .int8: self = buffer.readInteger(as: Int64.self).map { .integer($0) } ?? .null; return
-            case .float4: self = buffer.readInteger(as: UInt32.self).map { .double(Double(Float(bitPattern: $0))) } ?? .null; return
-            case .float8: self = buffer.readInteger(as: UInt64.self).map { .double(Double(bitPattern: $0)) } ?? .null; return
-            case .bool: self = buffer.readInteger(as: UInt8.self).map { .bool($0 != 0) } ?? .null; return
-            case .numeric: self = BinaryNumeric.text(&buffer).map { .decimal($0) } ?? .null; return
-            case .timestamp, .timestamptz:
-                guard let micros = buffer.readInteger(as: Int64.self) else { self = .null; return }
-                if let special = Self.postgresInfinity(micros == .max, micros == .min) { self = special; return }
-                // Seconds first: microseconds since 1970 overflow Int64 for PostgreSQL's latest timestamps.
-                let (quotient, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
-                let seconds = quotient + (remainder < 0 ? -1 : 0) + PostgresTimestamp.epochOffset
-                let instant = Instant(seconds: seconds, microsecond: Int(remainder < 0 ? remainder + 1_000_000 : remainder))
-                self = cell.dataType == .timestamptz ? .instant(instant) : .localDateTime(LocalDateTime(instant: instant))
-                return
-            case .date:
-                guard let days = buffer.readInteger(as: Int32.self) else { self = .null; return }
-                if let special = Self.postgresInfinity(days == .max, days == .min) { self = special; return }
-                self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
-                return
-            case .text, .varchar, .bpchar, .name:
-                self = buffer.withUnsafeReadableBytes { SourceValue(utf8: $0) }
-                return
-            case .bytea:
-                self = .bytes(Data(buffer.readableBytesView))
-                return
-            default: break
-            }
-        }
-        if let text = try? cell.decode(String.self) {
-            self = .text(text)
+            self = buffer.withUnsafeReadableBytes { SourceValue(postgres: cell.dataType, binary: $0) }
         } else {
-            self = .bytes(Data(buffer.readableBytesView))
+            self = buffer.withUnsafeReadableBytes { SourceValue(utf8: $0) }
+        }
+    }
+
+    /// Decodes a non-NULL value of type `type` from its binary form (the type's `typsend`), as ``init(postgres:)``
+    /// describes; a `jsonb` as its JSON text, a `uuid` as `UUID.uuidString`, any other type's bytes as UTF-8 text.
+    init(postgres type: PostgresDataType, binary bytes: UnsafeRawBufferPointer) {
+        var reader = PostgresBinaryReader(bytes)
+        switch type {
+        case .int2: self = reader.integer(Int16.self).map { .integer(Int64($0)) } ?? .null
+        case .int4: self = reader.integer(Int32.self).map { .integer(Int64($0)) } ?? .null
+        case .int8: self = reader.integer(Int64.self).map { .integer($0) } ?? .null
+        case .float4: self = reader.integer(UInt32.self).map { .double(Double(Float(bitPattern: $0))) } ?? .null
+        case .float8: self = reader.integer(UInt64.self).map { .double(Double(bitPattern: $0)) } ?? .null
+        case .bool: self = reader.integer(UInt8.self).map { .bool($0 != 0) } ?? .null
+        case .numeric: self = BinaryNumeric.text(&reader).map { .decimal($0) } ?? .null
+        case .timestamp, .timestamptz:
+            guard let micros = reader.integer(Int64.self) else { self = .null; return }
+            if let special = Self.postgresInfinity(micros == .max, micros == .min) { self = special; return }
+            // Seconds first: microseconds since 1970 overflow Int64 for PostgreSQL's latest timestamps.
+            let (quotient, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+            let seconds = quotient + (remainder < 0 ? -1 : 0) + PostgresTimestamp.epochOffset
+            let instant = Instant(seconds: seconds, microsecond: Int(remainder < 0 ? remainder + 1_000_000 : remainder))
+            self = type == .timestamptz ? .instant(instant) : .localDateTime(LocalDateTime(instant: instant))
+        case .date:
+            guard let days = reader.integer(Int32.self) else { self = .null; return }
+            if let special = Self.postgresInfinity(days == .max, days == .min) { self = special; return }
+            self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
+        case .bytea: self = .bytes(Data(bytes))
+        case .jsonb:
+            // `jsonb_send`: a version byte (1), then the JSON text.
+            guard reader.integer(UInt8.self) == 1, let json = reader.bytes(bytes.count - 1) else { self = .bytes(Data(bytes)); return }
+            self = SourceValue(utf8: json)
+        case .uuid:
+            guard bytes.count == 16 else { self = .bytes(Data(bytes)); return }
+            self = .text(UUID(uuid: bytes.loadUnaligned(as: uuid_t.self)).uuidString)
+        default: self = SourceValue(utf8: bytes)
         }
     }
 

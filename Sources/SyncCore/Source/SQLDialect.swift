@@ -284,10 +284,15 @@ public struct SQLDialect: Sendable, Equatable {
 public struct SQLStatement: Sendable, Equatable {
     public var sql: String
     public var binds: [SourceValue]
+    /// How many columns each row has, for a page read (``StreamQuery`` built its select list, so the count is exact):
+    /// a source may then read the rows in a form of its own (PostgreSQL: one array per column); `nil` for any other
+    /// statement.
+    public var columnCount: Int?
 
     /// Creates a statement.
-    public init(sql: String, binds: [SourceValue] = []) {
+    public init(sql: String, binds: [SourceValue] = [], columnCount: Int? = nil) {
         self.sql = sql
         self.binds = binds
+        self.columnCount = columnCount
     }
 }

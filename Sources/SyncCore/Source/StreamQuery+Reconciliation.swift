@@ -67,6 +67,6 @@ extension StreamQuery {
         return limited("""
             SELECT \(selectList), \(pending) AS r_pending \(fromClause) WHERE \(conditions.joined(separator: " AND ")) \
             ORDER BY \(orderKey.joined(separator: ", "))
-            """, limit: limit, binds: binds)
+            """, limit: limit, binds: binds, columnCount: expressions.count + 1)
     }
 }

@@ -110,9 +110,13 @@ public struct StreamQuery: Sendable {
             conditions.append("\(Self.reference(stream.cursor.column, dialect)) <= \(dialect.placeholder(binds.count, as: cursorCast))")
         }
         var select = positionsOnly ? orderKey.joined(separator: ", ") : selectList
-        if checksummed, !positionsOnly, let rowChecksum { select += ", " + rowChecksum }
+        var columnCount = positionsOnly ? orderKey.count : expressions.count
+        if checksummed, !positionsOnly, let rowChecksum {
+            select += ", " + rowChecksum
+            columnCount += 1
+        }
         return limited("SELECT \(select) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(orderKey.joined(separator: ", "))",
-                       limit: limit, binds: binds)
+                       limit: limit, binds: binds, columnCount: columnCount)
     }
 
     /// Rows a keyset page never reaches, in primary key order after `afterKey`, at most `limit`: a cursor the
@@ -133,7 +137,7 @@ public struct StreamQuery: Sendable {
             conditions.append(keyset(keyColumns, values: afterKey, strict: true, greater: true, castFirst: nil, binds: &binds))
         }
         return limited("SELECT \(selectList) \(fromClause) WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(keyColumns.joined(separator: ", "))",
-                       limit: limit, binds: binds)
+                       limit: limit, binds: binds, columnCount: expressions.count)
     }
 
     /// Where a timestamp cursor's real dates lie, for dialects whose unorderable dates sort between real ones
@@ -223,7 +227,7 @@ public struct StreamQuery: Sendable {
                 }.joined(separator: " AND ") + ")"
             }.joined(separator: " OR ") + ")"
         }
-        return limited("SELECT \(selectList) \(fromClause) WHERE \(condition) ORDER BY \(keyColumns.joined(separator: ", "))", limit: limit, binds: binds)
+        return limited("SELECT \(selectList) \(fromClause) WHERE \(condition) ORDER BY \(keyColumns.joined(separator: ", "))", limit: limit, binds: binds, columnCount: expressions.count)
     }
 
     /// `SELECT 1` for each row from `bound` on (no order, no limit): what ``SQLSource/estimateRows(_:)`` counts
@@ -289,12 +293,12 @@ public struct StreamQuery: Sendable {
         return "(" + disjuncts.joined(separator: " OR ") + ")"
     }
 
-    func limited(_ sql: String, limit: Int, binds: [SourceValue]) -> SQLStatement {
+    func limited(_ sql: String, limit: Int, binds: [SourceValue], columnCount: Int? = nil) -> SQLStatement {
         switch dialect.rowLimit {
-        case .limit: SQLStatement(sql: sql + " LIMIT \(limit)", binds: binds)
-        case .fetchFirst: SQLStatement(sql: sql + " FETCH FIRST \(limit) ROWS ONLY", binds: binds)
-        case .top: SQLStatement(sql: "SELECT TOP (\(limit)) " + sql.dropFirst("SELECT ".count), binds: binds)
-        case .rowNum: SQLStatement(sql: "SELECT * FROM (\(sql)) WHERE ROWNUM <= \(limit)", binds: binds)
+        case .limit: SQLStatement(sql: sql + " LIMIT \(limit)", binds: binds, columnCount: columnCount)
+        case .fetchFirst: SQLStatement(sql: sql + " FETCH FIRST \(limit) ROWS ONLY", binds: binds, columnCount: columnCount)
+        case .top: SQLStatement(sql: "SELECT TOP (\(limit)) " + sql.dropFirst("SELECT ".count), binds: binds, columnCount: columnCount)
+        case .rowNum: SQLStatement(sql: "SELECT * FROM (\(sql)) WHERE ROWNUM <= \(limit)", binds: binds, columnCount: columnCount)
         }
     }
 }
