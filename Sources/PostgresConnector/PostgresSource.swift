@@ -3,14 +3,17 @@ import PostgresNIO
 import Synchronization
 public import SyncCore
 
-/// An ERP on PostgreSQL. Reads stream row by row from the server (postgres-nio's row sequence) and keep
-/// PostgreSQL's exact types: `numeric` as decimal text, `timestamp` as naive local time (read in the
-/// source's zone), `timestamptz` as an instant.
+/// An ERP on PostgreSQL. Reads a page as one array per column (``fetch(_:)``), any other statement row by row
+/// (postgres-nio's row sequence), and keeps PostgreSQL's exact types: `numeric` as decimal text, `timestamp` as
+/// naive local time (read in the source's zone), `timestamptz` as an instant.
 public final class PostgresSource: SQLSource {
     public let dialect = SQLDialect.postgresql
     private let pool: PostgresPool
     /// User-defined types met in pages, by OID: their base types (``baseTypes(_:on:)``).
-    private let knownTypes = Mutex<[UInt32: PostgresDataType]>([:])
+    let knownTypes = Mutex<[UInt32: PostgresDataType]>([:])
+    /// Page statements (their SQL text) read row by row: their columns cannot be read as arrays (``fetch(_:)``).
+    /// Forgotten all at once past 1,000, so a server running for months holds a bounded set.
+    let rowByRow = Mutex<Set<String>>([])
 
     /// Prepares a connection pool to the source (connections open on first use).
     /// - Throws: ``SyncFailure`` for unusable TLS settings.
@@ -30,42 +33,53 @@ public final class PostgresSource: SQLSource {
     /// per-row messages and cells at ~40 % of our CPU in a PostgreSQL → PostgreSQL first load; the arrays cost the
     /// server ~0.5 µs a row. An array names its element's declared type, a domain included (a row description names
     /// the domain's base type), so a type this decoder does not know is looked up once (``baseTypes(_:on:)``).
+    ///
+    /// A column of an array type cannot be read so: `array_agg` of arrays nests them in one more dimension, or
+    /// refuses NULL, empty and unequal ones (SQLSTATE 22004, 2202E). Such a statement, and one whose arrays would
+    /// pass 1 GB (54000), is read row by row, then and from then on (``rowByRow``).
     public func fetch(_ statement: SQLStatement) async throws -> [[SourceValue]] {
         try await pool.withConnection("reading the source", code: .sourceQueryFailed) { [self] connection in
-            guard let count = statement.columnCount, count > 0 else {
-                return try await query(statement, on: connection).map { $0.map(SourceValue.init(postgres:)) }
-            }
-            let names = (1...count).map { "c\($0)" }
-            let columnar = SQLStatement(sql: "SELECT \(names.map { "array_agg(\($0))" }.joined(separator: ", ")) FROM (\n\(statement.sql)\n) "
-                                            + "AS q(\(names.joined(separator: ", ")))", binds: statement.binds)
-            guard let row = try await query(columnar, on: connection).first, row.count == count else {
-                throw SyncFailure(code: .sourceQueryFailed, message: "reading the source: no row of \(count) column arrays", isTransient: false)
-            }
-            let arrays = row.map(\.bytes)
-            let types = try await baseTypes(arrays.compactMap { $0?.withUnsafeReadableBytes(PostgresArray.elementType) }, on: connection)
-            var rows: [[SourceValue]] = []
-            for (index, array) in arrays.enumerated() {
-                var next = 0
-                // array_agg of no row is NULL: no element.
-                let isWellFormed = array?.withUnsafeReadableBytes { bytes in
-                    PostgresArray.forEachElement(bytes, baseType: { types[$0] ?? PostgresDataType($0) }) { value in
-                        if index == 0 {
-                            var row = [value]
-                            row.reserveCapacity(count)
-                            rows.append(row)
-                        } else if next < rows.count {
-                            rows[next].append(value)
-                        }
-                        next += 1
-                    }
-                } ?? true
-                guard isWellFormed, next == rows.count else {
-                    throw SyncFailure(code: .sourceQueryFailed, message: "reading the source: the server sent a malformed array for column \(index + 1)",
-                                      isTransient: false)
+            if let count = statement.columnCount, count > 0, !rowByRow.withLock({ $0.contains(statement.sql) }) {
+                do {
+                    if let rows = try await columnArrays(statement, count: count, on: connection) { return rows }
+                } catch let error as PSQLError where ["22004", "2202E", "54000"].contains(error.serverInfo?[.sqlState]) {}
+                rowByRow.withLock { texts in
+                    if texts.count >= 1_000 { texts.removeAll() }
+                    texts.insert(statement.sql)
                 }
             }
-            return rows
+            return try await query(statement, on: connection).map { $0.map(SourceValue.init(postgres:)) }
         }
+    }
+
+    /// The rows of `statement` read as one array per column (``fetch(_:)``); `nil` when an array is not a
+    /// one-dimensional array of the page's rows (an array-typed column nests its values in two dimensions).
+    private func columnArrays(_ statement: SQLStatement, count: Int, on connection: PostgresConnection) async throws -> [[SourceValue]]? {
+        let names = (1...count).map { "c\($0)" }
+        let columnar = SQLStatement(sql: "SELECT \(names.map { "array_agg(\($0))" }.joined(separator: ", ")) FROM (\n\(statement.sql)\n) "
+                                        + "AS q(\(names.joined(separator: ", ")))", binds: statement.binds)
+        guard let row = try await query(columnar, on: connection).first, row.count == count else { return nil }
+        let arrays = row.map(\.bytes)
+        let types = try await baseTypes(arrays.compactMap { $0?.withUnsafeReadableBytes(PostgresArray.elementType) }, on: connection)
+        var rows: [[SourceValue]] = []
+        for (index, array) in arrays.enumerated() {
+            var next = 0
+            // array_agg of no row is NULL: no element.
+            let isWellFormed = array?.withUnsafeReadableBytes { bytes in
+                PostgresArray.forEachElement(bytes, baseType: { types[$0] ?? PostgresDataType($0) }) { value in
+                    if index == 0 {
+                        var row = [value]
+                        row.reserveCapacity(count)
+                        rows.append(row)
+                    } else if next < rows.count {
+                        rows[next].append(value)
+                    }
+                    next += 1
+                }
+            } ?? true
+            guard isWellFormed, next == rows.count else { return nil }
+        }
+        return rows
     }
 
     /// Each of `types` (OIDs) that is a user-defined type (OID 10,000 and above: PostgreSQL's own base types are

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PostgresNIO
 @testable import PostgresConnector
 import SyncCore
 import Testing
@@ -161,6 +162,83 @@ import Testing
                 continue
             }
             #expect(decoded == row[1].text, "binary \(decoded) vs text \(row[1].text ?? "NULL")")
+        }
+    }
+
+    /// A page read as one array per column (``SQLStatement/columnCount`` set) decodes every value exactly as the
+    /// same statement read row by row: each built-in type the decoder knows, NULLs, empty text, types it does not know
+    /// (an enum, an interval), and domains — whose arrays name the domain, resolved to its base type through a chain
+    /// of domains — in the statement's order over many rows. A statement with an array-typed column, which
+    /// `array_agg` cannot read so, is read row by row.
+    @Test func aPageOfColumnArraysReadsWhatRowByRowReads() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [
+                "CREATE TYPE mood AS ENUM ('venda', 'cancelamento')",
+                "CREATE DOMAIN money2 AS numeric(14, 2) CHECK (VALUE > -1000000)",
+                "CREATE DOMAIN price AS money2",
+                "CREATE DOMAIN code AS varchar(20)",
+                """
+                CREATE TABLE typed (id int PRIMARY KEY, a int2, b int8, c float4, d float8, e bool, n numeric, ts timestamp, tz timestamptz,
+                    dt date, t text, v varchar(10), ch char(3), nm name, by bytea, j jsonb, u uuid, m mood, p price, k code, iv interval, arr int[])
+                """,
+                """
+                INSERT INTO typed SELECT g, (g % 300)::int2, g::int8 * 1000003, g / 7.0, g / 3.0, g % 2 = 0, round((g * 104729 % 99991) / 97.0, g % 5),
+                    timestamp '2024-03-01' + g * interval '17 minutes', timestamptz '2024-03-01 00:00+00' - g * interval '1 hour',
+                    date '2024-03-01' + g, 'texto ' || g, 'v' || g, 'c' || (g % 10), 'n' || g, decode(lpad(to_hex(g), 8, '0'), 'hex'),
+                    jsonb_build_object('g', g), md5(g::text)::uuid, CASE WHEN g % 3 = 0 THEN 'cancelamento' ELSE 'venda' END::mood,
+                    (g * 3.25)::price, ('PDV-' || g % 50)::code, g * interval '1 second', CASE WHEN g % 7 > 0 THEN ARRAY[g, g + 1] END
+                FROM generate_series(1, 3000) g
+                """,
+                "INSERT INTO typed (id, t) VALUES (3001, ''), (3002, NULL)",
+            ])
+            let source = try PostgresSource(settings: try PostgresFixture.settings(f.sourceDB))
+            let scalars = "SELECT id, a, b, c, d, e, n, ts, tz, dt, t, v, ch, nm, by, j, u, m, p, k, iv FROM typed ORDER BY id DESC"
+            let arrays = "SELECT id, arr FROM typed ORDER BY id"
+            let pages: [[[SourceValue]]]
+            do {
+                pages = [try await source.fetch(SQLStatement(sql: scalars)), try await source.fetch(SQLStatement(sql: scalars, columnCount: 21)),
+                         try await source.fetch(SQLStatement(sql: scalars.replacingOccurrences(of: "ORDER BY", with: "WHERE id < 0 ORDER BY"), columnCount: 21)),
+                         try await source.fetch(SQLStatement(sql: arrays)), try await source.fetch(SQLStatement(sql: arrays, columnCount: 2))]
+                await source.close()
+            } catch {
+                await source.close()
+                throw error
+            }
+            #expect(pages[0].count == 3002 && pages[0].first?.first == .integer(3002))
+            #expect(pages[1] == pages[0])
+            #expect(pages[2].isEmpty)
+            // The domain over a domain over numeric is a decimal, not its binary bytes read as text; the domains were
+            // looked up, so the page was read as arrays.
+            #expect(pages[1].last?[18] == .decimal("3.25"))
+            let domains = try await PostgresFixture.rows(f.sourceDB, "SELECT oid::text FROM pg_type WHERE typname IN ('price', 'code') ORDER BY typname")
+            #expect(source.knownTypes.withLock { known in domains.map { known[UInt32($0[0]!)!] } } == [.varchar, .numeric])
+            #expect(source.rowByRow.withLock { $0 } == [arrays])
+            #expect(pages[4] == pages[3] && pages[3].count == 3002)
+        }
+    }
+
+    /// A page's column array that is not a one-dimensional array of its rows is refused, never read short or past its end.
+    @Test func malformedColumnArraysAreRefused() {
+        func array(_ integers: [Int32], _ tail: [UInt8] = []) -> [UInt8] {
+            integers.flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } + tail
+        }
+        let int4: Int32 = 23
+        let valid = array([1, 0, int4, 2, 1, 4, 7, -1])
+        let cases: [(bytes: [UInt8], elements: [SourceValue]?)] = [
+            (valid, [.integer(7), .null]),
+            (array([0, 0, int4]), []),
+            (Array(valid.dropLast()), nil),  // cut short
+            (valid + [0], nil),  // bytes left over
+            (array([2, 0, int4, 1, 1, 1, 1, 4, 7]), nil),  // two dimensions
+            (array([1, 0, int4, -1, 1]), nil),  // a negative count
+            (array([1, 0, int4, 1, 1, -2]), nil),  // a length below -1
+            (array([1, 0, int4, Int32.max, 1, 4, 7]), nil),  // a count beyond the bytes
+        ]
+        for (bytes, expected) in cases {
+            var elements: [SourceValue] = []
+            let isWellFormed = bytes.withUnsafeBytes { PostgresArray.forEachElement($0, baseType: { PostgresDataType($0) }) { elements.append($0) } }
+            #expect(isWellFormed == (expected != nil), "\(bytes)")
+            if let expected { #expect(elements == expected) }
         }
     }
 
