@@ -203,6 +203,19 @@ public final class PostgresDestination: Destination, AuditLog {
             """, [.text(source)], logger: logger).first?["leased"] == .bool(true)
     }
 
+    /// One statement on `tb_sales_pdvs`: the pdvs given, or those of `source`'s records, with another source's row.
+    public func sharesPdvs(source: String, among pdvs: [String]?) async throws -> Bool {
+        try await read("checking the pdvs of other sources") { connection, logger in
+            let sql = pdvs == nil
+                ? """
+                  SELECT EXISTS (SELECT 1 FROM tb_sales_pdvs mine JOIN tb_sales_pdvs other ON other.pdv = mine.pdv AND other.source_id <> mine.source_id
+                      WHERE mine.source_id = $1) AS shared
+                  """
+                : "SELECT EXISTS (SELECT 1 FROM tb_sales_pdvs WHERE pdv = ANY($2) AND source_id <> $1) AS shared"
+            return try await connection.run(sql, [.text(source)] + (pdvs.map { [.texts($0)] } ?? []), logger: logger).first?["shared"] == .bool(true)
+        }
+    }
+
     /// Drops `tb_sales_dedup` when no other source has a record or an unexpired lease: checked again in the
     /// transaction that drops it, after `LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE` (waiting at most 2 s,
     /// `lock_timeout`: a waiting exclusive lock holds up every later reader of the table). A run of another source

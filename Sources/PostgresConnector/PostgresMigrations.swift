@@ -178,6 +178,12 @@ enum PostgresMigrations {
         (6, [
             "ALTER TABLE tb_sales ALTER COLUMN ingested_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now()",
         ]),
+        // The pdvs each source has records at, written with the records (``PostgresTransaction/writeSales``): a batch
+        // probes for cross-source duplicates only at the pdvs another source has (``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``).
+        (7, [
+            "CREATE TABLE tb_sales_pdvs (pdv text NOT NULL, source_id text NOT NULL, PRIMARY KEY (pdv, source_id))",
+            "INSERT INTO tb_sales_pdvs SELECT DISTINCT pdv, source_id FROM tb_sales",
+        ]),
     ]
 
     /// The match-shaped dedup index as it is now: created by migration 5, dropped during a first load and built

@@ -48,6 +48,14 @@ struct PostgresTransaction: DestinationTransaction {
         return existing
     }
 
+    /// One probe of `tb_sales_pdvs`'s primary key (pdv first) per pdv.
+    func pdvs(ofSourcesOtherThan source: String, among pdvs: [String]) async throws -> Set<String> {
+        let rows = try await connection.run("SELECT DISTINCT pdv FROM tb_sales_pdvs WHERE pdv = ANY($2) AND source_id <> $1",
+                                            [.text(source), .texts(pdvs)], logger: logger)
+        return Set(rows.compactMap { $0["pdv"]?.text })
+    }
+
+    /// Whether `tb_sales` holds a record of a source other than `source` (``PostgresDestination/hasOtherSources(than:)``).
     /// Two probes of the primary key (`source_id` first): the nearest key below and above `source`. Written as
     /// `max`/`min`, which PostgreSQL always plans as one step of an index scan; `EXISTS (… WHERE source_id < $1)`
     /// got a generic plan of two sequential scans (the estimate of an inequality is a third of the table), which made
@@ -95,6 +103,10 @@ struct PostgresTransaction: DestinationTransaction {
         }
         if !writes.changed.isEmpty {
             try await mergeChanged(SalesColumns(writes.changed), syncId: syncId, passId: passId)
+        }
+        if let source = writes.source {
+            try await connection.run("INSERT INTO tb_sales_pdvs (pdv, source_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                                     [.texts(writes.pdvs), .text(source)], logger: logger)
         }
     }
 

@@ -189,6 +189,19 @@ public actor SQLiteDestination: Destination, AuditLog {
         return try await !query("SELECT 1 FROM tb_sync_lock WHERE source_id <> ? LIMIT 1", [.text(source)]).isEmpty
     }
 
+    /// One statement on `tb_sales_pdvs`: the pdvs given, or those of `source`'s records, with another source's row.
+    public func sharesPdvs(source: String, among pdvs: [String]?) async throws -> Bool {
+        try await statements("checking the pdvs of other sources") {
+            guard let pdvs else {
+                return try await query("""
+                    SELECT EXISTS (SELECT 1 FROM tb_sales_pdvs mine JOIN tb_sales_pdvs other ON other.pdv = mine.pdv AND other.source_id <> mine.source_id
+                        WHERE mine.source_id = ?) AS shared
+                    """, [.text(source)]).first?.column("shared")?.integer == 1
+            }
+            return try await !SQLiteTransaction(connection: connection).pdvs(ofSourcesOtherThan: source, among: pdvs).isEmpty
+        }
+    }
+
     /// Drops `tb_sales_dedup` in one write transaction (SQLite has one writer at a time) that finds no other source
     /// (``hasOtherSources(than:)``).
     public func deferDedupIndex(for source: String) async throws -> Bool {

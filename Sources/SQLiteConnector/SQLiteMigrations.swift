@@ -171,6 +171,12 @@ enum SQLiteMigrations {
             "DROP INDEX tb_sales_dedup",
             dedupIndex,
         ]),
+        // The pdvs each source has records at, written with the records: a batch probes for cross-source duplicates
+        // only at the pdvs another source has.
+        (6, [
+            "CREATE TABLE tb_sales_pdvs (pdv TEXT NOT NULL, source_id TEXT NOT NULL, PRIMARY KEY (pdv, source_id)) WITHOUT ROWID",
+            "INSERT INTO tb_sales_pdvs SELECT DISTINCT pdv, source_id FROM tb_sales",
+        ]),
     ]
 
     /// The match-shaped dedup index as it is now: created by migration 5, dropped during a first load and built

@@ -38,6 +38,19 @@ struct SQLiteTransaction: DestinationTransaction {
         return existing
     }
 
+    /// One probe of `tb_sales_pdvs`'s primary key (pdv first) per pdv, in chunks bound as an `IN` list.
+    func pdvs(ofSourcesOtherThan source: String, among pdvs: [String]) async throws -> Set<String> {
+        var shared = Set<String>()
+        for chunk in pdvs.chunks(of: 500) {
+            for row in try await query("SELECT DISTINCT pdv FROM tb_sales_pdvs WHERE source_id <> ? AND pdv IN (\(Self.placeholders(chunk.count)))",
+                                       [.text(source)] + chunk.map { .text($0) }) {
+                if let pdv = row.column("pdv")?.string { shared.insert(pdv) }
+            }
+        }
+        return shared
+    }
+
+    /// Whether `tb_sales` holds a record of a source other than `source` (``SQLiteDestination/hasOtherSources(than:)``).
     /// Two probes of the primary key (`source_id` first): the nearest key below and above `source`.
     func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool {
         try await query("""
@@ -85,6 +98,11 @@ struct SQLiteTransaction: DestinationTransaction {
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
         try await write(writes.new, merging: false, syncId: syncId, passId: passId)
         try await write(writes.changed.map { (record: $0, duplicateOf: String?.none) }, merging: true, syncId: syncId, passId: passId)
+        guard let source = writes.source else { return }
+        for chunk in writes.pdvs.chunks(of: 500) {
+            try await query("INSERT OR IGNORE INTO tb_sales_pdvs (pdv, source_id) VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", "))",
+                            chunk.flatMap { [.text($0), .text(source)] })
+        }
     }
 
     private func write<Records: RandomAccessCollection>(_ records: Records, merging: Bool, syncId: String, passId: String?) async throws

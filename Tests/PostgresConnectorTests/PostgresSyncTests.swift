@@ -245,6 +245,52 @@ struct PostgresSyncTests {
         }
     }
 
+    /// A batch probes for originals only at the pdvs another source has records at (`tb_sales_pdvs`): a second
+    /// source whose pdvs are its own loads without the dedup index, even with records that match another source's in
+    /// all but the pdv; a third source's batches check their pdvs until one meets another source's pdv, and the index
+    /// is built before that batch, which flags its duplicates through it.
+    @Test func aSourceWhosePdvsAreItsOwnNeitherProbesNorBuildsTheDedupIndex() async throws {
+        try await PostgresFixture.with { f in
+            let create = { (table: String) in PostgresFixture.createSales.replacingOccurrences(of: "sale_transactions", with: table) }
+            try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, create("sales_c"), create("sales_d"), """
+                INSERT INTO sale_transactions SELECT g, 'P1', 'op' || g, 10.00, timestamp '2024-03-01 10:00' + g * interval '1 minute', 'venda', NULL,
+                    timestamp '2024-03-01 10:00' + g * interval '1 minute' FROM generate_series(1, 30) g
+                """, """
+                INSERT INTO sales_c SELECT 500 + g, 'P2', 'op' || g, 10.00, timestamp '2024-03-01 10:00' + g * interval '1 minute', 'venda', NULL,
+                    timestamp '2024-03-01 10:00' + g * interval '1 minute' FROM generate_series(1, 20) g
+                """, """
+                INSERT INTO sales_d SELECT 700 + g, CASE WHEN g <= 10 THEN 'P3' ELSE 'P1' END, CASE WHEN g <= 10 THEN 'x' || g ELSE 'op' || (g - 10) END,
+                    10.00, timestamp '2024-03-01 10:00:30' + (g - 10) * interval '1 minute', 'venda', NULL,
+                    timestamp '2024-03-02 10:00' + g * interval '1 minute' FROM generate_series(1, 15) g
+                """])
+            let auditDB = f.auditDB
+            let seen = Mutex<[Bool]>([])
+            let watch: SyncEngine.AfterCommit = { _ in
+                let present = try await PostgresFixture.rows(auditDB, "SELECT count(*) FROM pg_indexes WHERE indexname = 'tb_sales_dedup'") == [["1"]]
+                seen.withLock { $0.append(present) }
+            }
+            func stream(_ table: String) -> StreamConfig {
+                var stream = PostgresFixture.stream
+                stream.from = .table(table)
+                return stream
+            }
+            let a = try await f.sync(PostgresFixture.options(batchSize: 10), source: f.source("a", stream: PostgresFixture.stream))
+            #expect(a.status == .success && a.recordsInserted == 30, "\(a.errors)")
+            let c = try await f.sync(PostgresFixture.options(batchSize: 10), source: f.source("c", stream: stream("sales_c")), afterCommit: watch)
+            #expect(c.status == .success && c.recordsInserted == 20 && c.recordsSkipped == 0, "\(c.errors)")
+            #expect(seen.withLock { $0 } == [false, false])
+            #expect(try await PostgresFixture.rows(auditDB, "SELECT pdv, string_agg(source_id, ',' ORDER BY source_id) FROM tb_sales_pdvs GROUP BY pdv ORDER BY pdv")
+                        == [["P1", "a"], ["P2", "c"]])
+
+            seen.withLock { $0 = [] }
+            let d = try await f.sync(PostgresFixture.options(batchSize: 5), source: f.source("d", stream: stream("sales_d")), afterCommit: watch)
+            #expect(d.status == .success && d.recordsInserted == 15 && d.recordsSkipped == 5, "\(d.errors)")
+            #expect(seen.withLock { $0 } == [false, false, true])
+            #expect(try await PostgresFixture.rows(auditDB, "SELECT external_id, duplicate_of FROM tb_sales WHERE duplicate_of IS NOT NULL ORDER BY external_id")
+                        == (11...15).map { ["\(700 + $0)", "a|\($0 - 10)"] })
+        }
+    }
+
     @Test func largeNumericAndBigintReferenceSurviveDigitForDigit() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """

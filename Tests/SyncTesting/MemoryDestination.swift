@@ -236,6 +236,14 @@ public final class MemoryDestination: Destination {
 
     public func buildDedupIndex() async throws {}
 
+    public func sharesPdvs(source: String, among pdvs: [String]?) async throws -> Bool {
+        tables.withLock { tables in
+            let sales = tables.sales.values.map(\.record)
+            let mine = pdvs.map(Set.init) ?? Set(sales.filter { $0.sourceId == source }.map(\.pdv))
+            return sales.contains { $0.sourceId != source && mine.contains($0.pdv) }
+        }
+    }
+
     public func finishRun(_ result: ErpSyncResult) async throws {
         try check(.finishRun)
         tables.withLock { tables in
@@ -332,8 +340,10 @@ final class MemoryTransaction: DestinationTransaction {
     }
 
     /// Fails with the injected fault of ``Step/dedupCandidates``: the check is the first read of that step.
-    func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool {
-        try step(.dedupCandidates) { tables in tables.sales.values.contains { $0.record.sourceId != source } }
+    func pdvs(ofSourcesOtherThan source: String, among pdvs: [String]) async throws -> Set<String> {
+        try step(.dedupCandidates) { tables in
+            Set(tables.sales.values.filter { $0.record.sourceId != source }.map(\.record.pdv)).intersection(pdvs)
+        }
     }
 
     func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {

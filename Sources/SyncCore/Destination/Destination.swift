@@ -73,6 +73,11 @@ public protocol Destination: Sendable {
     /// Builds the index ``deferDedupIndex(for:)`` drops, if it is missing; otherwise does nothing (a catalog read).
     func buildDedupIndex() async throws
 
+    /// Whether a source other than `source` has records at one of `pdvs`, or, for `nil`, at a pdv `source` has
+    /// records at (`tb_sales_pdvs`): only then can a record of `source` have an original, and its batches probe
+    /// (``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``, ``DedupIndex``).
+    func sharesPdvs(source: String, among pdvs: [String]?) async throws -> Bool
+
     /// Closes the audit row of a run: status, end time, duration, `has_more` and the errors (also copied into
     /// `tb_sync_errors` as `kind = 'run'`). The counters are not written here: ``DestinationTransaction/updateRun(syncId:counters:)``
     /// is their one writer.
@@ -154,15 +159,18 @@ public protocol DestinationTransaction: Sendable {
     /// more (the plan matches exactly), never fewer.
     func dedupCandidates(excludingSource: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate]
 
-    /// Whether `tb_sales` holds a record of a source other than `source`; without one no record can have an
-    /// original, so the core reads no dedup candidates (a single-source destination, a burst of one source). Its
-    /// cost must not grow with the records of `source`.
-    func hasRecords(ofSourcesOtherThan source: String) async throws -> Bool
+    /// Which of `pdvs` a source other than `source` has records at (`tb_sales_pdvs`, which ``writeSales(_:syncId:passId:)``
+    /// keeps): a record can have an original only at those, so the core probes for dedup candidates only there (none
+    /// at all for a single source, or for sources whose pdvs are their own, as a fleet of stores' are). May name more
+    /// pdvs (a pdv a record has left), never fewer; its cost must not grow with the records of `tb_sales`.
+    func pdvs(ofSourcesOtherThan source: String, among pdvs: [String]) async throws -> Set<String>
 
     /// Writes records into `tb_sales`: `writes.new` are inserted (no row under their key), `writes.changed`
     /// replace their stored row (content, `sync_id`, `updated_at`; `last_seen_pass` kept unless `passId` is
     /// set; a soft delete keeps its first `deleted_at_source`, a revived row clears it). New rows get
-    /// `first_sync_id = syncId`; `passId` is stamped as `last_seen_pass` on every written row when set.
+    /// `first_sync_id = syncId`; `passId` is stamped as `last_seen_pass` on every written row when set. The
+    /// pdvs of the written records (``SalesWrites/pdvs``) are added to `tb_sales_pdvs` for their source in the same
+    /// transaction.
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws
 
     /// Upserts `tb_sync_duplicates` entries keyed by `(source_id, external_id)`; an empty `duplicateOf` keeps
@@ -263,6 +271,16 @@ public struct SalesWrites: Sendable {
 
     /// `true` when there is nothing to write.
     public var isEmpty: Bool { new.isEmpty && changed.isEmpty }
+
+    /// The source of the records (all of one source), `nil` when there is nothing to write.
+    public var source: String? { (new.records.first ?? changed.first)?.sourceId }
+
+    /// The distinct pdvs of the records written, in order of first appearance: what `tb_sales_pdvs` gains
+    /// (``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``).
+    public var pdvs: [String] {
+        var seen = Set<String>()
+        return (new.records + changed).compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
+    }
 }
 
 /// One `tb_sync_duplicates` entry to write.

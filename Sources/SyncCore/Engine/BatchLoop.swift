@@ -25,6 +25,8 @@ struct BatchLoop {
     /// re-read's without a saved window, the forward read's), the window it saves; `nil` when it does not sum them or
     /// a page came back without checksums.
     var pageSums: RangeFingerprint?
+    /// Whether batches check their pdvs for the dedup index before they commit (``DedupIndex``).
+    var dedupIndex = DedupIndex.Readiness.settled
 
     private var options: SyncOptions { run.request.options }
 
@@ -350,6 +352,10 @@ struct BatchLoop {
                 }
                 limit = nextLimit
             }
+            guard await prepareDedupIndex(before: page, inFlight: &inFlight, lastPosition: &lastPosition) else {
+                await Self.abandon(pending)
+                return nil
+            }
             let state = pendingCheck == nil ? plan.state(after: position) : nil
             let batch = start(page, state: state, fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys, after: inFlight)
             if let previous = inFlight {
@@ -493,7 +499,25 @@ struct BatchLoop {
 
     /// Commits a prepared batch; `false` (and the run marked failed) when it could not be loaded.
     private mutating func load(_ prepared: PreparedBatch, state: SyncState?, fullPassId: String?) async -> Bool {
-        await count(start(prepared, state: state, fullPassId: fullPassId))
+        var none: InFlight?
+        var position: Checkpoint?
+        guard await prepareDedupIndex(before: prepared, inFlight: &none, lastPosition: &position) else { return false }
+        return await count(start(prepared, state: state, fullPassId: fullPassId))
+    }
+
+    /// Before `page` commits in a run that checks its batches (``DedupIndex/Readiness/checkBatches``): when another
+    /// source has records at one of its pdvs, counts the batch in flight (`lastPosition` moves to its last row), then
+    /// builds the dedup index if it is missing, and stops checking. `false` (and the run marked failed) when the batch in
+    /// flight could not be loaded.
+    private mutating func prepareDedupIndex(before page: PreparedBatch, inFlight: inout InFlight?, lastPosition: inout Checkpoint?) async -> Bool {
+        guard case .checkBatches = dedupIndex, options.deduplication.enabled, !page.records.isEmpty else { return true }
+        var seen = Set<String>()
+        let pdvs = page.records.compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
+        guard await DedupIndex.isShared(pdvs, source: run.source, destination: engine.destination, logger: logger) else { return true }
+        guard await finish(&inFlight, lastPosition: &lastPosition) else { return false }
+        if let warning = await DedupIndex.build(destination: engine.destination, logger: logger) { run.errors.append(warning) }
+        dedupIndex = .settled
+        return true
     }
 
     /// Waits for a started batch and counts it into the run, then resolves the batch after it (which fails when

@@ -1,39 +1,74 @@
 import Logging
 
 /// When `tb_sales`'s match-shaped dedup index (`tb_sales_dedup`: pdv, operator, amount, occurred_at) exists: from the
-/// first time something needs it — a second source's records to probe, or a reconciliation's drill-down — never for a
-/// lone source's loads.
+/// first time something needs it — a batch about to probe other sources' records, or a reconciliation's drill-down —
+/// never for a source whose pdvs are its own.
 ///
 /// The index serves the dedup probes of records against *other* sources' records (and speeds up a reconciliation's
 /// drill-down, which builds it when it is missing: ``Reconciler``), and it costs the server about as much as the rows
 /// themselves while a large load goes in (PostgreSQL, 1,000,000 `tb_sales` rows by `COPY`: 14 s with it, 7 s without,
-/// 2–2.5 s to build it afterwards). So, when a run starts (``prepare(_:source:isDryRun:destination:logger:)``):
+/// 2–2.5 s to build it afterwards). A batch probes only at the pdvs another source has records at (`tb_sales_pdvs`,
+/// ``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``), so a fleet of stores, each with its own pdvs, never
+/// probes and never needs it. So, when a run starts (``prepare(_:source:isDryRun:destination:logger:)``):
 /// - no other source has records or a live lease (``Destination/hasOtherSources(than:)``): nothing can be a duplicate
 ///   yet. A first load (``RunPlan/isFirstLoad``) asks the destination to drop the index (it does so only when that
-///   still holds, atomically with the drop: ``Destination/deferDedupIndex(for:)``); any other run leaves it as it is;
-/// - another source is there (or the question failed: the safe side): the index is built first if it is missing (after
-///   a lone source's loads, or a first load killed before its end), before this run writes — or, in a dry run, probes —
-///   a record another source could meet. A lone source's run already under way when a second source arrives finds the
-///   index built by that source's first run, which starts with this rule.
+///   still holds, atomically with the drop: ``Destination/deferDedupIndex(for:)``); any other run leaves it as it is,
+///   and needs no index: a source that arrives while it runs builds it before its own first probe;
+/// - another source is there and shares a pdv with this one's records (``Destination/sharesPdvs(source:among:)``, or
+///   the question failed: the safe side): the index is built first if it is missing;
+/// - another source is there and shares none yet: each batch's pdvs are checked before it (``isShared(_:source:destination:logger:)``)
+///   until one has records at a pdv another source has: the run then waits for its batch in flight (so none of its own
+///   transactions holds `tb_sales`, which the build's lock would wait for) and builds the index if it is missing,
+///   before that batch — or, in a dry run, its probes — reads a record another source could meet.
 ///
 /// Correctness never depends on the index: without it the same probes read the same rows, only slower; the
 /// primary key, which keeps every key stored once, is never dropped.
 enum DedupIndex {
+    /// What a run does about the index before its batches (``prepare(_:source:isDryRun:destination:logger:)``).
+    enum Readiness: Sendable {
+        /// No batch of the run needs it (no other source at the start), or it is built.
+        case settled
+        /// Another source is there but shares no pdv yet: check each batch's pdvs before it (``isShared(_:source:destination:logger:)``).
+        case checkBatches
+    }
+
     /// Applies the rule above for a run of `source` with `plan` (a dry run never drops the index).
-    /// - Returns: a warning for the run's errors when a needed index could not be built (the run goes on: its probes
-    ///   read the same rows, slower; the next run tries again); `nil` otherwise.
-    static func prepare(_ plan: RunPlan, source: String, isDryRun: Bool, destination: any Destination, logger: Logger) async -> SyncErrorInfo? {
+    /// - Returns: what the run's batches must do, and a warning for the run's errors when a needed index could not
+    ///   be built (the run goes on: its probes read the same rows, slower; the next run tries again); `nil` otherwise.
+    static func prepare(_ plan: RunPlan, source: String, isDryRun: Bool, destination: any Destination,
+                        logger: Logger) async -> (readiness: Readiness, warning: SyncErrorInfo?) {
         do {
             if try await !destination.hasOtherSources(than: source) {
                 if plan.isFirstLoad, !isDryRun, try await destination.deferDedupIndex(for: source) {
                     logger.info("first load with no other source: loading without the dedup index")
                 }
-                return nil
+                return (.settled, nil)
             }
+            if try await !destination.sharesPdvs(source: source, among: nil) { return (.checkBatches, nil) }
         } catch {
             logger.warning("could not tell whether other sources write here; building the dedup index if it is missing",
                            metadata: ["error": "\(error)"])
         }
+        return (.settled, await build(destination: destination, logger: logger))
+    }
+
+    /// Whether another source has records at one of `pdvs` (`true` when the question failed: the safe side), for a
+    /// run whose readiness is ``Readiness/checkBatches``: its batch with records at `pdvs` then waits for the batch in
+    /// flight and ``build(destination:logger:)``s the index first.
+    static func isShared(_ pdvs: [String], source: String, destination: any Destination, logger: Logger) async -> Bool {
+        do {
+            return try await destination.sharesPdvs(source: source, among: pdvs)
+        } catch {
+            logger.warning("could not tell whether another source has records at this batch's pdvs; building the dedup index if it is missing",
+                           metadata: ["error": "\(error)"])
+            return true
+        }
+    }
+
+    /// Builds the index if it is missing.
+    /// - Returns: a warning for the run's errors when it could not be built (the run goes on: its probes read the same
+    ///   rows, slower; the next run tries again); `nil` otherwise.
+    static func build(destination: any Destination, logger: Logger) async -> SyncErrorInfo? {
         do {
             try await destination.buildDedupIndex()
             return nil

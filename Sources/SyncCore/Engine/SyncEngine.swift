@@ -141,10 +141,10 @@ public struct SyncEngine: Sendable {
         let reader = PageReader(source: source, stream: request.source.stream,
                                 mapper: RecordMapper(source: request.source, validation: options.validation),
                                 retry: retry, logger: logger, now: now)
-        if let warning = await DedupIndex.prepare(plan, source: run.source, isDryRun: request.isDryRun, destination: destination, logger: logger) {
-            run.errors.append(warning)
-        }
+        let (readiness, warning) = await DedupIndex.prepare(plan, source: run.source, isDryRun: request.isDryRun, destination: destination, logger: logger)
+        if let warning { run.errors.append(warning) }
         var loop = BatchLoop(run: run, engine: self, reader: reader, retry: retry, logger: logger, onProgress: onProgress)
+        loop.dedupIndex = readiness
         await loop.read(plan)
         run = loop.run
         await source.close()
