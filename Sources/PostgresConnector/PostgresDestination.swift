@@ -216,15 +216,19 @@ public final class PostgresDestination: Destination, AuditLog {
         }
     }
 
-    /// Drops `tb_sales_dedup` when no other source has a record or an unexpired lease: checked again in the
-    /// transaction that drops it, after `LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE` (waiting at most 2 s,
-    /// `lock_timeout`: a waiting exclusive lock holds up every later reader of the table). A run of another source
-    /// that starts later builds the index again before it writes (``buildDedupIndex()``).
+    /// Drops `tb_sales_dedup` when no pdv of `tb_sales_pdvs` has two sources: checked in the transaction that drops
+    /// it, after `LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE` (waiting at most 2 s, `lock_timeout`: a waiting exclusive
+    /// lock holds up every later reader of the table). A run that meets another source's pdv builds the index again
+    /// before it probes (``buildDedupIndex(registering:for:)``). An index already absent is not locked for.
     public func deferDedupIndex(for source: String) async throws -> Bool {
-        try await connectionTransaction("deferring the dedup index") { [self] connection, logger in
+        try await connectionTransaction("deferring the dedup index") { connection, logger in
+            let missing = try await connection.run("SELECT to_regclass('tb_sales_dedup') IS NULL AS missing", logger: logger).first?["missing"]
+            if missing == .bool(true) { return true }
             try await connection.run("SET LOCAL lock_timeout = '2s'", logger: logger)
             try await connection.run("LOCK TABLE tb_sales IN ACCESS EXCLUSIVE MODE", logger: logger)
-            if try await otherSources(than: source, connection, logger) { return false }
+            let shared = try await connection.run("SELECT EXISTS (SELECT 1 FROM tb_sales_pdvs GROUP BY pdv HAVING count(*) > 1) AS shared",
+                                                  logger: logger).first?["shared"]
+            if shared != .bool(false) { return false }
             try await connection.run("DROP INDEX IF EXISTS tb_sales_dedup", logger: logger)
             return true
         }
@@ -234,8 +238,12 @@ public final class PostgresDestination: Destination, AuditLog {
     /// missing: the statement's `SHARE` lock would otherwise wait for every batch in flight. The build is exempt from
     /// the pool's `statement_timeout` (`SET LOCAL`): on a table a lone source filled for years it may take minutes,
     /// and a build cut off at the timeout would hold the writers of `tb_sales` that long on every run, for nothing.
-    public func buildDedupIndex() async throws {
+    public func buildDedupIndex(registering pdvs: [String], for source: String) async throws {
         try await connectionTransaction("building the dedup index") { connection, logger in
+            if !pdvs.isEmpty {
+                try await connection.run("INSERT INTO tb_sales_pdvs (pdv, source_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                                         [.texts(pdvs), .text(source)], logger: logger)
+            }
             let missing = try await connection.run("SELECT to_regclass('tb_sales_dedup') IS NULL AS missing", logger: logger).first?["missing"]
             guard missing == .bool(true) else { return }
             try await connection.run("SET LOCAL statement_timeout = 0", logger: logger)

@@ -202,18 +202,23 @@ public actor SQLiteDestination: Destination, AuditLog {
         }
     }
 
-    /// Drops `tb_sales_dedup` in one write transaction (SQLite has one writer at a time) that finds no other source
-    /// (``hasOtherSources(than:)``).
+    /// Drops `tb_sales_dedup` in one write transaction (SQLite has one writer at a time) that finds no pdv of
+    /// `tb_sales_pdvs` with two sources.
     public func deferDedupIndex(for source: String) async throws -> Bool {
         try await exclusiveTransaction("deferring the dedup index") {
-            if try await otherSources(than: source) { return false }
+            let shared = try await query("SELECT EXISTS (SELECT 1 FROM tb_sales_pdvs GROUP BY pdv HAVING count(*) > 1) AS shared")
+            if shared.first?.column("shared")?.integer != 0 { return false }
             try await query("DROP INDEX IF EXISTS tb_sales_dedup")
             return true
         }
     }
 
-    public func buildDedupIndex() async throws {
+    public func buildDedupIndex(registering pdvs: [String], for source: String) async throws {
         try await exclusiveTransaction("building the dedup index") {
+            for chunk in pdvs.chunks(of: 500) {
+                try await query("INSERT OR IGNORE INTO tb_sales_pdvs (pdv, source_id) VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", "))",
+                                chunk.flatMap { [.text($0), .text(source)] })
+            }
             _ = try await query(SQLiteMigrations.dedupIndex)
         }
     }

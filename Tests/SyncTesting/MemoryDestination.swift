@@ -234,7 +234,7 @@ public final class MemoryDestination: Destination {
 
     public func deferDedupIndex(for source: String) async throws -> Bool { false }
 
-    public func buildDedupIndex() async throws {}
+    public func buildDedupIndex(registering pdvs: [String], for source: String) async throws {}
 
     public func sharesPdvs(source: String, among pdvs: [String]?) async throws -> Bool {
         tables.withLock { tables in

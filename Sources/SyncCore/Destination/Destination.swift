@@ -64,14 +64,15 @@ public protocol Destination: Sendable {
     func hasOtherSources(than source: String) async throws -> Bool
 
     /// Drops the match-shaped index of `tb_sales` that serves ``DestinationTransaction/dedupCandidates(excludingSource:matching:)``
-    /// (`tb_sales_dedup`) for a first load of `source` (``DedupIndex``), if no other source has records in `tb_sales`
-    /// or a live lease (``hasOtherSources(than:)``), checked atomically with the drop; waits a few seconds at most
-    /// for the table.
-    /// - Returns: whether the index is now absent for this run (`false`: another source needs it, or the table was busy).
+    /// (`tb_sales_dedup`) for a first load of `source` (``DedupIndex``), if no pdv of `tb_sales_pdvs` has two sources
+    /// (then no batch probes), checked atomically with the drop; waits a few seconds at most for the table.
+    /// - Returns: whether the index is now absent for this run (`false`: a probe may need it, or the table was busy).
     func deferDedupIndex(for source: String) async throws -> Bool
 
-    /// Builds the index ``deferDedupIndex(for:)`` drops, if it is missing; otherwise does nothing (a catalog read).
-    func buildDedupIndex() async throws
+    /// Adds `pdvs` for `source` to `tb_sales_pdvs` (before its records, which a batch then writes) and builds the index
+    /// ``deferDedupIndex(for:)`` drops if it is missing (otherwise a catalog read), in one transaction: once the index
+    /// exists the pdvs are shared for every later ``deferDedupIndex(for:)``, which then leaves it.
+    func buildDedupIndex(registering pdvs: [String], for source: String) async throws
 
     /// Whether a source other than `source` has records at one of `pdvs`, or, for `nil`, at a pdv `source` has
     /// records at (`tb_sales_pdvs`): only then can a record of `source` have an original, and its batches probe

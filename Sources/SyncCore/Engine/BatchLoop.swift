@@ -515,7 +515,9 @@ struct BatchLoop {
         let pdvs = page.records.compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
         guard await DedupIndex.isShared(pdvs, source: run.source, destination: engine.destination, logger: logger) else { return true }
         guard await finish(&inFlight, lastPosition: &lastPosition) else { return false }
-        if let warning = await DedupIndex.build(destination: engine.destination, logger: logger) { run.errors.append(warning) }
+        if let warning = await DedupIndex.build(registering: pdvs, for: run.source, destination: engine.destination, logger: logger) {
+            run.errors.append(warning)
+        }
         dedupIndex = .settled
         return true
     }

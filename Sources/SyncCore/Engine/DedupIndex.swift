@@ -10,10 +10,12 @@ import Logging
 /// 2–2.5 s to build it afterwards). A batch probes only at the pdvs another source has records at (`tb_sales_pdvs`,
 /// ``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``), so a fleet of stores, each with its own pdvs, never
 /// probes and never needs it. So, when a run starts (``prepare(_:source:isDryRun:destination:logger:)``):
+/// - a first load (``RunPlan/isFirstLoad``) asks the destination to drop the index, which it does only while no pdv
+///   has two sources (then no batch probes), atomically with the drop (``Destination/deferDedupIndex(for:)``);
 /// - no other source has records or a live lease (``Destination/hasOtherSources(than:)``): nothing can be a duplicate
-///   yet. A first load (``RunPlan/isFirstLoad``) asks the destination to drop the index (it does so only when that
-///   still holds, atomically with the drop: ``Destination/deferDedupIndex(for:)``); any other run leaves it as it is,
-///   and needs no index: a source that arrives while it runs builds it before its own first probe;
+///   yet, and the run needs no index: a source that arrives while it runs and meets its pdvs registers them and builds
+///   the index before its own first probe (``Destination/buildDedupIndex(registering:for:)``), so this run's batches
+///   find those pdvs shared only once the index exists;
 /// - another source is there and shares a pdv with this one's records (``Destination/sharesPdvs(source:among:)``, or
 ///   the question failed: the safe side): the index is built first if it is missing;
 /// - another source is there and shares none yet: each batch's pdvs are checked before it (``isShared(_:source:destination:logger:)``)
@@ -38,18 +40,16 @@ enum DedupIndex {
     static func prepare(_ plan: RunPlan, source: String, isDryRun: Bool, destination: any Destination,
                         logger: Logger) async -> (readiness: Readiness, warning: SyncErrorInfo?) {
         do {
-            if try await !destination.hasOtherSources(than: source) {
-                if plan.isFirstLoad, !isDryRun, try await destination.deferDedupIndex(for: source) {
-                    logger.info("first load with no other source: loading without the dedup index")
-                }
-                return (.settled, nil)
+            if plan.isFirstLoad, !isDryRun, try await destination.deferDedupIndex(for: source) {
+                logger.info("first load with no pdv shared by two sources: loading without the dedup index")
             }
+            if try await !destination.hasOtherSources(than: source) { return (.settled, nil) }
             if try await !destination.sharesPdvs(source: source, among: nil) { return (.checkBatches, nil) }
         } catch {
             logger.warning("could not tell whether other sources write here; building the dedup index if it is missing",
                            metadata: ["error": "\(error)"])
         }
-        return (.settled, await build(destination: destination, logger: logger))
+        return (.settled, await build(registering: [], for: source, destination: destination, logger: logger))
     }
 
     /// Whether another source has records at one of `pdvs` (`true` when the question failed: the safe side), for a
@@ -65,12 +65,12 @@ enum DedupIndex {
         }
     }
 
-    /// Builds the index if it is missing.
+    /// Registers `pdvs` for `source` and builds the index if it is missing (``Destination/buildDedupIndex(registering:for:)``).
     /// - Returns: a warning for the run's errors when it could not be built (the run goes on: its probes read the same
     ///   rows, slower; the next run tries again); `nil` otherwise.
-    static func build(destination: any Destination, logger: Logger) async -> SyncErrorInfo? {
+    static func build(registering pdvs: [String], for source: String, destination: any Destination, logger: Logger) async -> SyncErrorInfo? {
         do {
-            try await destination.buildDedupIndex()
+            try await destination.buildDedupIndex(registering: pdvs, for: source)
             return nil
         } catch {
             logger.error("could not build the dedup index; this run probes without it", metadata: ["error": "\(error)"])

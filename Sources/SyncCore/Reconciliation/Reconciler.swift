@@ -117,7 +117,7 @@ public struct Reconciler: Sendable {
                     // database fed by one source lacks (``DedupIndex``). Without it the reads are only slower, so a
                     // failed build (reported by the next read if the database is unusable) does not stop the report.
                     indexed = true
-                    try? await store.buildDedupIndex()
+                    try? await store.buildDedupIndex(registering: [], for: "")
                 }
                 try await drillDown(&entry, key: key, reader: reader, store: store, checkpoint: checkpoint, quarantined: quarantinedIds, now: now)
                 let bucket = entry.bucket
