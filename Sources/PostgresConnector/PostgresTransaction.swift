@@ -104,10 +104,11 @@ struct PostgresTransaction: DestinationTransaction {
         if !writes.changed.isEmpty {
             try await mergeChanged(SalesColumns(writes.changed), syncId: syncId, passId: passId)
         }
-        if let source = writes.source {
-            try await connection.run("INSERT INTO tb_sales_pdvs (pdv, source_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
-                                     [.texts(writes.pdvs), .text(source)], logger: logger)
-        }
+    }
+
+    func registerPdvs(_ pdvs: [String], source: String) async throws {
+        try await connection.run("INSERT INTO tb_sales_pdvs (pdv, source_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                                 [.texts(pdvs), .text(source)], logger: logger)
     }
 
     /// Inserts new records (no row under their key, as read in this transaction while the run's lease is held, or

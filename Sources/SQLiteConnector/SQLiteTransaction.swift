@@ -98,8 +98,10 @@ struct SQLiteTransaction: DestinationTransaction {
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws {
         try await write(writes.new, merging: false, syncId: syncId, passId: passId)
         try await write(writes.changed.map { (record: $0, duplicateOf: String?.none) }, merging: true, syncId: syncId, passId: passId)
-        guard let source = writes.source else { return }
-        for chunk in writes.pdvs.chunks(of: 500) {
+    }
+
+    func registerPdvs(_ pdvs: [String], source: String) async throws {
+        for chunk in pdvs.chunks(of: 500) {
             try await query("INSERT OR IGNORE INTO tb_sales_pdvs (pdv, source_id) VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", "))",
                             chunk.flatMap { [.text($0), .text(source)] })
         }

@@ -340,6 +340,8 @@ final class MemoryTransaction: DestinationTransaction {
     }
 
     /// Fails with the injected fault of ``Step/dedupCandidates``: the check is the first read of that step.
+    func registerPdvs(_ pdvs: [String], source: String) async throws {}
+
     func pdvs(ofSourcesOtherThan source: String, among pdvs: [String]) async throws -> Set<String> {
         try step(.dedupCandidates) { tables in
             Set(tables.sales.values.filter { $0.record.sourceId != source }.map(\.record.pdv)).intersection(pdvs)

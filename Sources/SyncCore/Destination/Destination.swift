@@ -160,7 +160,7 @@ public protocol DestinationTransaction: Sendable {
     /// more (the plan matches exactly), never fewer.
     func dedupCandidates(excludingSource: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate]
 
-    /// Which of `pdvs` a source other than `source` has records at (`tb_sales_pdvs`, which ``writeSales(_:syncId:passId:)``
+    /// Which of `pdvs` a source other than `source` has records at (`tb_sales_pdvs`, which ``registerPdvs(_:source:)``
     /// keeps): a record can have an original only at those, so the core probes for dedup candidates only there (none
     /// at all for a single source, or for sources whose pdvs are their own, as a fleet of stores' are). May name more
     /// pdvs (a pdv a record has left), never fewer; its cost must not grow with the records of `tb_sales`.
@@ -169,10 +169,13 @@ public protocol DestinationTransaction: Sendable {
     /// Writes records into `tb_sales`: `writes.new` are inserted (no row under their key), `writes.changed`
     /// replace their stored row (content, `sync_id`, `updated_at`; `last_seen_pass` kept unless `passId` is
     /// set; a soft delete keeps its first `deleted_at_source`, a revived row clears it). New rows get
-    /// `first_sync_id = syncId`; `passId` is stamped as `last_seen_pass` on every written row when set. The
-    /// pdvs of the written records (``SalesWrites/pdvs``) are added to `tb_sales_pdvs` for their source in the same
-    /// transaction.
+    /// `first_sync_id = syncId`; `passId` is stamped as `last_seen_pass` on every written row when set.
     func writeSales(_ writes: SalesWrites, syncId: String, passId: String?) async throws
+
+    /// Adds `pdvs` for `source` to `tb_sales_pdvs` (those already there are left): the pdvs of the records a batch
+    /// writes (``SalesWrites/pdvs``), in its transaction. An overlapped batch adds them only after the batch before it
+    /// committed, which may hold the same rows uncommitted.
+    func registerPdvs(_ pdvs: [String], source: String) async throws
 
     /// Upserts `tb_sync_duplicates` entries keyed by `(source_id, external_id)`; an empty `duplicateOf` keeps
     /// the stored original.
@@ -273,11 +276,8 @@ public struct SalesWrites: Sendable {
     /// `true` when there is nothing to write.
     public var isEmpty: Bool { new.isEmpty && changed.isEmpty }
 
-    /// The source of the records (all of one source), `nil` when there is nothing to write.
-    public var source: String? { (new.records.first ?? changed.first)?.sourceId }
-
     /// The distinct pdvs of the records written, in order of first appearance: what `tb_sales_pdvs` gains
-    /// (``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``).
+    /// (``DestinationTransaction/registerPdvs(_:source:)``).
     public var pdvs: [String] {
         var seen = Set<String>()
         return (new.records + changed).compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }

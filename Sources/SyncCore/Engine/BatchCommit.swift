@@ -145,6 +145,7 @@ public struct BatchCommit: Sendable {
             run = try await previous.run()
             try await Self.fence(store, source: source, syncId: syncId)
         }
+        if !writes.isEmpty { try await store.registerPdvs(writes.pdvs, source: source) }
         let before = run.counters
         let duplicates = plan.duplicateWrites(existing: existing)
         if !duplicates.isEmpty { try await store.recordDuplicates(duplicates, syncId: syncId) }
