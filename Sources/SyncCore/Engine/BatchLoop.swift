@@ -507,15 +507,17 @@ struct BatchLoop {
 
     /// Before `page` commits in a run that checks its batches (``DedupIndex/Readiness/checkBatches``): when another
     /// source has records at one of its pdvs, counts the batch in flight (`lastPosition` moves to its last row), then
-    /// builds the dedup index if it is missing, and stops checking. `false` (and the run marked failed) when the batch in
-    /// flight could not be loaded.
+    /// registers its pdvs (none in a dry run) and builds the dedup index if it is missing, and stops checking. `false`
+    /// (and the run marked failed) when the batch in flight could not be loaded.
     private mutating func prepareDedupIndex(before page: PreparedBatch, inFlight: inout InFlight?, lastPosition: inout Checkpoint?) async -> Bool {
         guard case .checkBatches = dedupIndex, options.deduplication.enabled, !page.records.isEmpty else { return true }
         var seen = Set<String>()
         let pdvs = page.records.compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
         guard await DedupIndex.isShared(pdvs, source: run.source, destination: engine.destination, logger: logger) else { return true }
         guard await finish(&inFlight, lastPosition: &lastPosition) else { return false }
-        if let warning = await DedupIndex.build(registering: pdvs, for: run.source, destination: engine.destination, logger: logger) {
+        // A dry run writes no record, so it registers no pdv.
+        let registering = run.request.isDryRun ? [] : pdvs
+        if let warning = await DedupIndex.build(registering: registering, for: run.source, destination: engine.destination, logger: logger) {
             run.errors.append(warning)
         }
         dedupIndex = .settled
