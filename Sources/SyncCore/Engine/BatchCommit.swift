@@ -68,6 +68,8 @@ public struct BatchCommit: Sendable {
         public var metStoredKey = false
         /// ``SyncRun/hasNoOpenQuarantine`` after this batch.
         public var hasNoOpenQuarantine = false
+        /// The pdvs this batch registered (``SyncRun/registeredPdvs`` gains them once it is counted).
+        public var registeredPdvs: [String] = []
     }
 
     /// Loads the batch in one transaction of `destination`.
@@ -145,7 +147,8 @@ public struct BatchCommit: Sendable {
             run = try await previous.run()
             try await Self.fence(store, source: source, syncId: syncId)
         }
-        if !writes.isEmpty { try await store.registerPdvs(writes.pdvs, source: source) }
+        let unregistered = writes.pdvs.filter { !run.registeredPdvs.contains($0) }
+        if !unregistered.isEmpty { try await store.registerPdvs(unregistered, source: source) }
         let before = run.counters
         let duplicates = plan.duplicateWrites(existing: existing)
         if !duplicates.isEmpty { try await store.recordDuplicates(duplicates, syncId: syncId) }
@@ -171,7 +174,7 @@ public struct BatchCommit: Sendable {
         let outcome = plan.outcome(rejected: rejected.count)
         let counters = before.adding(outcome, fetched: fetched, cursorTo: state == nil ? nil : position?.summary)
         try await store.saveProgress(state, source: source, syncId: syncId, counters: counters)
-        return Committed(outcome: outcome, counters: counters, hasNoOpenQuarantine: noneOpen)
+        return Committed(outcome: outcome, counters: counters, hasNoOpenQuarantine: noneOpen, registeredPdvs: unregistered)
     }
 
     /// The fencing check of a write transaction: throws unless run `syncId` still holds the lock of `source`.

@@ -533,6 +533,7 @@ struct BatchLoop {
         case .success(let committed):
             run.counters = committed.counters
             run.hasNoOpenQuarantine = committed.hasNoOpenQuarantine
+            run.registeredPdvs.formUnion(committed.registeredPdvs)
             if committed.metStoredKey { assumesNewKeys = false }
         case .failure(let error):
             run.fail(error, code: .batchFailed, batch: number)

@@ -95,6 +95,9 @@ public struct SyncRun: Sendable {
     /// since: later batches skip the check (``DestinationTransaction/hasOpenQuarantine(source:)``). Only this run's
     /// batches add entries for its source while it holds the lease (a dry run holds none, and writes nothing).
     public var hasNoOpenQuarantine = false
+    /// The pdvs this run's committed batches registered in `tb_sales_pdvs` (``DestinationTransaction/registerPdvs(_:source:)``),
+    /// which never forgets one: a later batch registers only pdvs not among them.
+    public var registeredPdvs: Set<String> = []
     /// Rows the run expects to read, when known.
     public var expected: Int?
     /// `true` when `maxRecords` stopped the run before the end of the stream.
