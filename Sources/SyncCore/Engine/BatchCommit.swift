@@ -128,7 +128,6 @@ public struct BatchCommit: Sendable {
         // A batch that assumed new keys (a first load's, an incremental run's) hashes and copies none of its records here.
         let fresh = existing.isEmpty ? records : records.filter { existing[$0.externalId] == nil }
         var candidates: [DedupCandidate] = []
-        var probed = false
         if dedup.enabled, !fresh.isEmpty {
             // Only at the pdvs another source has records at can a record have an original.
             let shared = try await store.pdvs(ofSourcesOtherThan: source, among: Array(Set(fresh.map(\.pdv))))
@@ -137,7 +136,6 @@ public struct BatchCommit: Sendable {
                 if let previous { run = try await previous.run() }
                 candidates = try await store.dedupCandidates(excludingSource: source, matching: Self.dedupProbes(
                     for: fresh.filter { shared.contains($0.pdv) }, windowMinutes: dedup.windowMinutes))
-                probed = true
             }
         }
         let plan = BatchPlan.plan(records: records, existing: existing, candidates: candidates, options: dedup)
