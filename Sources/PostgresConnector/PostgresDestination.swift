@@ -239,10 +239,9 @@ public final class PostgresDestination: Destination, AuditLog {
     /// the pool's `statement_timeout` (`SET LOCAL`): on a table a lone source filled for years it may take minutes,
     /// and a build cut off at the timeout would hold the writers of `tb_sales` that long on every run, for nothing.
     public func buildDedupIndex(registering pdvs: [String], for source: String) async throws {
-        try await connectionTransaction("building the dedup index") { connection, logger in
+        try await connectionTransaction("building the dedup index") { [leases] connection, logger in
             if !pdvs.isEmpty {
-                try await connection.run("INSERT INTO tb_sales_pdvs (pdv, source_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
-                                         [.texts(pdvs), .text(source)], logger: logger)
+                try await PostgresTransaction(connection: connection, logger: logger, leases: leases).registerPdvs(pdvs, source: source)
             }
             let missing = try await connection.run("SELECT to_regclass('tb_sales_dedup') IS NULL AS missing", logger: logger).first?["missing"]
             guard missing == .bool(true) else { return }

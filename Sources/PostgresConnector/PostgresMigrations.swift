@@ -178,7 +178,7 @@ enum PostgresMigrations {
         (6, [
             "ALTER TABLE tb_sales ALTER COLUMN ingested_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now()",
         ]),
-        // The pdvs each source has records at, written with the records (``PostgresTransaction/writeSales``): a batch
+        // The pdvs each source has records at, written by the batch that writes them (``PostgresTransaction/registerPdvs``): a batch
         // probes for cross-source duplicates only at the pdvs another source has (``DestinationTransaction/pdvs(ofSourcesOtherThan:among:)``).
         (7, [
             "CREATE TABLE tb_sales_pdvs (pdv text NOT NULL, source_id text NOT NULL, PRIMARY KEY (pdv, source_id))",

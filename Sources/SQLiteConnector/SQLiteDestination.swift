@@ -215,10 +215,7 @@ public actor SQLiteDestination: Destination, AuditLog {
 
     public func buildDedupIndex(registering pdvs: [String], for source: String) async throws {
         try await exclusiveTransaction("building the dedup index") {
-            for chunk in pdvs.chunks(of: 500) {
-                try await query("INSERT OR IGNORE INTO tb_sales_pdvs (pdv, source_id) VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", "))",
-                                chunk.flatMap { [.text($0), .text(source)] })
-            }
+            try await SQLiteTransaction(connection: connection).registerPdvs(pdvs, source: source)
             _ = try await query(SQLiteMigrations.dedupIndex)
         }
     }

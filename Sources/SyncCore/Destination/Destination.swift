@@ -278,10 +278,7 @@ public struct SalesWrites: Sendable {
 
     /// The distinct pdvs of the records written, in order of first appearance: what `tb_sales_pdvs` gains
     /// (``DestinationTransaction/registerPdvs(_:source:)``).
-    public var pdvs: [String] {
-        var seen = Set<String>()
-        return (new.records + changed).compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
-    }
+    public var pdvs: [String] { (new.records + changed).distinctPdvs }
 }
 
 /// One `tb_sync_duplicates` entry to write.

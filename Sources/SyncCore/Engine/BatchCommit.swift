@@ -130,7 +130,7 @@ public struct BatchCommit: Sendable {
         var candidates: [DedupCandidate] = []
         if dedup.enabled, !fresh.isEmpty {
             // Only at the pdvs another source has records at can a record have an original.
-            let shared = try await store.pdvs(ofSourcesOtherThan: source, among: Array(Set(fresh.map(\.pdv))))
+            let shared = try await store.pdvs(ofSourcesOtherThan: source, among: fresh.distinctPdvs)
             if !shared.isEmpty {
                 // The claims of the batch before are read only once it committed.
                 if let previous { run = try await previous.run() }

@@ -511,8 +511,7 @@ struct BatchLoop {
     /// (and the run marked failed) when the batch in flight could not be loaded.
     private mutating func prepareDedupIndex(before page: PreparedBatch, inFlight: inout InFlight?, lastPosition: inout Checkpoint?) async -> Bool {
         guard case .checkBatches = dedupIndex, options.deduplication.enabled, !page.records.isEmpty else { return true }
-        var seen = Set<String>()
-        let pdvs = page.records.compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
+        let pdvs = page.records.distinctPdvs
         guard await DedupIndex.isShared(pdvs, source: run.source, destination: engine.destination, logger: logger) else { return true }
         guard await finish(&inFlight, lastPosition: &lastPosition) else { return false }
         // A dry run writes no record, so it registers no pdv.

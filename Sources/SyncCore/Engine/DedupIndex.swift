@@ -54,7 +54,7 @@ enum DedupIndex {
 
     /// Whether another source has records at one of `pdvs` (`true` when the question failed: the safe side), for a
     /// run whose readiness is ``Readiness/checkBatches``: its batch with records at `pdvs` then waits for the batch in
-    /// flight and ``build(destination:logger:)``s the index first.
+    /// flight and ``build(registering:for:destination:logger:)``s the index first.
     static func isShared(_ pdvs: [String], source: String, destination: any Destination, logger: Logger) async -> Bool {
         do {
             return try await destination.sharesPdvs(source: source, among: pdvs)

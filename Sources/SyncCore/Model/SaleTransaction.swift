@@ -78,3 +78,11 @@ extension SaleTransaction {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+extension Sequence<SaleTransaction> {
+    /// The distinct pdvs of the records, in order of first appearance (what `tb_sales_pdvs` is asked about and given).
+    var distinctPdvs: [String] {
+        var seen = Set<String>()
+        return compactMap { seen.insert($0.pdv).inserted ? $0.pdv : nil }
+    }
+}
