@@ -22,7 +22,8 @@
 #   sources   N rows from 20 sources (cross-source dedup active) against the same rows from one source, alternated
 #   rss       our peak RSS in every run above, and at each batch size of BATCHES for N rows
 #   cpu       our user + system CPU seconds in every run above, and per row of the full loads; the cores the whole
-#             machine kept busy during every run (all processes: ours, both servers, the raw tools)
+#             machine kept busy during every run (all processes: ours, both servers, the raw tools); the CPU seconds
+#             of each server (mariadbd, PostgreSQL with its backends) in every full-load run, when they run here
 # Needs the test servers (bash scripts/postgres-server.sh, bash scripts/mariadb-server.sh); installs GNU time,
 # sqlite3 and pgloader (Debian) when missing.
 set -euo pipefail
@@ -46,20 +47,40 @@ PG_USER=$(echo "$BASE" | sed -E 's#^postgres(ql)?://([^:]+):.*#\2#'); PG_PASS=$(
 my() { mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u erp_sync -perp_sync "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "timeout" || b == "timeout" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 median() { printf '%s\n' "$@" | grep -v timeout | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "timeout"; else print a[int((NR + 1) / 2)] }'; }
-declare -A T RSS CPU BUSY   # T[case] = space-separated seconds of its runs; RSS[case] = peak MiB of our runs; CPU[case] = their
-                            # user + system CPU seconds; BUSY[case] = cores the whole machine kept busy during each run
+declare -A T RSS CPU BUSY SRV   # T[case] = space-separated seconds of its runs; RSS[case] = peak MiB of our runs; CPU[case] =
+                                # their user + system CPU seconds; BUSY[case] = cores the whole machine kept busy during each
+                                # run; SRV[case] = "mariadbd/postgres" CPU seconds of the two servers during each run
 PEAK_RSS=0
 CORES=$(grep -c '^cpu[0-9]' /proc/stat)   # every online CPU, as the counters below count them (nproc follows affinity)
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }   # user nice system irq softirq, in clock ticks (not steal)
 TICKS=$(getconf CLK_TCK)
+# The servers' processes, when they run on this machine: MariaDB's mariadbd (its pid file), PostgreSQL's postmaster (the
+# first line of postmaster.pid in its data directory). Empty when unreadable (a remote server): their CPU is then "-".
+MY_PID=$(cat "$(my -N -e 'SELECT @@pid_file' 2>/dev/null)" 2>/dev/null || true)
+PG_PID=$(head -n 1 "$(q postgres 'SHOW data_directory' 2>/dev/null)/postmaster.pid" 2>/dev/null || true)
+# CPU clock ticks (user + system) of mariadbd (all its threads) and of PostgreSQL: the postmaster, the children it has
+# reaped (a backend's CPU reaches its cutime/cstime when it exits) and the children still running.
+server_ticks() {
+  local my=- pg=-
+  [[ -n $MY_PID && -r /proc/$MY_PID/stat ]] && my=$(awk '{ print $14 + $15 }' "/proc/$MY_PID/stat")
+  if [[ -n $PG_PID && -r /proc/$PG_PID/stat ]]; then
+    pg=$(cat "/proc/$PG_PID/stat" $(pgrep -P "$PG_PID" | sed 's#.*#/proc/&/stat#') 2>/dev/null \
+      | awk -v p="$PG_PID" '{ t += $14 + $15; if ($1 == p) t += $16 + $17 } END { print t }')
+  fi
+  echo "$my $pg"
+}
 
 # Runs command "$@" (a program or an exported function) under the case timeout; adds its seconds (or "timeout") to T[$1]
 # and the machine's busy cores over the run (every process: ours, the servers, the tools) to BUSY[$1].
 timed() { # $1 case name, rest: the command
   local name=$1 t0 b0 s; shift
+  local s0 s1; read -ra s0 < <(server_ticks)
   t0=$(now); b0=$(busy_ticks)
   if timeout "$TIMEOUT" bash -c '"$@"' _ "$@"; then s=$(since "$t0"); else s=timeout; fi
+  read -ra s1 < <(server_ticks)
   T[$name]="${T[$name]:-} $s"
+  SRV[$name]="${SRV[$name]:-} $(awk -v a="${s0[0]}" -v b="${s1[0]}" -v c="${s0[1]}" -v d="${s1[1]}" -v t="$TICKS" \
+    'function f(x, y) { return x == "-" ? "-" : sprintf("%.1f", (y - x) / t) } BEGIN { print f(a, b) "/" f(c, d) }')"
   # Under a second the 10 ms ticks and the wrapper's own start-up blur the figure: "-".
   BUSY[$name]="${BUSY[$name]:-} $(awk -v b="$(( $(busy_ticks) - b0 ))" -v t="$TICKS" -v s="$s" 'BEGIN { if (s == "timeout" || s < 1) print "-"; else printf "%.1f", b / t / s }')"
 }
@@ -252,6 +273,8 @@ for c in pg.ours pg.lean pg.pipe pg.pgloader my.ours my.lean my.pipe my.pgloader
     "${BUSY[$c]:+   busy cores of $CORES:${BUSY[$c]}}"
 done
 for b in $BATCHES; do printf '  %-22s %8s s  peak RSS %s MiB%s\n' "rss.batch$b" "$(m "rss.$b")" "${RSS[rss.$b]:- }" "${BUSY[rss.$b]:+   busy cores of $CORES:${BUSY[rss.$b]}}"; done
+echo "  the servers' CPU seconds in each full-load run, mariadbd/postgres (PostgreSQL is both source and destination of pg.*):"
+for c in pg.ours pg.lean pg.pipe pg.pgloader my.ours my.lean my.pipe my.pgloader; do printf '    %-20s%s\n' "$c" "${SRV[$c]:-}"; done
 echo "  rows/s: ours PostgreSQL -> PostgreSQL $(rate "$N" "$(m pg.ours)"), MariaDB -> PostgreSQL $(rate "$N" "$(m my.ours)"), -> SQLite $(rate "$N" "$(m sqlite.ours)"), at $SMALL rows $(rate "$SMALL" "$(m scale.small)")"
 us_per_row() { awk -v c="$(median ${CPU[$1]:-})" -v n="$2" 'BEGIN { if (c == "timeout" || c == "") print "n/a"; else printf "%.1f", c * 1e6 / n }'; }
 echo "  our CPU (user + system) per row, µs: PostgreSQL -> PostgreSQL $(us_per_row pg.ours "$N"), MariaDB -> PostgreSQL $(us_per_row my.ours "$N"), -> SQLite $(us_per_row sqlite.ours "$N")"
