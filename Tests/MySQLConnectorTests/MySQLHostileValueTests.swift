@@ -98,7 +98,8 @@ import Testing
 
     /// A key holding NUL goes into the checkpoint (`tb_sync_state.state_json`, `jsonb`, which refuses `\u0000`): a
     /// page ending on it failed its batch on every run. Pages of two rows, each ending on such a key: every row loads
-    /// or is quarantined, and the next run resumes from the stored checkpoint.
+    /// or is quarantined, and the next run resumes from the stored checkpoint. A NUL at the key's end is part of the key
+    /// (`2` and `2<NUL>` are two rows): such a key is quarantined too, never loaded as `2`.
     @Test func keysHoldingNULMoveTheCheckpointAndResume() async throws {
         try await MySQLFixture.with { f in
             try await MySQLFixture.execute(f.sourceDB, [
@@ -114,11 +115,11 @@ import Testing
                 typeMap: ["venda": .sale])
             let first = try await f.sync(MySQLFixture.options(batchSize: 2), source: f.source(stream: stream))
             #expect(first.status == .success, "\(first.errors.map(\.message))")
-            #expect(first.recordsInserted == 4 && first.recordsRejected == 1)
-            #expect(try await f.audit("SELECT external_id FROM tb_sales ORDER BY 1") == [["1"], ["2"], ["3"], ["5"]])
-            let entry = try await f.audit("SELECT external_id, reason_code, key_json::text FROM tb_sync_errors WHERE kind = 'record'")
-            #expect(entry.count == 1 && entry.first?[0] == nil && entry.first?[1] == "INVALID_ENCODING")
-            #expect(entry.first?[2]?.contains("textHoldingNUL") == true)
+            #expect(first.recordsInserted == 3 && first.recordsRejected == 2)
+            #expect(try await f.audit("SELECT external_id FROM tb_sales ORDER BY 1") == [["1"], ["3"], ["5"]])
+            let entries = try await f.audit("SELECT external_id, reason_code, key_json::text FROM tb_sync_errors WHERE kind = 'record'")
+            #expect(entries.count == 2 && entries.allSatisfy { $0[0] == nil && $0[1] == "INVALID_ENCODING" })
+            #expect(entries.allSatisfy { $0[2]?.contains("textHoldingNUL") == true })
             try await MySQLFixture.execute(f.sourceDB, ["INSERT INTO nulkeys VALUES ('6', 'P', '2024-03-01 10:05:00')"])
             let second = try await f.sync(MySQLFixture.options(batchSize: 2), source: f.source(stream: stream))
             #expect(second.status == .success && second.recordsInserted == 1 && second.recordsFetched == 1, "\(second.errors)")

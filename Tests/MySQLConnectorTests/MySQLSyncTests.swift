@@ -380,6 +380,82 @@ struct MySQLSyncTests {
         }
     }
 
+    /// A value that moves a `#` from one field to the next (`P1#x`,`op` to `P1`,`x#op`), changed in place inside the
+    /// lookback window, is found: the row checksum joined the values with `#`, so both versions checksummed alike and
+    /// the saved window was taken as unchanged.
+    @Test func anUpdateMovingTheSeparatorBetweenFieldsIsFoundInTheWindow() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [MySQLFixture.createSales,
+                "INSERT INTO sale_transactions VALUES (1, 'P1#x', 'op', 10.00, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00')"])
+            let options = MySQLFixture.options(lookback: .seconds(300))
+            let source = f.source(stream: MySQLFixture.stream)
+            #expect(try await f.sync(options, source: source).recordsInserted == 1)
+            #expect(try await f.sync(options, source: source).recordsFetched == 1, "no saved window yet: the whole window")
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "a quiet rerun")
+            try await MySQLFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET pdv = 'P1', operator = 'x#op' WHERE id = 1"])
+            #expect(try await f.sync(options, source: source).recordsUpdated == 1)
+            #expect(try await f.audit("SELECT pdv, operator FROM tb_sales") == [["P1", "x#op"]])
+        }
+    }
+
+    /// An integer cursor of `BIGINT UNSIGNED` above 2^63 − 1 (read as digits) steps back by `lookback` units like any
+    /// other: a row committed late behind the checkpoint is read by the next run (it had no lookback at all).
+    @Test func anUnsignedCursorAbove2To63HasItsLookback() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [
+                """
+                CREATE TABLE sale_transactions (id INT PRIMARY KEY, pdv VARCHAR(20), operator VARCHAR(50), amount DECIMAL(20,2),
+                    `timestamp` DATETIME, type VARCHAR(20), reference INT, seqno BIGINT UNSIGNED, KEY (seqno, id))
+                """,
+                "INSERT INTO sale_transactions SELECT seq, 'P1', 'op', 1, '2024-05-01 10:00:00', 'venda', NULL, 9223372036854775800 + seq * 10 FROM seq_1_to_20",
+            ])
+            var stream = MySQLFixture.stream
+            stream.cursor = .init(column: "seqno", kind: .integer)
+            var options = MySQLFixture.options()
+            options.lookback = .units(100)
+            let source = f.source(stream: stream)
+            let first = try await f.sync(options, source: source)
+            #expect(first.recordsInserted == 20 && first.cursorTo == "9223372036854776000 #20", "\(first.errors)")
+            try await MySQLFixture.execute(f.sourceDB, [
+                "INSERT INTO sale_transactions VALUES (1001, 'P1', 'op', -1, '2024-05-01 10:00:00', 'cancelamento', NULL, 9223372036854775995)"])
+            let second = try await f.sync(options, source: source)
+            #expect(second.recordsInserted == 1, "\(second.errors)")
+            #expect(try await f.audit("SELECT count(*) FROM tb_sales WHERE external_id = '1001' AND type = 'cancel'") == [["1"]])
+        }
+    }
+
+    /// A `TIMESTAMP` cursor (an instant, compared in the session's UTC) of a source east of UTC: the horizon was the
+    /// zone's wall clock + 24 h, an hour late in Berlin, so a row 24.5 h ahead was read in order, refused as
+    /// `FUTURE_CURSOR`, and still moved the checkpoint past the rows to come: a cancellation written a moment later
+    /// was never read. Now that row is swept into quarantine and the checkpoint stays before it.
+    @Test func aFutureInstantCursorEastOfUTCNeverMovesTheCheckpoint() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [
+                "SET time_zone = '+00:00'",
+                """
+                CREATE TABLE sale_transactions (id INT PRIMARY KEY, pdv VARCHAR(20), operator VARCHAR(50), amount DECIMAL(10,2),
+                    `timestamp` DATETIME, type VARCHAR(20), reference INT, updated_at TIMESTAMP(6) NULL, KEY (updated_at, id))
+                """,
+                """
+                INSERT INTO sale_transactions VALUES (1, 'P1', 'op', 10.00, '2024-03-01 10:00:00', 'venda', NULL, UTC_TIMESTAMP() - INTERVAL 1 HOUR),
+                    (2, 'P1', 'op', 7.00, '2024-03-01 10:00:00', 'venda', NULL, UTC_TIMESTAMP() + INTERVAL 1470 MINUTE)
+                """,
+            ])
+            var source = f.source(stream: MySQLFixture.stream)
+            source.timezone = TimeZone(identifier: "Europe/Berlin")!
+            let first = try await f.sync(MySQLFixture.options(), source: source)
+            #expect(first.recordsInserted == 1 && first.recordsRejected == 1, "\(first.errors)")
+            #expect(first.cursorTo?.hasSuffix("#1") == true, "\(first.cursorTo ?? "-")")
+            #expect(first.errors.map(\.code) == [.futureCursor])
+            try await MySQLFixture.execute(f.sourceDB, [
+                "SET time_zone = '+00:00'",
+                "INSERT INTO sale_transactions VALUES (3, 'P1', 'op', -3.00, '2024-03-01 10:00:00', 'cancelamento', NULL, UTC_TIMESTAMP())"])
+            let second = try await f.sync(MySQLFixture.options(), source: source)
+            #expect(second.recordsInserted == 1 && second.cursorTo?.hasSuffix("#3") == true, "\(second.errors)")
+            #expect(try await f.audit("SELECT external_id, type FROM tb_sales ORDER BY 1") == [["1", "sale"], ["3", "cancel"]])
+        }
+    }
+
     /// TIMESTAMP columns are instants: stored in UTC by the server and read in the session zone UTC, so the
     /// source's `timezone` does not shift them; DATETIME(6) keeps microseconds and is read in that zone.
     @Test func timestampIsAnInstantAndDatetimeIsLocalTime() async throws {

@@ -291,6 +291,55 @@ struct PostgresSyncTests {
         }
     }
 
+    /// Distinct source keys stay distinct records: `K1`, `K1 ` and `K1<TAB>` of a `text` key were all trimmed to `K1`
+    /// (two of the rows vanished uncounted, a later update overwrote the sale with the cancel), and the composite keys
+    /// (`x|y`, `z`) and (`x`, `y|z`) were both `x|y|z`. A `character(n)` key loses its blank padding, as before.
+    @Test func distinctKeysAreNeverMergedAndCharPaddingIsCut() async throws {
+        try await PostgresFixture.with { f in
+            try await PostgresFixture.execute(f.sourceDB, [
+                """
+                CREATE TABLE k1 (id text PRIMARY KEY, pdv text, operator text, amount numeric(12,2), "timestamp" timestamp, type text,
+                    reference text, updated_at timestamp)
+                """,
+                """
+                INSERT INTO k1 VALUES ('K1', 'P1', 'op', 10, '2024-05-01 10:00', 'venda', NULL, '2024-05-01 10:00'),
+                    ('K1 ', 'P1', 'op', -10, '2024-05-01 10:00', 'cancelamento', NULL, '2024-05-01 10:01'),
+                    (E'K1\t', 'P1', 'op', 20, '2024-05-01 10:00', 'venda', NULL, '2024-05-01 10:02'),
+                    (' K1', 'P1', 'op', 30, '2024-05-01 10:00', 'venda', NULL, '2024-05-01 10:03')
+                """,
+                """
+                CREATE TABLE k2 (a text, b text, pdv text, operator text, amount numeric(12,2), "timestamp" timestamp, type text,
+                    reference text, updated_at timestamp, PRIMARY KEY (a, b))
+                """,
+                """
+                INSERT INTO k2 VALUES ('x|y', 'z', 'P1', 'op', 10, '2024-05-01 10:00', 'venda', NULL, '2024-05-01 10:00'),
+                    ('x', 'y|z', 'P1', 'op', -10, '2024-05-01 10:00', 'cancelamento', NULL, '2024-05-01 10:01')
+                """,
+                """
+                CREATE TABLE k3 (id character(8) PRIMARY KEY, pdv character(10), operator text, amount numeric(12,2), "timestamp" timestamp,
+                    type text, reference text, updated_at timestamp)
+                """,
+                "INSERT INTO k3 VALUES ('C1', 'P1', 'op', 5, '2024-05-01 10:00', 'venda', NULL, '2024-05-01 10:00')",
+            ])
+            var stream = PostgresFixture.stream
+            stream.from = .table("k1")
+            let one = try await f.sync(PostgresFixture.options(batchSize: 2), source: f.source("one", stream: stream))
+            #expect(one.recordsInserted == 4 && one.recordsFetched == 4, "\(one.errors)")
+            #expect(try await PostgresFixture.rows(f.auditDB, "SELECT external_id, amount::text FROM tb_sales WHERE source_id = 'one' ORDER BY amount")
+                == [["K1 ", "-10.00"], ["K1", "10.00"], ["K1\t", "20.00"], [" K1", "30.00"]])
+            stream.from = .table("k2")
+            stream.primaryKey = ["a", "b"]
+            stream.fields[.externalId] = nil
+            let two = try await f.sync(PostgresFixture.options(), source: f.source("two", stream: stream))
+            #expect(two.recordsInserted == 2, "\(two.errors)")
+            #expect(try await PostgresFixture.rows(f.auditDB, "SELECT external_id FROM tb_sales WHERE source_id = 'two' ORDER BY amount") == [[#"x|y\|z"#], [#"x\|y|z"#]])
+            stream.from = .table("k3")
+            stream.primaryKey = ["id"]
+            let three = try await f.sync(PostgresFixture.options(), source: f.source("three", stream: stream))
+            #expect(try await PostgresFixture.rows(f.auditDB, "SELECT external_id, pdv FROM tb_sales WHERE source_id = 'three'") == [["C1", "P1"]], "\(three.errors)")
+        }
+    }
+
     @Test func largeNumericAndBigintReferenceSurviveDigitForDigit() async throws {
         try await PostgresFixture.with { f in
             try await PostgresFixture.execute(f.sourceDB, [PostgresFixture.createSales, """

@@ -78,4 +78,28 @@ import Testing
             #expect(sales[leap]?["occurred_at"]?.hasPrefix("2024-02-29T13:00:00") == true, "\(sales[leap] ?? [:])")
         }
     }
+    /// An impossible date in a text cursor (`2024-03-01 25:00:00`, `2024-02-30 …`) sorts after or among real ones: the
+    /// row is quarantined and the read goes past it, but the checkpoint stays on the last row with a real cursor, so
+    /// a sale written later that day (`17:00`, before `25:00:00` as text) is read by the next run. It was lost: the
+    /// checkpoint moved to the impossible value.
+    @Test func anImpossibleTextCursorNeverBecomesTheCheckpoint() async throws {
+        try await Fixture.with { f in
+            try await f.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, pdv, amount, occurred, updated_at)")
+            try await f.execute("""
+                INSERT INTO sales VALUES (1, 'P', '10.00', '2024-03-01 10:00:00', '2024-03-01 10:00:00'),
+                    (2, 'P', '11.00', '2024-03-01 10:00:00', '2024-03-01 25:00:00')
+                """)
+            let stream = StreamConfig(
+                from: .table("sales"), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+                fields: [.pdv: .column("pdv"), .operator: .sql("'op'"), .amount: .column("amount"), .occurredAt: .column("occurred"),
+                         .type: .sql("'venda'")],
+                typeMap: ["venda": .sale])
+            let first = await f.sync(sources: [f.source(stream: stream)])
+            #expect(first.recordsInserted == 1 && first.recordsRejected == 1 && first.cursorTo == "2024-03-01 10:00:00 #1", "\(first.errors)")
+            try await f.execute("INSERT INTO sales VALUES (3, 'P', '12.00', '2024-03-01 17:00:00', '2024-03-01 17:00:00')")
+            let second = await f.sync(sources: [f.source(stream: stream)])
+            #expect(second.recordsInserted == 1 && second.cursorTo == "2024-03-01 17:00:00 #3", "\(second.errors)")
+            #expect(try await f.sales().keys.sorted() == ["1", "3"])
+        }
+    }
 }

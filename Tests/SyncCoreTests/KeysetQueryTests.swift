@@ -95,9 +95,9 @@ import Testing
             + #"WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $4 AND src."updated_at" <= $5 GROUP BY 1"#)
         #expect(pg.binds == [lower, upper, upper, first, last])
         let my = try #require(query(.mysql).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper))
-        let nullFlags = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "ISNULL(src.`\($0)`)" }.joined(separator: ", ")
+        let quoted = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "QUOTE(src.`\($0)`)" }.joined(separator: ", ")
         #expect(my.sql == "SELECT CASE WHEN src.`updated_at` < ? THEN 0 WHEN src.`updated_at` < ? THEN 1 WHEN src.`updated_at` = ? THEN 2 ELSE 3 END, COUNT(*), "
-            + "SUM(CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 15), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
+            + "SUM(CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(quoted))), 15), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
             + "FROM `vendas` src WHERE \(Self.mysqlOrderable) AND src.`updated_at` >= ? GROUP BY 1")
         #expect(my.binds == [lower, upper, upper, first])
         var keyed = Self.vendas
@@ -115,7 +115,7 @@ import Testing
                                              .text("2024-03-10 15:00:00"), .integer(2002)])
         // A checksummed page selects the same checksum per row, after the row's values.
         #expect(query(.mysql).page(from: .start, limit: 10, checksummed: true).sql.hasPrefix(
-            "SELECT \(bt), CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(bt), CONCAT(\(nullFlags)))), 15), 16, 10) AS UNSIGNED) FROM `vendas` src WHERE "))
+            "SELECT \(bt), CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(quoted))), 15), 16, 10) AS UNSIGNED) FROM `vendas` src WHERE "))
         #expect(query(.postgresql).page(from: .start, limit: 10, checksummed: true).sql.hasPrefix(
             #"SELECT \#(dq), ('x' || left(md5(ROW(\#(dq))::text), 16))::bit(64)::bigint FROM "vendas" src WHERE "#))
         #expect(query(.sqlite).page(from: .start, limit: 10, checksummed: true) == query(.sqlite).page(from: .start, limit: 10),

@@ -53,6 +53,25 @@ import Testing
             == .cursorAtLeast(.instant(Instant(seconds: 700))))
     }
 
+    /// An integer cursor's lookback at the edges of 64 bits: below `Int64.min` it starts at the least value (it trapped
+    /// on overflow, every run); a `BIGINT UNSIGNED` above `Int64.max` or a `NUMERIC` cursor, read as digits, steps
+    /// back exactly (it had no lookback at all, so a late row behind the checkpoint was never read).
+    @Test func integerLookbackCoversEveryWidthOfInteger() {
+        func start(_ cursor: SourceValue) -> StreamBound? {
+            plan(Checkpoint(cursor: cursor, key: [.integer(1)]), zone: Self.newYork, now: Instant(seconds: 0), kind: .integer).reread?.from
+        }
+        #expect(start(.integer(Int64.min + 3)) == .cursorAtLeast(.integer(.min)))
+        #expect(start(.integer(Int64.max)) == .cursorAtLeast(.integer(Int64.max - 10)))
+        #expect(start(.decimal("9223372036854777000")) == .cursorAtLeast(.decimal("9223372036854776990")))
+        #expect(start(.decimal("9223372036854775810")) == .cursorAtLeast(.integer(Int64.max - 7)), "back within 64 bits")
+        #expect(start(.decimal("18446744073709551615")) == .cursorAtLeast(.decimal("18446744073709551605")))
+        #expect(start(.decimal("-9223372036854775810")) == .cursorAtLeast(.integer(.min)))
+        #expect(start(.decimal("12.50")) == .cursorAtLeast(.decimal("2.5")))
+        #expect(start(.text("700")) == .cursorAtLeast(.integer(690)))
+        #expect(start(.double(1.5)) == .cursorAtLeast(.double(-8.5)))
+        #expect(start(.text("not a number")) == .cursorAtLeast(.integer(.min)), "unknown: from the start, never no lookback")
+    }
+
     @Test func fullRunsResumeTheirPassAndIncrementalRunsStartDaysBack() {
         let now = Instant(seconds: 1_780_000_000)
         let pass = SyncState.FullPass(passId: "old", position: Checkpoint(cursor: .integer(5), key: [.integer(5)]), startedAt: Instant(seconds: 1))
@@ -60,9 +79,16 @@ import Testing
         #expect(full.forward == .after(pass.position!) && full.fullPass == pass && full.reread == nil)
         let fresh = plan(nil, zone: Self.lisbon, now: now, type: .full)
         #expect(fresh.forward == .start && fresh.fullPass?.passId == "run-1")
+        // Lisbon is UTC+1 in May: the bounds are taken on the UTC wall clock, the earlier one (``RunPlan/horizon``).
         let first = plan(nil, zone: Self.lisbon, now: now)
-        #expect(first.forward == .cursorAtLeast(.localDateTime(now.local(in: Self.lisbon).adding(seconds: -30 * 86_400))))
-        #expect(first.horizon == .localDateTime(now.local(in: Self.lisbon).adding(seconds: 86_400)))
+        let utc = LocalDateTime(instant: now)
+        #expect(now.local(in: Self.lisbon) > utc)
+        #expect(first.forward == .cursorAtLeast(.localDateTime(utc.adding(seconds: -30 * 86_400))))
+        #expect(first.horizon == .localDateTime(utc.adding(seconds: 86_400)))
+        // New York is behind UTC: its own wall clock is the earlier one.
+        let west = plan(nil, zone: Self.newYork, now: now)
+        #expect(west.horizon == .localDateTime(now.local(in: Self.newYork).adding(seconds: 86_400)))
+        #expect(west.forward == .cursorAtLeast(.localDateTime(now.local(in: Self.newYork).adding(seconds: -30 * 86_400))))
         #expect(plan(nil, zone: Self.lisbon, now: now, kind: .integer).horizon == nil)
     }
 

@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 @testable import SyncCore
+import SyncTesting
 import Testing
 
 /// Validation rules of ``RecordMapper/map(_:now:)`` (SPEC.md "Validation"): every rejection carries a reason
@@ -222,8 +224,8 @@ import Testing
         #expect(key.reason == .invalidEncoding)
         #expect(key.externalId == nil && key.key == [.integer(1001)])
         #expect(!key.rawJSON.contains("\\u0000"))
-        // Padding NUL is trimmed from the external id, which is kept.
-        #expect(try rejection(["externalId": .text("1001\u{0}"), "amount": .text("x")]).externalId == "1001")
+        // A NUL at the end of the external id is part of it (not padding): refused like one inside, never cut to `1001`.
+        #expect(try rejection(["externalId": .text("1001\u{0}")]).reason == .invalidEncoding)
         #expect(try record(["pdv": .text("\u{0}PDV-1\u{0}\u{0}")]).pdv == "PDV-1")
         // Messages quote the bad value, never with its NUL (written `\0`, or the value as base64; the raw values keep it).
         for (field, value) in [("amount", "1\u{0}2"), ("occurredAt", "2024-03-10\u{0}14:00:00"), ("cursor", "2024-03-10 14:00:00\u{0}x")] {
@@ -260,7 +262,13 @@ import Testing
             return query.columns.map { values[$0] ?? .null }
         }
         let now = Instant(seconds: 1_710_115_200)
-        #expect(try mapper.map(row([.integer(3), .text("A-9 ")]), now: now).get().externalId == "3|A-9")
+        // Each value exactly (a space is part of a key), `|` and `\` escaped, so two keys never share an id.
+        #expect(try mapper.map(row([.integer(3), .text("A-9 ")]), now: now).get().externalId == "3|A-9 ")
+        #expect(try mapper.map(row([.integer(3), .text("A-9")]), now: now).get().externalId == "3|A-9")
+        #expect(try mapper.map(row([.text("x|y"), .text("z")]), now: now).get().externalId == #"x\|y|z"#)
+        #expect(try mapper.map(row([.text("x"), .text("y|z")]), now: now).get().externalId == #"x|y\|z"#)
+        #expect(try mapper.map(row([.text(#"a\"#), .text("b")]), now: now).get().externalId == #"a\\|b"#)
+        #expect(RecordMapper.externalId(ofKey: [.text(" K1\t")]) == " K1\t", "a one-column key is its text, exactly")
         #expect(mapper.position(of: row([.integer(3), .text("A-9")])).key == [.integer(3), .text("A-9")])
         guard case .failure(let missing) = mapper.map(row([.integer(3), .null]), now: now) else {
             Issue.record("a NULL key part must be rejected")
@@ -319,5 +327,51 @@ import Testing
         #expect(a.contentHash != (try record(["amount": .decimal("19.91")])).contentHash)
         #expect(a.contentHash != (try record(["reference": .null])).contentHash)
         #expect(a.contentHash != (try record(["type": .text("VENDA")])).contentHash)
+    }
+}
+
+/// How ``PageReader`` turns a page's rows into a batch: the rows it holds back and where the page's position stays.
+@Suite struct PageReaderTests {
+    let fixture = MapperFixture(typeMap: ["venda": .sale])
+
+    var reader: PageReader {
+        PageReader(source: MemorySource(primaryKey: ["id"]), stream: fixture.source.stream, mapper: fixture.mapper,
+                   retry: RetryPolicy(maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1), logger: Logger(label: "test"), now: { [fixture] in fixture.now })
+    }
+
+    func row(_ id: Int64, cursor: String, amount: String = "19.90") -> [SourceValue] {
+        fixture.row(["key.0": .integer(id), "externalId": .integer(id), "cursor": .text(cursor), "amount": .decimal(amount)])
+    }
+
+    /// A row refused for its cursor (beyond the future limit, an impossible date in a text cursor) is read past but never
+    /// becomes the checkpoint: a later row with an accepted cursor does. Had the checkpoint moved to `2024-03-10 25:00:00`
+    /// (text, sorting after the day's every real time), the rows written later that day would never be read.
+    @Test func aRowRefusedForItsCursorNeverBecomesTheCheckpoint() {
+        let rows = [row(1, cursor: "2024-03-10 14:00:00"), row(2, cursor: "2024-03-20 00:00:00"), row(3, cursor: "2024-03-21 00:00:00")]
+        let page = reader.prepare(rows)
+        #expect(page.records.map(\.externalId) == ["1"])
+        #expect(page.rejected.map(\.reason) == [.futureCursor, .futureCursor] && page.rejected.allSatisfy(\.refusesCursor))
+        #expect(page.last == fixture.mapper.position(of: rows[2]), "the read goes on after them")
+        #expect(page.checkpoint == fixture.mapper.position(of: rows[0]))
+        #expect(reader.prepare(Array(rows.dropFirst())).checkpoint == nil, "none accepted: the saved checkpoint stays")
+        let impossible = [row(4, cursor: "2024-03-10 15:00:00"), row(5, cursor: "2024-03-10 25:00:00")]
+        #expect(reader.prepare(impossible).checkpoint == fixture.mapper.position(of: impossible[0]))
+        #expect(reader.prepare(impossible).rejected.map(\.reason) == [.invalidDate])
+        let after = impossible + [row(6, cursor: "2024-03-11 09:00:00")]
+        #expect(reader.prepare(after).checkpoint == fixture.mapper.position(of: after[2]), "a later accepted cursor moves it")
+        // Other refusals (here the amount) keep the row's place in the stream.
+        let badAmount = [row(7, cursor: "2024-03-10 16:00:00", amount: "x")]
+        #expect(reader.prepare(badAmount).checkpoint == fixture.mapper.position(of: badAmount[0]))
+    }
+
+    /// Two rows of a page with one external id: the same values load once; other values are quarantined as
+    /// `DUPLICATE_KEY`, never dropped nor merged into the first.
+    @Test func aRepeatedExternalIdWithOtherValuesIsQuarantined() {
+        let rows = [row(1, cursor: "2024-03-10 14:00:00"), row(1, cursor: "2024-03-10 14:00:00"), row(1, cursor: "2024-03-10 14:00:01", amount: "29.90")]
+        let page = reader.prepare(rows)
+        #expect(page.records.count == 1 && page.records[0].amount.description == "19.90")
+        #expect(page.rejected.map(\.reason) == [.duplicateKey])
+        #expect(page.rejected.first?.raw["amount"] == .some("29.90") && page.rejected.first?.externalId == "1")
+        #expect(page.rowCount == 3)
     }
 }

@@ -100,8 +100,8 @@ struct BatchLoop {
             case .success(let prepared):
                 guard prepared.rowCount > 0 else { continue }  // gone from the source: a full pass marks it deleted
                 guard await load(prepared, state: nil, fullPassId: nil) else { return }
-                let filedUnder = RecordMapper.externalId(ofKey: key)
-                if let loaded = prepared.records.first, loaded.externalId != filedUnder, !(await resolve(filedUnder)) { return }
+                if let filedUnder = RecordMapper.externalId(ofKey: key), let loaded = prepared.records.first, loaded.externalId != filedUnder,
+                   !(await resolve(filedUnder)) { return }
             case .failure(let error):
                 let stillFailing = (error as? SyncFailure)?.isDataException == true
                 logger.notice("a row quarantined as SOURCE_ERROR is still not read", metadata: ["key": "\(key)", "error": "\(error)"])
@@ -356,7 +356,7 @@ struct BatchLoop {
                 await Self.abandon(pending)
                 return nil
             }
-            let state = pendingCheck == nil ? plan.state(after: position) : nil
+            let state = pendingCheck == nil ? page.checkpoint.map(plan.state(after:)) : nil
             let batch = start(page, state: state, fullPassId: plan.fullPass?.passId, assumingNewKeys: assumesNewKeys, after: inFlight)
             if let previous = inFlight {
                 inFlight = nil
@@ -365,7 +365,7 @@ struct BatchLoop {
                     await Self.abandon(pending)
                     return nil
                 }
-                lastPosition = previous.prepared.last
+                lastPosition = previous.prepared.checkpoint ?? lastPosition
             }
             inFlight = batch
             if overlaps && pendingCheck == nil && isFull && budget > 0 { continue }
@@ -466,7 +466,7 @@ struct BatchLoop {
                        after previous: InFlight? = nil) -> InFlight {
         let number = (previous?.number ?? run.batches) + 1
         var batch = BatchCommit(batchNumber: number, records: prepared.records, rejected: prepared.rejected, fetched: prepared.rowCount,
-                                state: state, position: prepared.last, fullPassId: fullPassId)
+                                state: state, position: prepared.checkpoint, fullPassId: fullPassId)
         batch.assumesNewKeys = assumingNewKeys
         let dryRun = run.request.isDryRun
         let after = previous?.successor
@@ -493,7 +493,7 @@ struct BatchLoop {
         guard let batch = inFlight else { return true }
         inFlight = nil
         guard await count(batch) else { return false }
-        lastPosition = batch.prepared.last
+        lastPosition = batch.prepared.checkpoint ?? lastPosition
         return true
     }
 

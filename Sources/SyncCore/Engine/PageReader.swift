@@ -5,8 +5,14 @@ struct PreparedBatch: Sendable {
     var rowCount: Int
     var records: [SaleTransaction]
     var rejected: [RejectedRow]
-    /// Position of the page's last row (`nil` for an empty page).
+    /// Position of the page's last row (`nil` for an empty page): where the next page of the read starts.
     var last: Checkpoint?
+    /// Position of the page's last row whose cursor the mapper accepted: what the page's batch saves as the checkpoint
+    /// (`nil`: none, the saved one stays). A row refused for its cursor (`FUTURE_CURSOR`, an impossible date in a
+    /// text cursor) is read past but never becomes the checkpoint: had it, the rows written later with cursors before
+    /// it (a real `2026-12-04 17:00` behind a text `2026-12-04 25:00:00`, every row of the next day behind a cursor a
+    /// day ahead) would never be read. The next run reads such a row again and quarantines it again.
+    var checkpoint: Checkpoint?
     /// The page stopped at a row the database could not compute (``PageReader/readIsolating(_:)``): more rows may
     /// follow although it holds fewer than the limit.
     var isCut = false
@@ -97,12 +103,15 @@ struct PageReader: Sendable {
         prepared.rejected.append(mapper.uncomputable(at: positions[low], message: failure.message))
         prepared.rowCount += 1
         prepared.last = positions[low]
+        prepared.checkpoint = positions[low]  // its mapped fields failed, not its cursor
         prepared.isCut = prepared.rowCount < page.limit
         return .success(prepared)
     }
 
     /// Maps the rows of a page; the rows of a checksummed read end with their checksum, which the mapper does not
-    /// read (it reads the laid-out columns) and the batch sums.
+    /// read (it reads the laid-out columns) and the batch sums. The page's checkpoint is its last row whose cursor
+    /// the mapper accepted (``PreparedBatch/checkpoint``); when rows refused for their cursor end the page, its
+    /// checksum, which covers them, is dropped (the window is then re-read rather than saved from it).
     func prepare(_ rows: [[SourceValue]], checksummed: Bool = false) -> PreparedBatch {
         let now = now()
         var sum: Int128? = checksummed ? 0 : nil
@@ -117,16 +126,28 @@ struct PageReader: Sendable {
         var records: [SaleTransaction] = []
         var rejected: [RejectedRow] = []
         records.reserveCapacity(rows.count)
-        var seen: Set<String> = []
+        // The content hash of each external id loaded from this page.
+        var seen: [String: String] = [:]
         seen.reserveCapacity(rows.count)
+        var checkpoint: Checkpoint?
         for row in rows {
-            switch mapper.map(row, now: now) {
+            let mapped = mapper.map(row, now: now)
+            if case .failure(let rejection) = mapped, rejection.refusesCursor {} else { checkpoint = mapper.position(of: row) }
+            switch mapped {
             case .success(let record):
-                // A row read twice within one batch (a query stream without a unique key) loads once.
-                if seen.insert(record.externalId).inserted { records.append(record) }
+                // A row read twice within one page (a query stream without a unique key) loads once; another row with
+                // the same id and other values is kept in quarantine, never merged into the first.
+                if let first = seen[record.externalId] {
+                    if first != record.contentHash { rejected.append(mapper.duplicateKey(row, externalId: record.externalId)) }
+                } else {
+                    seen[record.externalId] = record.contentHash
+                    records.append(record)
+                }
             case .failure(let rejection): rejected.append(rejection)
             }
         }
-        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: rows.last.map(mapper.position(of:)), checksum: checksum)
+        let last = rows.last.map(mapper.position(of:))
+        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: last, checkpoint: checkpoint,
+                             checksum: checkpoint == last ? checksum : nil)
     }
 }

@@ -33,6 +33,10 @@ public struct RejectedRow: Error, Sendable, Hashable {
         /// The source database could not compute the row's mapped fields (a `{ sql: }` expression failing on it:
         /// `to_date('20240230', …)`, a division by zero, a bad cast); the message is the database's.
         case sourceError = "SOURCE_ERROR"
+        /// Another row of the same page has the same `externalId` and different values: the stream's `primaryKey`
+        /// (or its `externalId` mapping) does not identify a row, as a query stream's or a mapped column's may not.
+        /// The first row loads; each other one is kept here rather than merged into it.
+        case duplicateKey = "DUPLICATE_KEY"
     }
 
     public var reason: Reason
@@ -45,6 +49,10 @@ public struct RejectedRow: Error, Sendable, Hashable {
     public var key: [SourceValue]?
     /// The row's values by select-list column name, JSON-ready (exact text, NULL as `nil`).
     public var raw: [String: String?]
+    /// The row is refused for its cursor value (NULL, not a date-time, an impossible date, beyond the future limit):
+    /// it has no place in the stream's order, so it never becomes the checkpoint (``PreparedBatch/checkpoint``). Not part
+    /// of the fingerprint.
+    public var refusesCursor = false
 
     /// Creates a rejection. The audit database cannot store U+0000 in text: a NUL in `message` (which quotes the bad
     /// value) is written `\0`, and an `externalId` holding one is not kept (the raw values and `key` keep the exact
@@ -129,18 +137,43 @@ public struct RecordMapper: Sendable {
         return RejectedRow(reason: .sourceError, message: message, externalId: Self.externalId(ofKey: position.key), raw: raw, key: position.key)
     }
 
-    /// The external id a row known only by its primary key values is quarantined under (``uncomputable(at:message:)``):
-    /// the values joined with `|`, as the default `externalId` mapping makes it.
-    public static func externalId(ofKey key: [SourceValue]) -> String {
-        key.map { $0.text?.trimmingSpaces() ?? "" }.joined(separator: "|")
+    /// The rejection of a row whose `externalId` another row of its page already has, with different values
+    /// (``RejectedRow/Reason/duplicateKey``).
+    public func duplicateKey(_ row: [SourceValue], externalId: String) -> RejectedRow {
+        rejection(of: row, externalId: externalId, .duplicateKey,
+                  "externalId '\(externalId)': another row of the same page has this id and other values; the stream's primaryKey "
+                      + "(\(stream.primaryKey.joined(separator: ", "))) or its externalId mapping does not identify a row")
     }
 
-    /// The ERP key of a row as text (`externalId` mapping, or the primary key values joined with `|`).
+    /// The external id of a row's primary key values, as the default `externalId` mapping makes it: a one-column key's
+    /// text exactly as the source returned it; a composite key's values joined with `|`, each with `\` and `|` escaped
+    /// by a `\` (so `x|y`,`z` and `x`,`y|z` stay two ids; a key without either character reads as before). Never trimmed:
+    /// the connectors cut CHAR padding where the type has it (PostgreSQL `character(n)`, ODBC `SQL_CHAR`; MariaDB
+    /// returns CHAR unpadded), and any other space, tab, line break or NUL is part of the key, or two rows of a text key
+    /// (`K1`, `K1 `, `K1<TAB>`) would load as one. `nil` when a value is NULL or not text.
+    public static func externalId(ofKey key: [SourceValue]) -> String? {
+        if key.count == 1 { return key[0].text }
+        var parts: [String] = []
+        parts.reserveCapacity(key.count)
+        for value in key {
+            guard let text = value.text else { return nil }
+            parts.append(text.utf8.contains(where: { $0 == UInt8(ascii: "|") || $0 == UInt8(ascii: "\\") })
+                ? text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") : text)
+        }
+        return parts.joined(separator: "|")
+    }
+
+    /// The ERP key of a row as text: its `externalId` mapping's value exactly, or ``externalId(ofKey:)`` of its primary key.
     public func externalId(of row: [SourceValue]) -> String? {
-        if let index = fieldColumns[StreamConfig.Field.externalId.slot] { return row[index].text?.trimmingSpaces() }
-        let parts = row[1...stream.primaryKey.count].map { $0.text?.trimmingSpaces() }
-        guard parts.allSatisfy({ $0 != nil }) else { return nil }
-        return parts.map { $0! }.joined(separator: "|")
+        if let index = fieldColumns[StreamConfig.Field.externalId.slot] { return row[index].text }
+        return Self.externalId(ofKey: Array(row[1...stream.primaryKey.count]))
+    }
+
+    /// A rejection of `row` with its raw values by column name and its primary key values.
+    private func rejection(of row: [SourceValue], externalId: String?, _ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
+        var raw: [String: String?] = [:]
+        for (index, name) in columns.enumerated() { raw[name] = row[index].jsonValue }
+        return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw, key: Array(row[1...stream.primaryKey.count]))
     }
 
     /// Why text holding U+0000 is refused. It is valid UTF-8, but PostgreSQL's `text` and `jsonb` cannot hold it
@@ -160,9 +193,7 @@ public struct RecordMapper: Sendable {
     private func record(_ row: [SourceValue], now: Instant) throws(RejectedRow) -> SaleTransaction {
         let externalId = externalId(of: row)
         func reject(_ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
-            var raw: [String: String?] = [:]
-            for (index, name) in columns.enumerated() { raw[name] = row[index].jsonValue }
-            return RejectedRow(reason: reason, message: message, externalId: externalId, raw: raw, key: Array(row[1...stream.primaryKey.count]))
+            rejection(of: row, externalId: externalId, reason, message)
         }
         func value(_ field: StreamConfig.Field) -> SourceValue {
             fieldColumns[field.slot].map { row[$0] } ?? .null
@@ -184,15 +215,20 @@ public struct RecordMapper: Sendable {
             return trimmed
         }
 
-        if row[0].isNull { throw reject(.nullCursor, "cursor \(stream.cursor.column): NULL, the row has no stream position") }
+        func rejectCursor(_ reason: RejectedRow.Reason, _ message: String) -> RejectedRow {
+            var rejected = reject(reason, "cursor \(stream.cursor.column): " + message)
+            rejected.refusesCursor = true
+            return rejected
+        }
+        if row[0].isNull { throw rejectCursor(.nullCursor, "NULL, the row has no stream position") }
         var cursorInstant: Instant?
         if stream.cursor.kind == .timestamp {
             switch instant(row[0]) {
-            case .failure(let error): throw reject(Self.reason(error), "cursor \(stream.cursor.column): \(describe(error, row[0]))")
+            case .failure(let error): throw rejectCursor(Self.reason(error), describe(error, row[0]))
             case .success(let v): cursorInstant = v
             }
             if let cursorInstant, cursorInstant.seconds > now.seconds + validation.maxFutureSeconds {
-                throw reject(.futureCursor, "cursor \(stream.cursor.column): \(row[0].jsonValue ?? "") is more than \(validation.maxFutureSeconds) s in the future")
+                throw rejectCursor(.futureCursor, "\(row[0].jsonValue ?? "") is more than \(validation.maxFutureSeconds) s in the future")
             }
         }
         // Undecodable bytes in any mapped field (or in the key, when it is the external id) are an encoding

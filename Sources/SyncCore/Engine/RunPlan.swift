@@ -29,9 +29,11 @@ public struct RunPlan: Sendable, Equatable {
     public var cursorFrom: String?
     /// The saved state when the run started.
     public var saved: SyncState
-    /// The highest cursor value read in order: now + `validation.maxFutureSeconds` in the source's zone, for
-    /// timestamp cursors (`nil` for integer cursors). Rows beyond it are swept into quarantine, so a cursor
-    /// from the future (`9999-12-31`, PostgreSQL `infinity`, a wrong clock) never moves the checkpoint.
+    /// The highest cursor value read in order, for timestamp cursors (`nil` for integer cursors): now +
+    /// `validation.maxFutureSeconds` on the earlier of two wall clocks, the source's zone and UTC
+    /// (``earliestWallClock(_:zone:)``). Rows beyond it are swept (loaded when the mapper accepts them, quarantined
+    /// when their cursor is further in the future than `maxFutureSeconds`), so a cursor from the future
+    /// (`9999-12-31`, PostgreSQL `infinity`, a wrong clock) never moves the checkpoint.
     public var horizon: SourceValue?
     /// The run starts a source that saved nothing yet (no checkpoint, no full pass; not a reprocess): its whole
     /// history may follow, so it loads without the dedup index when no other source is there (``DedupIndex``).
@@ -59,7 +61,7 @@ public struct RunPlan: Sendable, Equatable {
                             syncId: String, now: Instant) -> RunPlan {
         var plan = RunPlan(reread: nil, forward: .start, fullPass: nil, cursorFrom: nil, saved: state, horizon: nil)
         if source.stream.cursor.kind == .timestamp {
-            plan.horizon = .localDateTime(now.local(in: source.timezone).adding(seconds: options.validation.maxFutureSeconds))
+            plan.horizon = .localDateTime(earliestWallClock(now, zone: source.timezone).adding(seconds: options.validation.maxFutureSeconds))
         }
         switch syncType {
         case .full:
@@ -76,7 +78,7 @@ public struct RunPlan: Sendable, Equatable {
                 plan.cursorFrom = checkpoint.summary
                 plan.reread = lookbackReread(checkpoint, source: source, options: options, now: now)
             } else if source.stream.cursor.kind == .timestamp && options.daysBack > 0 {
-                let start = now.local(in: source.timezone).adding(seconds: -Int64(options.daysBack) * 86_400)
+                let start = earliestWallClock(now, zone: source.timezone).adding(seconds: -Int64(options.daysBack) * 86_400)
                 plan.forward = .cursorAtLeast(.localDateTime(start))
                 plan.cursorFrom = start.description
             }
@@ -85,6 +87,21 @@ public struct RunPlan: Sendable, Equatable {
         plan.assumesNewKeys = (plan.isFirstLoad || syncType == .incremental)
             && (!options.deduplication.enabled || options.deduplication.action == .flag)
         return plan
+    }
+
+    /// The earlier of `now`'s wall time in `zone` and in UTC: the bound a run computes for a timestamp cursor (its
+    /// horizon, its `daysBack` start) before it knows the column's type. The bound travels as a naive date-time,
+    /// which the source compares as the column's own zone: a naive column (`DATETIME`, `timestamp`) holds wall
+    /// times of `zone`, but an instant column (MySQL/MariaDB `TIMESTAMP` and PostgreSQL `timestamptz` in the
+    /// sessions' UTC, SQL Server `datetimeoffset`) compares it as UTC. Taken on the later clock, a horizon was late
+    /// by the zone's offset east of UTC for an instant column (an hour in Berlin): a row that far beyond the
+    /// mapper's future limit was read in order, refused as `FUTURE_CURSOR`, and moved the checkpoint past the rows
+    /// still to come. On the earlier clock the bound is never late for either column; for the other it is early by
+    /// the offset, and the rows in between are swept rather than read in order.
+    static func earliestWallClock(_ now: Instant, zone: TimeZone) -> LocalDateTime {
+        let local = now.local(in: zone)
+        let utc = LocalDateTime(instant: now)
+        return min(local, utc)
     }
 
     /// The state to save with a forward batch whose last row is at `position`: the pass's position for a full
@@ -131,8 +148,7 @@ public struct RunPlan: Sendable, Equatable {
         }
         switch (kind, lookback) {
         case (.integer, .units(let units)) where units > 0:
-            guard case .integer(let value) = cursor else { return nil }
-            return .integer(value - units)
+            return integerLookbackStart(cursor, units: units)
         case (.timestamp, .seconds(let seconds)) where seconds > 0, (.timestamp, .units(let seconds)) where seconds > 0:
             switch cursor {
             case .instant(let instant): return .instant(Instant(seconds: instant.seconds - seconds, microsecond: instant.microsecond))
@@ -143,6 +159,31 @@ public struct RunPlan: Sendable, Equatable {
             }
         default:
             return nil
+        }
+    }
+
+    /// `units` below an integer cursor value, in the value's own form: a 64-bit `.integer`; the digits of a wider one
+    /// (MySQL `BIGINT UNSIGNED` above 2^63 − 1, a `NUMERIC`/`DECIMAL` column, read as `.decimal`, or integer text), exact
+    /// as 128-bit integers and, with a fraction, as `Decimal`; a `.double`. A start below the 64-bit range is that range's
+    /// least value (every row from the stream's start). A value none of these can compute re-reads from the stream's
+    /// start: never no lookback at all, which loses the rows committed late behind the checkpoint.
+    static func integerLookbackStart(_ cursor: SourceValue, units: Int64) -> SourceValue {
+        switch cursor {
+        case .integer(let value):
+            let (start, overflow) = value.subtractingReportingOverflow(units)
+            return .integer(overflow ? .min : start)
+        case .double(let value): return .double(value - Double(units))
+        default:
+            guard let text = cursor.text?.trimmingSpaces() else { return .integer(.min) }
+            if let value = Int128(text) {
+                let start = value - Int128(units)
+                return Int64(exactly: start).map(SourceValue.integer) ?? (start < Int128(Int64.min) ? .integer(.min) : .decimal(String(start)))
+            }
+            if let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), value.isFinite,
+               text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-" || $0 == "+") }) {
+                return .decimal((value - Decimal(units)).description)
+            }
+            return .integer(.min)
         }
     }
 }

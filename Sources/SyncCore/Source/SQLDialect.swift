@@ -71,11 +71,15 @@ public struct SQLDialect: Sendable, Equatable {
         /// PostgreSQL: the first 16 hex digits of `md5(ROW(…)::text)` as a `bigint` (a row's text form tells NULL
         /// from an empty string: manual, "Composite Types", "Constructing Composite Values").
         case md5OfRow
-        /// MySQL/MariaDB: the first 15 hex digits of `SHA1(CONCAT_WS('#', …, CONCAT(ISNULL(…), …)))` as an unsigned
-        /// integer (60 bits: MariaDB Connector/ODBC reads every integer as a signed 64-bit one, so 16 digits came back
-        /// negative for half the rows); `CONCAT_WS` skips NULLs, so the `ISNULL` flags keep their positions (the form
-        /// Percona's pt-table-checksum documents for the same purpose). `SHA1`, not `MD5`: MariaDB 10.11 computes it
-        /// in a quarter of the time (0.1 against 0.55 µs a row, measured), the fingerprint's largest cost after the rows.
+        /// MySQL/MariaDB: the first 15 hex digits of `SHA1(CONCAT_WS('#', QUOTE(…), …))` as an unsigned integer (60
+        /// bits: MariaDB Connector/ODBC reads every integer as a signed 64-bit one, so 16 digits came back negative for
+        /// half the rows). `QUOTE` makes the text one value per field that no other values spell: each value quoted
+        /// with its quotes and backslashes escaped, NULL as the bare word `NULL` (MariaDB "QUOTE"). The values themselves
+        /// joined with `#`, as Percona's pt-table-checksum does, let `P1#x`,`op` and `P1`,`x#op` checksum alike: an
+        /// update moving a `#` between two fields went unseen by the lookback check. `SHA1`, not `MD5`: MariaDB 10.11
+        /// computes it in a quarter of the time (0.1 against 0.55 µs a row, measured), the fingerprint's largest cost
+        /// after the rows. A `FLOAT` column's text has 6 significant digits (MariaDB "Numeric Data Type Overview"), so
+        /// two FLOAT amounts alike in those digits checksum alike: such a change is found by a full pass.
         case sha1OfConcat
     }
 
@@ -257,8 +261,7 @@ public struct SQLDialect: Sendable, Equatable {
         case .md5OfRow?:
             return "('x' || left(md5(ROW(\(expressions.joined(separator: ", ")))::text), 16))::bit(64)::bigint"
         case .sha1OfConcat?:
-            let nullFlags = "CONCAT(" + expressions.map { "ISNULL(\($0))" }.joined(separator: ", ") + ")"
-            return "CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(expressions.joined(separator: ", ")), \(nullFlags))), 15), 16, 10) AS UNSIGNED)"
+            return "CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(expressions.map { "QUOTE(\($0))" }.joined(separator: ", ")))), 15), 16, 10) AS UNSIGNED)"
         case nil:
             return nil
         }
