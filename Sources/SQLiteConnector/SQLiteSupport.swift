@@ -33,7 +33,9 @@ extension SourceValue {
 extension SyncFailure {
     /// Classifies an SQLite error: `SQLITE_BUSY` / `SQLITE_LOCKED` are transient (another writer holds the
     /// database, see https://sqlite.org/rescode.html#busy), a unique violation is `KEY_CONFLICT` (transient: the batch
-    /// is planned again with the stored keys), everything else is permanent.
+    /// is planned again with the stored keys), everything else is permanent. Reading a source, SQLite's "no such
+    /// table" and "no such column" (both a plain `SQLITE_ERROR`, told apart by their message) are `TABLE_NOT_FOUND` and
+    /// `COLUMN_NOT_FOUND`, a configuration error (exit 78) as from the other sources.
     static func sqlite(_ error: any Error, code: SyncFailure.Code, context: String) -> SyncFailure {
         if let failure = error as? SyncFailure { return failure }
         guard let sqliteError = error as? SQLiteError else {
@@ -44,6 +46,10 @@ extension SyncFailure {
             return SyncFailure(code: code, message: "\(context): database is busy (\(sqliteError.message))", isTransient: true)
         case .constraint where sqliteError.message.hasPrefix("UNIQUE constraint failed"), .constraintPrimaryKeyFailed, .constraintUniqueFailed:
             return SyncFailure(code: .keyConflict, message: "\(context): \(sqliteError.message)", isTransient: true)
+        case .error where [.sourceQueryFailed, .sourceUnavailable].contains(code) && sqliteError.message.hasPrefix("no such table"):
+            return SyncFailure(code: .tableNotFound, message: "\(context): \(sqliteError.message)", isTransient: false)
+        case .error where [.sourceQueryFailed, .sourceUnavailable].contains(code) && sqliteError.message.hasPrefix("no such column"):
+            return SyncFailure(code: .columnNotFound, message: "\(context): \(sqliteError.message)", isTransient: false)
         default:
             return SyncFailure(code: code, message: "\(context): \(sqliteError.message)", isTransient: false)
         }

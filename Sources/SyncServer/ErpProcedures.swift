@@ -133,7 +133,7 @@ struct ErpProcedures: Sendable {
     func syncNow(_ input: Data?, caller: Caller) async throws -> SyncNowOutput {
         let parsed = try TRPCInput.decode(SourceInput.self, from: input, default: .empty)
         try TRPCInput.check(parsed.batchSize, "batchSize", in: 100...10_000)
-        try TRPCInput.check(parsed.daysBack, "daysBack", in: 0...36_500)
+        try TRPCInput.check(parsed.daysBack, "daysBack", in: SyncOptions.daysBackRange)
         try TRPCInput.check(parsed.maxRecords, "maxRecords", in: 1...Int.max)
         let (source, isAdHoc) = try resolveSource(parsed)
         let overrides = SyncOverrides(isFull: parsed.fullSync ?? false, daysBack: parsed.daysBack, batchSize: parsed.batchSize,

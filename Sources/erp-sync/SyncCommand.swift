@@ -23,7 +23,7 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Full sync: re-read the whole stream and detect rows deleted at the source.")
     var full = false
 
-    @Option(help: "Days back for a first incremental run without checkpoint (0 = whole history).")
+    @Option(help: "Days back for a first incremental run without checkpoint, 0...36500 (0 = whole history).")
     var daysBack: Int?
 
     @Option(help: "Rows per batch, 100...10000 (default from config: 1000).")
@@ -42,7 +42,7 @@ struct SyncCommand: AsyncParsableCommand {
         guard (source != nil) != all else { throw ValidationError("give either --source NAME or --all") }
         if let batchSize, !(100...10_000).contains(batchSize) { throw ValidationError("--batch-size must be between 100 and 10000") }
         if let maxRecords, maxRecords < 1 { throw ValidationError("--max-records must be at least 1") }
-        if let daysBack, daysBack < 0 { throw ValidationError("--days-back must be 0 or more") }
+        if let daysBack, !SyncOptions.daysBackRange.contains(daysBack) { throw ValidationError("--days-back must be between 0 and 36500") }
         if !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64") }
     }
 

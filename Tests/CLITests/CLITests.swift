@@ -104,6 +104,9 @@ import Testing
         let run = try Self.run(["sync"], in: folder)
         #expect(run.status == 64)
         #expect(run.stderr.contains("--source NAME or --all"))
+        // A start date off the calendar trapped the process (exit 132): the flag takes the config's range.
+        let farBack = try Self.run(["sync", "--all", "--days-back", "1000000000000"], in: folder)
+        #expect(farBack.status == 64 && farBack.stderr.contains("--days-back must be between 0 and 36500"), "\(farBack.stderr)")
     }
 
     @Test func aMissingSourceDatabaseFailsTheRunWithExit69AndAnAuditRow() throws {

@@ -102,4 +102,21 @@ import Testing
             #expect(try await f.sales().keys.sorted() == ["1", "3"])
         }
     }
+    /// A missing table or column of an SQLite source is a configuration error (`TABLE_NOT_FOUND`, `COLUMN_NOT_FOUND`,
+    /// exit 78), as from the other sources, not a failed query (exit 1).
+    @Test func aMissingTableOrColumnIsAConfigurationError() async throws {
+        try await Fixture.with { f in
+            try await f.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, pdv, amount, occurred, updated_at)")
+            var stream = StreamConfig(
+                from: .table("nosuchtable"), primaryKey: ["id"], cursor: .init(column: "updated_at", kind: .timestamp),
+                fields: [.pdv: .column("pdv"), .operator: .sql("'op'"), .amount: .column("amount"), .occurredAt: .column("occurred"),
+                         .type: .sql("'venda'")])
+            let table = await f.sync(sources: [f.source(stream: stream)])
+            #expect(table.status == .failed && table.errors.map(\.code).contains(.tableNotFound), "\(table.errors)")
+            stream.from = .table("sales")
+            stream.fields[.pdv] = .column("nosuchcol")
+            let column = await f.sync(sources: [f.source(stream: stream)])
+            #expect(column.status == .failed && column.errors.map(\.code).contains(.columnNotFound), "\(column.errors)")
+        }
+    }
 }

@@ -231,6 +231,23 @@ import Testing
         #expect(error.message.contains("duplicate source name 'loja-centro'"))
     }
 
+    /// An SQLite destination that is a source's own file would get the audit tables inside the ERP.
+    @Test func theAuditDatabaseIsNeverASourceFile() throws {
+        let yaml = """
+            destination: { type: sqlite, path: /data/./erp.sqlite }
+            sources:
+              - name: loja-norte
+                type: sqlite
+                path: /data/norte.sqlite
+              - name: loja-centro
+                type: sqlite
+                path: /data/erp.sqlite
+            """
+        let error = try failure(yaml)
+        #expect(error.path == "destination.path")
+        #expect(error.message.contains("source 'loja-centro' (sources[1].path)"), "\(error.message)")
+    }
+
     @Test func sourceWithoutStreamReadsTheSeedTable() throws {
         let config = try SyncConfig.load(yaml: Self.minimal())
         let source = config.sources[0]
@@ -309,6 +326,18 @@ import Testing
 
         #expect(try failure(Self.minimal(source: "    stream:\n      query: \"DELETE FROM vendas\"\n      primaryKey: id")).path == "sources[0].stream.query")
         #expect(try failure(Self.minimal(source: "    stream:\n      query: \"SELECT 1; DROP TABLE x\"\n      primaryKey: id")).path == "sources[0].stream.query")
+        // A query of its own order or first rows: refused outside parentheses, quotes and comments only.
+        for cut in ["SELECT * FROM v LIMIT 100", "SELECT * FROM v ORDER BY id", "select * from v order\n by id", "SELECT * FROM v OFFSET 5",
+                    "SELECT * FROM v FETCH FIRST 10 ROWS ONLY", "SELECT * FROM v /* ; */ WHERE x = ';' LIMIT 1"] {
+            #expect(QueryText.problem(cut) != nil, "\(cut)")
+        }
+        for fine in ["SELECT * FROM (SELECT * FROM v ORDER BY id LIMIT 5) t", "SELECT \"limit\", `order` FROM v WHERE note = '; LIMIT 1'",
+                     "SELECT * FROM v -- LIMIT 1\nWHERE a[1] = 2", "SELECT v.* FROM vendas v /* ORDER BY x; */ JOIN c ON c.id = v.c",
+                     "SELECT 'it''s; LIMIT' AS t FROM v", "SELECT unlimited, orderly FROM v"] {
+            #expect(QueryText.problem(fine) == nil, "\(fine)")
+        }
+        #expect(try failure(Self.minimal(source: "    stream:\n      query: \"SELECT * FROM v LIMIT 100\"\n      primaryKey: id")).message
+            .contains("LIMIT"))
         #expect(try failure(Self.minimal(source: "    stream:\n      query: \"SELECT * FROM v\"")).message.contains("primaryKey"))
         #expect(try failure(Self.minimal(source: "    stream:\n      table: v\n      query: \"SELECT * FROM v\"")).path == "sources[0].stream")
         #expect(try failure(Self.minimal(source: "    stream:\n      typeMap: { estorno: reversal }")).path == "sources[0].stream.typeMap.estorno")

@@ -45,6 +45,15 @@ extension SyncConfig {
 struct ConfigReader {
     let base: String?
 
+    /// Whether two paths name one file: the same path once `.` and `..` are resolved, or, when both exist, the same
+    /// file (a symbolic link to it).
+    static func sameFile(_ first: String) -> (String) -> Bool {
+        { second in
+            let a = URL(fileURLWithPath: first).standardizedFileURL, b = URL(fileURLWithPath: second).standardizedFileURL
+            return a.path == b.path || a.resolvingSymlinksInPath().path == b.resolvingSymlinksInPath().path
+        }
+    }
+
     func resolve(_ path: String) -> String {
         guard let base, !path.hasPrefix("/"), !base.isEmpty else { return path }
         return URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
@@ -80,6 +89,12 @@ struct ConfigReader {
         for (index, source) in sources.enumerated() where !seen.insert(source.name).inserted {
             throw ConfigError(path: "sources[\(index)].name", message: "duplicate source name '\(source.name)'")
         }
+        // The audit tables are written into the destination: never into an ERP's own file.
+        if case .sqlite(let audit) = destination,
+           let (index, source) = sources.enumerated().first(where: { $1.path.map(Self.sameFile(audit)) == true }) {
+            throw ConfigError(path: "destination.path",
+                              message: "'\(audit)' is the database file of source '\(source.name)' (sources[\(index)].path): the audit database must be another file")
+        }
         var config = SyncConfig(destination: destination, defaults: defaults, sources: sources)
         config.api = api
         config.schedule = schedule
@@ -114,7 +129,7 @@ struct ConfigReader {
             switch key {
             case "batchSize": options.batchSize = try value.int(in: 100...10_000)
             case "maxRecords": options.maxRecords = try value.int(in: 1...100_000_000)
-            case "daysBack": options.daysBack = try value.int(in: 0...36_500)
+            case "daysBack": options.daysBack = try value.int(in: SyncOptions.daysBackRange)
             case "lookback": options.lookback = try lookback(value)
             case "maxRetries": options.maxRetries = try value.int(in: 0...20)
             case "retryDelayMs": options.retryDelayMs = try value.int(in: 0...600_000)
@@ -335,7 +350,7 @@ struct ConfigReader {
                     || upper.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("WITH") else {
                 throw node.child("query")!.error("must be a SELECT (or WITH … SELECT) statement")
             }
-            if upper.contains(";") { throw node.child("query")!.error("must be one statement, without ';'") }
+            if let problem = QueryText.problem(query) { throw node.child("query")!.error(problem) }
             stream.from = .query(query)
         case (nil, nil): break
         }

@@ -77,6 +77,9 @@ public struct SyncOptions: Sendable, Equatable {
     /// Where the first incremental run (no checkpoint yet) starts: now − `daysBack` days, in the source's
     /// time zone (default 30). `0` means the whole history.
     public var daysBack: Int = 30
+    /// The accepted `daysBack`, in days: a hundred years. Beyond it the start date leaves the calendar (a trillion days
+    /// back trapped the process); the config file, the `--days-back` flag and the API's `syncNow` all check it here.
+    public static let daysBackRange = 0...36_500
     /// How far behind the checkpoint an incremental run starts re-reading, to catch rows committed late; the
     /// window is re-read only when its rows changed since the last run (``LookbackWindow``).
     public var lookback: Lookback = .seconds(300)
