@@ -18,7 +18,7 @@ struct SyncCommand: AsyncParsableCommand {
     var all = false
 
     @Option(help: "With --all: how many sources run at once, 1...64 (default 2: one source's reads and mapping overlap another's writes).")
-    var parallel = 2
+    var parallel: Int?
 
     @Flag(help: "Full sync: re-read the whole stream and detect rows deleted at the source.")
     var full = false
@@ -43,7 +43,8 @@ struct SyncCommand: AsyncParsableCommand {
         if let batchSize, !(100...10_000).contains(batchSize) { throw ValidationError("--batch-size must be between 100 and 10000") }
         if let maxRecords, maxRecords < 1 { throw ValidationError("--max-records must be at least 1") }
         if let daysBack, !SyncOptions.daysBackRange.contains(daysBack) { throw ValidationError("--days-back must be between 0 and 36500") }
-        if !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64") }
+        if let parallel, !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64") }
+        if parallel != nil && !all { throw ValidationError("--parallel goes with --all (one source runs alone)") }
     }
 
     func run() async throws {
@@ -56,7 +57,7 @@ struct SyncCommand: AsyncParsableCommand {
         let destination = try await global.openDestination(config)
         let service = SyncService(config: config, destination: destination, makeSource: Connectors.source)
         let overrides = SyncOverrides(isFull: full, daysBack: daysBack, batchSize: batchSize, maxRecords: maxRecords, isDryRun: dryRun)
-        let results = await Self.runAll(names, service: service, overrides: overrides, parallel: parallel)
+        let results = await Self.runAll(names, service: service, overrides: overrides, parallel: parallel ?? 2)
         if global.json {
             try printJSON(all ? AnyEncodableResults.many(results) : AnyEncodableResults.one(results[0]))
         } else {

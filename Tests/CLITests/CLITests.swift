@@ -107,6 +107,8 @@ import Testing
         // A start date off the calendar trapped the process (exit 132): the flag takes the config's range.
         let farBack = try Self.run(["sync", "--all", "--days-back", "1000000000000"], in: folder)
         #expect(farBack.status == 64 && farBack.stderr.contains("--days-back must be between 0 and 36500"), "\(farBack.stderr)")
+        let alone = try Self.run(["sync", "--source", "erp", "--parallel", "4"], in: folder)
+        #expect(alone.status == 64 && alone.stderr.contains("--parallel goes with --all"), "\(alone.stderr)")
     }
 
     @Test func aMissingSourceDatabaseFailsTheRunWithExit69AndAnAuditRow() throws {

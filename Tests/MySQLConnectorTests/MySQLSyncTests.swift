@@ -398,6 +398,27 @@ struct MySQLSyncTests {
         }
     }
 
+    /// A `FLOAT` amount changed in place past its 6 significant digits of text (12345.98 to 12346.02, both `12346`) is
+    /// found by the lookback check: the amount is checksummed as a `DOUBLE`.
+    @Test func aFloatAmountChangedPastSixDigitsIsFoundInTheWindow() async throws {
+        try await MySQLFixture.with { f in
+            try await MySQLFixture.execute(f.sourceDB, [
+                """
+                CREATE TABLE sale_transactions (id INT PRIMARY KEY, pdv VARCHAR(20), operator VARCHAR(50), amount FLOAT, `timestamp` DATETIME,
+                    type VARCHAR(20), reference INT, updated_at DATETIME, KEY (updated_at, id))
+                """,
+                "INSERT INTO sale_transactions VALUES (1, 'P1', 'op', 12345.98, '2024-03-01 10:00:00', 'venda', NULL, '2024-03-01 10:00:00')"])
+            let options = MySQLFixture.options(lookback: .seconds(300))
+            let source = f.source(stream: MySQLFixture.stream)
+            #expect(try await f.sync(options, source: source).recordsInserted == 1)
+            #expect(try await f.sync(options, source: source).recordsFetched == 1, "no saved window yet: the whole window")
+            #expect(try await f.sync(options, source: source).recordsFetched == 0, "a quiet rerun")
+            try await MySQLFixture.execute(f.sourceDB, ["UPDATE sale_transactions SET amount = 12346.02 WHERE id = 1"])
+            #expect(try await f.sync(options, source: source).recordsUpdated == 1)
+            #expect(try await f.audit("SELECT amount::text FROM tb_sales") == [["12346.02"]])
+        }
+    }
+
     /// An integer cursor of `BIGINT UNSIGNED` above 2^63 − 1 (read as digits) steps back by `lookback` units like any
     /// other: a row committed late behind the checkpoint is read by the next run (it had no lookback at all).
     @Test func anUnsignedCursorAbove2To63HasItsLookback() async throws {

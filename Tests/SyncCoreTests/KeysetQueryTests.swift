@@ -95,7 +95,8 @@ import Testing
             + #"WHERE \#(Self.postgresOrderable) AND src."updated_at" >= $4 AND src."updated_at" <= $5 GROUP BY 1"#)
         #expect(pg.binds == [lower, upper, upper, first, last])
         let my = try #require(query(.mysql).fingerprint(cursorFrom: first, through: nil, splitAt: lower, upper))
-        let quoted = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { "QUOTE(src.`\($0)`)" }.joined(separator: ", ")
+        let quoted = ["updated_at", "id", "pdv", "operador", "valor", "data", "tipo"].map { $0 == "valor" ? "QUOTE(src.`valor` * 1)" : "QUOTE(src.`\($0)`)" }
+            .joined(separator: ", ")
         #expect(my.sql == "SELECT CASE WHEN src.`updated_at` < ? THEN 0 WHEN src.`updated_at` < ? THEN 1 WHEN src.`updated_at` = ? THEN 2 ELSE 3 END, COUNT(*), "
             + "SUM(CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(quoted))), 15), 16, 10) AS UNSIGNED)), MAX(src.`updated_at`) "
             + "FROM `vendas` src WHERE \(Self.mysqlOrderable) AND src.`updated_at` >= ? GROUP BY 1")

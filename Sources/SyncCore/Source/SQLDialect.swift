@@ -78,8 +78,8 @@ public struct SQLDialect: Sendable, Equatable {
         /// joined with `#`, as Percona's pt-table-checksum does, let `P1#x`,`op` and `P1`,`x#op` checksum alike: an
         /// update moving a `#` between two fields went unseen by the lookback check. `SHA1`, not `MD5`: MariaDB 10.11
         /// computes it in a quarter of the time (0.1 against 0.55 µs a row, measured), the fingerprint's largest cost
-        /// after the rows. A `FLOAT` column's text has 6 significant digits (MariaDB "Numeric Data Type Overview"), so
-        /// two FLOAT amounts alike in those digits checksum alike: such a change is found by a full pass.
+        /// after the rows. A `FLOAT`'s text has 6 significant digits (MariaDB "Numeric Data Type Overview"): the amount is
+        /// checksummed as `amount * 1`, a `DOUBLE` with all of them (``rowChecksum(_:numeric:)``).
         case sha1OfConcat
     }
 
@@ -255,13 +255,16 @@ public struct SQLDialect: Sendable, Equatable {
         }
     }
 
-    /// A 60- or 64-bit checksum of one row's `expressions` (``RowChecksum``), or `nil` in a dialect without one.
-    public func rowChecksum(_ expressions: [String]) -> String? {
+    /// A 60- or 64-bit checksum of one row's `expressions` (``RowChecksum``), or `nil` in a dialect without one. Those
+    /// of `numeric` (the amount) are numbers: MySQL/MariaDB checksums them as `expression * 1`, whose text is exact for
+    /// every numeric type (a `FLOAT` becomes a `DOUBLE`, all its digits; a `DECIMAL` stays itself).
+    public func rowChecksum(_ expressions: [String], numeric: Set<String> = []) -> String? {
         switch rowChecksum {
         case .md5OfRow?:
             return "('x' || left(md5(ROW(\(expressions.joined(separator: ", ")))::text), 16))::bit(64)::bigint"
         case .sha1OfConcat?:
-            return "CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(expressions.map { "QUOTE(\($0))" }.joined(separator: ", ")))), 15), 16, 10) AS UNSIGNED)"
+            let quoted = expressions.map { numeric.contains($0) ? "QUOTE(\($0) * 1)" : "QUOTE(\($0))" }
+            return "CAST(CONV(LEFT(SHA1(CONCAT_WS('#', \(quoted.joined(separator: ", ")))), 15), 16, 10) AS UNSIGNED)"
         case nil:
             return nil
         }

@@ -160,7 +160,8 @@ public struct StreamQuery: Sendable {
     /// external id is checksummed once; ``SQLDialect/rowChecksum(_:)``); `nil` in a dialect without one.
     var rowChecksum: String? {
         var seen = Set<String>()
-        return dialect.rowChecksum(expressions.filter { seen.insert($0).inserted })
+        let amount = stream.fields[.amount].map { Self.expression($0, dialect) }
+        return dialect.rowChecksum(expressions.filter { seen.insert($0).inserted }, numeric: amount.map { [$0] } ?? [])
     }
 
     /// The rows with an orderable cursor from `first` up to `last` (inclusive; no upper bound when `nil`) and, when
