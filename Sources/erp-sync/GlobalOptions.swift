@@ -99,7 +99,15 @@ func createFolder(_ folder: String, for what: String) throws {
     do {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     } catch {
-        printError("cannot create the folder \(folder) for \(what): \(reason(error))")
+        // Foundation reports a file in the way (`demo --dir file/sub`) with no operating-system reason: name it.
+        var ancestor = URL(fileURLWithPath: folder).standardizedFileURL
+        var blocking: String?
+        while ancestor.path != "/" && blocking == nil {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isFolder), !isFolder.boolValue { blocking = ancestor.path }
+            ancestor.deleteLastPathComponent()
+        }
+        printError("cannot create the folder \(folder) for \(what): \(blocking.map { "\($0) is a file, not a folder" } ?? reason(error))")
         throw ExitCodes.cannotCreate
     }
 }

@@ -78,6 +78,14 @@ import Testing
         #expect(demo.status == 73, "\(demo.stderr)")
         #expect(demo.stderr.hasPrefix("error: cannot create the folder /proc/nope for the demo: "), "\(demo.stderr)")
         #expect(!demo.stderr.contains("NSCocoaErrorDomain"))
+        try "x".write(to: folder.appendingPathComponent("afile"), atomically: true, encoding: .utf8)
+        let underFile = try CLITests.run(["demo", "--dir", "afile/sub"], in: folder)
+        #expect(underFile.status == 73 && underFile.stderr.hasSuffix("afile is a file, not a folder\n"), "\(underFile.stderr)")
+        // A configuration that is not there, or is a folder, says which.
+        let missing = try CLITests.run(["status", "--config", "nope.yaml"], in: folder)
+        #expect(missing.status == 78 && missing.stderr.contains("cannot read nope.yaml: no such file"), "\(missing.stderr)")
+        let isFolder = try CLITests.run(["status", "--config", "."], in: folder)
+        #expect(isFolder.status == 78 && isFolder.stderr.contains(": it is a folder"), "\(isFolder.stderr)")
     }
 
     @Test func aMissingDestinationFolderIsRefusedWith78AndNotCreated() throws {

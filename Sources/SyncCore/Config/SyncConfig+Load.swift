@@ -9,7 +9,10 @@ extension SyncConfig {
     /// - Throws: ``ConfigError`` naming the key, for a missing file, bad YAML or a bad value.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SyncConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(path: "", message: "cannot read \(path) (run `erp-sync init` to write a sample)")
+            var isFolder: ObjCBool = false
+            let reason = !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) ? "no such file (run `erp-sync init` to write a sample)"
+                : isFolder.boolValue ? "it is a folder" : "permission denied"
+            throw ConfigError(path: "", message: "cannot read \(path): \(reason)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(path: "", message: "\(path) is not UTF-8 text")
