@@ -72,16 +72,18 @@ struct PostgresTransaction: DestinationTransaction {
     /// of `tb_sales` for every batch).
     func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
         let rows = try await connection.run("""
-            SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount::text AS amount, s.currency,
+            SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount::text AS amount, s.currency, s.type,
                 to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
                 (SELECT array_agg(d.source_id || '|' || d.external_id) FROM tb_sync_duplicates d
                   WHERE d.duplicate_of = s.source_id || '|' || s.external_id)::text[] AS claimed_by
-            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS p(pdv, operator, amount, currency, lo, hi)
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                    AS p(pdv, operator, amount, currency, type, lo, hi)
                 CROSS JOIN LATERAL (SELECT * FROM tb_sales t WHERE t.pdv = p.pdv AND t.operator = p.operator AND t.amount = p.amount::numeric
                     AND t.occurred_at BETWEEN p.lo::timestamptz AND p.hi::timestamptz OFFSET 0) AS s
-            WHERE s.currency = p.currency AND s.source_id <> $1 AND s.duplicate_of IS NULL
+            WHERE s.currency = p.currency AND s.type = p.type AND s.source_id <> $1 AND s.duplicate_of IS NULL
+                AND s.deleted_at_source IS NULL
             """, [.text(source), .texts(probes.map(\.pdv)), .texts(probes.map(\.operator)), .texts(probes.map(\.amount)),
-                  .texts(probes.map(\.currency)), .texts(probes.map(\.occurredAt.lowerBound.description)),
+                  .texts(probes.map(\.currency)), .texts(probes.map(\.type)), .texts(probes.map(\.occurredAt.lowerBound.description)),
                   .texts(probes.map(\.occurredAt.upperBound.description))],
             logger: logger)
         var candidates: [String: DedupCandidate] = [:]
@@ -91,7 +93,8 @@ struct PostgresTransaction: DestinationTransaction {
             let claims = row["claimed_by"]?.text.map { PostgresArrayText.parse($0) } ?? []
             let candidate = DedupCandidate(source: candidateSource, externalId: id, pdv: row["pdv"]?.text ?? "", operator: row["operator"]?.text ?? "",
                                            amount: Amount.canonical(row["amount"]?.text ?? "", currency: row["currency"]?.text ?? ""),
-                                           currency: row["currency"]?.text ?? "", occurredAt: occurred, claimedBy: Set(claims))
+                                           currency: row["currency"]?.text ?? "", type: row["type"]?.text ?? "", occurredAt: occurred,
+                                           claimedBy: Set(claims))
             candidates[candidate.key] = candidate
         }
         return Array(candidates.values)

@@ -63,14 +63,15 @@ struct SQLiteTransaction: DestinationTransaction {
     func dedupCandidates(excludingSource source: String, matching probes: [DedupProbe]) async throws -> [DedupCandidate] {
         var candidates: [DedupCandidate] = []
         for chunk in probes.chunks(of: 1000) {
-            let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
             let rows = try await query("""
-                WITH p(pdv, operator, amount, currency, lo, hi) AS (VALUES \(values))
-                SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount, s.currency, s.occurred_at FROM p CROSS JOIN tb_sales s
+                WITH p(pdv, operator, amount, currency, type, lo, hi) AS (VALUES \(values))
+                SELECT s.source_id, s.external_id, s.pdv, s.operator, s.amount, s.currency, s.type, s.occurred_at FROM p CROSS JOIN tb_sales s
                 WHERE s.pdv = p.pdv AND s.operator = p.operator AND s.amount = p.amount AND s.occurred_at BETWEEN p.lo AND p.hi
-                    AND s.currency = p.currency AND s.source_id <> ? AND s.duplicate_of IS NULL
+                    AND s.currency = p.currency AND s.type = p.type AND s.source_id <> ? AND s.duplicate_of IS NULL
+                    AND s.deleted_at_source IS NULL
                 """, chunk.flatMap { probe -> [SQLiteData] in
-                    [.text(probe.pdv), .text(probe.operator), .text(probe.amount), .text(probe.currency),
+                    [.text(probe.pdv), .text(probe.operator), .text(probe.amount), .text(probe.currency), .text(probe.type),
                      .text(probe.occurredAt.lowerBound.description), .text(probe.occurredAt.upperBound.description)]
                 } + [.text(source)])
             for row in rows {
@@ -78,7 +79,8 @@ struct SQLiteTransaction: DestinationTransaction {
                       let occurred = Instant(iso8601: row.column("occurred_at")?.string ?? "") else { continue }
                 candidates.append(DedupCandidate(source: candidateSource, externalId: id, pdv: row.column("pdv")?.string ?? "",
                                                  operator: row.column("operator")?.string ?? "", amount: row.column("amount")?.string ?? "",
-                                                 currency: row.column("currency")?.string ?? "", occurredAt: occurred))
+                                                 currency: row.column("currency")?.string ?? "", type: row.column("type")?.string ?? "",
+                                                 occurredAt: occurred))
             }
         }
         var byKey = Dictionary(candidates.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })

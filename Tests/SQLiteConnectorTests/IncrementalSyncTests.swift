@@ -159,4 +159,22 @@ import Testing
             #expect(await f.sync(full: true).recordsDeleted == 0)
         }
     }
+
+    /// A full pass over a stream that holds no row (a table emptied by mistake, a view or query matching nothing) marks
+    /// nothing deleted and says so: it marked every stored record of the source `vanished`, reporting success.
+    @Test func aFullSyncThatReadsNoRowMarksNothingDeleted() async throws {
+        try await Fixture.with { f in
+            let u = "2024-03-01 12:00:00"
+            try await f.upsert([(1, "P1", "op1", "10.00", u, "venda", u), (2, "P1", "op1", "11.00", u, "venda", u)])
+            #expect(await f.sync().recordsInserted == 2)
+            try await f.execute("DELETE FROM sale_transactions")
+            let empty = await f.sync(full: true)
+            #expect(empty.status == .success && empty.recordsDeleted == 0 && empty.errors.map(\.code) == [.emptyPass], "\(empty.errors)")
+            #expect(try await f.sales().values.allSatisfy { $0["deleted_at_source"] == "NULL" })
+            // One row back: a pass that reads it marks the other deleted.
+            try await f.upsert([(1, "P1", "op1", "10.00", u, "venda", u)])
+            let one = await f.sync(full: true)
+            #expect(one.recordsDeleted == 1 && one.errors.isEmpty, "\(one.errors)")
+        }
+    }
 }

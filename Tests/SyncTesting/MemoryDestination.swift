@@ -352,16 +352,16 @@ final class MemoryTransaction: DestinationTransaction {
         try step(.dedupCandidates) { tables in
             tables.sales.values.filter { sale in
                 let record = sale.record
-                return record.sourceId != source && sale.duplicateOf == nil && probes.contains {
+                return record.sourceId != source && sale.duplicateOf == nil && sale.deletedAtSource == nil && probes.contains {
                     $0.pdv == record.pdv && $0.operator == record.operator && $0.amount == record.amount.description
-                        && $0.currency == record.currency && $0.occurredAt.contains(record.occurredAt)
+                        && $0.currency == record.currency && $0.type == record.type.rawValue && $0.occurredAt.contains(record.occurredAt)
                 }
             }.map { sale in
                 let key = "\(sale.record.sourceId)|\(sale.record.externalId)"
                 let claims = tables.duplicates.values.filter { $0.duplicateOf == key }.map { "\($0.source)|\($0.externalId)" }
                 return DedupCandidate(source: sale.record.sourceId, externalId: sale.record.externalId, pdv: sale.record.pdv,
                                       operator: sale.record.operator, amount: sale.record.amount.description, currency: sale.record.currency,
-                                      occurredAt: sale.record.occurredAt, claimedBy: Set(claims))
+                                      type: sale.record.type.rawValue, occurredAt: sale.record.occurredAt, claimedBy: Set(claims))
             }
         }
     }

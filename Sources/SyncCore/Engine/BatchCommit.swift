@@ -184,7 +184,7 @@ public struct BatchCommit: Sendable {
         }
     }
 
-    /// What the originals of `records` must match: one probe per distinct (pdv, operator, amount, currency), in the
+    /// What the originals of `records` must match: one probe per distinct (pdv, operator, amount, currency, type), in the
     /// order of their first record, over the range from its earliest record's instant minus the window to its latest
     /// plus the window, widened by one second on each side (the destination's stored precision may round).
     static func dedupProbes(for records: [SaleTransaction], windowMinutes: Int) -> [DedupProbe] {
@@ -192,14 +192,15 @@ public struct BatchCommit: Sendable {
         var probes: [DedupProbe] = []
         var index: [DedupProbe.Fields: Int] = [:]
         for record in records {
-            let fields = DedupProbe.Fields(pdv: record.pdv, operator: record.operator, amount: record.amount.description, currency: record.currency)
+            let fields = DedupProbe.Fields(pdv: record.pdv, operator: record.operator, amount: record.amount.description, currency: record.currency,
+                                           type: record.type.rawValue)
             let earliest = Instant(seconds: record.occurredAt.seconds - seconds), latest = Instant(seconds: record.occurredAt.seconds + seconds)
             if let at = index[fields] {
                 probes[at].occurredAt = min(probes[at].occurredAt.lowerBound, earliest)...max(probes[at].occurredAt.upperBound, latest)
             } else {
                 index[fields] = probes.count
                 probes.append(DedupProbe(pdv: fields.pdv, operator: fields.operator, amount: fields.amount, currency: fields.currency,
-                                         occurredAt: earliest...latest))
+                                         type: fields.type, occurredAt: earliest...latest))
             }
         }
         return probes

@@ -65,9 +65,17 @@ struct BatchLoop {
             if let reread = plan.rereadAtPassEnd {
                 guard await self.reread(reread, horizon: plan.horizon, fullPassId: pass.passId) else { return }
             }
+            // No position from the pass's first run to its end: it read no row its cursor places.
+            let readNothing = end.lastPosition == nil
+            if readNothing {
+                run.errors.append(SyncErrorInfo(
+                    code: .emptyPass, message: "the full sync read no row of the stream: nothing was marked deleted (an empty table or view, "
+                        + "or a query that matched nothing, would have marked every record of this source deleted)", severity: "warning",
+                    retryable: false))
+            }
             do {
                 run.counters = try await retry.run { [run] in
-                    try await Self.finish(pass, state: plan.stateAfterFullPass(lastPosition: end.lastPosition), run: run,
+                    try await Self.finish(pass, state: plan.stateAfterFullPass(lastPosition: end.lastPosition), readNothing: readNothing, run: run,
                                           destination: engine.destination)
                 }
             } catch {
@@ -559,14 +567,19 @@ struct BatchLoop {
     /// (``DestinationTransaction/markVanished(source:pass:syncId:)``), the incremental checkpoint moves to the
     /// pass's end and the pass is closed, with the run's `deleted` counter.
     /// - Returns: the run's counters as written.
-    static func finish(_ pass: SyncState.FullPass, state: SyncState, run: SyncRun, destination: any Destination) async throws -> RunCounters {
+    /// Closes a full pass that reached the end of its stream: marks the records it did not see deleted (`vanished`) and
+    /// saves `state`, in one transaction. A pass that read no row at all (`readNothing`: its stream was empty from start
+    /// to end) marks nothing: an empty table or view, or a query that matched nothing, would otherwise mark every stored
+    /// record of the source deleted (the run reports ``SyncFailure/Code/emptyPass``).
+    static func finish(_ pass: SyncState.FullPass, state: SyncState, readNothing: Bool, run: SyncRun,
+                       destination: any Destination) async throws -> RunCounters {
         let source = run.source
         let syncId = run.syncId
         let before = run.counters
         return try await destination.transaction("finishing the full sync of \(source)") { store in
             try await BatchCommit.fence(store, source: source, syncId: syncId)
             var counters = before
-            counters.deleted += try await store.markVanished(source: source, pass: pass, syncId: syncId)
+            if !readNothing { counters.deleted += try await store.markVanished(source: source, pass: pass, syncId: syncId) }
             try await store.saveProgress(state, source: source, syncId: syncId, counters: counters)
             return counters
         }

@@ -26,12 +26,14 @@ public struct DedupCandidate: Sendable, Equatable {
     /// Canonical amount text (`"19.90"`), compared together with the currency.
     public var amount: String
     public var currency: String
+    /// The canonical type (`sale`, `cancel`, …): a cancellation is never the duplicate of a sale.
+    public var type: String
     public var occurredAt: Instant
     /// Keys (`source|externalId`) of records that already claimed this one as their original.
     public var claimedBy: Set<String>
 
     /// Creates a candidate.
-    public init(source: String, externalId: String, pdv: String, operator: String, amount: String, currency: String,
+    public init(source: String, externalId: String, pdv: String, operator: String, amount: String, currency: String, type: String,
                 occurredAt: Instant, claimedBy: Set<String> = []) {
         self.source = source
         self.externalId = externalId
@@ -39,6 +41,7 @@ public struct DedupCandidate: Sendable, Equatable {
         self.operator = `operator`
         self.amount = amount
         self.currency = currency
+        self.type = type
         self.occurredAt = occurredAt
         self.claimedBy = claimedBy
     }
@@ -48,7 +51,10 @@ public struct DedupCandidate: Sendable, Equatable {
 }
 
 /// What a stored record of another source must match to be the original of new records: the dedup rule's
-/// fields (pdv, operator, amount, currency) and the instants it may have (``BatchCommit/dedupProbes(for:windowMinutes:)``).
+/// fields (pdv, operator, amount, currency, type) and the instants it may have (``BatchCommit/dedupProbes(for:windowMinutes:)``).
+/// The type is part of the rule: a sale and its cancellation at one till, by one operator, for one amount, minutes
+/// apart, are the pattern the audit exists to see, never one transaction seen twice (with `skip`, one of them left
+/// `tb_sales`). Only a live record (not marked deleted at its source) is an original.
 public struct DedupProbe: Sendable, Hashable {
     public var pdv: String
     public var `operator`: String
@@ -56,6 +62,8 @@ public struct DedupProbe: Sendable, Hashable {
     /// the canonical texts).
     public var amount: String
     public var currency: String
+    /// The canonical type (``TransactionType/rawValue``).
+    public var type: String
     /// Every instant within the window of one of the probing records (inclusive).
     public var occurredAt: ClosedRange<Instant>
 
@@ -65,14 +73,16 @@ public struct DedupProbe: Sendable, Hashable {
         var `operator`: String
         var amount: String
         var currency: String
+        var type: String
     }
 
     /// Creates a probe.
-    public init(pdv: String, operator: String, amount: String, currency: String, occurredAt: ClosedRange<Instant>) {
+    public init(pdv: String, operator: String, amount: String, currency: String, type: String, occurredAt: ClosedRange<Instant>) {
         self.pdv = pdv
         self.operator = `operator`
         self.amount = amount
         self.currency = currency
+        self.type = type
         self.occurredAt = occurredAt
     }
 }
@@ -100,7 +110,7 @@ public struct BatchPlan: Sendable, Equatable {
     /// Classifies a batch.
     ///
     /// - New records are matched against `candidates` with a *sliding* window: a candidate of another
-    ///   source with the same pdv, operator, amount and currency and |Δ occurredAt| ≤ `windowMinutes` is
+    ///   source with the same pdv, operator, amount, currency and type and |Δ occurredAt| ≤ `windowMinutes` is
     ///   the original (the nearest in time wins; each original is claimed by at most one record per
     ///   source, so two real sales of one source are never both folded onto one). Records of the same
     ///   source are never duplicates of each other.
@@ -126,7 +136,7 @@ public struct BatchPlan: Sendable, Equatable {
         let windowMicros = Int64(options.windowMinutes) * 60_000_000
         var byGroup: [String: [DedupCandidate]] = [:]
         for candidate in candidates {
-            byGroup[groupKey(candidate.pdv, candidate.operator, candidate.amount, candidate.currency), default: []].append(candidate)
+            byGroup[groupKey(candidate.pdv, candidate.operator, candidate.amount, candidate.currency, candidate.type), default: []].append(candidate)
         }
         for record in records {
             // The emptiness test first: a lookup hashes the key even in an empty dictionary.
@@ -143,7 +153,7 @@ public struct BatchPlan: Sendable, Equatable {
             var original: DedupCandidate?
             if options.enabled && !byGroup.isEmpty {
                 let selfKey = "\(record.sourceId)|\(record.externalId)"
-                let group = byGroup[groupKey(record.pdv, record.operator, record.amount.description, record.currency)] ?? []
+                let group = byGroup[groupKey(record.pdv, record.operator, record.amount.description, record.currency, record.type.rawValue)] ?? []
                 var bestDistance = Int64.max
                 for candidate in group where candidate.source != record.sourceId && !claimed.contains(candidate.key) {
                     let othersClaim = candidate.claimedBy.contains { $0 != selfKey && $0.hasPrefix(record.sourceId + "|") }
@@ -173,8 +183,8 @@ public struct BatchPlan: Sendable, Equatable {
         return plan
     }
 
-    private static func groupKey(_ pdv: String, _ op: String, _ amount: String, _ currency: String) -> String {
-        "\(pdv)\u{1F}\(op)\u{1F}\(amount)\u{1F}\(currency)"
+    private static func groupKey(_ pdv: String, _ op: String, _ amount: String, _ currency: String, _ type: String) -> String {
+        "\(pdv)\u{1F}\(op)\u{1F}\(amount)\u{1F}\(currency)\u{1F}\(type)"
     }
 }
 

@@ -114,6 +114,9 @@ extension SyncFailure {
         /// Rows with a cursor beyond now + `validation.maxFuture` were quarantined; the checkpoint stays before
         /// them (a warning: the run goes on).
         public static let futureCursor = Code(rawValue: "FUTURE_CURSOR")
+        /// A full pass read no row of its stream from start to end (an empty table or view, a query matching nothing):
+        /// it marks nothing deleted, where it would have marked every stored record of the source (a warning).
+        public static let emptyPass = Code(rawValue: "EMPTY_PASS")
         /// The process ended before the run finished (found by the next run of its source).
         public static let abandoned = Code(rawValue: "ABANDONED")
     }
