@@ -129,10 +129,10 @@ struct PageReader: Sendable {
         // The content hash of each external id loaded from this page.
         var seen: [String: String] = [:]
         seen.reserveCapacity(rows.count)
-        var checkpoint: Checkpoint?
-        for row in rows {
+        var lastAccepted: Int?  // the last row whose cursor the mapper accepted
+        for (index, row) in rows.enumerated() {
             let mapped = mapper.map(row, now: now)
-            if case .failure(let rejection) = mapped, rejection.refusesCursor {} else { checkpoint = mapper.position(of: row) }
+            if case .failure(let rejection) = mapped, rejection.refusesCursor {} else { lastAccepted = index }
             switch mapped {
             case .success(let record):
                 // A row read twice within one page (a query stream without a unique key) loads once; another row with
@@ -147,7 +147,9 @@ struct PageReader: Sendable {
             }
         }
         let last = rows.last.map(mapper.position(of:))
-        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: last, checkpoint: checkpoint,
-                             checksum: checkpoint == last ? checksum : nil)
+        let endsAccepted = rows.isEmpty || lastAccepted == rows.count - 1
+        return PreparedBatch(rowCount: rows.count, records: records, rejected: rejected, last: last,
+                             checkpoint: endsAccepted ? last : lastAccepted.map { mapper.position(of: rows[$0]) },
+                             checksum: endsAccepted ? checksum : nil)
     }
 }
