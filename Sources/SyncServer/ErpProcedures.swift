@@ -152,8 +152,9 @@ struct ErpProcedures: Sendable {
     }
 
     func reprocess(_ input: Data?, caller: Caller) async throws -> SyncNowOutput {
+        guard input != nil else { throw TRPCError(.badRequest, "input.source: is required (one of: \(sourceNames))") }
         let parsed = try TRPCInput.decode(ReprocessInput.self, from: input, default: ReprocessInput(source: ""))
-        guard config.source(named: parsed.source) != nil else { throw TRPCError(.notFound, "no source named '\(parsed.source)'") }
+        try checkSource(parsed.source)
         let filter = ReprocessFilter(reason: parsed.reason, externalIds: parsed.keys)
         return try await runReported(SyncRunner.Request(source: parsed.source, adHocSource: nil, overrides: SyncOverrides(reprocess: filter),
                                                         triggeredBy: "api:\(caller.name)", isManual: true))
@@ -382,13 +383,15 @@ extension ErpProcedures {
         for (name, value) in [("from", parsed.from), ("to", parsed.to)] {
             if let value, Reconciler.validDay(value) == nil { throw TRPCError(.badRequest, "input.\(name): expected a date YYYY-MM-DD, got '\(value)'") }
         }
+        if let from = parsed.from, let to = parsed.to, from > to { throw TRPCError(.badRequest, "input.to: '\(to)' is before input.from '\(from)'") }
         do {
             let report = try await Reconciler.reconcile(source: parsed.source, config: config, store: auditLog, from: parsed.from, to: parsed.to,
                                                         makeSource: makeSource)
             notifier.notify(report)
             return report
         } catch let failure as SyncFailure {
-            throw TRPCError(.internalServerError, "reconcile \(parsed.source): \(failure.code.rawValue): \(failure.message)")
+            // The source or the audit database failed, not this server: the caller is told which and why.
+            throw TRPCError(.serviceUnavailable, "reconcile \(parsed.source): \(failure.code.rawValue): \(failure.message)")
         }
     }
 

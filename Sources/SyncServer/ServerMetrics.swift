@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import Synchronization
 public import Prometheus
 public import SyncCore
 
@@ -12,13 +13,20 @@ public import SyncCore
 /// - `erp_sync_errors_total{source,code}`: run errors by code.
 /// - `erp_sync_run_duration_seconds{source,sync_type}`: run duration histogram.
 /// - `erp_sync_last_success_timestamp_seconds{source}`: Unix time of the last `SUCCESS` run's end.
-/// - `erp_sync_cursor_lag_seconds{source}`: now − the checkpoint's cursor time after the last run (timestamp
-///   cursors only).
+/// - `erp_sync_cursor_lag_seconds{source}`: now − the checkpoint's cursor time of the last run, as of the scrape
+///   (timestamp cursors only): it grows while no run moves the checkpoint, which is what an alert on it watches.
 public struct ServerMetrics: Sendable {
     /// The registry `/metrics` renders.
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
     let zones: [String: ZoneConverter]
+    /// The checkpoint's cursor time of each source's last run, for the lag at each scrape.
+    private let cursors = CursorTimes()
+
+    /// The cursor times behind ``ServerMetrics``' lag gauge, shared by its copies.
+    private final class CursorTimes: Sendable {
+        let times = Mutex<[String: Instant]>([:])
+    }
 
     /// Creates the metrics of the configured `sources` (their zones read cursor times).
     public init(sources: [SourceConfig]) {
@@ -70,7 +78,12 @@ public struct ServerMetrics: Sendable {
 
     private func recordCursor(_ result: ErpSyncResult, now: Instant) {
         guard let cursor = Self.cursorTime(result.cursorTo, zone: zones[result.source]) else { return }
-        Gauge(label: "erp_sync_cursor_lag_seconds", dimensions: [("source", result.source)], factory: factory).record(Double(now.seconds - cursor.seconds))
+        cursors.times.withLock { $0[result.source] = cursor }
+        recordLag(source: result.source, cursor: cursor, now: now)
+    }
+
+    private func recordLag(source: String, cursor: Instant, now: Instant) {
+        Gauge(label: "erp_sync_cursor_lag_seconds", dimensions: [("source", source)], factory: factory).record(Double(now.seconds - cursor.seconds))
     }
 
     /// The instant of a checkpoint summary (`2006-02-14 15:16:03 #16008`) whose cursor is a wall time of the
@@ -83,6 +96,9 @@ public struct ServerMetrics: Sendable {
         return zone.instant(local)
     }
 
-    /// The Prometheus text exposition of every metric.
-    public func render() -> String { registry.emitToString() }
+    /// The Prometheus text exposition of every metric, the cursor lags taken at `now`.
+    public func render(now: Instant = .now) -> String {
+        for (source, cursor) in cursors.times.withLock({ $0 }) { recordLag(source: source, cursor: cursor, now: now) }
+        return registry.emitToString()
+    }
 }

@@ -24,6 +24,8 @@ public struct TRPCError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let conflict = Code(name: "CONFLICT", jsonRPC: -32009, httpStatus: 409)
         public static let payloadTooLarge = Code(name: "PAYLOAD_TOO_LARGE", jsonRPC: -32013, httpStatus: 413)
         public static let unsupportedMediaType = Code(name: "UNSUPPORTED_MEDIA_TYPE", jsonRPC: -32015, httpStatus: 415)
+        /// A database the call needs failed (tRPC's `SERVICE_UNAVAILABLE`, which shares JSON-RPC's server error number).
+        public static let serviceUnavailable = Code(name: "SERVICE_UNAVAILABLE", jsonRPC: -32603, httpStatus: 503)
     }
 
     public var code: Code

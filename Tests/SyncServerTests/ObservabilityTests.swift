@@ -34,6 +34,12 @@ import Testing
                 let lag = text.split(separator: "\n").first { $0.hasPrefix(#"erp_sync_cursor_lag_seconds{source="loja-centro"}"#) }
                 let seconds = try #require(lag.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) })
                 #expect(seconds > 365 * 86_400)
+                // The lag is taken at each scrape: it grows while no run moves the checkpoint (it stayed at the last run's).
+                try await Task.sleep(for: .milliseconds(1_100))
+                let later = String(buffer: try await client.execute(uri: "/metrics", method: .get).body).split(separator: "\n")
+                    .first { $0.hasPrefix(#"erp_sync_cursor_lag_seconds{source="loja-centro"}"#) }
+                let laterSeconds = try #require(later.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) })
+                #expect(laterSeconds >= seconds + 1, "\(seconds) then \(laterSeconds)")
             }
         }
     }

@@ -83,6 +83,12 @@ import Testing
                 let unknownKey = try await client.execute(uri: "/trpc/erp.reprocess", method: .post, headers: admin,
                                                           body: ByteBuffer(string: #"{"source":"loja-centro","key":"1"}"#))
                 #expect(unknownKey.status == .badRequest)
+                // No input names the missing field, as the other procedures do (it was a 404 for a source named '').
+                let noInput = try await client.execute(uri: "/trpc/erp.reprocess", method: .post, headers: admin)
+                #expect(noInput.status == .badRequest && String(buffer: noInput.body).contains("input.source: is required"))
+                let inverted = try await client.execute(uri: "/trpc/erp.reconcile", method: .post, headers: admin,
+                                                        body: ByteBuffer(string: #"{"source":"loja-centro","from":"2024-03-10","to":"2024-03-01"}"#))
+                #expect(inverted.status == .badRequest && String(buffer: inverted.body).contains("input.to"))
             }
         }
     }
