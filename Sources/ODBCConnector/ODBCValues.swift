@@ -70,9 +70,7 @@ public enum ODBCValues {
     /// Character data in the client character set (UTF-8): `.text`, with `CHAR`'s blank padding cut when
     /// `isFixedLength`; bytes that are not UTF-8 stay `.bytes` so the mapper quarantines them.
     public static func text(_ bytes: UnsafeRawBufferPointer, isFixedLength: Bool) -> SourceValue {
-        var end = bytes.count
-        if isFixedLength { while end > 0 && bytes[end - 1] == 0x20 { end -= 1 } }
-        return SourceValue(utf8: UnsafeRawBufferPointer(rebasing: bytes[..<end]))
+        isFixedLength ? SourceValue(blankPaddedUTF8: bytes) : SourceValue(utf8: bytes)
     }
 
     /// National character data (`NCHAR`, `NVARCHAR`, `NTEXT`; `SQL_C_WCHAR`, UTF-16 on unixODBC) as UTF-8

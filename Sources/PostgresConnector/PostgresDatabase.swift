@@ -264,16 +264,8 @@ extension SourceValue {
         if cell.format == .binary {
             self = buffer.withUnsafeReadableBytes { SourceValue(postgres: cell.dataType, binary: $0) }
         } else {
-            self = buffer.withUnsafeReadableBytes { SourceValue(utf8: cell.dataType == .bpchar ? Self.unpadded($0) : $0) }
+            self = buffer.withUnsafeReadableBytes { cell.dataType == .bpchar ? SourceValue(blankPaddedUTF8: $0) : SourceValue(utf8: $0) }
         }
-    }
-
-    /// A `character(n)` value without its blank padding: PostgreSQL pads it with spaces to `n` and treats trailing
-    /// spaces as insignificant (PostgreSQL documentation, "Character Types"), so they are not part of a key or a text.
-    private static func unpadded(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        var end = bytes.count
-        while end > 0 && bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
-        return UnsafeRawBufferPointer(rebasing: bytes[..<end])
     }
 
     /// Decodes a non-NULL value of type `type` from its binary form (the type's `typsend`), as ``init(postgres:)``
@@ -302,7 +294,7 @@ extension SourceValue {
             if let special = Self.postgresInfinity(days == .max, days == .min) { self = special; return }
             self = .localDateTime(LocalDateTime(instant: Instant(seconds: PostgresTimestamp.epochOffset + Int64(days) * 86_400)))
         case .bytea: self = .bytes(Data(bytes))
-        case .bpchar: self = SourceValue(utf8: Self.unpadded(bytes))
+        case .bpchar: self = SourceValue(blankPaddedUTF8: bytes)
         case .jsonb:
             // `jsonb_send`: a version byte (1), then the JSON text.
             guard reader.integer(UInt8.self) == 1, let json = reader.bytes(bytes.count - 1) else { self = .bytes(Data(bytes)); return }

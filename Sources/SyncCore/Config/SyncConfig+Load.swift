@@ -50,11 +50,9 @@ struct ConfigReader {
 
     /// Whether two paths name one file: the same path once `.` and `..` are resolved, or, when both exist, the same
     /// file (a symbolic link to it).
-    static func sameFile(_ first: String) -> (String) -> Bool {
-        { second in
-            let a = URL(fileURLWithPath: first).standardizedFileURL, b = URL(fileURLWithPath: second).standardizedFileURL
-            return a.path == b.path || a.resolvingSymlinksInPath().path == b.resolvingSymlinksInPath().path
-        }
+    static func sameFile(_ first: String, _ second: String) -> Bool {
+        let a = URL(fileURLWithPath: first).standardizedFileURL, b = URL(fileURLWithPath: second).standardizedFileURL
+        return a.path == b.path || a.resolvingSymlinksInPath().path == b.resolvingSymlinksInPath().path
     }
 
     func resolve(_ path: String) -> String {
@@ -94,7 +92,7 @@ struct ConfigReader {
         }
         // The audit tables are written into the destination: never into an ERP's own file.
         if case .sqlite(let audit) = destination,
-           let (index, source) = sources.enumerated().first(where: { $1.path.map(Self.sameFile(audit)) == true }) {
+           let (index, source) = sources.enumerated().first(where: { $1.path.map { Self.sameFile(audit, $0) } == true }) {
             throw ConfigError(path: "destination.path",
                               message: "'\(audit)' is the database file of source '\(source.name)' (sources[\(index)].path): the audit database must be another file")
         }

@@ -565,12 +565,11 @@ struct BatchLoop {
 
     /// Ends a full pass that read the whole stream, in one transaction: rows it did not see are marked deleted
     /// (``DestinationTransaction/markVanished(source:pass:syncId:)``), the incremental checkpoint moves to the
-    /// pass's end and the pass is closed, with the run's `deleted` counter.
+    /// pass's end (`state`) and the pass is closed, with the run's `deleted` counter. A pass that read no row at all
+    /// (`readNothing`: its stream was empty from start to end) marks nothing: an empty table or view, or a query that
+    /// matched nothing, would otherwise mark every stored record of the source deleted (the run reports
+    /// ``SyncFailure/Code/emptyPass``).
     /// - Returns: the run's counters as written.
-    /// Closes a full pass that reached the end of its stream: marks the records it did not see deleted (`vanished`) and
-    /// saves `state`, in one transaction. A pass that read no row at all (`readNothing`: its stream was empty from start
-    /// to end) marks nothing: an empty table or view, or a query that matched nothing, would otherwise mark every stored
-    /// record of the source deleted (the run reports ``SyncFailure/Code/emptyPass``).
     static func finish(_ pass: SyncState.FullPass, state: SyncState, readNothing: Bool, run: SyncRun,
                        destination: any Destination) async throws -> RunCounters {
         let source = run.source

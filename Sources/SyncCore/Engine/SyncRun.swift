@@ -139,13 +139,7 @@ public struct SyncRun: Sendable {
     public var progress: SyncProgress {
         SyncProgress(syncId: syncId, source: source, fetched: counters.fetched, expected: expected, inserted: counters.inserted,
                      updated: counters.updated, rejected: counters.rejected, batches: batches,
-                     elapsed: Self.seconds(ContinuousClock.now - clock))
-    }
-
-    /// `duration` in seconds, with its fraction (a progress report in the first second said 0, and a client dividing
-    /// rows by it divided by zero).
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+                     elapsed: (ContinuousClock.now - clock) / .seconds(1))
     }
 
     /// The run as reported, ending at `endTime`: `FAILED` when an error ended it before any batch committed,

@@ -32,6 +32,15 @@ public enum SourceValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Fixed-length character data (SQL `CHAR(n)`: PostgreSQL `character(n)`, ODBC `SQL_CHAR`) delivered as UTF-8, as
+    /// ``init(utf8:)``, without the trailing blanks the type pads it with: they are not part of the value (PostgreSQL
+    /// documentation, "Character Types"), nor of a key made of it.
+    public init(blankPaddedUTF8 bytes: UnsafeRawBufferPointer) {
+        var end = bytes.count
+        while end > 0 && bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        self.init(utf8: UnsafeRawBufferPointer(rebasing: bytes[..<end]))
+    }
+
     /// The coding Swift synthesizes for this enum (`{"text":{"_0":"abc"}}`, `{"null":{}}`), which stored checkpoints
     /// and quarantine keys already use, with one addition: text holding U+0000 is `{"textHoldingNUL":{"_0":"<base64 of
     /// its UTF-8>"}}`, since PostgreSQL's `jsonb` refuses `\u0000` — a checkpoint whose key held a NUL failed every
